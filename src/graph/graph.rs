@@ -1,0 +1,87 @@
+//! The graph: a table of tensors, a list of nodes in a valid execution order, and the outputs.
+
+use super::{GraphError, NodeId, Op, Tensor, TensorId, TensorKind};
+use serde::{Deserialize, Serialize};
+
+/// One operator application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Readable name (used in errors and reports).
+    pub name: String,
+    /// The operator and its attributes.
+    pub op: Op,
+    /// Input tensors, in the order the op documents.
+    pub inputs: Vec<TensorId>,
+    /// Output tensors (one for every op today; kept a list for multi-output ops).
+    pub outputs: Vec<TensorId>,
+}
+
+/// A tensor graph. `nodes` is the default schedule; `validate` checks it is topological.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    /// Every tensor, indexed by `TensorId`.
+    pub tensors: Vec<Tensor>,
+    /// Every node, indexed by `NodeId`, in execution order.
+    pub nodes: Vec<Node>,
+    /// Tensors the caller reads back after a run; never reused while the graph runs.
+    pub outputs: Vec<TensorId>,
+}
+
+impl Graph {
+    /// The tensor with this id, or an error naming it.
+    pub fn tensor(&self, id: TensorId) -> Result<&Tensor, GraphError> {
+        self.tensors.get(id.index()).ok_or_else(|| GraphError::Invalid(format!("tensor {id} does not exist")))
+    }
+
+    /// All node ids in schedule order.
+    pub fn node_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        (0..self.nodes.len()).map(|i| NodeId(i as u32))
+    }
+
+    /// All tensor ids.
+    pub fn tensor_ids(&self) -> impl Iterator<Item = TensorId> + '_ {
+        (0..self.tensors.len()).map(|i| TensorId(i as u32))
+    }
+
+    /// The node at `id`.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Tensors of the given kind.
+    pub fn tensors_of_kind(&self, kind: TensorKind) -> Vec<TensorId> {
+        self.tensor_ids().filter(|t| self.tensors[t.index()].kind == kind).collect()
+    }
+
+    /// The producer of each tensor (`None` for inputs and weights). Assumes a validated graph.
+    pub fn producers(&self) -> Vec<Option<NodeId>> {
+        let mut p = vec![None; self.tensors.len()];
+        for id in self.node_ids() {
+            for &t in &self.nodes[id.index()].outputs {
+                if let Some(slot) = p.get_mut(t.index()) {
+                    *slot = Some(id);
+                }
+            }
+        }
+        p
+    }
+
+    /// The tensor whose bytes `t` shares (following views to the root), `t` itself if none.
+    pub fn storage_root(&self, t: TensorId) -> TensorId {
+        let producers = self.producers();
+        let mut cur = t;
+        while let Some(n) = producers.get(cur.index()).copied().flatten() {
+            let node = &self.nodes[n.index()];
+            match node.inputs.first() {
+                Some(&src) if node.op.is_view() => cur = src,
+                _ => break,
+            }
+        }
+        cur
+    }
+
+    /// Sum of the sizes of every tensor (the naive no-reuse footprint, weights included).
+    pub fn total_tensor_bytes(&self) -> u64 {
+        self.tensors.iter().map(Tensor::size_bytes).sum()
+    }
+}

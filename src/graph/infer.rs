@@ -1,0 +1,268 @@
+//! Shape and dtype inference for every op, plus each op's workspace request. Used by the
+//! builder when a node is added and again by validation for hand-made graphs.
+
+use super::{DType, GraphError, Op, PoolAttrs, Shape};
+
+/// Input facts handed to inference.
+pub type InputInfo<'a> = (&'a Shape, DType);
+
+struct Ctx<'a> {
+    node: &'a str,
+    op: &'a Op,
+    inputs: &'a [InputInfo<'a>],
+}
+
+impl Ctx<'_> {
+    fn shape_err(&self, detail: impl Into<String>) -> GraphError {
+        let inputs = self.inputs.iter().map(|(s, d)| format!("{s}:{d}")).collect::<Vec<_>>().join(", ");
+        GraphError::Shape { node: self.node.to_string(), op: self.op.name(), detail: detail.into(), inputs }
+    }
+
+    fn attr_err(&self, detail: impl Into<String>) -> GraphError {
+        GraphError::Attribute { node: self.node.to_string(), op: self.op.name(), detail: detail.into() }
+    }
+
+    fn arity(&self, lo: usize, hi: usize) -> Result<(), GraphError> {
+        let n = self.inputs.len();
+        if n < lo || n > hi {
+            let expected = if lo == hi { lo.to_string() } else { format!("{lo} to {hi}") };
+            return Err(GraphError::Arity { node: self.node.to_string(), op: self.op.name(), expected, found: n });
+        }
+        Ok(())
+    }
+
+    fn dtype(&self, index: usize, expected: DType) -> Result<(), GraphError> {
+        let found = self.inputs[index].1;
+        if found != expected {
+            return Err(GraphError::DType { node: self.node.to_string(), op: self.op.name(), index, found, expected });
+        }
+        Ok(())
+    }
+
+    fn all_f32(&self) -> Result<(), GraphError> {
+        (0..self.inputs.len()).try_for_each(|i| self.dtype(i, DType::F32))
+    }
+
+    fn dims(&self, i: usize) -> &[usize] {
+        self.inputs[i].0.dims()
+    }
+}
+
+/// Output size of a sliding window, or `None` when the window does not fit.
+pub fn window_out(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> Option<usize> {
+    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+    let padded = input.checked_add(2 * pad)?;
+    if stride == 0 || padded < span {
+        return None;
+    }
+    Some((padded - span) / stride + 1)
+}
+
+/// Infers the output shape and dtype of `op` applied to `inputs`.
+pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DType), GraphError> {
+    let c = Ctx { node, op, inputs };
+    match op {
+        Op::MatMul { trans_a, trans_b } => {
+            c.arity(2, 2)?;
+            c.all_f32()?;
+            let (a, b) = (c.dims(0), c.dims(1));
+            if a.len() < 2 || b.len() < 2 {
+                return Err(c.shape_err("matmul needs rank >= 2 operands"));
+            }
+            let (m, ka) = if *trans_a { (a[a.len() - 1], a[a.len() - 2]) } else { (a[a.len() - 2], a[a.len() - 1]) };
+            let (kb, n) = if *trans_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
+            if ka != kb {
+                return Err(c.shape_err(format!("inner dimensions differ: {ka} vs {kb}")));
+            }
+            let batch_a = &a[..a.len() - 2];
+            let batch_b = &b[..b.len() - 2];
+            if !batch_b.is_empty() && batch_a != batch_b {
+                return Err(c.shape_err("batch dimensions differ (b must have a's batch dims or be 2-D)"));
+            }
+            let mut out = batch_a.to_vec();
+            out.extend([m, n]);
+            Ok((Shape(out), DType::F32))
+        }
+        Op::Linear => {
+            c.arity(2, 3)?;
+            c.all_f32()?;
+            let (x, w) = (c.dims(0), c.dims(1));
+            if x.is_empty() || w.len() != 2 || x[x.len() - 1] != w[0] {
+                return Err(c.shape_err("linear needs x [.., K] and w [K, N]"));
+            }
+            if inputs.len() == 3 && c.dims(2) != [w[1]] {
+                return Err(c.shape_err(format!("bias must be [{}]", w[1])));
+            }
+            let mut out = x.to_vec();
+            *out.last_mut().unwrap_or(&mut 0) = w[1];
+            Ok((Shape(out), DType::F32))
+        }
+        Op::Binary(_) => {
+            c.arity(2, 2)?;
+            c.all_f32()?;
+            Shape::broadcast(inputs[0].0, inputs[1].0)
+                .map(|s| (s, DType::F32))
+                .ok_or_else(|| c.shape_err("shapes do not broadcast"))
+        }
+        Op::Unary(_) | Op::Softmax => {
+            c.arity(1, 1)?;
+            c.all_f32()?;
+            if matches!(op, Op::Softmax) && c.dims(0).is_empty() {
+                return Err(c.shape_err("softmax needs rank >= 1"));
+            }
+            Ok((inputs[0].0.clone(), DType::F32))
+        }
+        Op::LayerNorm { eps } => {
+            c.arity(3, 3)?;
+            c.all_f32()?;
+            if !(*eps >= 0.0) {
+                return Err(c.attr_err("eps must be >= 0"));
+            }
+            let x = c.dims(0);
+            let d = *x.last().ok_or_else(|| c.shape_err("layernorm needs rank >= 1"))?;
+            if c.dims(1) != [d] || c.dims(2) != [d] {
+                return Err(c.shape_err(format!("gamma and beta must be [{d}]")));
+            }
+            Ok((inputs[0].0.clone(), DType::F32))
+        }
+        Op::Conv2d(a) => {
+            c.arity(2, 3)?;
+            c.all_f32()?;
+            let (x, w) = (c.dims(0), c.dims(1));
+            if x.len() != 4 || w.len() != 4 {
+                return Err(c.shape_err("conv2d needs x [N, C, H, W] and w [O, C, KH, KW]"));
+            }
+            if x[1] != w[1] {
+                return Err(c.shape_err(format!("input channels {} vs weight channels {}", x[1], w[1])));
+            }
+            if inputs.len() == 3 && c.dims(2) != [w[0]] {
+                return Err(c.shape_err(format!("bias must be [{}]", w[0])));
+            }
+            if a.stride.contains(&0) || a.dilation.contains(&0) {
+                return Err(c.attr_err("stride and dilation must be >= 1"));
+            }
+            let oh = window_out(x[2], w[2], a.stride[0], a.padding[0], a.dilation[0]);
+            let ow = window_out(x[3], w[3], a.stride[1], a.padding[1], a.dilation[1]);
+            match (oh, ow) {
+                (Some(oh), Some(ow)) => Ok((Shape::new([x[0], w[0], oh, ow]), DType::F32)),
+                _ => Err(c.shape_err("kernel larger than the padded input")),
+            }
+        }
+        Op::Pool2d(PoolAttrs { kernel, stride, padding, .. }) => {
+            c.arity(1, 1)?;
+            c.all_f32()?;
+            let x = c.dims(0);
+            if x.len() != 4 {
+                return Err(c.shape_err("pooling needs x [N, C, H, W]"));
+            }
+            if stride.contains(&0) || kernel.contains(&0) {
+                return Err(c.attr_err("kernel and stride must be >= 1"));
+            }
+            if padding[0] >= kernel[0] || padding[1] >= kernel[1] {
+                return Err(c.attr_err("padding must be smaller than the kernel"));
+            }
+            let oh = window_out(x[2], kernel[0], stride[0], padding[0], 1);
+            let ow = window_out(x[3], kernel[1], stride[1], padding[1], 1);
+            match (oh, ow) {
+                (Some(oh), Some(ow)) => Ok((Shape::new([x[0], x[1], oh, ow]), DType::F32)),
+                _ => Err(c.shape_err("window larger than the padded input")),
+            }
+        }
+        Op::GlobalAvgPool => {
+            c.arity(1, 1)?;
+            c.all_f32()?;
+            let x = c.dims(0);
+            if x.len() != 4 {
+                return Err(c.shape_err("global average pool needs x [N, C, H, W]"));
+            }
+            Ok((Shape::new([x[0], x[1]]), DType::F32))
+        }
+        Op::Reshape { shape } => {
+            c.arity(1, 1)?;
+            let new = Shape::new(shape.clone());
+            if new.numel() != inputs[0].0.numel() {
+                return Err(c.shape_err(format!("cannot reshape to {new}: element count differs")));
+            }
+            Ok((new, inputs[0].1))
+        }
+        Op::Permute { perm } => {
+            c.arity(1, 1)?;
+            let x = c.dims(0);
+            let mut seen = vec![false; x.len()];
+            if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
+                return Err(c.attr_err(format!("{perm:?} is not a permutation of 0..{}", x.len())));
+            }
+            Ok((Shape(perm.iter().map(|&p| x[p]).collect()), inputs[0].1))
+        }
+        Op::Concat { axis } => {
+            c.arity(1, usize::MAX)?;
+            let first = c.dims(0);
+            if *axis >= first.len() {
+                return Err(c.attr_err(format!("axis {axis} out of range for rank {}", first.len())));
+            }
+            let dtype = inputs[0].1;
+            let mut out = first.to_vec();
+            for (i, (s, _)) in inputs.iter().enumerate().skip(1) {
+                c.dtype(i, dtype)?;
+                let sd = s.dims();
+                let compatible = sd.len() == first.len()
+                    && sd.iter().zip(first).enumerate().all(|(k, (a, b))| k == *axis || a == b);
+                if !compatible {
+                    return Err(c.shape_err(format!("input {i} does not match the others outside axis {axis}")));
+                }
+                out[*axis] += sd[*axis];
+            }
+            Ok((Shape(out), dtype))
+        }
+        Op::Embedding => {
+            c.arity(2, 2)?;
+            c.dtype(0, DType::F32)?;
+            c.dtype(1, DType::U32)?;
+            let table = c.dims(0);
+            if table.len() != 2 {
+                return Err(c.shape_err("embedding table must be [V, D]"));
+            }
+            let mut out = c.dims(1).to_vec();
+            out.push(table[1]);
+            Ok((Shape(out), DType::F32))
+        }
+        Op::Attention { causal, scale } => {
+            c.arity(3, 3)?;
+            c.all_f32()?;
+            if !scale.is_finite() {
+                return Err(c.attr_err("scale must be finite"));
+            }
+            let (q, k, v) = (c.dims(0), c.dims(1), c.dims(2));
+            if q.len() != 4 || k.len() != 4 || v.len() != 4 {
+                return Err(c.shape_err("attention needs q, k, v of rank 4 [B, H, S, D]"));
+            }
+            if k != v || q[0] != k[0] || q[1] != k[1] || q[3] != k[3] {
+                return Err(c.shape_err("q [B,H,S,D], k and v [B,H,T,D] must agree"));
+            }
+            if *causal && q[2] != k[2] {
+                return Err(c.shape_err("causal attention needs S == T"));
+            }
+            Ok((inputs[0].0.clone(), DType::F32))
+        }
+    }
+}
+
+/// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
+/// convolution, the score matrix of attention. Call only on inputs that passed [`infer`].
+pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64 {
+    let f32_bytes = DType::F32.size_bytes();
+    match op {
+        Op::Conv2d(_) => {
+            let (x, w, o) = (inputs[0].0.dims(), inputs[1].0.dims(), output.dims());
+            // [C*KH*KW, N*OH*OW]
+            let rows = (x[1] * w[2] * w[3]) as u64;
+            let cols = (o[0] * o[2] * o[3]) as u64;
+            rows * cols * f32_bytes
+        }
+        Op::Attention { .. } => {
+            let (q, k) = (inputs[0].0.dims(), inputs[1].0.dims());
+            (q[0] * q[1] * q[2] * k[2]) as u64 * f32_bytes
+        }
+        _ => 0,
+    }
+}

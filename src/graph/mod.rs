@@ -1,0 +1,22 @@
+//! The graph IR: tensors with shape and dtype, nodes applying ops, a builder with shape
+//! inference, and validation that returns typed errors for malformed graphs.
+
+mod builder;
+mod dtype;
+mod error;
+mod graph;
+mod ids;
+pub mod infer;
+mod op;
+mod shape;
+mod tensor;
+mod validate;
+
+pub use builder::GraphBuilder;
+pub use dtype::DType;
+pub use error::GraphError;
+pub use graph::{Graph, Node};
+pub use ids::{NodeId, TensorId};
+pub use op::{BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, UnaryOp};
+pub use shape::Shape;
+pub use tensor::{Init, Lcg, Tensor, TensorKind};

@@ -1,0 +1,155 @@
+//! Operators and their attributes. Each op knows its arity, whether its output is a zero-copy
+//! view of its first input, whether it may run in place, and how much scratch workspace it needs.
+
+use serde::{Deserialize, Serialize};
+
+/// Elementwise binary arithmetic (numpy broadcasting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BinaryOp {
+    /// a + b
+    Add,
+    /// a - b
+    Sub,
+    /// a * b
+    Mul,
+}
+
+/// Elementwise unary functions.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum UnaryOp {
+    /// max(x, 0)
+    Relu,
+    /// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    Gelu,
+    /// x * factor
+    Scale(f32),
+}
+
+/// 2-D window geometry shared by convolution and pooling (NCHW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Conv2dAttrs {
+    /// Stride (rows, cols).
+    pub stride: [usize; 2],
+    /// Zero padding on each side (rows, cols).
+    pub padding: [usize; 2],
+    /// Dilation (rows, cols).
+    pub dilation: [usize; 2],
+}
+
+/// Pooling kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PoolKind {
+    /// Maximum over the window (padding never wins).
+    Max,
+    /// Mean over the in-bounds elements of the window (padding not counted).
+    Avg,
+}
+
+/// Pooling attributes (NCHW).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PoolAttrs {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// Window (rows, cols).
+    pub kernel: [usize; 2],
+    /// Stride (rows, cols).
+    pub stride: [usize; 2],
+    /// Padding (rows, cols).
+    pub padding: [usize; 2],
+}
+
+/// An operator. Inputs are listed in the node; their order is documented per variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// Batched matmul: inputs `a [.., M, K]` (or `[.., K, M]` with `trans_a`), `b [.., K, N]`
+    /// (or `[.., N, K]` with `trans_b`). Batch dims must be equal, or `b` may be 2-D (shared).
+    MatMul {
+        /// Use the transpose of `a`'s last two dims.
+        trans_a: bool,
+        /// Use the transpose of `b`'s last two dims.
+        trans_b: bool,
+    },
+    /// Fully connected: inputs `x [.., K]`, `w [K, N]`, optional `bias [N]`; output `[.., N]`.
+    Linear,
+    /// Elementwise binary with broadcasting: inputs `a`, `b`.
+    Binary(BinaryOp),
+    /// Elementwise unary: input `x`.
+    Unary(UnaryOp),
+    /// Softmax over the last axis: input `x`.
+    Softmax,
+    /// Layer normalisation over the last axis: inputs `x [.., D]`, `gamma [D]`, `beta [D]`.
+    LayerNorm {
+        /// Added to the variance.
+        eps: f32,
+    },
+    /// 2-D convolution, NCHW, groups = 1: inputs `x [N, C, H, W]`, `w [O, C, KH, KW]`,
+    /// optional `bias [O]`. Runs as im2col + GEMM with a workspace for the column matrix.
+    Conv2d(Conv2dAttrs),
+    /// Max or average pooling, NCHW: input `x`.
+    Pool2d(PoolAttrs),
+    /// Global average pool: `[N, C, H, W] -> [N, C]`.
+    GlobalAvgPool,
+    /// Zero-copy reshape (the output is a view of the input's bytes).
+    Reshape {
+        /// The new dimensions; the element count must not change.
+        shape: Vec<usize>,
+    },
+    /// Permutation of axes (materialised copy): `out.dims[i] = in.dims[perm[i]]`.
+    Permute {
+        /// A permutation of `0..rank`.
+        perm: Vec<usize>,
+    },
+    /// Concatenation of all inputs along `axis`.
+    Concat {
+        /// The axis; all other dims must agree.
+        axis: usize,
+    },
+    /// Embedding gather: inputs `table [V, D]` (f32), `ids [..]` (u32); output `[.., D]`.
+    Embedding,
+    /// Scaled dot-product attention, materialised: inputs `q [B, H, S, D]`, `k [B, H, T, D]`,
+    /// `v [B, H, T, D]`; output `[B, H, S, D]`. Scores `[B, H, S, T]` live in the workspace.
+    Attention {
+        /// Mask keys after the query position (requires S == T).
+        causal: bool,
+        /// Multiplies q.k; usually 1/sqrt(D).
+        scale: f32,
+    },
+}
+
+impl Op {
+    /// Short lower-case name for reports and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::MatMul { .. } => "matmul",
+            Op::Linear => "linear",
+            Op::Binary(BinaryOp::Add) => "add",
+            Op::Binary(BinaryOp::Sub) => "sub",
+            Op::Binary(BinaryOp::Mul) => "mul",
+            Op::Unary(UnaryOp::Relu) => "relu",
+            Op::Unary(UnaryOp::Gelu) => "gelu",
+            Op::Unary(UnaryOp::Scale(_)) => "scale",
+            Op::Softmax => "softmax",
+            Op::LayerNorm { .. } => "layernorm",
+            Op::Conv2d(_) => "conv2d",
+            Op::Pool2d(PoolAttrs { kind: PoolKind::Max, .. }) => "maxpool2d",
+            Op::Pool2d(PoolAttrs { kind: PoolKind::Avg, .. }) => "avgpool2d",
+            Op::GlobalAvgPool => "global_avg_pool",
+            Op::Reshape { .. } => "reshape",
+            Op::Permute { .. } => "permute",
+            Op::Concat { .. } => "concat",
+            Op::Embedding => "embedding",
+            Op::Attention { .. } => "attention",
+        }
+    }
+
+    /// True when the output shares its first input's bytes (no kernel runs).
+    pub fn is_view(&self) -> bool {
+        matches!(self, Op::Reshape { .. })
+    }
+
+    /// True when the op may overwrite its first input, provided shapes and dtype match and the
+    /// input has no later reader (decided by analysis).
+    pub fn can_run_in_place(&self) -> bool {
+        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Softmax | Op::LayerNorm { .. })
+    }
+}

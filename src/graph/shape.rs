@@ -1,0 +1,92 @@
+//! Tensor shapes: a list of dimensions, row-major, with numpy-style broadcasting.
+
+use serde::{Deserialize, Serialize};
+
+/// Dimensions of a tensor, outermost first. A scalar has no dimensions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shape(pub Vec<usize>);
+
+impl Shape {
+    /// Builds a shape from dimensions.
+    pub fn new(dims: impl Into<Vec<usize>>) -> Self {
+        Shape(dims.into())
+    }
+
+    /// The dimensions.
+    pub fn dims(&self) -> &[usize] {
+        &self.0
+    }
+
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Number of elements (1 for a scalar). Saturates instead of overflowing.
+    pub fn numel(&self) -> u64 {
+        self.0.iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+    }
+
+    /// The last dimension (1 for a scalar).
+    pub fn last(&self) -> usize {
+        self.0.last().copied().unwrap_or(1)
+    }
+
+    /// Row-major strides in elements.
+    pub fn strides(&self) -> Vec<usize> {
+        let mut strides = vec![1usize; self.0.len()];
+        for i in (0..self.0.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * self.0[i + 1];
+        }
+        strides
+    }
+
+    /// Numpy broadcasting of two shapes, or `None` when they are incompatible.
+    pub fn broadcast(a: &Shape, b: &Shape) -> Option<Shape> {
+        let rank = a.rank().max(b.rank());
+        let mut out = vec![0usize; rank];
+        for i in 0..rank {
+            let da = if i < rank - a.rank() { 1 } else { a.0[i - (rank - a.rank())] };
+            let db = if i < rank - b.rank() { 1 } else { b.0[i - (rank - b.rank())] };
+            out[i] = match (da, db) {
+                (x, y) if x == y => x,
+                (1, y) => y,
+                (x, 1) => x,
+                _ => return None,
+            };
+        }
+        Some(Shape(out))
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        let a = Shape::new([2, 1, 5]);
+        let b = Shape::new([3, 1]);
+        assert_eq!(Shape::broadcast(&a, &b), Some(Shape::new([2, 3, 5])));
+        assert_eq!(Shape::broadcast(&Shape::new([4]), &Shape::new([3])), None);
+    }
+
+    #[test]
+    fn strides_are_row_major() {
+        assert_eq!(Shape::new([2, 3, 4]).strides(), vec![12, 4, 1]);
+        assert_eq!(Shape::new([] as [usize; 0]).numel(), 1);
+    }
+}

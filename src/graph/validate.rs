@@ -1,0 +1,133 @@
+//! Graph validation: ids in range, one producer per activation, nodes in a topological order
+//! (a cycle shows up as a use before definition), and every recorded shape equal to the inferred
+//! one. Returns the first problem found as a [`GraphError`]; never panics.
+
+use super::infer::infer;
+use super::*;
+
+impl Graph {
+    /// Checks the graph; see the module docs for what is checked.
+    pub fn validate(&self) -> Result<(), GraphError> {
+        if self.outputs.is_empty() {
+            return Err(GraphError::Invalid("the graph has no outputs".into()));
+        }
+        let mut produced = vec![false; self.tensors.len()];
+        for (i, t) in self.tensors.iter().enumerate() {
+            if t.kind != TensorKind::Activation {
+                produced[i] = true;
+            }
+        }
+        // Which activations have a producer at all (to tell cycles from missing producers).
+        let mut has_producer = vec![false; self.tensors.len()];
+        for id in self.node_ids() {
+            let node = self.node(id);
+            for &t in node.inputs.iter().chain(&node.outputs) {
+                if t.index() >= self.tensors.len() {
+                    return Err(GraphError::DanglingTensor { node: id, op: node.op.name(), tensor: t });
+                }
+            }
+            for &t in &node.outputs {
+                let tensor = &self.tensors[t.index()];
+                if tensor.kind != TensorKind::Activation || std::mem::replace(&mut has_producer[t.index()], true) {
+                    return Err(GraphError::MultipleProducers { tensor: t, name: tensor.name.clone() });
+                }
+            }
+        }
+        for id in self.node_ids() {
+            let node = self.node(id);
+            for &t in &node.inputs {
+                if !produced[t.index()] {
+                    return Err(GraphError::Cycle {
+                        node: id,
+                        op: node.op.name(),
+                        tensor: t,
+                        name: self.tensors[t.index()].name.clone(),
+                    });
+                }
+            }
+            let infos: Vec<_> = node.inputs.iter().map(|t| (&self.tensors[t.index()].shape, self.tensors[t.index()].dtype)).collect();
+            let (shape, dtype) = infer(&node.name, &node.op, &infos)?;
+            if node.outputs.len() != 1 {
+                return Err(GraphError::Arity {
+                    node: node.name.clone(),
+                    op: node.op.name(),
+                    expected: "1 output".into(),
+                    found: node.outputs.len(),
+                });
+            }
+            let out = node.outputs[0];
+            let rec = &self.tensors[out.index()];
+            if rec.shape != shape || rec.dtype != dtype {
+                return Err(GraphError::OutputShape {
+                    node: node.name.clone(),
+                    op: node.op.name(),
+                    tensor: out,
+                    recorded: rec.shape.clone(),
+                    inferred: shape,
+                });
+            }
+            produced[out.index()] = true;
+        }
+        for &o in &self.outputs {
+            if o.index() >= self.tensors.len() {
+                return Err(GraphError::Invalid(format!("output {o} does not exist")));
+            }
+            if !produced[o.index()] {
+                return Err(GraphError::Invalid(format!("output {o} is never produced")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Graph {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", &[2, 3], DType::F32, Init::Constant(1.0));
+        let y = b.relu("y", x).unwrap();
+        let z = b.relu("z", y).unwrap();
+        b.output(z);
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn a_built_graph_validates() {
+        assert_eq!(tiny().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_cycle_is_reported() {
+        let mut g = tiny();
+        // y now reads z, which is produced after it: a cycle.
+        g.nodes[0].inputs[0] = TensorId(2);
+        let err = g.validate().unwrap_err();
+        assert!(matches!(err, GraphError::Cycle { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_dangling_id_is_reported() {
+        let mut g = tiny();
+        g.nodes[1].inputs[0] = TensorId(99);
+        assert!(matches!(g.validate(), Err(GraphError::DanglingTensor { .. })));
+    }
+
+    #[test]
+    fn shape_mismatch_names_the_node() {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", &[2, 3], DType::F32, Init::Constant(1.0));
+        let w = b.weight("w", &[4, 5], 1, 0.1);
+        let err = b.linear("fc", x, w, None).unwrap_err();
+        assert!(err.to_string().contains("fc"), "{err}");
+    }
+
+    #[test]
+    fn dtype_mismatch_is_reported() {
+        let mut b = GraphBuilder::new();
+        let x = b.input("ids", &[4], DType::U32, Init::Ids { seed: 1, max: 3 });
+        let err = b.relu("r", x).unwrap_err();
+        assert!(matches!(err, GraphError::DType { .. }), "{err}");
+    }
+}

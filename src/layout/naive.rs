@@ -1,0 +1,52 @@
+//! The naive layout: every tensor and workspace in its own region, nothing reused. It is the
+//! baseline the planned arena is compared against, and a layout that is trivially correct.
+
+use super::{MemoryLayout, align_up};
+use crate::graph::{Graph, TensorKind, infer};
+
+/// Lays out weights first, then every other tensor and every workspace end to end.
+pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
+    let mut offsets = vec![0u64; graph.tensors.len()];
+    let mut cursor = 0u64;
+    for (i, t) in graph.tensors.iter().enumerate() {
+        if t.kind == TensorKind::Weight {
+            offsets[i] = cursor;
+            cursor = align_up(cursor + t.size_bytes(), alignment);
+        }
+    }
+    let weights_bytes = cursor;
+    let producers = graph.producers();
+    for (i, t) in graph.tensors.iter().enumerate() {
+        let is_view = producers[i].is_some_and(|n| graph.node(n).op.is_view());
+        if t.kind != TensorKind::Weight && !is_view {
+            offsets[i] = cursor;
+            cursor = align_up(cursor + t.size_bytes(), alignment);
+        }
+    }
+    // Views share the bytes of their source (sources precede views in schedule order).
+    for node in &graph.nodes {
+        if let (true, Some(&src), Some(&out)) = (node.op.is_view(), node.inputs.first(), node.outputs.first()) {
+            offsets[out.index()] = offsets[src.index()];
+        }
+    }
+    let mut ws_off = vec![None; graph.nodes.len()];
+    let mut ws_bytes = vec![0u64; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let infos: Vec<_> = node.inputs.iter().map(|t| (&graph.tensors[t.index()].shape, graph.tensors[t.index()].dtype)).collect();
+        let out_shape = &graph.tensors[node.outputs[0].index()].shape;
+        let bytes = infer::workspace_bytes(&node.op, &infos, out_shape);
+        if bytes > 0 {
+            ws_off[i] = Some(cursor);
+            ws_bytes[i] = bytes;
+            cursor = align_up(cursor + bytes, alignment);
+        }
+    }
+    MemoryLayout {
+        alignment,
+        weights_bytes,
+        arena_bytes: cursor - weights_bytes,
+        tensor_offsets: offsets,
+        workspace_offsets: ws_off,
+        workspace_bytes: ws_bytes,
+    }
+}

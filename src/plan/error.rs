@@ -1,0 +1,162 @@
+//! Errors of the planning layer.
+
+use thiserror::Error;
+
+/// Everything that can go wrong while reading, planning or validating.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// A buffer has size zero.
+    #[error("buffer `{name}` has size 0")]
+    ZeroSize {
+        /// The buffer's name.
+        name: String,
+    },
+    /// A buffer's alignment is zero.
+    #[error("buffer `{name}` has alignment 0")]
+    ZeroAlign {
+        /// The buffer's name.
+        name: String,
+    },
+    /// The planner name is not known.
+    #[error("unknown planner `{0}` (known: {1})")]
+    UnknownPlanner(String, String),
+    /// A buffer's lifetime is empty (`end <= start`).
+    #[error("buffer `{name}` has an empty lifetime [{start}, {end})")]
+    EmptyLifetime {
+        /// The buffer's name.
+        name: String,
+        /// Lifetime start.
+        start: u64,
+        /// Lifetime end (exclusive).
+        end: u64,
+    },
+    /// The problem has more buffers than a `BufferId` can name.
+    #[error("too many buffers: {0} (at most 2^32)")]
+    TooManyBuffers(usize),
+    /// An offset, size or arena computation overflowed `u64`.
+    #[error("arithmetic overflow while placing buffer `{name}`")]
+    Overflow {
+        /// The buffer being placed.
+        name: String,
+    },
+    /// A CSV input is malformed.
+    #[error("CSV line {line}, column `{column}`: {message}")]
+    Csv {
+        /// 1-based line number in the file.
+        line: usize,
+        /// The column concerned (or `-` when the whole line is concerned).
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A plan has the wrong number of offsets.
+    #[error("plan has {got} offsets but the problem has {expected} buffers")]
+    OffsetCount {
+        /// Number of buffers.
+        expected: usize,
+        /// Number of offsets.
+        got: usize,
+    },
+    /// An offset is not a multiple of the buffer's alignment.
+    #[error("buffer `{name}` at offset {offset} is not aligned to {align}")]
+    Misaligned {
+        /// The buffer's name.
+        name: String,
+        /// Its offset.
+        offset: u64,
+        /// Its alignment.
+        align: u64,
+    },
+    /// A buffer ends past the arena.
+    #[error("buffer `{name}` occupies [{offset}, {end}) beyond the arena of {arena_bytes} bytes")]
+    OutsideArena {
+        /// The buffer's name.
+        name: String,
+        /// Its offset.
+        offset: u64,
+        /// `offset + size`.
+        end: u64,
+        /// The plan's arena size.
+        arena_bytes: u64,
+    },
+    /// `arena_bytes` differs from `max(offset + size)`.
+    #[error("plan claims an arena of {claimed} bytes but its buffers end at {actual}")]
+    ArenaMismatch {
+        /// `Plan::arena_bytes`.
+        claimed: u64,
+        /// `max(offset + size)`.
+        actual: u64,
+    },
+    /// Two buffers that are live at the same time share bytes.
+    #[error(
+        "buffers `{a}` (lifetime {a_lifetime}, bytes [{a_offset}, {a_end})) and `{b}` \
+         (lifetime {b_lifetime}, bytes [{b_offset}, {b_end})) overlap in time and memory"
+    )]
+    Overlap {
+        /// First buffer's name.
+        a: String,
+        /// First buffer's lifetime, formatted.
+        a_lifetime: String,
+        /// First buffer's offset.
+        a_offset: u64,
+        /// First buffer's end (`offset + size`).
+        a_end: u64,
+        /// Second buffer's name.
+        b: String,
+        /// Second buffer's lifetime, formatted.
+        b_lifetime: String,
+        /// Second buffer's offset.
+        b_offset: u64,
+        /// Second buffer's end.
+        b_end: u64,
+    },
+    /// A planner returned an arena below the max-load lower bound: a planner or validator bug.
+    #[error("planner `{planner}` returned {arena_bytes} bytes, below the lower bound {lower_bound}")]
+    BelowLowerBound {
+        /// The planner's name.
+        planner: String,
+        /// The arena it returned.
+        arena_bytes: u64,
+        /// The max-load lower bound.
+        lower_bound: u64,
+    },
+    /// Pool placement: a buffer fits in none of the pools.
+    #[error("buffer `{name}` ({size} bytes) fits in no pool")]
+    PoolsExhausted {
+        /// The buffer's name.
+        name: String,
+        /// Its size.
+        size: u64,
+    },
+    /// Pool placement: the pool list is empty or priorities are malformed.
+    #[error("invalid pool configuration: {0}")]
+    PoolConfig(String),
+    /// A search planner refuses a problem too large for it.
+    #[error("planner `{planner}` accepts at most {limit} {what}; this problem has {actual}")]
+    TooLarge {
+        /// The planner's name.
+        planner: &'static str,
+        /// What is counted (`"buffers"`, `"conflicting pairs"`).
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+        /// The problem's count.
+        actual: usize,
+    },
+    /// The MILP solver failed (numerical trouble, or an answer that did not validate).
+    #[error("planner `{planner}`: solver failed: {message}")]
+    Solver {
+        /// The planner's name.
+        planner: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}

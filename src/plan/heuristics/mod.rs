@@ -1,0 +1,38 @@
+//! Heuristic planners: fast, no optimality guarantee (they report `proven_optimal` only when the
+//! arena happens to equal the max-load lower bound, which is then a proof).
+//!
+//! Two families:
+//! - offset placement ([`place`]): buffers are placed one at a time, in a planner-specific
+//!   order, into the lowest or best-fitting aligned gap left by already placed buffers whose
+//!   lifetimes overlap (`naive`, `first-fit`, `best-fit`, `greedy-size`, `greedy-conflicts`,
+//!   `lifetime-aware`);
+//! - shared objects ([`shared`]): buffers are grouped into objects whose members never live at
+//!   the same time; each object is as large as its largest member and the objects are laid out
+//!   end to end (`greedy-breadth`, `coloring`, `matching`).
+
+mod breadth;
+mod coloring;
+mod matching;
+mod place;
+mod shared;
+
+pub use breadth::GreedyBreadth;
+pub use coloring::Coloring;
+pub use matching::Matching;
+pub use place::{BestFit, FirstFit, GreedyConflicts, GreedySize, LifetimeAware, Naive};
+
+use super::{Outcome, Plan, Problem, bound::lower_bound};
+
+/// Wraps a heuristic plan; it is proven optimal exactly when it meets the lower bound.
+fn outcome(problem: &Problem, plan: Plan) -> Outcome {
+    let proven_optimal = plan.arena_bytes == lower_bound(problem);
+    Outcome { plan, proven_optimal }
+}
+
+/// Rounds `x` up to a multiple of `align` (`align >= 1`); `None` on overflow.
+pub(crate) fn align_up(x: u64, align: u64) -> Option<u64> {
+    match x % align {
+        0 => Some(x),
+        r => x.checked_add(align - r),
+    }
+}

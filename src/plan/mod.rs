@@ -1,0 +1,75 @@
+//! Static memory planning: a pure dynamic-storage-allocation layer.
+//!
+//! Buffers with half-open lifetimes, sizes and alignments go in; one offset per buffer and the
+//! arena size come out. Nothing here knows about graphs or GPUs, so the same planners serve
+//! tessera graphs and minimalloc-format CSV files. Every plan can be checked by the validator.
+
+mod error;
+mod lifetime;
+mod problem;
+
+// Infrastructure and heuristic planners.
+pub mod bound;
+pub mod csv;
+pub mod heuristics;
+mod interval_index;
+pub mod pools;
+pub mod registry;
+pub mod report;
+pub mod validate;
+
+// Search planners (exact, ilp, hill-climb, auto) and their helpers.
+mod auto;
+mod bnb;
+mod exact;
+mod ilp;
+mod place;
+mod search;
+
+pub use error::PlanError;
+pub use lifetime::Lifetime;
+pub use problem::{Buffer, BufferId, Plan, Problem};
+
+pub use bound::{lower_bound, memory_curve};
+pub use csv::{parse_csv, read_csv, write_csv};
+pub use pools::{Pool, PoolPlan, PoolSlot, plan_pools};
+pub use registry::{planner_by_name, planner_names};
+pub use report::{PlanReport, plan_and_check};
+pub use validate::validate;
+
+pub use auto::AutoPlanner;
+pub use exact::ExactPlanner;
+pub use ilp::{ILP_MAX_BUFFERS, ILP_MAX_PAIRS, IlpPlanner};
+pub use search::HillClimbPlanner;
+
+use std::time::Duration;
+
+/// Limits for planners that search (exact, ilp, hill-climb, auto). Heuristics ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Wall-clock limit for the search.
+    pub time_limit: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self { time_limit: Duration::from_secs(10) }
+    }
+}
+
+/// What a planner returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The offsets and arena size.
+    pub plan: Plan,
+    /// True only when the planner proved no smaller arena exists.
+    pub proven_optimal: bool,
+}
+
+/// One planning algorithm. Implementations are stateless and cheap to construct.
+pub trait Planner {
+    /// The name used on the command line (`--planner NAME`).
+    fn name(&self) -> &'static str;
+    /// Places every buffer of `problem`.
+    fn plan(&self, problem: &Problem, budget: &Budget) -> Result<Outcome, PlanError>;
+}
