@@ -4,6 +4,13 @@
 //! The pipeline runs one way: [`graph`] -> [`analysis`] -> [`plan`] -> [`layout`] -> [`runtime`]
 //! -> [`report`]. [`cpu`] is the reference backend; [`models`] builds the demo graphs.
 
+pub mod analysis;
+pub mod cpu;
+pub mod execute;
 pub mod graph;
 pub mod layout;
+pub mod models;
+pub mod pipeline;
 pub mod plan;
+pub mod report;
+pub mod runtime;

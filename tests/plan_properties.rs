@@ -12,7 +12,12 @@ use tessera::plan::{
 
 fn instance() -> impl Strategy<Value = Problem> {
     prop::collection::vec(
-        (0u64..50, 1u64..20, 1u64..5000, prop::sample::select(vec![1u64, 4, 32, 256])),
+        (
+            0u64..50,
+            1u64..20,
+            1u64..5000,
+            prop::sample::select(vec![1u64, 4, 32, 256]),
+        ),
         1..=40,
     )
     .prop_map(|rows| Problem {
@@ -21,7 +26,10 @@ fn instance() -> impl Strategy<Value = Problem> {
             .enumerate()
             .map(|(i, (start, len, size, align))| Buffer {
                 name: format!("t{i}"),
-                lifetime: Lifetime { start, end: start + len },
+                lifetime: Lifetime {
+                    start,
+                    end: start + len,
+                },
                 size,
                 align,
             })
@@ -30,7 +38,9 @@ fn instance() -> impl Strategy<Value = Problem> {
 }
 
 fn small_budget() -> Budget {
-    Budget { time_limit: Duration::from_millis(50) }
+    Budget {
+        time_limit: Duration::from_millis(50),
+    }
 }
 
 proptest! {

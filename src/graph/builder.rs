@@ -16,9 +16,22 @@ impl GraphBuilder {
         Self::default()
     }
 
-    fn add_tensor(&mut self, name: &str, shape: Shape, dtype: DType, kind: TensorKind, init: Init) -> TensorId {
+    fn add_tensor(
+        &mut self,
+        name: &str,
+        shape: Shape,
+        dtype: DType,
+        kind: TensorKind,
+        init: Init,
+    ) -> TensorId {
         let id = TensorId(self.graph.tensors.len() as u32);
-        self.graph.tensors.push(Tensor { name: name.to_string(), shape, dtype, kind, init });
+        self.graph.tensors.push(Tensor {
+            name: name.to_string(),
+            shape,
+            dtype,
+            kind,
+            init,
+        });
         id
     }
 
@@ -29,12 +42,24 @@ impl GraphBuilder {
 
     /// Adds an f32 weight initialised uniformly in `[-scale, scale)`.
     pub fn weight(&mut self, name: &str, dims: &[usize], seed: u64, scale: f32) -> TensorId {
-        self.add_tensor(name, Shape::new(dims), DType::F32, TensorKind::Weight, Init::Uniform { seed, scale })
+        self.add_tensor(
+            name,
+            Shape::new(dims),
+            DType::F32,
+            TensorKind::Weight,
+            Init::Uniform { seed, scale },
+        )
     }
 
     /// Adds an f32 weight with every element equal to `value`.
     pub fn constant(&mut self, name: &str, dims: &[usize], value: f32) -> TensorId {
-        self.add_tensor(name, Shape::new(dims), DType::F32, TensorKind::Weight, Init::Constant(value))
+        self.add_tensor(
+            name,
+            Shape::new(dims),
+            DType::F32,
+            TensorKind::Weight,
+            Init::Constant(value),
+        )
     }
 
     /// Applies `op` to `inputs`, inferring the output; the node and its output are named `name`.
@@ -42,16 +67,25 @@ impl GraphBuilder {
         let node = NodeId(self.graph.nodes.len() as u32);
         let mut infos = Vec::with_capacity(inputs.len());
         for &t in inputs {
-            let tensor = self.graph.tensors.get(t.index()).ok_or(GraphError::DanglingTensor {
-                node,
-                op: op.name(),
-                tensor: t,
-            })?;
+            let tensor = self
+                .graph
+                .tensors
+                .get(t.index())
+                .ok_or(GraphError::DanglingTensor {
+                    node,
+                    op: op.name(),
+                    tensor: t,
+                })?;
             infos.push((&tensor.shape, tensor.dtype));
         }
         let (shape, dtype) = infer(name, &op, &infos)?;
         let out = self.add_tensor(name, shape, dtype, TensorKind::Activation, Init::None);
-        self.graph.nodes.push(Node { name: name.to_string(), op, inputs: inputs.to_vec(), outputs: vec![out] });
+        self.graph.nodes.push(Node {
+            name: name.to_string(),
+            op,
+            inputs: inputs.to_vec(),
+            outputs: vec![out],
+        });
         Ok(out)
     }
 
@@ -74,12 +108,25 @@ impl GraphBuilder {
     // Convenience wrappers, one per op family.
 
     /// `a @ b` with optional transposes.
-    pub fn matmul(&mut self, name: &str, a: TensorId, b: TensorId, trans_a: bool, trans_b: bool) -> Result<TensorId, GraphError> {
+    pub fn matmul(
+        &mut self,
+        name: &str,
+        a: TensorId,
+        b: TensorId,
+        trans_a: bool,
+        trans_b: bool,
+    ) -> Result<TensorId, GraphError> {
         self.op(name, Op::MatMul { trans_a, trans_b }, &[a, b])
     }
 
     /// `x @ w + bias`.
-    pub fn linear(&mut self, name: &str, x: TensorId, w: TensorId, bias: Option<TensorId>) -> Result<TensorId, GraphError> {
+    pub fn linear(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        w: TensorId,
+        bias: Option<TensorId>,
+    ) -> Result<TensorId, GraphError> {
         let mut ins = vec![x, w];
         ins.extend(bias);
         self.op(name, Op::Linear, &ins)
@@ -101,8 +148,19 @@ impl GraphBuilder {
     }
 
     /// Zero-copy reshape.
-    pub fn reshape(&mut self, name: &str, x: TensorId, dims: &[usize]) -> Result<TensorId, GraphError> {
-        self.op(name, Op::Reshape { shape: dims.to_vec() }, &[x])
+    pub fn reshape(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        dims: &[usize],
+    ) -> Result<TensorId, GraphError> {
+        self.op(
+            name,
+            Op::Reshape {
+                shape: dims.to_vec(),
+            },
+            &[x],
+        )
     }
 
     /// Flattens all dims after the first: `[N, ...] -> [N, prod(...)]` (a view).
@@ -114,7 +172,18 @@ impl GraphBuilder {
     }
 
     /// Axis permutation (a copy).
-    pub fn permute(&mut self, name: &str, x: TensorId, perm: &[usize]) -> Result<TensorId, GraphError> {
-        self.op(name, Op::Permute { perm: perm.to_vec() }, &[x])
+    pub fn permute(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        perm: &[usize],
+    ) -> Result<TensorId, GraphError> {
+        self.op(
+            name,
+            Op::Permute {
+                perm: perm.to_vec(),
+            },
+            &[x],
+        )
     }
 }

@@ -17,7 +17,9 @@ pub enum GraphError {
         tensor: TensorId,
     },
     /// A node reads a tensor before any node produces it (or the graph has a cycle).
-    #[error("cycle or use-before-definition: node {node} ({op}) reads {tensor} `{name}`, which is produced by a later node or not at all")]
+    #[error(
+        "cycle or use-before-definition: node {node} ({op}) reads {tensor} `{name}`, which is produced by a later node or not at all"
+    )]
     Cycle {
         /// The node.
         node: NodeId,
@@ -85,7 +87,9 @@ pub enum GraphError {
         detail: String,
     },
     /// The recorded output shape differs from what the op produces.
-    #[error("node `{node}` ({op}): output {tensor} is recorded as {recorded} but the op produces {inferred}")]
+    #[error(
+        "node `{node}` ({op}): output {tensor} is recorded as {recorded} but the op produces {inferred}"
+    )]
     OutputShape {
         /// The node name.
         node: String,

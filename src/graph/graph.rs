@@ -30,7 +30,9 @@ pub struct Graph {
 impl Graph {
     /// The tensor with this id, or an error naming it.
     pub fn tensor(&self, id: TensorId) -> Result<&Tensor, GraphError> {
-        self.tensors.get(id.index()).ok_or_else(|| GraphError::Invalid(format!("tensor {id} does not exist")))
+        self.tensors
+            .get(id.index())
+            .ok_or_else(|| GraphError::Invalid(format!("tensor {id} does not exist")))
     }
 
     /// All node ids in schedule order.
@@ -50,7 +52,9 @@ impl Graph {
 
     /// Tensors of the given kind.
     pub fn tensors_of_kind(&self, kind: TensorKind) -> Vec<TensorId> {
-        self.tensor_ids().filter(|t| self.tensors[t.index()].kind == kind).collect()
+        self.tensor_ids()
+            .filter(|t| self.tensors[t.index()].kind == kind)
+            .collect()
     }
 
     /// The producer of each tensor (`None` for inputs and weights). Assumes a validated graph.
@@ -82,6 +86,8 @@ impl Graph {
 
     /// Sum of the sizes of every tensor (the naive no-reuse footprint, weights included).
     pub fn total_tensor_bytes(&self) -> u64 {
-        self.tensors.iter().map(Tensor::size_bytes).sum()
+        self.tensors
+            .iter()
+            .fold(0u64, |acc, t| acc.saturating_add(t.size_bytes()))
     }
 }

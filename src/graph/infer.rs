@@ -14,19 +14,42 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn shape_err(&self, detail: impl Into<String>) -> GraphError {
-        let inputs = self.inputs.iter().map(|(s, d)| format!("{s}:{d}")).collect::<Vec<_>>().join(", ");
-        GraphError::Shape { node: self.node.to_string(), op: self.op.name(), detail: detail.into(), inputs }
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|(s, d)| format!("{s}:{d}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        GraphError::Shape {
+            node: self.node.to_string(),
+            op: self.op.name(),
+            detail: detail.into(),
+            inputs,
+        }
     }
 
     fn attr_err(&self, detail: impl Into<String>) -> GraphError {
-        GraphError::Attribute { node: self.node.to_string(), op: self.op.name(), detail: detail.into() }
+        GraphError::Attribute {
+            node: self.node.to_string(),
+            op: self.op.name(),
+            detail: detail.into(),
+        }
     }
 
     fn arity(&self, lo: usize, hi: usize) -> Result<(), GraphError> {
         let n = self.inputs.len();
         if n < lo || n > hi {
-            let expected = if lo == hi { lo.to_string() } else { format!("{lo} to {hi}") };
-            return Err(GraphError::Arity { node: self.node.to_string(), op: self.op.name(), expected, found: n });
+            let expected = if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo} to {hi}")
+            };
+            return Err(GraphError::Arity {
+                node: self.node.to_string(),
+                op: self.op.name(),
+                expected,
+                found: n,
+            });
         }
         Ok(())
     }
@@ -34,7 +57,13 @@ impl Ctx<'_> {
     fn dtype(&self, index: usize, expected: DType) -> Result<(), GraphError> {
         let found = self.inputs[index].1;
         if found != expected {
-            return Err(GraphError::DType { node: self.node.to_string(), op: self.op.name(), index, found, expected });
+            return Err(GraphError::DType {
+                node: self.node.to_string(),
+                op: self.op.name(),
+                index,
+                found,
+                expected,
+            });
         }
         Ok(())
     }
@@ -49,9 +78,17 @@ impl Ctx<'_> {
 }
 
 /// Output size of a sliding window, or `None` when the window does not fit.
-pub fn window_out(input: usize, kernel: usize, stride: usize, pad: usize, dilation: usize) -> Option<usize> {
-    let span = dilation.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
-    let padded = input.checked_add(2 * pad)?;
+pub fn window_out(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+) -> Option<usize> {
+    let span = dilation
+        .checked_mul(kernel.checked_sub(1)?)?
+        .checked_add(1)?;
+    let padded = input.checked_add(pad.checked_mul(2)?)?;
     if stride == 0 || padded < span {
         return None;
     }
@@ -69,15 +106,25 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             if a.len() < 2 || b.len() < 2 {
                 return Err(c.shape_err("matmul needs rank >= 2 operands"));
             }
-            let (m, ka) = if *trans_a { (a[a.len() - 1], a[a.len() - 2]) } else { (a[a.len() - 2], a[a.len() - 1]) };
-            let (kb, n) = if *trans_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
+            let (m, ka) = if *trans_a {
+                (a[a.len() - 1], a[a.len() - 2])
+            } else {
+                (a[a.len() - 2], a[a.len() - 1])
+            };
+            let (kb, n) = if *trans_b {
+                (b[b.len() - 1], b[b.len() - 2])
+            } else {
+                (b[b.len() - 2], b[b.len() - 1])
+            };
             if ka != kb {
                 return Err(c.shape_err(format!("inner dimensions differ: {ka} vs {kb}")));
             }
             let batch_a = &a[..a.len() - 2];
             let batch_b = &b[..b.len() - 2];
             if !batch_b.is_empty() && batch_a != batch_b {
-                return Err(c.shape_err("batch dimensions differ (b must have a's batch dims or be 2-D)"));
+                return Err(
+                    c.shape_err("batch dimensions differ (b must have a's batch dims or be 2-D)")
+                );
             }
             let mut out = batch_a.to_vec();
             out.extend([m, n]);
@@ -119,7 +166,9 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
                 return Err(c.attr_err("eps must be >= 0"));
             }
             let x = c.dims(0);
-            let d = *x.last().ok_or_else(|| c.shape_err("layernorm needs rank >= 1"))?;
+            let d = *x
+                .last()
+                .ok_or_else(|| c.shape_err("layernorm needs rank >= 1"))?;
             if c.dims(1) != [d] || c.dims(2) != [d] {
                 return Err(c.shape_err(format!("gamma and beta must be [{d}]")));
             }
@@ -133,7 +182,10 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
                 return Err(c.shape_err("conv2d needs x [N, C, H, W] and w [O, C, KH, KW]"));
             }
             if x[1] != w[1] {
-                return Err(c.shape_err(format!("input channels {} vs weight channels {}", x[1], w[1])));
+                return Err(c.shape_err(format!(
+                    "input channels {} vs weight channels {}",
+                    x[1], w[1]
+                )));
             }
             if inputs.len() == 3 && c.dims(2) != [w[0]] {
                 return Err(c.shape_err(format!("bias must be [{}]", w[0])));
@@ -148,7 +200,12 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
                 _ => Err(c.shape_err("kernel larger than the padded input")),
             }
         }
-        Op::Pool2d(PoolAttrs { kernel, stride, padding, .. }) => {
+        Op::Pool2d(PoolAttrs {
+            kernel,
+            stride,
+            padding,
+            ..
+        }) => {
             c.arity(1, 1)?;
             c.all_f32()?;
             let x = c.dims(0);
@@ -189,7 +246,11 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             c.arity(1, 1)?;
             let x = c.dims(0);
             let mut seen = vec![false; x.len()];
-            if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
+            if perm.len() != x.len()
+                || perm
+                    .iter()
+                    .any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true))
+            {
                 return Err(c.attr_err(format!("{perm:?} is not a permutation of 0..{}", x.len())));
             }
             Ok((Shape(perm.iter().map(|&p| x[p]).collect()), inputs[0].1))
@@ -198,7 +259,9 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             c.arity(1, usize::MAX)?;
             let first = c.dims(0);
             if *axis >= first.len() {
-                return Err(c.attr_err(format!("axis {axis} out of range for rank {}", first.len())));
+                return Err(
+                    c.attr_err(format!("axis {axis} out of range for rank {}", first.len()))
+                );
             }
             let dtype = inputs[0].1;
             let mut out = first.to_vec();
@@ -206,11 +269,19 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
                 c.dtype(i, dtype)?;
                 let sd = s.dims();
                 let compatible = sd.len() == first.len()
-                    && sd.iter().zip(first).enumerate().all(|(k, (a, b))| k == *axis || a == b);
+                    && sd
+                        .iter()
+                        .zip(first)
+                        .enumerate()
+                        .all(|(k, (a, b))| k == *axis || a == b);
                 if !compatible {
-                    return Err(c.shape_err(format!("input {i} does not match the others outside axis {axis}")));
+                    return Err(c.shape_err(format!(
+                        "input {i} does not match the others outside axis {axis}"
+                    )));
                 }
-                out[*axis] += sd[*axis];
+                out[*axis] = out[*axis]
+                    .checked_add(sd[*axis])
+                    .ok_or_else(|| c.shape_err(format!("concatenated axis {axis} overflows")))?;
             }
             Ok((Shape(out), dtype))
         }
@@ -254,14 +325,16 @@ pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64
     match op {
         Op::Conv2d(_) => {
             let (x, w, o) = (inputs[0].0.dims(), inputs[1].0.dims(), output.dims());
-            // [C*KH*KW, N*OH*OW]
-            let rows = (x[1] * w[2] * w[3]) as u64;
-            let cols = (o[0] * o[2] * o[3]) as u64;
-            rows * cols * f32_bytes
+            // [C*KH*KW, N*OH*OW]; saturating, like `Shape::numel`.
+            Shape::new([x[1], w[2], w[3], o[0], o[2], o[3]])
+                .numel()
+                .saturating_mul(f32_bytes)
         }
         Op::Attention { .. } => {
             let (q, k) = (inputs[0].0.dims(), inputs[1].0.dims());
-            (q[0] * q[1] * q[2] * k[2]) as u64 * f32_bytes
+            Shape::new([q[0], q[1], q[2], k[2]])
+                .numel()
+                .saturating_mul(f32_bytes)
         }
         _ => 0,
     }

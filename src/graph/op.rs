@@ -131,8 +131,14 @@ impl Op {
             Op::Softmax => "softmax",
             Op::LayerNorm { .. } => "layernorm",
             Op::Conv2d(_) => "conv2d",
-            Op::Pool2d(PoolAttrs { kind: PoolKind::Max, .. }) => "maxpool2d",
-            Op::Pool2d(PoolAttrs { kind: PoolKind::Avg, .. }) => "avgpool2d",
+            Op::Pool2d(PoolAttrs {
+                kind: PoolKind::Max,
+                ..
+            }) => "maxpool2d",
+            Op::Pool2d(PoolAttrs {
+                kind: PoolKind::Avg,
+                ..
+            }) => "avgpool2d",
             Op::GlobalAvgPool => "global_avg_pool",
             Op::Reshape { .. } => "reshape",
             Op::Permute { .. } => "permute",
@@ -150,6 +156,9 @@ impl Op {
     /// True when the op may overwrite its first input, provided shapes and dtype match and the
     /// input has no later reader (decided by analysis).
     pub fn can_run_in_place(&self) -> bool {
-        matches!(self, Op::Unary(_) | Op::Binary(_) | Op::Softmax | Op::LayerNorm { .. })
+        matches!(
+            self,
+            Op::Unary(_) | Op::Binary(_) | Op::Softmax | Op::LayerNorm { .. }
+        )
     }
 }

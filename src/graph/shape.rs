@@ -24,7 +24,9 @@ impl Shape {
 
     /// Number of elements (1 for a scalar). Saturates instead of overflowing.
     pub fn numel(&self) -> u64 {
-        self.0.iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+        self.0
+            .iter()
+            .fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
     }
 
     /// The last dimension (1 for a scalar).
@@ -46,8 +48,16 @@ impl Shape {
         let rank = a.rank().max(b.rank());
         let mut out = vec![0usize; rank];
         for i in 0..rank {
-            let da = if i < rank - a.rank() { 1 } else { a.0[i - (rank - a.rank())] };
-            let db = if i < rank - b.rank() { 1 } else { b.0[i - (rank - b.rank())] };
+            let da = if i < rank - a.rank() {
+                1
+            } else {
+                a.0[i - (rank - a.rank())]
+            };
+            let db = if i < rank - b.rank() {
+                1
+            } else {
+                b.0[i - (rank - b.rank())]
+            };
             out[i] = match (da, db) {
                 (x, y) if x == y => x,
                 (1, y) => y,

@@ -49,7 +49,10 @@ impl Lcg {
 
     /// Next 32 random bits.
     pub fn next_u32(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 32) as u32
     }
 
@@ -65,7 +68,9 @@ impl Init {
         match *self {
             Init::Uniform { seed, scale } => {
                 let mut rng = Lcg::new(seed);
-                (0..numel).map(|_| ((rng.next_f32() * 2.0 - 1.0) * scale).to_bits()).collect()
+                (0..numel)
+                    .map(|_| ((rng.next_f32() * 2.0 - 1.0) * scale).to_bits())
+                    .collect()
             }
             Init::Constant(v) => vec![v.to_bits(); numel],
             Init::Ids { seed, max } => {

@@ -23,13 +23,22 @@ impl Graph {
             let node = self.node(id);
             for &t in node.inputs.iter().chain(&node.outputs) {
                 if t.index() >= self.tensors.len() {
-                    return Err(GraphError::DanglingTensor { node: id, op: node.op.name(), tensor: t });
+                    return Err(GraphError::DanglingTensor {
+                        node: id,
+                        op: node.op.name(),
+                        tensor: t,
+                    });
                 }
             }
             for &t in &node.outputs {
                 let tensor = &self.tensors[t.index()];
-                if tensor.kind != TensorKind::Activation || std::mem::replace(&mut has_producer[t.index()], true) {
-                    return Err(GraphError::MultipleProducers { tensor: t, name: tensor.name.clone() });
+                if tensor.kind != TensorKind::Activation
+                    || std::mem::replace(&mut has_producer[t.index()], true)
+                {
+                    return Err(GraphError::MultipleProducers {
+                        tensor: t,
+                        name: tensor.name.clone(),
+                    });
                 }
             }
         }
@@ -45,7 +54,16 @@ impl Graph {
                     });
                 }
             }
-            let infos: Vec<_> = node.inputs.iter().map(|t| (&self.tensors[t.index()].shape, self.tensors[t.index()].dtype)).collect();
+            let infos: Vec<_> = node
+                .inputs
+                .iter()
+                .map(|t| {
+                    (
+                        &self.tensors[t.index()].shape,
+                        self.tensors[t.index()].dtype,
+                    )
+                })
+                .collect();
             let (shape, dtype) = infer(&node.name, &node.op, &infos)?;
             if node.outputs.len() != 1 {
                 return Err(GraphError::Arity {
@@ -111,7 +129,10 @@ mod tests {
     fn a_dangling_id_is_reported() {
         let mut g = tiny();
         g.nodes[1].inputs[0] = TensorId(99);
-        assert!(matches!(g.validate(), Err(GraphError::DanglingTensor { .. })));
+        assert!(matches!(
+            g.validate(),
+            Err(GraphError::DanglingTensor { .. })
+        ));
     }
 
     #[test]

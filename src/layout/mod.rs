@@ -6,8 +6,10 @@
 //! offset equals its first input's offset runs its in-place kernel variant.
 
 mod naive;
+mod planned;
 
 pub use naive::naive_layout;
+pub use planned::planned_layout;
 
 use crate::graph::{Graph, NodeId, TensorId};
 use serde::{Deserialize, Serialize};

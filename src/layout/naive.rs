@@ -25,14 +25,25 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
     }
     // Views share the bytes of their source (sources precede views in schedule order).
     for node in &graph.nodes {
-        if let (true, Some(&src), Some(&out)) = (node.op.is_view(), node.inputs.first(), node.outputs.first()) {
+        if let (true, Some(&src), Some(&out)) =
+            (node.op.is_view(), node.inputs.first(), node.outputs.first())
+        {
             offsets[out.index()] = offsets[src.index()];
         }
     }
     let mut ws_off = vec![None; graph.nodes.len()];
     let mut ws_bytes = vec![0u64; graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
-        let infos: Vec<_> = node.inputs.iter().map(|t| (&graph.tensors[t.index()].shape, graph.tensors[t.index()].dtype)).collect();
+        let infos: Vec<_> = node
+            .inputs
+            .iter()
+            .map(|t| {
+                (
+                    &graph.tensors[t.index()].shape,
+                    graph.tensors[t.index()].dtype,
+                )
+            })
+            .collect();
         let out_shape = &graph.tensors[node.outputs[0].index()].shape;
         let bytes = infer::workspace_bytes(&node.op, &infos, out_shape);
         if bytes > 0 {

@@ -33,10 +33,16 @@ impl Planner for AutoPlanner {
         let start = Instant::now();
         let best = heuristics(problem)?;
         if best.arena_bytes <= lower_bound(problem) {
-            return Ok(Outcome { plan: best, proven_optimal: true });
+            return Ok(Outcome {
+                plan: best,
+                proven_optimal: true,
+            });
         }
         if problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
-            return Ok(Outcome { plan: best, proven_optimal: false });
+            return Ok(Outcome {
+                plan: best,
+                proven_optimal: false,
+            });
         }
         Ok(improve(problem, best, start + budget.time_limit))
     }

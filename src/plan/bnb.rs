@@ -37,8 +37,8 @@ pub(crate) struct Instance {
     /// Conflict lists (CSR).
     adj_start: Vec<usize>,
     adj: Vec<u32>,
-    /// Branching preference: lower rank is tried first.
-    rank: Vec<u32>,
+    /// Lifetime length and size, for rankings.
+    len_size: Vec<(u64, u64)>,
     /// The previous identical buffer, or `NONE`.
     twin_prev: Vec<u32>,
 }
@@ -76,17 +76,6 @@ impl Instance {
             adj.extend_from_slice(l);
             adj_start.push(adj.len());
         }
-        // Preference: longer spans first, then larger sizes.
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        let key = |i: usize| {
-            let len = rows[i].1.saturating_sub(rows[i].0);
-            (std::cmp::Reverse(len), std::cmp::Reverse(rows[i].2), i)
-        };
-        order.sort_by_key(|&i| key(i as usize));
-        let mut rank = vec![0u32; n];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
         // Twins: identical section span, size and alignment.
         let mut twin_prev = vec![NONE; n];
         let mut ident: Vec<u32> = (0..n as u32).collect();
@@ -108,7 +97,10 @@ impl Instance {
             sections,
             adj_start,
             adj,
-            rank,
+            len_size: rows
+                .iter()
+                .map(|r| (r.1.saturating_sub(r.0), r.2))
+                .collect(),
             twin_prev,
         }
     }
@@ -116,6 +108,49 @@ impl Instance {
     fn len(&self) -> usize {
         self.size.len()
     }
+
+    /// A branching preference (lower rank first). Variants 0-3 sort by (length, size),
+    /// (size, length), (area, size) and (size^2 * length); higher variants add seeded noise
+    /// to the first two keys, for restarts.
+    pub(crate) fn ranking(&self, variant: u32) -> Vec<u32> {
+        let n = self.len();
+        let mut rng = super::search::Lcg::new(u64::from(variant));
+        let keys: Vec<(u128, u128)> = self
+            .len_size
+            .iter()
+            .map(|&(len, size)| {
+                let (len, size) = (u128::from(len), u128::from(size));
+                let noise = if variant >= 4 {
+                    80 + rng.below(41) as u128
+                } else {
+                    100
+                };
+                match variant % 4 {
+                    0 => (len * noise, size),
+                    1 => (size * noise, len),
+                    2 => (len * size * noise, size),
+                    _ => (size * size * len * noise, len),
+                }
+            })
+            .collect();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(keys[i as usize]), i));
+        let mut rank = vec![0u32; n];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        rank
+    }
+}
+
+/// How one decision run searches: the branching preference, the focus rule and a node limit.
+pub(crate) struct Strategy<'r> {
+    /// Rank per buffer (from [`Instance::ranking`]); lower is tried first.
+    pub rank: &'r [u32],
+    /// Break ties between equally tight focus sections by fewest candidates.
+    pub count_focus: bool,
+    /// Give up (as [`Decision::Timeout`]) after this many nodes.
+    pub node_limit: u64,
 }
 
 /// Answer of one decision run.
@@ -138,7 +173,11 @@ struct Loads {
 impl Loads {
     fn new(sections: usize) -> Self {
         let size = sections.next_power_of_two();
-        Self { size, mx: vec![0; 2 * size], lz: vec![0; 2 * size] }
+        Self {
+            size,
+            mx: vec![0; 2 * size],
+            lz: vec![0; 2 * size],
+        }
     }
 
     fn add(&mut self, l: usize, r: usize, v: i64) {
@@ -172,7 +211,8 @@ impl Loads {
             return self.mx[node];
         }
         let mid = (nl + nr) / 2;
-        self.max_rec(2 * node, nl, mid, l, r).max(self.max_rec(2 * node + 1, mid, nr, l, r))
+        self.max_rec(2 * node, nl, mid, l, r)
+            .max(self.max_rec(2 * node + 1, mid, nr, l, r))
             + self.lz[node]
     }
 
@@ -190,29 +230,58 @@ enum Step {
 /// The mutable search state for one capacity.
 struct Search<'a> {
     inst: &'a Instance,
+    rank: &'a [u32],
+    count_focus: bool,
+    node_limit: u64,
     cap: u64,
     deadline: Instant,
     nodes: u64,
     placed: Vec<bool>,
-    placed_count: usize,
     offset: Vec<u64>,
     /// Highest top among placed conflicting buffers.
     cand: Vec<u64>,
     /// `blocked[b] == x`: `b` may not be placed at offset `x`.
     blocked: Vec<u64>,
+    /// Lowest offset any unplaced buffer of the current subtree may take.
     m: u64,
     loads: Loads,
+    /// Bytes still to place per section (plain copy of `loads` for the per-node sweep).
+    rem: Vec<u64>,
+    /// Scratch: lowest canonical offset of any unplaced buffer per section (a min tree).
+    low: Vec<u64>,
+    low_size: usize,
+    /// Scratch: difference array of candidate counts per section.
+    count: Vec<i32>,
+    /// `(buffer, undo mark)` for every placement, in order.
+    trail: Vec<(u32, usize)>,
     undo: Vec<(u32, u64)>,
+    /// Previous `blocked` values, to lift bars on backtrack.
+    block_undo: Vec<(u32, u64)>,
     cands: Vec<u32>,
+    /// Most buffers placed at once (diagnostics).
+    deepest: usize,
 }
 
 /// Decides whether `inst` fits in `capacity`, searching until `deadline`. Also returns the
 /// number of nodes visited.
-pub(crate) fn decide(inst: &Instance, capacity: u64, deadline: Instant) -> (Decision, u64) {
+pub(crate) fn decide(
+    inst: &Instance,
+    capacity: u64,
+    deadline: Instant,
+    strategy: &Strategy<'_>,
+) -> (Decision, u64) {
     let n = inst.len();
     let mut loads = Loads::new(inst.sections);
+    let mut rem = vec![0u64; inst.sections];
     for i in 0..n {
-        loads.add(inst.lo[i] as usize, inst.hi[i] as usize, inst.size[i] as i64);
+        loads.add(
+            inst.lo[i] as usize,
+            inst.hi[i] as usize,
+            inst.size[i] as i64,
+        );
+        for r in &mut rem[inst.lo[i] as usize..inst.hi[i] as usize] {
+            *r += inst.size[i];
+        }
         if inst.size[i] > capacity {
             return (Decision::Infeasible, 0);
         }
@@ -220,84 +289,148 @@ pub(crate) fn decide(inst: &Instance, capacity: u64, deadline: Instant) -> (Deci
     if loads.max_all() > capacity as i64 {
         return (Decision::Infeasible, 0);
     }
+    let size = inst.sections.next_power_of_two();
     let mut s = Search {
         inst,
+        rank: strategy.rank,
+        count_focus: strategy.count_focus,
+        node_limit: strategy.node_limit,
         cap: capacity,
         deadline,
         nodes: 0,
         placed: vec![false; n],
-        placed_count: 0,
         offset: vec![0; n],
         cand: vec![0; n],
         blocked: vec![u64::MAX; n],
         m: 0,
         loads,
+        rem,
+        low: vec![u64::MAX; 2 * size],
+        low_size: size,
+        count: vec![0; inst.sections + 1],
+        trail: Vec::new(),
         undo: Vec::new(),
+        block_undo: Vec::new(),
         cands: Vec::new(),
+        deepest: 0,
     };
-    let step = s.dfs();
+    let mut all: Vec<u32> = (0..n as u32).collect();
+    all.sort_unstable_by_key(|&b| inst.lo[b as usize]);
+    let step = s.dfs(&all);
     let d = match step {
         Step::Found => Decision::Feasible(s.offset),
         Step::Fail => Decision::Infeasible,
         Step::Abort => Decision::Timeout,
     };
+    if std::env::var_os("TESSERA_BNB_DEBUG").is_some() {
+        eprintln!("deepest {} of {n}", s.deepest);
+    }
     (d, s.nodes)
 }
 
 impl Search<'_> {
-    fn dfs(&mut self) -> Step {
+    /// Completes the placement of the unplaced buffers of `set` (sorted by first section),
+    /// which share no section with any other unplaced buffer.
+    fn dfs(&mut self, set: &[u32]) -> Step {
         let inst = self.inst;
-        let n = inst.len();
-        if self.placed_count == n {
-            return Step::Found;
-        }
         self.nodes += 1;
-        if self.nodes & 1023 == 0 && Instant::now() >= self.deadline {
+        if self.nodes >= self.node_limit
+            || (self.nodes & 1023 == 0 && Instant::now() >= self.deadline)
+        {
             return Step::Abort;
         }
+        // Split into independent parts: unplaced buffers chained by overlapping sections.
+        let mut parts = 0;
+        let mut reach = 0u32;
+        let (mut s_lo, mut s_hi) = (u32::MAX, 0u32);
+        for &b in set {
+            let b = b as usize;
+            if self.placed[b] {
+                continue;
+            }
+            if parts == 0 || inst.lo[b] >= reach {
+                parts += 1;
+            }
+            reach = reach.max(inst.hi[b]);
+            s_lo = s_lo.min(inst.lo[b]);
+            s_hi = s_hi.max(inst.hi[b]);
+        }
+        if parts == 0 {
+            return Step::Found;
+        }
+        if parts > 1 {
+            return self.solve_parts(set);
+        }
         let m_entry = self.m;
+        let block_mark = self.block_undo.len();
         let result = loop {
-            // Lowest and second-lowest canonical offsets.
-            let (mut x, mut x2) = (u64::MAX, u64::MAX);
+            // Lowest canonical offset `x` of a buffer that may go there.
+            let mut x = u64::MAX;
             let mut dead = false;
-            for b in 0..n {
+            for &b in set {
+                let b = b as usize;
                 if self.placed[b] {
                     continue;
                 }
                 let e = align_up(self.cand[b].max(self.m), inst.align[b]);
-                if e.saturating_add(inst.size[b]) > self.cap {
+                let barred = self.blocked[b] == e;
+                if (e + u64::from(barred)).saturating_add(inst.size[b]) > self.cap {
                     dead = true;
                     break;
                 }
-                if e < x {
-                    x2 = x;
+                if !barred && e < x && self.twin_ready(b) {
                     x = e;
-                } else if e > x && e < x2 {
-                    x2 = e;
                 }
             }
-            if dead {
+            if dead || x == u64::MAX {
                 break Step::Fail;
             }
-            let base = self.cands.len();
-            for b in 0..n {
-                if self.placed[b] || self.blocked[b] == x {
-                    continue;
+            self.m = x;
+            let Some(tight) = self.sections_fit(set, s_lo as usize, s_hi as usize, x) else {
+                break Step::Fail;
+            };
+            let mut focus = tight;
+            if !set.iter().any(|&b| {
+                let b = b as usize;
+                inst.lo[b] as usize <= focus
+                    && focus < inst.hi[b] as usize
+                    && self.is_candidate(b, x)
+            }) {
+                // Fall back to the tightest section under the best-ranked buffer at `x`.
+                let mut first: Option<usize> = None;
+                for &b in set {
+                    let b = b as usize;
+                    if self.is_candidate(b, x) && first.is_none_or(|f| self.rank[b] < self.rank[f])
+                    {
+                        first = Some(b);
+                    }
                 }
-                let tp = inst.twin_prev[b];
-                if tp != NONE && !self.placed[tp as usize] {
-                    continue;
-                }
-                if align_up(self.cand[b].max(self.m), inst.align[b]) == x {
-                    self.cands.push(b as u32);
+                let Some(first) = first else { break Step::Fail };
+                let (flo, fhi) = (inst.lo[first] as usize, inst.hi[first] as usize);
+                focus = flo;
+                for sec in flo..fhi {
+                    if self.rem[sec] > self.rem[focus] {
+                        focus = sec;
+                    }
                 }
             }
-            self.cands[base..].sort_unstable_by_key(|&b| inst.rank[b as usize]);
+            let focus = focus as u32;
+            let base = self.cands.len();
+            for &b in set {
+                let bu = b as usize;
+                if inst.lo[bu] <= focus && focus < inst.hi[bu] && self.is_candidate(bu, x) {
+                    self.cands.push(b);
+                }
+            }
+            if self.cands.len() == base {
+                break Step::Fail;
+            }
+            let rank = self.rank;
+            self.cands[base..].sort_unstable_by_key(|&b| rank[b as usize]);
             let mut outcome = None;
-            let mut k = base;
-            while k < self.cands.len() {
+            for k in base..self.cands.len() {
                 let b = self.cands[k] as usize;
-                match self.try_place(b, x) {
+                match self.try_place(set, b, x, s_lo as usize, s_hi as usize) {
                     Step::Found => {
                         outcome = Some(Step::Found);
                         break;
@@ -308,69 +441,209 @@ impl Search<'_> {
                     }
                     Step::Fail => {}
                 }
+                // Not at `x`: the remaining branches never put `b` there.
+                self.block_undo.push((b as u32, self.blocked[b]));
                 self.blocked[b] = x;
-                k += 1;
-            }
-            // Lift the bars set here (they only matter at offset `x`).
-            for k in base..self.cands.len() {
-                let b = self.cands[k] as usize;
-                if self.blocked[b] == x {
-                    self.blocked[b] = u64::MAX;
-                }
             }
             self.cands.truncate(base);
             if let Some(step) = outcome {
                 break step;
             }
-            // Last branch: nothing at `x`; every remaining buffer goes at `x2` or higher.
-            if x2 == u64::MAX || x2.saturating_add(self.loads.max_all().max(0) as u64) > self.cap
-            {
-                break Step::Fail;
-            }
-            self.m = x2;
+            // Last branch: nothing at `x` in the focus section; loop with the bars in place.
         };
+        while self.block_undo.len() > block_mark {
+            let (b, v) = self.block_undo.pop().unwrap_or((0, u64::MAX));
+            self.blocked[b as usize] = v;
+        }
         self.m = m_entry;
         result
     }
 
-    fn try_place(&mut self, b: usize, x: u64) -> Step {
+    /// True when `b`'s previous identical buffer (if any) is placed.
+    fn twin_ready(&self, b: usize) -> bool {
+        let tp = self.inst.twin_prev[b];
+        tp == NONE || self.placed[tp as usize]
+    }
+
+    /// True when `b` is unplaced, may go at `x` and its canonical offset is `x`.
+    fn is_candidate(&self, b: usize, x: u64) -> bool {
+        !self.placed[b]
+            && self.blocked[b] != x
+            && self.twin_ready(b)
+            && align_up(self.cand[b].max(self.m), self.inst.align[b]) == x
+    }
+
+    /// Solves the independent parts of `set` one after the other; on failure of one part,
+    /// the placements of the earlier parts are undone.
+    fn solve_parts(&mut self, set: &[u32]) -> Step {
+        let inst = self.inst;
+        let mut parts: Vec<Vec<u32>> = Vec::new();
+        let mut reach = 0u32;
+        for &b in set {
+            if self.placed[b as usize] {
+                continue;
+            }
+            let (lo, hi) = (inst.lo[b as usize], inst.hi[b as usize]);
+            if parts.is_empty() || lo >= reach {
+                parts.push(Vec::new());
+            }
+            reach = reach.max(hi);
+            if let Some(p) = parts.last_mut() {
+                p.push(b);
+            }
+        }
+        // Hardest (largest) parts first: they fail fastest.
+        parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let mark = self.trail.len();
+        for part in &parts {
+            match self.dfs(part) {
+                Step::Found => {}
+                Step::Fail => {
+                    self.rollback(mark);
+                    return Step::Fail;
+                }
+                Step::Abort => return Step::Abort,
+            }
+        }
+        Step::Found
+    }
+
+    /// Inference: in every section of `[s_lo, s_hi)`, the bytes still to place must fit
+    /// between the lowest canonical offset of the buffers of `set` that span it and the
+    /// capacity. Returns `None` when some section cannot fit, else the section whose lowest
+    /// offset is `x` with the least slack (fail first), or `s_lo` when there is none.
+    fn sections_fit(&mut self, set: &[u32], s_lo: usize, s_hi: usize, x: u64) -> Option<usize> {
+        let inst = self.inst;
+        let size = self.low_size;
+        // Clear only the touched part: leaves of the range and their ancestors.
+        self.low.fill(u64::MAX);
+        for &b in set {
+            let b = b as usize;
+            if self.placed[b] {
+                continue;
+            }
+            let mut e = align_up(self.cand[b].max(self.m), inst.align[b]);
+            if self.blocked[b] == e || !self.twin_ready(b) {
+                // Barred, or must sit above its unplaced twin: strictly above `e`.
+                e += 1;
+            } else if e == x {
+                self.count[inst.lo[b] as usize] += 1;
+                self.count[inst.hi[b] as usize] -= 1;
+            }
+            // Range chmin over [lo, hi) on the implicit tree (no push-down needed).
+            let (mut l, mut r) = (inst.lo[b] as usize + size, inst.hi[b] as usize + size);
+            while l < r {
+                if l & 1 == 1 {
+                    self.low[l] = self.low[l].min(e);
+                    l += 1;
+                }
+                if r & 1 == 1 {
+                    r -= 1;
+                    self.low[r] = self.low[r].min(e);
+                }
+                l >>= 1;
+                r >>= 1;
+            }
+        }
+        // Push the minima down to the leaves of the range.
+        for node in 2..2 * size {
+            let parent = self.low[node >> 1];
+            if parent < self.low[node] {
+                self.low[node] = parent;
+            }
+        }
+        let mut best: Option<((u64, i32), usize)> = None;
+        let mut live = 0i32;
+        for s in s_lo..s_hi {
+            live += self.count[s];
+            self.count[s] = 0;
+            let r = self.rem[s];
+            if r == 0 {
+                continue;
+            }
+            let low = self.low[size + s];
+            let top = low.saturating_add(r);
+            if top > self.cap {
+                self.count[s..=s_hi].fill(0);
+                return None;
+            }
+            let key = (self.cap - top, if self.count_focus { live } else { 0 });
+            if low == x && best.is_none_or(|(k, _)| key < k) {
+                best = Some((key, s));
+            }
+        }
+        self.count[s_hi] = 0;
+        Some(best.map_or(s_lo, |(_, s)| s))
+    }
+
+    /// Places `b` at `x` and completes `set`; undoes the placement unless a plan was found.
+    fn try_place(&mut self, set: &[u32], b: usize, x: u64, s_lo: usize, s_hi: usize) -> Step {
         let inst = self.inst;
         let (lo, hi) = (inst.lo[b] as usize, inst.hi[b] as usize);
         let size = inst.size[b];
         let top = x + size;
         self.loads.add(lo, hi, -(size as i64));
-        let span_rem = if hi > lo { self.loads.max(lo, hi).max(0) as u64 } else { 0 };
-        let all_rem = self.loads.max_all().max(0) as u64;
-        let mut step = Step::Fail;
-        if top.saturating_add(span_rem) <= self.cap && x.saturating_add(all_rem) <= self.cap {
-            let mark = self.undo.len();
-            for &c in &inst.adj[inst.adj_start[b]..inst.adj_start[b + 1]] {
-                let c = c as usize;
-                if !self.placed[c] && self.cand[c] < top {
-                    self.undo.push((c as u32, self.cand[c]));
-                    self.cand[c] = top;
-                }
-            }
-            self.placed[b] = true;
-            self.placed_count += 1;
-            self.offset[b] = x;
-            let m_old = self.m;
-            self.m = x;
-            step = self.dfs();
-            self.m = m_old;
-            if !matches!(step, Step::Found) {
-                self.placed[b] = false;
-                self.placed_count -= 1;
-                while self.undo.len() > mark {
-                    let (c, v) = self.undo.pop().unwrap_or((0, 0));
-                    self.cand[c as usize] = v;
-                }
+        let span_rem = if hi > lo {
+            self.loads.max(lo, hi).max(0) as u64
+        } else {
+            0
+        };
+        let all_rem = self.loads.max(s_lo, s_hi).max(0) as u64;
+        if top.saturating_add(span_rem) > self.cap || x.saturating_add(all_rem) > self.cap {
+            self.loads.add(lo, hi, size as i64);
+            return Step::Fail;
+        }
+        let mark = self.undo.len();
+        for &c in &inst.adj[inst.adj_start[b]..inst.adj_start[b + 1]] {
+            let c = c as usize;
+            if !self.placed[c] && self.cand[c] < top {
+                self.undo.push((c as u32, self.cand[c]));
+                self.cand[c] = top;
             }
         }
-        if !matches!(step, Step::Found) {
-            self.loads.add(lo, hi, size as i64);
+        self.placed[b] = true;
+        self.offset[b] = x;
+        for r in &mut self.rem[lo..hi] {
+            *r -= size;
+        }
+        self.trail.push((b as u32, mark));
+        if self.trail.len() > self.deepest {
+            self.deepest = self.trail.len();
+        }
+        let m_old = self.m;
+        self.m = x;
+        let step = self.dfs(set);
+        self.m = m_old;
+        if matches!(step, Step::Fail) {
+            self.unplace_last();
         }
         step
+    }
+
+    /// Undoes the latest placement.
+    fn unplace_last(&mut self) {
+        let inst = self.inst;
+        let Some((b, mark)) = self.trail.pop() else {
+            return;
+        };
+        let b = b as usize;
+        let (lo, hi, size) = (inst.lo[b] as usize, inst.hi[b] as usize, inst.size[b]);
+        self.placed[b] = false;
+        for r in &mut self.rem[lo..hi] {
+            *r += size;
+        }
+        self.loads.add(lo, hi, size as i64);
+        while self.undo.len() > mark {
+            let (c, v) = self.undo.pop().unwrap_or((0, 0));
+            self.cand[c as usize] = v;
+        }
+    }
+
+    /// Undoes placements until `mark` remain.
+    fn rollback(&mut self, mark: usize) {
+        while self.trail.len() > mark {
+            self.unplace_last();
+        }
     }
 }
 
@@ -383,9 +656,25 @@ mod tests {
         Instant::now() + Duration::from_secs(30)
     }
 
+    fn decide(inst: &Instance, cap: u64, deadline: Instant) -> (Decision, u64) {
+        let rank = inst.ranking(0);
+        let strategy = Strategy {
+            rank: &rank,
+            count_focus: true,
+            node_limit: u64::MAX,
+        };
+        super::decide(inst, cap, deadline, &strategy)
+    }
+
     #[test]
     fn input12_fits_in_12_not_11() {
-        let rows = [(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)];
+        let rows = [
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ];
         let inst = Instance::new(&rows);
         assert!(matches!(decide(&inst, 12, far()).0, Decision::Feasible(_)));
         assert!(matches!(decide(&inst, 11, far()).0, Decision::Infeasible));

@@ -36,7 +36,11 @@ pub fn memory_curve(problem: &Problem) -> Vec<(u64, u64)> {
 
 /// The max-load lower bound: the largest number of bytes live at any one step.
 pub fn lower_bound(problem: &Problem) -> u64 {
-    memory_curve(problem).iter().map(|&(_, bytes)| bytes).max().unwrap_or(0)
+    memory_curve(problem)
+        .iter()
+        .map(|&(_, bytes)| bytes)
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -47,15 +51,25 @@ mod tests {
     #[test]
     fn touching_lifetimes_do_not_add_up() {
         // input.12.csv: b1 [0,3) 4, b2 [3,9) 4, b3 [0,9) 4, b4 [9,21) 4, b5 [0,21) 4.
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)]);
-        assert_eq!(memory_curve(&p), vec![(0, 12), (21, 0)]);
+        let p = problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ]);
+        // At 3, b1 ends as b2 starts: no breakpoint. At 9 only b4 and b5 are live.
+        assert_eq!(memory_curve(&p), vec![(0, 12), (9, 8), (21, 0)]);
         assert_eq!(lower_bound(&p), 12);
     }
 
     #[test]
     fn curve_has_breakpoints_where_the_load_changes() {
         let p = problem(&[(0, 4, 10, 1), (2, 6, 5, 1), (6, 8, 15, 1)]);
-        assert_eq!(memory_curve(&p), vec![(0, 10), (2, 15), (4, 5), (6, 15), (8, 0)]);
+        assert_eq!(
+            memory_curve(&p),
+            vec![(0, 10), (2, 15), (4, 5), (6, 15), (8, 0)]
+        );
         assert_eq!(lower_bound(&p), 15);
     }
 

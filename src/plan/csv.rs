@@ -35,11 +35,18 @@ struct Columns {
 }
 
 fn csv_err(line: usize, column: &str, message: impl Into<String>) -> PlanError {
-    PlanError::Csv { line, column: column.to_string(), message: message.into() }
+    PlanError::Csv {
+        line,
+        column: column.to_string(),
+        message: message.into(),
+    }
 }
 
 fn parse_header(line: &str, line_no: usize) -> Result<Columns, PlanError> {
-    let names: Vec<String> = line.split(',').map(|s| s.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = line
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
     let find = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
     let missing = |what: &str| csv_err(line_no, what, format!("missing column `{what}` in header"));
     let id = find(&["id", "buffer", "buffer_id"]).ok_or_else(|| missing("id"))?;
@@ -50,18 +57,29 @@ fn parse_header(line: &str, line_no: usize) -> Result<Columns, PlanError> {
     };
     let size = find(&["size"]).ok_or_else(|| missing("size"))?;
     let alignment = find(&["alignment"]);
-    Ok(Columns { id, lower, upper, upper_inclusive, size, alignment, count: names.len() })
+    Ok(Columns {
+        id,
+        lower,
+        upper,
+        upper_inclusive,
+        size,
+        alignment,
+        count: names.len(),
+    })
 }
 
 fn parse_u64(field: &str, line: usize, column: &str) -> Result<u64, PlanError> {
     let field = field.trim();
-    if field.starts_with('-') && field[1..].chars().all(|c| c.is_ascii_digit()) && field.len() > 1
-    {
+    if field.starts_with('-') && field[1..].chars().all(|c| c.is_ascii_digit()) && field.len() > 1 {
         return Err(csv_err(line, column, format!("negative value `{field}`")));
     }
-    field
-        .parse::<u64>()
-        .map_err(|_| csv_err(line, column, format!("`{field}` is not a non-negative integer")))
+    field.parse::<u64>().map_err(|_| {
+        csv_err(
+            line,
+            column,
+            format!("`{field}` is not a non-negative integer"),
+        )
+    })
 }
 
 /// Parses minimalloc CSV text into a [`Problem`] (buffers in file order).
@@ -102,7 +120,11 @@ pub fn parse_csv(text: &str) -> Result<Problem, PlanError> {
             None => 1,
         };
         let lifetime = Lifetime::new(lower, upper).ok_or_else(|| {
-            csv_err(line_no, upper_col, format!("upper {upper} must exceed lower {lower}"))
+            csv_err(
+                line_no,
+                upper_col,
+                format!("upper {upper} must exceed lower {lower}"),
+            )
         })?;
         if size == 0 {
             return Err(csv_err(line_no, "size", "size must be positive"));
@@ -113,7 +135,12 @@ pub fn parse_csv(text: &str) -> Result<Problem, PlanError> {
         if !seen.insert(name.clone()) {
             return Err(csv_err(line_no, "id", format!("duplicate id `{name}`")));
         }
-        buffers.push(Buffer { name, lifetime, size, align });
+        buffers.push(Buffer {
+            name,
+            lifetime,
+            size,
+            align,
+        });
     }
     let problem = Problem { buffers };
     problem.check()?;
@@ -132,9 +159,22 @@ pub fn write_csv(problem: &Problem, plan: &Plan) -> String {
         "id,lower,upper,size,offset\n"
     });
     for (i, b) in problem.buffers.iter().enumerate() {
-        let name: String =
-            b.name.chars().map(|c| if matches!(c, ',' | '\n' | '\r') { '_' } else { c }).collect();
-        let _ = write!(out, "{name},{},{},{}", b.lifetime.start, b.lifetime.end, b.size);
+        let name: String = b
+            .name
+            .chars()
+            .map(|c| {
+                if matches!(c, ',' | '\n' | '\r') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "{name},{},{},{}",
+            b.lifetime.start, b.lifetime.end, b.size
+        );
         if with_align {
             let _ = write!(out, ",{}", b.align);
         }
@@ -154,7 +194,11 @@ mod tests {
 
     fn err_of(text: &str) -> (usize, String, String) {
         match parse_csv(text) {
-            Err(PlanError::Csv { line, column, message }) => (line, column, message),
+            Err(PlanError::Csv {
+                line,
+                column,
+                message,
+            }) => (line, column, message),
             other => panic!("expected a CSV error, got {other:?}"),
         }
     }
@@ -172,7 +216,10 @@ mod tests {
     fn any_column_order_alignment_and_ignored_offset() {
         let p = parse_csv("size,upper,offset,alignment,lower,id\r\n8,5,999,32,1,x\r\n\n").unwrap();
         let b = &p.buffers[0];
-        assert_eq!((b.name.as_str(), b.lifetime, b.size, b.align), ("x", Lifetime { start: 1, end: 5 }, 8, 32));
+        assert_eq!(
+            (b.name.as_str(), b.lifetime, b.size, b.align),
+            ("x", Lifetime { start: 1, end: 5 }, 8, 32)
+        );
     }
 
     #[test]
@@ -208,7 +255,9 @@ mod tests {
         let (line, column, msg) = err_of("id,lower,upper,size\na,0,1,4\n\nb,0,1,4\na,1,2,4\n");
         assert_eq!((line, column.as_str()), (5, "id"));
         assert!(msg.contains("duplicate"), "{msg}");
-        let msg = parse_csv("id,lower,upper,size\na,0,1,4\nb,0,q,4\n").unwrap_err().to_string();
+        let msg = parse_csv("id,lower,upper,size\na,0,1,4\nb,0,q,4\n")
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("line 3") && msg.contains("upper"), "{msg}");
     }
 
@@ -216,8 +265,17 @@ mod tests {
     fn write_then_read_round_trips() {
         let text = "id,lower,upper,size,alignment\na,0,3,4,1\nb,3,9,4,32\n";
         let p = parse_csv(text).unwrap();
-        let out = write_csv(&p, &Plan { offsets: vec![0, 32], arena_bytes: 36 });
-        assert_eq!(out, "id,lower,upper,size,alignment,offset\na,0,3,4,1,0\nb,3,9,4,32,32\n");
+        let out = write_csv(
+            &p,
+            &Plan {
+                offsets: vec![0, 32],
+                arena_bytes: 36,
+            },
+        );
+        assert_eq!(
+            out,
+            "id,lower,upper,size,alignment,offset\na,0,3,4,1,0\nb,3,9,4,32,32\n"
+        );
         assert_eq!(parse_csv(&out).unwrap(), p);
     }
 
@@ -229,6 +287,9 @@ mod tests {
             assert_eq!(p.buffers.len(), 5);
             assert_eq!(crate::plan::bound::lower_bound(&p), 12);
         }
-        assert!(matches!(read_csv(Path::new("/nonexistent/x.csv")), Err(PlanError::Io { .. })));
+        assert!(matches!(
+            read_csv(Path::new("/nonexistent/x.csv")),
+            Err(PlanError::Io { .. })
+        ));
     }
 }

@@ -119,7 +119,9 @@ pub enum PlanError {
         b_end: u64,
     },
     /// A planner returned an arena below the max-load lower bound: a planner or validator bug.
-    #[error("planner `{planner}` returned {arena_bytes} bytes, below the lower bound {lower_bound}")]
+    #[error(
+        "planner `{planner}` returned {arena_bytes} bytes, below the lower bound {lower_bound}"
+    )]
     BelowLowerBound {
         /// The planner's name.
         planner: String,

@@ -80,7 +80,10 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
     let g = granularity(problem);
     let lb = lower_bound(problem).div_ceil(g).saturating_mul(g);
     if upper.arena_bytes <= lb {
-        return Outcome { plan: upper, proven_optimal: true };
+        return Outcome {
+            plan: upper,
+            proven_optimal: true,
+        };
     }
     let bufs = &problem.buffers;
     let mut groups: Vec<Group> = groups(problem)
@@ -94,11 +97,18 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
                 })
                 .collect();
             let inst = Instance::new(&rows);
-            Group { members, inst, best: None }
+            Group {
+                members,
+                inst,
+                best: None,
+            }
         })
         .collect();
     if groups.iter().any(|gr| gr.members.len() > EXACT_MAX_BUFFERS) {
-        return Outcome { plan: upper, proven_optimal: false };
+        return Outcome {
+            plan: upper,
+            proven_optimal: false,
+        };
     }
     let mut best = upper;
     let mut proven_lo = lb; // every capacity below this is proven infeasible
@@ -114,7 +124,10 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
             (lo, left.mul_f64(0.6))
         } else {
             let steps = (best.arena_bytes - lo) / g;
-            (lo + (steps / 2) * g, left.mul_f64(0.4).max(Duration::from_millis(1)))
+            (
+                lo + (steps / 2) * g,
+                left.mul_f64(0.4).max(Duration::from_millis(1)),
+            )
         };
         first = false;
         match decide_all(&mut groups, cap, now + slice) {
@@ -133,7 +146,10 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
         }
     }
     let proven_optimal = best.arena_bytes <= proven_lo;
-    Outcome { plan: best, proven_optimal }
+    Outcome {
+        plan: best,
+        proven_optimal,
+    }
 }
 
 /// Decides every group at capacity `cap`; groups already known to fit are skipped.
@@ -143,7 +159,21 @@ fn decide_all(groups: &mut [Group], cap: u64, deadline: Instant) -> Decision {
         if gr.best.as_ref().is_some_and(|(_, a)| *a <= cap) {
             continue;
         }
-        match decide(&gr.inst, cap, deadline).0 {
+        let t0 = Instant::now();
+        let (d, nodes) = decide(&gr.inst, cap, deadline);
+        if std::env::var_os("TESSERA_BNB_DEBUG").is_some() {
+            let what = match &d {
+                Decision::Feasible(_) => "feasible",
+                Decision::Infeasible => "infeasible",
+                Decision::Timeout => "timeout",
+            };
+            eprintln!(
+                "group n={} cap={cap} {what} nodes={nodes} t={:.3}s",
+                gr.members.len(),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+        match d {
             Decision::Feasible(offsets) => {
                 let arena = offsets
                     .iter()
@@ -157,7 +187,11 @@ fn decide_all(groups: &mut [Group], cap: u64, deadline: Instant) -> Decision {
             Decision::Timeout => timed_out = true,
         }
     }
-    if timed_out { Decision::Timeout } else { Decision::Feasible(Vec::new()) }
+    if timed_out {
+        Decision::Timeout
+    } else {
+        Decision::Feasible(Vec::new())
+    }
 }
 
 /// The plan made of every group's best offsets (all groups must have one).
@@ -172,7 +206,10 @@ fn assemble(problem: &Problem, groups: &[Group]) -> Plan {
             arena = arena.max(*a);
         }
     }
-    Plan { offsets, arena_bytes: arena }
+    Plan {
+        offsets,
+        arena_bytes: arena,
+    }
 }
 
 #[cfg(test)]
@@ -196,12 +233,20 @@ mod tests {
     }
 
     fn budget() -> Budget {
-        Budget { time_limit: Duration::from_secs(5) }
+        Budget {
+            time_limit: Duration::from_secs(5),
+        }
     }
 
     #[test]
     fn proves_input12() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)]);
+        let p = problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ]);
         let out = ExactPlanner.plan(&p, &budget()).unwrap();
         assert_eq!(out.plan.arena_bytes, 12);
         assert!(out.proven_optimal);
@@ -211,11 +256,20 @@ mod tests {
     #[test]
     fn beats_greedy_on_a_fragmenting_instance() {
         // Greedy by size puts the 3 at the bottom; the optimum is the bound 5.
-        let p = problem(&[(0, 2, 3, 1), (2, 4, 2, 1), (1, 3, 2, 1), (0, 1, 2, 1), (3, 4, 3, 1)]);
+        let p = problem(&[
+            (0, 2, 3, 1),
+            (2, 4, 2, 1),
+            (1, 3, 2, 1),
+            (0, 1, 2, 1),
+            (3, 4, 3, 1),
+        ]);
         let out = ExactPlanner.plan(&p, &budget()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert!(out.proven_optimal);
-        assert_eq!(out.plan.arena_bytes, lower_bound(&p).max(out.plan.arena_bytes));
+        assert_eq!(
+            out.plan.arena_bytes,
+            lower_bound(&p).max(out.plan.arena_bytes)
+        );
     }
 
     #[test]

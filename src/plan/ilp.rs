@@ -22,7 +22,10 @@ pub const ILP_MAX_PAIRS: usize = 300;
 pub struct IlpPlanner;
 
 fn solver_error(message: impl Into<String>) -> PlanError {
-    PlanError::Solver { planner: "ilp", message: message.into() }
+    PlanError::Solver {
+        planner: "ilp",
+        message: message.into(),
+    }
 }
 
 impl Planner for IlpPlanner {
@@ -50,12 +53,17 @@ impl Planner for IlpPlanner {
         let conflicts = Conflicts::build(problem, ILP_MAX_PAIRS).ok_or_else(too_many)?;
         let upper = classic_orders(problem, ILP_MAX_PAIRS).ok_or_else(too_many)?;
         if n == 0 {
-            return Ok(Outcome { plan: upper, proven_optimal: true });
+            return Ok(Outcome {
+                plan: upper,
+                proven_optimal: true,
+            });
         }
         let g = granularity(problem);
         let big = upper.arena_bytes.div_ceil(g);
         if big > 1 << 30 {
-            return Err(solver_error(format!("arena of {big} units is too large for the MILP")));
+            return Err(solver_error(format!(
+                "arena of {big} units is too large for the MILP"
+            )));
         }
         let bufs = &problem.buffers;
         let s: Vec<f64> = bufs.iter().map(|b| (b.size / g) as f64).collect();
@@ -85,27 +93,48 @@ impl Planner for IlpPlanner {
                     ComparisonOp::Le,
                     -s[i],
                 );
-                lp.add_constraint([(k[j], uf[j]), (k[i], -uf[i]), (z, m)], ComparisonOp::Le, m - s[j]);
+                lp.add_constraint(
+                    [(k[j], uf[j]), (k[i], -uf[i]), (z, m)],
+                    ComparisonOp::Le,
+                    m - s[j],
+                );
             }
         }
         let solution = match lp.solve() {
             Ok(SolveOutcome::Solution(sol)) => sol,
             Ok(SolveOutcome::Interrupted(_)) => {
-                return Ok(Outcome { plan: upper, proven_optimal: false });
+                return Ok(Outcome {
+                    plan: upper,
+                    proven_optimal: false,
+                });
             }
             Err(e) => return Err(solver_error(e.to_string())),
         };
         let offsets: Vec<u64> = (0..n)
             .map(|i| (solution.var_value(k[i]).round().max(0.0) as u64) * u[i] * g)
             .collect();
-        let arena = offsets.iter().zip(bufs).map(|(o, b)| o + b.size).max().unwrap_or(0);
-        let plan = Plan { offsets, arena_bytes: arena };
+        let arena = offsets
+            .iter()
+            .zip(bufs)
+            .map(|(o, b)| o + b.size)
+            .max()
+            .unwrap_or(0);
+        let plan = Plan {
+            offsets,
+            arena_bytes: arena,
+        };
         validate(problem, &plan).map_err(|e| solver_error(format!("invalid answer: {e}")))?;
         let proven = solution.status() == SolutionStatus::Optimal;
         if plan.arena_bytes > upper.arena_bytes {
-            return Ok(Outcome { plan: upper, proven_optimal: false });
+            return Ok(Outcome {
+                plan: upper,
+                proven_optimal: false,
+            });
         }
-        Ok(Outcome { plan, proven_optimal: proven })
+        Ok(Outcome {
+            plan,
+            proven_optimal: proven,
+        })
     }
 }
 
@@ -131,8 +160,21 @@ mod tests {
 
     #[test]
     fn solves_input12() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)]);
-        let out = IlpPlanner.plan(&p, &Budget { time_limit: Duration::from_secs(10) }).unwrap();
+        let p = problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ]);
+        let out = IlpPlanner
+            .plan(
+                &p,
+                &Budget {
+                    time_limit: Duration::from_secs(10),
+                },
+            )
+            .unwrap();
         assert_eq!(out.plan.arena_bytes, 12);
         assert!(out.proven_optimal);
     }
@@ -147,7 +189,15 @@ mod tests {
     #[test]
     fn refuses_large_problems() {
         let rows: Vec<_> = (0..41).map(|i| (i, i + 1, 1, 1)).collect();
-        let err = IlpPlanner.plan(&problem(&rows), &Budget::default()).unwrap_err();
-        assert!(matches!(err, PlanError::TooLarge { limit: ILP_MAX_BUFFERS, .. }));
+        let err = IlpPlanner
+            .plan(&problem(&rows), &Budget::default())
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            PlanError::TooLarge {
+                limit: ILP_MAX_BUFFERS,
+                ..
+            }
+        ));
     }
 }

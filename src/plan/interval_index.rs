@@ -34,8 +34,14 @@ impl IntervalIndex {
             let l = problem.buffers[i].lifetime;
             (l.start, l.end, i)
         });
-        let starts: Vec<u64> = order.iter().map(|&i| problem.buffers[i].lifetime.start).collect();
-        let ends: Vec<u64> = order.iter().map(|&i| problem.buffers[i].lifetime.end).collect();
+        let starts: Vec<u64> = order
+            .iter()
+            .map(|&i| problem.buffers[i].lifetime.start)
+            .collect();
+        let ends: Vec<u64> = order
+            .iter()
+            .map(|&i| problem.buffers[i].lifetime.end)
+            .collect();
         let mut pos = vec![0; n];
         for (p, &i) in order.iter().enumerate() {
             pos[i] = p;
@@ -129,7 +135,9 @@ mod tests {
         // A deterministic pseudo-random set of lifetimes.
         let mut x: u64 = 12345;
         let mut next = || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             x >> 33
         };
         let spec: Vec<(u64, u64, u64, u64)> = (0..200)

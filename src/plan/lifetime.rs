@@ -42,7 +42,10 @@ impl Lifetime {
 
     /// The smallest lifetime covering both.
     pub fn union(&self, other: &Lifetime) -> Lifetime {
-        Lifetime { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Lifetime {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 

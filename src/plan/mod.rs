@@ -53,7 +53,9 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Self { time_limit: Duration::from_secs(10) }
+        Self {
+            time_limit: Duration::from_secs(10),
+        }
     }
 }
 

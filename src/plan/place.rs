@@ -11,7 +11,11 @@ use super::{Plan, Problem};
 /// Rounds `x` up to a multiple of `align` (`align >= 1`), saturating at `u64::MAX`.
 pub(crate) fn align_up(x: u64, align: u64) -> u64 {
     let rem = x % align;
-    if rem == 0 { x } else { x.saturating_add(align - rem) }
+    if rem == 0 {
+        x
+    } else {
+        x.saturating_add(align - rem)
+    }
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -161,7 +165,12 @@ pub(crate) fn classic_orders(problem: &Problem, max_edges: usize) -> Option<Plan
     let keys: [&dyn Fn(usize) -> (u128, u64); 3] = [
         &|i| (u128::from(bufs[i].size), bufs[i].lifetime.len()),
         &|i| (u128::from(bufs[i].lifetime.len()), bufs[i].size),
-        &|i| (u128::from(bufs[i].size) * u128::from(bufs[i].lifetime.len()), bufs[i].size),
+        &|i| {
+            (
+                u128::from(bufs[i].size) * u128::from(bufs[i].lifetime.len()),
+                bufs[i].size,
+            )
+        },
     ];
     let mut best: Option<Plan> = None;
     let (mut offsets, mut scratch) = (Vec::new(), Vec::new());
@@ -170,7 +179,10 @@ pub(crate) fn classic_orders(problem: &Problem, max_edges: usize) -> Option<Plan
         order.sort_by(|&a, &b| key(b as usize).cmp(&key(a as usize)).then(a.cmp(&b)));
         let arena = place_in_order(problem, &conflicts, &order, &mut offsets, &mut scratch);
         if best.as_ref().is_none_or(|p| arena < p.arena_bytes) {
-            best = Some(Plan { offsets: offsets.clone(), arena_bytes: arena });
+            best = Some(Plan {
+                offsets: offsets.clone(),
+                arena_bytes: arena,
+            });
         }
     }
     best
@@ -182,21 +194,32 @@ mod tests {
     use crate::plan::{Buffer, Lifetime};
 
     fn buf(start: u64, end: u64, size: u64, align: u64) -> Buffer {
-        Buffer { name: String::new(), lifetime: Lifetime { start, end }, size, align }
+        Buffer {
+            name: String::new(),
+            lifetime: Lifetime { start, end },
+            size,
+            align,
+        }
     }
 
     #[test]
     fn granularity_respects_sizes_and_alignments() {
-        let p = Problem { buffers: vec![buf(0, 1, 1024, 1), buf(0, 1, 2048, 256)] };
+        let p = Problem {
+            buffers: vec![buf(0, 1, 1024, 1), buf(0, 1, 2048, 256)],
+        };
         assert_eq!(granularity(&p), 1024);
-        let p = Problem { buffers: vec![buf(0, 1, 1024, 1), buf(0, 1, 2048, 1536)] };
+        let p = Problem {
+            buffers: vec![buf(0, 1, 1024, 1), buf(0, 1, 2048, 1536)],
+        };
         assert_eq!(granularity(&p), 512);
         assert_eq!(granularity(&Problem::default()), 1);
     }
 
     #[test]
     fn conflicts_ignore_touching_lifetimes() {
-        let p = Problem { buffers: vec![buf(0, 3, 4, 1), buf(3, 9, 4, 1), buf(0, 9, 4, 1)] };
+        let p = Problem {
+            buffers: vec![buf(0, 3, 4, 1), buf(3, 9, 4, 1), buf(0, 9, 4, 1)],
+        };
         let c = Conflicts::build(&p, 100).unwrap();
         assert_eq!(c.edges(), 2);
         assert!(c.neighbours(0).contains(&2) && !c.neighbours(0).contains(&1));

@@ -44,7 +44,12 @@ pub struct PoolPlan {
 
 /// The sub-problem made of `members` (in that order).
 fn sub_problem(problem: &Problem, members: &[usize]) -> Problem {
-    Problem { buffers: members.iter().map(|&i| problem.buffers[i].clone()).collect() }
+    Problem {
+        buffers: members
+            .iter()
+            .map(|&i| problem.buffers[i].clone())
+            .collect(),
+    }
 }
 
 /// Plans `members` with `planner`; returns the plan when it fits in `capacity`.
@@ -56,7 +61,9 @@ fn plan_within(
     capacity: Option<u64>,
 ) -> Result<Option<Plan>, PlanError> {
     let plan = planner.plan(&sub_problem(problem, members), budget)?.plan;
-    Ok(capacity.is_none_or(|cap| plan.arena_bytes <= cap).then_some(plan))
+    Ok(capacity
+        .is_none_or(|cap| plan.arena_bytes <= cap)
+        .then_some(plan))
 }
 
 /// Places every buffer of `problem` into one of `pools` (see the module documentation).
@@ -76,7 +83,10 @@ pub fn plan_pools(
     if let Some(p) = priority
         && p.len() != n
     {
-        return Err(PlanError::PoolConfig(format!("{} priorities for {n} buffers", p.len())));
+        return Err(PlanError::PoolConfig(format!(
+            "{} priorities for {n} buffers",
+            p.len()
+        )));
     }
     let heat = |i: usize| match priority {
         Some(p) => p[i],
@@ -103,14 +113,20 @@ pub fn plan_pools(
         let sub = sub_problem(problem, &accepted);
         validate(&sub, &plan)?;
         for (k, &i) in accepted.iter().enumerate() {
-            slots[i] = PoolSlot { pool: p, offset: plan.offsets[k] };
+            slots[i] = PoolSlot {
+                pool: p,
+                offset: plan.offsets[k],
+            };
         }
         pool_bytes.push(plan.arena_bytes);
         remaining = rejected;
     }
     if let Some(&i) = remaining.first() {
         let b = &problem.buffers[i];
-        return Err(PlanError::PoolsExhausted { name: b.name.clone(), size: b.size });
+        return Err(PlanError::PoolsExhausted {
+            name: b.name.clone(),
+            size: b.size,
+        });
     }
     Ok(PoolPlan { slots, pool_bytes })
 }
@@ -168,8 +184,14 @@ mod tests {
 
     fn pools(fast: u64) -> Vec<Pool> {
         vec![
-            Pool { name: "fast".into(), capacity: Some(fast) },
-            Pool { name: "spill".into(), capacity: None },
+            Pool {
+                name: "fast".into(),
+                capacity: Some(fast),
+            },
+            Pool {
+                name: "spill".into(),
+                capacity: None,
+            },
         ]
     }
 
@@ -212,17 +234,29 @@ mod tests {
     #[test]
     fn errors() {
         let p = problem(&[(0, 4, 8, 1)]);
-        let tiny = [Pool { name: "a".into(), capacity: Some(4) }];
+        let tiny = [Pool {
+            name: "a".into(),
+            capacity: Some(4),
+        }];
         assert_eq!(
             plan_pools(&p, &tiny, &GreedySize, &Budget::default(), None),
-            Err(PlanError::PoolsExhausted { name: "b0".into(), size: 8 })
+            Err(PlanError::PoolsExhausted {
+                name: "b0".into(),
+                size: 8
+            })
         );
         assert!(matches!(
             plan_pools(&p, &[], &GreedySize, &Budget::default(), None),
             Err(PlanError::PoolConfig(_))
         ));
         assert!(matches!(
-            plan_pools(&p, &pools(8), &GreedySize, &Budget::default(), Some(&[1, 2])),
+            plan_pools(
+                &p,
+                &pools(8),
+                &GreedySize,
+                &Budget::default(),
+                Some(&[1, 2])
+            ),
             Err(PlanError::PoolConfig(_))
         ));
     }

@@ -38,7 +38,10 @@ pub fn planner_by_name(name: &str) -> Result<Box<dyn Planner + Send + Sync>, Pla
         // --- search planners (owned by the search-planner author): "exact", "ilp",
         // "hill-climb", "auto" arms go here ---
         _ => {
-            return Err(PlanError::UnknownPlanner(name.to_string(), planner_names().join(", ")));
+            return Err(PlanError::UnknownPlanner(
+                name.to_string(),
+                planner_names().join(", "),
+            ));
         }
     })
 }
@@ -58,6 +61,9 @@ mod tests {
     fn unknown_name_lists_the_known_ones() {
         let err = planner_by_name("magic").err().unwrap();
         let msg = err.to_string();
-        assert!(msg.contains("`magic`") && msg.contains("greedy-size"), "{msg}");
+        assert!(
+            msg.contains("`magic`") && msg.contains("greedy-size"),
+            "{msg}"
+        );
     }
 }

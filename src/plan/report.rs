@@ -37,7 +37,11 @@ impl std::fmt::Display for PlanReport {
             self.lower_bound,
             self.ratio,
             self.elapsed_ms,
-            if self.proven_optimal { ", proven optimal" } else { "" }
+            if self.proven_optimal {
+                ", proven optimal"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -66,7 +70,11 @@ pub fn plan_and_check(
     }
     // Precision loss in the ratio is fine: it is for display.
     #[allow(clippy::cast_precision_loss)]
-    let ratio = if lb == 0 { 1.0 } else { arena_bytes as f64 / lb as f64 };
+    let ratio = if lb == 0 {
+        1.0
+    } else {
+        arena_bytes as f64 / lb as f64
+    };
     let report = PlanReport {
         planner: planner_name.to_string(),
         buffers: problem.buffers.len(),
@@ -86,13 +94,22 @@ mod tests {
 
     #[test]
     fn report_for_input12() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)]);
+        let p = problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ]);
         let (out, report) = plan_and_check(&p, "greedy-size", &Budget::default()).unwrap();
         assert_eq!(out.plan.arena_bytes, 12);
         assert_eq!((report.lower_bound, report.buffers), (12, 5));
         assert!((report.ratio - 1.0).abs() < 1e-12);
         let line = report.to_string();
-        assert!(line.starts_with("greedy-size: 5 buffers, arena 12 bytes"), "{line}");
+        assert!(
+            line.starts_with("greedy-size: 5 buffers, arena 12 bytes"),
+            "{line}"
+        );
         assert!(line.ends_with("proven optimal"), "{line}");
         let (_, naive) = plan_and_check(&p, "naive", &Budget::default()).unwrap();
         assert_eq!(naive.arena_bytes, 20);

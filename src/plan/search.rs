@@ -30,7 +30,10 @@ impl Lcg {
 
     /// A number in `0..n` (`n >= 1`).
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((self.0 >> 33) % n as u64) as usize
     }
 }
@@ -54,7 +57,12 @@ impl Planner for HillClimbPlanner {
 }
 
 /// Runs the hill climb until `deadline`; `seed` picks the random stream.
-pub(crate) fn climb(problem: &Problem, conflicts: &Conflicts, deadline: Instant, seed: u64) -> Outcome {
+pub(crate) fn climb(
+    problem: &Problem,
+    conflicts: &Conflicts,
+    deadline: Instant,
+    seed: u64,
+) -> Outcome {
     let bufs = &problem.buffers;
     let n = bufs.len();
     let lb = lower_bound(problem);
@@ -65,15 +73,24 @@ pub(crate) fn climb(problem: &Problem, conflicts: &Conflicts, deadline: Instant,
     });
     let (mut offsets, mut scratch) = (Vec::new(), Vec::new());
     let mut cur = place_in_order(problem, conflicts, &order, &mut offsets, &mut scratch);
-    let mut best = Plan { offsets: offsets.clone(), arena_bytes: cur };
+    let mut best = Plan {
+        offsets: offsets.clone(),
+        arena_bytes: cur,
+    };
     if n < 2 || cur <= lb {
-        return Outcome { proven_optimal: cur <= lb, plan: best };
+        return Outcome {
+            proven_optimal: cur <= lb,
+            plan: best,
+        };
     }
     let mut rng = Lcg::new(seed);
     let mut pos = vec![0usize; n];
     let mut peak: Vec<usize> = Vec::new();
     let start = Instant::now();
-    let total = deadline.saturating_duration_since(start).as_secs_f64().max(1e-9);
+    let total = deadline
+        .saturating_duration_since(start)
+        .as_secs_f64()
+        .max(1e-9);
     let mut iter: u64 = 0;
     loop {
         iter += 1;
@@ -116,7 +133,10 @@ pub(crate) fn climb(problem: &Problem, conflicts: &Conflicts, deadline: Instant,
             offsets = trial_offsets;
             cur = arena;
             if cur < best.arena_bytes {
-                best = Plan { offsets: offsets.clone(), arena_bytes: cur };
+                best = Plan {
+                    offsets: offsets.clone(),
+                    arena_bytes: cur,
+                };
                 if cur <= lb {
                     break;
                 }
@@ -124,7 +144,10 @@ pub(crate) fn climb(problem: &Problem, conflicts: &Conflicts, deadline: Instant,
         }
     }
     let proven_optimal = best.arena_bytes <= lb;
-    Outcome { plan: best, proven_optimal }
+    Outcome {
+        plan: best,
+        proven_optimal,
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +165,15 @@ mod tests {
 
     #[test]
     fn improves_or_keeps_greedy_and_validates() {
-        let rows = [(0, 2, 3), (2, 4, 2), (1, 3, 2), (0, 1, 2), (3, 4, 3), (1, 4, 1), (0, 3, 2)];
+        let rows = [
+            (0, 2, 3),
+            (2, 4, 2),
+            (1, 3, 2),
+            (0, 1, 2),
+            (3, 4, 3),
+            (1, 4, 1),
+            (0, 3, 2),
+        ];
         let buffers = rows
             .iter()
             .enumerate()
@@ -154,7 +185,9 @@ mod tests {
             })
             .collect();
         let p = Problem { buffers };
-        let budget = Budget { time_limit: Duration::from_millis(50) };
+        let budget = Budget {
+            time_limit: Duration::from_millis(50),
+        };
         let out = HillClimbPlanner.plan(&p, &budget).unwrap();
         validate(&p, &out.plan).unwrap();
         assert!(out.plan.arena_bytes >= lower_bound(&p));

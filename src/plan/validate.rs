@@ -18,10 +18,14 @@ impl Problem {
         }
         for b in &self.buffers {
             if b.size == 0 {
-                return Err(PlanError::ZeroSize { name: b.name.clone() });
+                return Err(PlanError::ZeroSize {
+                    name: b.name.clone(),
+                });
             }
             if b.align == 0 {
-                return Err(PlanError::ZeroAlign { name: b.name.clone() });
+                return Err(PlanError::ZeroAlign {
+                    name: b.name.clone(),
+                });
             }
             if b.lifetime.is_empty() {
                 return Err(PlanError::EmptyLifetime {
@@ -37,7 +41,11 @@ impl Problem {
 
 /// `offset + size`, or an overflow error naming the buffer.
 pub(crate) fn end_of(buffer: &Buffer, offset: u64) -> Result<u64, PlanError> {
-    offset.checked_add(buffer.size).ok_or_else(|| PlanError::Overflow { name: buffer.name.clone() })
+    offset
+        .checked_add(buffer.size)
+        .ok_or_else(|| PlanError::Overflow {
+            name: buffer.name.clone(),
+        })
 }
 
 /// Checks that `plan` is a correct placement of `problem` (see the module doc for the rules).
@@ -45,12 +53,19 @@ pub fn validate(problem: &Problem, plan: &Plan) -> Result<(), PlanError> {
     problem.check()?;
     let n = problem.buffers.len();
     if plan.offsets.len() != n {
-        return Err(PlanError::OffsetCount { expected: n, got: plan.offsets.len() });
+        return Err(PlanError::OffsetCount {
+            expected: n,
+            got: plan.offsets.len(),
+        });
     }
     let mut actual = 0u64;
     for (b, &offset) in problem.buffers.iter().zip(&plan.offsets) {
         if offset % b.align != 0 {
-            return Err(PlanError::Misaligned { name: b.name.clone(), offset, align: b.align });
+            return Err(PlanError::Misaligned {
+                name: b.name.clone(),
+                offset,
+                align: b.align,
+            });
         }
         let end = end_of(b, offset)?;
         if end > plan.arena_bytes {
@@ -64,7 +79,10 @@ pub fn validate(problem: &Problem, plan: &Plan) -> Result<(), PlanError> {
         actual = actual.max(end);
     }
     if actual != plan.arena_bytes {
-        return Err(PlanError::ArenaMismatch { claimed: plan.arena_bytes, actual });
+        return Err(PlanError::ArenaMismatch {
+            claimed: plan.arena_bytes,
+            actual,
+        });
     }
     check_overlaps(problem, &plan.offsets)
 }
@@ -139,13 +157,29 @@ pub(crate) mod tests {
     #[test]
     fn touching_lifetimes_may_share_bytes() {
         let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1)]);
-        assert_eq!(validate(&p, &Plan { offsets: vec![0, 0], arena_bytes: 4 }), Ok(()));
+        assert_eq!(
+            validate(
+                &p,
+                &Plan {
+                    offsets: vec![0, 0],
+                    arena_bytes: 4
+                }
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn overlap_is_reported_with_both_buffers() {
         let p = problem(&[(0, 4, 4, 1), (3, 9, 4, 1)]);
-        let err = validate(&p, &Plan { offsets: vec![0, 2], arena_bytes: 6 }).unwrap_err();
+        let err = validate(
+            &p,
+            &Plan {
+                offsets: vec![0, 2],
+                arena_bytes: 6,
+            },
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("`b0`") && msg.contains("`b1`"), "{msg}");
         assert!(msg.contains("[0, 4)") && msg.contains("[3, 9)"), "{msg}");
@@ -156,42 +190,93 @@ pub(crate) mod tests {
     fn overlap_with_a_lower_neighbour_that_is_not_adjacent() {
         // b0 spans [0, 100) in bytes; b1 sits at [10, 20) and ends; b2 lands at [50, 60).
         let p = problem(&[(0, 10, 100, 1), (0, 5, 10, 1), (5, 10, 10, 1)]);
-        let ok = Plan { offsets: vec![0, 100, 100], arena_bytes: 110 };
+        let ok = Plan {
+            offsets: vec![0, 100, 100],
+            arena_bytes: 110,
+        };
         assert_eq!(validate(&p, &ok), Ok(()));
-        let bad = Plan { offsets: vec![0, 100, 50], arena_bytes: 110 };
+        let bad = Plan {
+            offsets: vec![0, 100, 50],
+            arena_bytes: 110,
+        };
         assert!(matches!(validate(&p, &bad), Err(PlanError::Overlap { .. })));
     }
 
     #[test]
     fn alignment_arena_and_count_are_checked() {
         let p = problem(&[(0, 2, 10, 32), (0, 2, 8, 1)]);
-        let good = Plan { offsets: vec![32, 0], arena_bytes: 42 };
+        let good = Plan {
+            offsets: vec![32, 0],
+            arena_bytes: 42,
+        };
         assert_eq!(validate(&p, &good), Ok(()));
-        let misaligned = Plan { offsets: vec![16, 0], arena_bytes: 26 };
-        assert!(matches!(validate(&p, &misaligned), Err(PlanError::Misaligned { .. })));
-        let outside = Plan { offsets: vec![32, 0], arena_bytes: 40 };
-        assert!(matches!(validate(&p, &outside), Err(PlanError::OutsideArena { .. })));
-        let loose = Plan { offsets: vec![32, 0], arena_bytes: 50 };
+        let misaligned = Plan {
+            offsets: vec![16, 0],
+            arena_bytes: 26,
+        };
+        assert!(matches!(
+            validate(&p, &misaligned),
+            Err(PlanError::Misaligned { .. })
+        ));
+        let outside = Plan {
+            offsets: vec![32, 0],
+            arena_bytes: 40,
+        };
+        assert!(matches!(
+            validate(&p, &outside),
+            Err(PlanError::OutsideArena { .. })
+        ));
+        let loose = Plan {
+            offsets: vec![32, 0],
+            arena_bytes: 50,
+        };
         assert_eq!(
             validate(&p, &loose),
-            Err(PlanError::ArenaMismatch { claimed: 50, actual: 42 })
+            Err(PlanError::ArenaMismatch {
+                claimed: 50,
+                actual: 42
+            })
         );
-        let short = Plan { offsets: vec![0], arena_bytes: 10 };
-        assert_eq!(validate(&p, &short), Err(PlanError::OffsetCount { expected: 2, got: 1 }));
+        let short = Plan {
+            offsets: vec![0],
+            arena_bytes: 10,
+        };
+        assert_eq!(
+            validate(&p, &short),
+            Err(PlanError::OffsetCount {
+                expected: 2,
+                got: 1
+            })
+        );
     }
 
     #[test]
     fn check_rejects_bad_buffers() {
-        assert!(matches!(problem(&[(0, 1, 0, 1)]).check(), Err(PlanError::ZeroSize { .. })));
-        assert!(matches!(problem(&[(0, 1, 1, 0)]).check(), Err(PlanError::ZeroAlign { .. })));
-        assert!(matches!(problem(&[(2, 2, 1, 1)]).check(), Err(PlanError::EmptyLifetime { .. })));
+        assert!(matches!(
+            problem(&[(0, 1, 0, 1)]).check(),
+            Err(PlanError::ZeroSize { .. })
+        ));
+        assert!(matches!(
+            problem(&[(0, 1, 1, 0)]).check(),
+            Err(PlanError::ZeroAlign { .. })
+        ));
+        assert!(matches!(
+            problem(&[(2, 2, 1, 1)]).check(),
+            Err(PlanError::EmptyLifetime { .. })
+        ));
         assert_eq!(problem(&[(0, 1, 3, 3)]).check(), Ok(()));
     }
 
     #[test]
     fn overflow_is_an_error_not_a_panic() {
         let p = problem(&[(0, 1, 10, 1)]);
-        let plan = Plan { offsets: vec![u64::MAX - 1], arena_bytes: u64::MAX };
-        assert!(matches!(validate(&p, &plan), Err(PlanError::Overflow { .. })));
+        let plan = Plan {
+            offsets: vec![u64::MAX - 1],
+            arena_bytes: u64::MAX,
+        };
+        assert!(matches!(
+            validate(&p, &plan),
+            Err(PlanError::Overflow { .. })
+        ));
     }
 }

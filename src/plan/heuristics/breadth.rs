@@ -31,7 +31,10 @@ impl Object {
     /// True when no member's lifetime meets `[start, end)`.
     fn is_free(&self, start: u64, end: u64) -> bool {
         // Members are disjoint, so the one starting last before `end` ends last among them.
-        self.busy.range(..end).next_back().is_none_or(|(_, &e)| e <= start)
+        self.busy
+            .range(..end)
+            .next_back()
+            .is_none_or(|(_, &e)| e <= start)
     }
 }
 
@@ -103,7 +106,11 @@ impl Planner for GreedyBreadth {
                 let k = match best {
                     Some((_, _, k)) => k,
                     None => {
-                        objects.push(Object { size: 0, busy: BTreeMap::new(), members: Vec::new() });
+                        objects.push(Object {
+                            size: 0,
+                            busy: BTreeMap::new(),
+                            members: Vec::new(),
+                        });
                         objects.len() - 1
                     }
                 };
@@ -126,7 +133,13 @@ mod tests {
 
     #[test]
     fn input12_needs_three_objects() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)]);
+        let p = problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ]);
         let out = GreedyBreadth.plan(&p, &Budget::default()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert_eq!(out.plan.arena_bytes, 12);

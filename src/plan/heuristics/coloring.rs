@@ -48,8 +48,9 @@ impl Planner for Coloring {
         // Simplify with a lazy min-heap keyed by (degree, size, index).
         let mut degree: Vec<usize> = adjacency.iter().map(Vec::len).collect();
         let mut removed = vec![false; n];
-        let mut heap: BinaryHeap<Reverse<(usize, u64, usize)>> =
-            (0..n).map(|i| Reverse((degree[i], problem.buffers[i].size, i))).collect();
+        let mut heap: BinaryHeap<Reverse<(usize, u64, usize)>> = (0..n)
+            .map(|i| Reverse((degree[i], problem.buffers[i].size, i)))
+            .collect();
         let mut stack: Vec<usize> = Vec::with_capacity(n);
         while let Some(Reverse((d, _, i))) = heap.pop() {
             if removed[i] || d != degree[i] {
@@ -115,7 +116,13 @@ mod tests {
 
     #[test]
     fn input12_gets_three_pools() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)]);
+        let p = problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ]);
         let out = Coloring.plan(&p, &Budget::default()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert_eq!(out.plan.arena_bytes, 12);

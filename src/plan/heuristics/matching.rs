@@ -53,7 +53,11 @@ impl Planner for Matching {
             .buffers
             .iter()
             .enumerate()
-            .map(|(i, b)| Group { size: b.size, lifetimes: vec![b.lifetime], members: vec![i] })
+            .map(|(i, b)| Group {
+                size: b.size,
+                lifetimes: vec![b.lifetime],
+                members: vec![i],
+            })
             .collect();
         loop {
             let mut edges: Vec<(u64, usize, usize)> = Vec::new();
@@ -78,7 +82,9 @@ impl Planner for Matching {
             let mut slots: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
             let mut next: Vec<Group> = Vec::with_capacity(slots.len());
             for a in 0..slots.len() {
-                let Some(mut g) = slots[a].take() else { continue };
+                let Some(mut g) = slots[a].take() else {
+                    continue;
+                };
                 if let Some(other) = partner[a].and_then(|b| slots[b].take()) {
                     g.size = g.size.max(other.size);
                     g.lifetimes.extend(other.lifetimes);

@@ -13,6 +13,7 @@
 mod breadth;
 mod coloring;
 mod matching;
+mod occupancy;
 mod place;
 mod shared;
 
@@ -26,7 +27,10 @@ use super::{Outcome, Plan, Problem, bound::lower_bound};
 /// Wraps a heuristic plan; it is proven optimal exactly when it meets the lower bound.
 fn outcome(problem: &Problem, plan: Plan) -> Outcome {
     let proven_optimal = plan.arena_bytes == lower_bound(problem);
-    Outcome { plan, proven_optimal }
+    Outcome {
+        plan,
+        proven_optimal,
+    }
 }
 
 /// Rounds `x` up to a multiple of `align` (`align >= 1`); `None` on overflow.

@@ -1,13 +1,14 @@
 //! Offset placement: buffers are placed one by one into a gap between already placed buffers
 //! that are live at the same time, and the planners here differ only in the order.
 //!
-//! For each buffer the placed buffers with overlapping lifetimes are found through an
-//! [`IntervalIndex`] (only placed buffers are active), their byte ranges are sorted, and the
-//! free gaps between them are scanned. First fit takes the lowest aligned gap that fits; best
+//! For each buffer the bytes taken by placed buffers with overlapping lifetimes come from an
+//! [`Occupancy`] index (a segment tree over time holding coalesced byte ranges), and the free
+//! gaps between them are scanned. First fit takes the lowest aligned gap that fits; best
 //! fit takes the smallest such gap (ties: lowest); with no fitting gap the buffer goes on top of
-//! the highest overlapping buffer. Cost: `O(sum over buffers of k log k)` where `k` is the number
-//! of placed buffers overlapping in time, never a scan over all buffers.
+//! the highest overlapping buffer. Cost per buffer: `O(log T + k log r)` for `k` coalesced byte
+//! ranges in `r` tree nodes meeting its lifetime, never a scan over all buffers.
 
+use super::occupancy::Occupancy;
 use super::{align_up, outcome};
 use crate::plan::interval_index::IntervalIndex;
 use crate::plan::validate::end_of;
@@ -52,30 +53,33 @@ fn find_gap(occupied: &[(u64, u64)], size: u64, align: u64, fit: Fit) -> Option<
 }
 
 /// Places the buffers in `order` (each index exactly once) with the given fit rule.
-pub(crate) fn place_in_order(problem: &Problem, order: &[usize], fit: Fit) -> Result<Plan, PlanError> {
+pub(crate) fn place_in_order(
+    problem: &Problem,
+    order: &[usize],
+    fit: Fit,
+) -> Result<Plan, PlanError> {
     problem.check()?;
     let n = problem.buffers.len();
-    let mut index = IntervalIndex::new(problem, false);
+    let mut taken = Occupancy::new(problem);
     let mut offsets = vec![0u64; n];
-    let mut ends = vec![0u64; n];
     let mut occupied: Vec<(u64, u64)> = Vec::new();
     let mut arena = 0u64;
     for &i in order {
         let b = &problem.buffers[i];
-        occupied.clear();
-        index.for_each_overlapping(b.lifetime.start, b.lifetime.end, |j| {
-            occupied.push((offsets[j], ends[j]));
-        });
-        occupied.sort_unstable_by_key(|&(s, _)| s);
-        let offset = find_gap(&occupied, b.size, b.align, fit)
-            .ok_or_else(|| PlanError::Overflow { name: b.name.clone() })?;
+        taken.taken(b.lifetime.start, b.lifetime.end, &mut occupied);
+        let offset =
+            find_gap(&occupied, b.size, b.align, fit).ok_or_else(|| PlanError::Overflow {
+                name: b.name.clone(),
+            })?;
         let end = end_of(b, offset)?;
         offsets[i] = offset;
-        ends[i] = end;
         arena = arena.max(end);
-        index.activate(i);
+        taken.insert(b.lifetime.start, b.lifetime.end, offset, end);
     }
-    Ok(Plan { offsets, arena_bytes: arena })
+    Ok(Plan {
+        offsets,
+        arena_bytes: arena,
+    })
 }
 
 /// Sorts buffer indices by a key (ties broken by index, so orders are deterministic).
@@ -107,12 +111,19 @@ impl Planner for Naive {
         let mut offsets = Vec::with_capacity(problem.buffers.len());
         let mut cursor = 0u64;
         for b in &problem.buffers {
-            let offset =
-                align_up(cursor, b.align).ok_or_else(|| PlanError::Overflow { name: b.name.clone() })?;
+            let offset = align_up(cursor, b.align).ok_or_else(|| PlanError::Overflow {
+                name: b.name.clone(),
+            })?;
             cursor = end_of(b, offset)?;
             offsets.push(offset);
         }
-        Ok(outcome(problem, Plan { offsets, arena_bytes: cursor }))
+        Ok(outcome(
+            problem,
+            Plan {
+                offsets,
+                arena_bytes: cursor,
+            },
+        ))
     }
 }
 
@@ -160,7 +171,10 @@ impl Planner for GreedySize {
             let b = &problem.buffers[i];
             (Reverse(b.size), b.lifetime.start)
         });
-        Ok(outcome(problem, place_in_order(problem, &order, Fit::Best)?))
+        Ok(outcome(
+            problem,
+            place_in_order(problem, &order, Fit::Best)?,
+        ))
     }
 }
 
@@ -185,8 +199,13 @@ impl Planner for GreedyConflicts {
                 count.saturating_sub(1) // the buffer itself
             })
             .collect();
-        let order = order_by(problem, |i| (Reverse(conflicts[i]), Reverse(problem.buffers[i].size)));
-        Ok(outcome(problem, place_in_order(problem, &order, Fit::Best)?))
+        let order = order_by(problem, |i| {
+            (Reverse(conflicts[i]), Reverse(problem.buffers[i].size))
+        });
+        Ok(outcome(
+            problem,
+            place_in_order(problem, &order, Fit::Best)?,
+        ))
     }
 }
 
@@ -204,7 +223,10 @@ impl Planner for LifetimeAware {
             let b = &problem.buffers[i];
             Reverse(u128::from(b.size) * u128::from(b.lifetime.len()))
         });
-        Ok(outcome(problem, place_in_order(problem, &order, Fit::Best)?))
+        Ok(outcome(
+            problem,
+            place_in_order(problem, &order, Fit::Best)?,
+        ))
     }
 }
 
@@ -221,7 +243,13 @@ mod tests {
 
     /// input.12.csv: b1 [0,3), b2 [3,9), b3 [0,9), b4 [9,21), b5 [0,21), all 4 bytes.
     fn input12() -> Problem {
-        problem(&[(0, 3, 4, 1), (3, 9, 4, 1), (0, 9, 4, 1), (9, 21, 4, 1), (0, 21, 4, 1)])
+        problem(&[
+            (0, 3, 4, 1),
+            (3, 9, 4, 1),
+            (0, 9, 4, 1),
+            (9, 21, 4, 1),
+            (0, 21, 4, 1),
+        ])
     }
 
     #[test]
@@ -250,7 +278,13 @@ mod tests {
     #[test]
     fn first_fit_and_best_fit_pick_different_gaps() {
         // At t=2, P [0,3) and R [4,5) free up; T (1 byte) goes lowest or tightest.
-        let p = problem(&[(0, 2, 3, 1), (0, 10, 1, 1), (0, 2, 1, 1), (0, 10, 1, 1), (2, 10, 1, 1)]);
+        let p = problem(&[
+            (0, 2, 3, 1),
+            (0, 10, 1, 1),
+            (0, 2, 1, 1),
+            (0, 10, 1, 1),
+            (2, 10, 1, 1),
+        ]);
         assert_eq!(run(&FirstFit, &p).offsets, vec![0, 3, 4, 5, 0]);
         assert_eq!(run(&BestFit, &p).offsets, vec![0, 3, 4, 5, 4]);
         assert_eq!(run(&BestFit, &p).arena_bytes, 6);
@@ -259,7 +293,13 @@ mod tests {
     #[test]
     fn alignment_is_honoured() {
         let p = problem(&[(0, 2, 10, 1), (0, 2, 8, 32), (2, 4, 8, 32)]);
-        for planner in [&GreedySize as &dyn Planner, &BestFit, &FirstFit, &GreedyConflicts, &LifetimeAware] {
+        for planner in [
+            &GreedySize as &dyn Planner,
+            &BestFit,
+            &FirstFit,
+            &GreedyConflicts,
+            &LifetimeAware,
+        ] {
             let plan = run(planner, &p);
             assert_eq!(plan.offsets[1], 32, "{}", planner.name());
             assert_eq!(plan.arena_bytes, 40, "{}", planner.name());
@@ -284,7 +324,13 @@ mod tests {
     fn overflow_is_an_error() {
         let huge = u64::MAX / 2 + 1;
         let p = problem(&[(0, 2, huge, 1), (0, 2, huge, 1)]);
-        assert!(matches!(GreedySize.plan(&p, &Budget::default()), Err(PlanError::Overflow { .. })));
-        assert!(matches!(Naive.plan(&p, &Budget::default()), Err(PlanError::Overflow { .. })));
+        assert!(matches!(
+            GreedySize.plan(&p, &Budget::default()),
+            Err(PlanError::Overflow { .. })
+        ));
+        assert!(matches!(
+            Naive.plan(&p, &Budget::default()),
+            Err(PlanError::Overflow { .. })
+        ));
     }
 }

@@ -26,7 +26,9 @@ pub(crate) fn layout_groups(problem: &Problem, groups: &[Vec<usize>]) -> Result<
             size = size.max(b.size);
             align = (align / gcd(align, b.align))
                 .checked_mul(b.align)
-                .ok_or_else(|| PlanError::Overflow { name: b.name.clone() })?;
+                .ok_or_else(|| PlanError::Overflow {
+                    name: b.name.clone(),
+                })?;
         }
         objects.push((align, size, g));
     }
@@ -35,7 +37,10 @@ pub(crate) fn layout_groups(problem: &Problem, groups: &[Vec<usize>]) -> Result<
     let mut cursor = 0u64;
     for (align, size, g) in objects {
         let overflow = || PlanError::Overflow {
-            name: groups[g].first().map(|&i| problem.buffers[i].name.clone()).unwrap_or_default(),
+            name: groups[g]
+                .first()
+                .map(|&i| problem.buffers[i].name.clone())
+                .unwrap_or_default(),
         };
         let offset = align_up(cursor, align).ok_or_else(overflow)?;
         cursor = offset.checked_add(size).ok_or_else(overflow)?;
@@ -43,7 +48,10 @@ pub(crate) fn layout_groups(problem: &Problem, groups: &[Vec<usize>]) -> Result<
             offsets[i] = offset;
         }
     }
-    Ok(Plan { offsets, arena_bytes: cursor })
+    Ok(Plan {
+        offsets,
+        arena_bytes: cursor,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,54 @@
+// conv.wgsl: im2col for 2-D convolution (NCHW, groups = 1). The column matrix
+// [C*KH*KW, N*OH*OW] goes to the node's workspace; the GEMM in matmul.wgsl then multiplies the
+// weight [O, C*KH*KW] by it and writes the NCHW output plus the per-channel bias.
+//
+// Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
+//   0: params (uniform)
+//   im2col: 1 = x [N, C, H, W], 2 = col (workspace)
+
+const WORKGROUP_SIZE: u32 = 256u;
+
+struct Params {
+    total: u32,
+    cols: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    oh: u32,
+    ow: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_h: u32,
+    pad_w: u32,
+    dil_h: u32,
+    dil_w: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> col: array<f32>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    if (i >= p.total) { return; }
+    let r = i / p.cols;
+    let j = i % p.cols;
+    let kx = r % p.kw;
+    let ky = (r / p.kw) % p.kh;
+    let ch = r / (p.kw * p.kh);
+    let ox = j % p.ow;
+    let oy = (j / p.ow) % p.oh;
+    let n = j / (p.ow * p.oh);
+    let iy = i32(oy * p.stride_h + ky * p.dil_h) - i32(p.pad_h);
+    let ix = i32(ox * p.stride_w + kx * p.dil_w) - i32(p.pad_w);
+    var v = 0.0;
+    if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
+        v = x[((n * p.c + ch) * p.h + u32(iy)) * p.w + u32(ix)];
+    }
+    col[i] = v;
+}

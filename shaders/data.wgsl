@@ -1,0 +1,81 @@
+// data.wgsl: data movement on raw 32-bit words (f32 and u32 alike): permute, one slice of a
+// concat (one dispatch per input), the embedding gather with u32 ids, and a plain copy.
+//
+// Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
+//   0: params (uniform)
+//   permute:      1 = x, 2 = out
+//   concat_piece: 1 = input piece, 2 = out (written at its slice only)
+//   embedding:    1 = table [V, D], 2 = ids (u32), 3 = out
+//   copy:         1 = x, 2 = out
+
+const WORKGROUP_SIZE: u32 = 256u;
+const MAX_RANK: u32 = 8u;
+
+struct Params {
+    total: u32,
+    rank: u32,
+    inner_in: u32,
+    inner_out: u32,
+    offset: u32,
+    dim: u32,
+    vocab: u32,
+    _pad: u32,
+    dims: array<vec4<u32>, 2>,
+    strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> arg1: array<u32>;
+@group(0) @binding(2) var<storage, read_write> arg2: array<u32>;
+@group(0) @binding(3) var<storage, read_write> arg3: array<u32>;
+
+fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn permute(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) { return; }
+    var rem = i;
+    var src = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+        let k = u32(d);
+        let n = p.dims[k / 4u][k % 4u];
+        src = src + (rem % n) * p.strides[k / 4u][k % 4u];
+        rem = rem / n;
+    }
+    arg2[i] = arg1[src];
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn concat_piece(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) { return; }
+    let outer = i / p.inner_in;
+    let inner = i % p.inner_in;
+    arg2[outer * p.inner_out + p.offset + inner] = arg1[i];
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) { return; }
+    let token = i / p.dim;
+    let d = i % p.dim;
+    let id = arg2[token];
+    var v = 0u;
+    if (id < p.vocab) { v = arg1[id * p.dim + d]; }
+    arg3[i] = v;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = linear_index(wid, nwg, lid);
+    if (i >= p.total) { return; }
+    arg2[i] = arg1[i];
+}

@@ -1,0 +1,18 @@
+//! Analysis of a scheduled graph: reference counts, liveness intervals, in-place alias groups,
+//! workspace requests, and the planning problem they define (one buffer per storage group).
+//!
+//! Steps: the node at schedule position `i` runs at step `i`. A tensor produced at step `i` and
+//! last read at step `j` lives `[i, j + 1)`; graph inputs are live from step 0; graph outputs
+//! stay live until the end `[def, n)`; weights live in the persistent region and are not planned.
+//! A node's workspace lives `[i, i + 1)`.
+
+mod buffers;
+mod liveness;
+mod workspace;
+
+pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze};
+pub use liveness::{Liveness, liveness};
+pub use workspace::WorkspacePolicy;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! Command-line arguments (clap derive). Names follow the contract in DESIGN.md.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// tessera: tensor graphs on any GPU inside one planned device buffer.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every built-in model end to end and print one table.
+    Demo(DemoArgs),
+    /// List the built-in models and their options.
+    Models,
+    /// Plan a model's memory and report arena, lower bound and ratio.
+    Plan(PlanArgs),
+    /// Plan, execute on the GPU, compare with the CPU reference, and measure.
+    Run(RunArgs),
+    /// Plan a minimalloc-format CSV file (id,lower,upper,size).
+    PlanCsv(PlanCsvArgs),
+}
+
+/// Model selection and sizes, shared by `plan` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Built-in model name (see `tessera models`).
+    #[arg(long)]
+    pub model: String,
+    /// Batch size.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Sequence length (sequence models).
+    #[arg(long)]
+    pub seq: Option<usize>,
+    /// Image side (image models).
+    #[arg(long)]
+    pub image: Option<usize>,
+    /// Hidden size or channels.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Number of layers or blocks.
+    #[arg(long)]
+    pub layers: Option<usize>,
+}
+
+/// Planning switches shared by `plan`, `run` and `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct PlanOpts {
+    /// Planner (see the list in `tessera plan-csv --help`); `auto` is the default.
+    #[arg(long, default_value = "auto")]
+    pub planner: String,
+    /// Time limit for searching planners, seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub time_limit: f64,
+    /// Disable in-place reuse.
+    #[arg(long)]
+    pub no_inplace: bool,
+    /// Workspace policy: global, grouped or planned.
+    #[arg(long, default_value = "planned")]
+    pub workspace: String,
+    /// Offset alignment for `plan` (default: 256, a common GPU value); `run` uses the device's.
+    #[arg(long)]
+    pub alignment: Option<u64>,
+}
+
+/// `tessera plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Planning switches.
+    #[command(flatten)]
+    pub opts: PlanOpts,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `tessera run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Planning switches.
+    #[command(flatten)]
+    pub opts: PlanOpts,
+    /// Validate the plan on the device (sentinel scan; clobber check where available).
+    #[arg(long)]
+    pub validate: bool,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Fail when no GPU adapter exists instead of running the CPU reference only.
+    #[arg(long)]
+    pub require_gpu: bool,
+}
+
+/// `tessera demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Fail when no GPU adapter exists instead of running the CPU reference only.
+    #[arg(long)]
+    pub require_gpu: bool,
+    /// Write every model's report as a JSON array here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `tessera plan-csv`.
+#[derive(Debug, Args)]
+pub struct PlanCsvArgs {
+    /// The CSV file (header id,lower,upper,size; half-open [lower, upper)).
+    pub file: PathBuf,
+    /// Planner name.
+    #[arg(long, default_value = "auto")]
+    pub planner: String,
+    /// Time limit for searching planners, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub time_limit: f64,
+    /// Write the rows back with an `offset` column here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

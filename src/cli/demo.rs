@@ -1,0 +1,90 @@
+//! `tessera demo`: every built-in model at its default size, planned, run on the GPU, checked
+//! against the CPU reference, in one table.
+
+use super::args::DemoArgs;
+use super::run::{check, open_gpu};
+use super::{CliError, plan, write_json};
+use tessera::execute::{ExecuteOptions, execute};
+use tessera::models::{ModelOptions, build, catalog};
+use tessera::pipeline::plan_graph;
+use tessera::report::{Table, human_bytes};
+
+/// Runs the command.
+pub fn run(args: &DemoArgs) -> Result<(), CliError> {
+    let gpu = open_gpu(args.require_gpu)?;
+    let alignment = gpu
+        .as_ref()
+        .map_or(256, |g| g.min_storage_buffer_offset_alignment());
+    let opts = super::args::PlanOpts {
+        planner: "auto".into(),
+        time_limit: 2.0,
+        no_inplace: false,
+        workspace: "planned".into(),
+        alignment: None,
+    };
+    let cfg = plan::config(&opts, alignment)?;
+    let mut table = Table::new(&[
+        "model",
+        "adapter",
+        "arena",
+        "lower bound",
+        "naive static",
+        "measured device",
+        "max abs err",
+        "time",
+    ]);
+    let mut reports = Vec::new();
+    for info in catalog() {
+        let graph = build(info.name, &ModelOptions::default())?;
+        let planned = plan_graph(&graph, &cfg)?;
+        let section = plan::section(&planned, &cfg);
+        let exec = execute(
+            &graph,
+            &planned,
+            gpu.as_ref(),
+            ExecuteOptions { validate: true },
+        )?;
+        let options = info
+            .options
+            .iter()
+            .map(|(o, d, _)| (o.to_string(), *d))
+            .collect();
+        let r = exec.into_report(info.name, options, &cfg, section);
+        let time = r.timings.plan_ms
+            + r.timings.compile_ms.unwrap_or(0.0)
+            + r.timings.run_ms.unwrap_or(r.timings.cpu_ms);
+        table.row(vec![
+            r.model.clone(),
+            r.adapter.name.clone(),
+            human_bytes(r.plan.arena_bytes),
+            human_bytes(r.plan.lower_bound_bytes),
+            human_bytes(r.plan.naive_static_bytes),
+            r.measured
+                .device_peak_bytes
+                .map_or("n/a".into(), human_bytes),
+            r.correctness
+                .max_abs_err
+                .map_or("n/a (cpu only)".into(), |e| format!("{e:.2e}")),
+            format!("{time:.0} ms"),
+        ]);
+        reports.push(r);
+    }
+    print!("{table}");
+    println!();
+    println!(
+        "arena: planned bytes for everything with a lifetime (weights are a separate persistent region);"
+    );
+    println!(
+        "lower bound: max over time of live bytes; naive static: every tensor its own region;"
+    );
+    println!(
+        "measured device: growth of the wgpu allocator's total_allocated_bytes when the buffers were created"
+    );
+    println!(
+        "(the one buffer of weights + arena, plus a small params buffer); max abs err: vs the CPU reference."
+    );
+    if let Some(path) = &args.json {
+        write_json(path, &reports)?;
+    }
+    reports.iter().try_for_each(check)
+}

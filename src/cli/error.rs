@@ -1,0 +1,37 @@
+//! The CLI's error: every layer's error, printed as one line by `main`.
+
+use thiserror::Error;
+
+/// Anything a command can fail with.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Bad graph.
+    #[error(transparent)]
+    Graph(#[from] tessera::graph::GraphError),
+    /// Bad model name or option.
+    #[error(transparent)]
+    Model(#[from] tessera::models::ModelError),
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] tessera::plan::PlanError),
+    /// Execution (CPU reference or GPU) failed.
+    #[error(transparent)]
+    Execute(#[from] tessera::execute::ExecuteError),
+    /// The GPU runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] tessera::runtime::RuntimeError),
+    /// A bad command-line value.
+    #[error("{0}")]
+    Usage(String),
+    /// Writing a file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A check failed (wrong numbers vs the CPU reference, clobbered tensors).
+    #[error("{0}")]
+    Check(String),
+}

@@ -1,0 +1,48 @@
+//! The `tessera` command line: argument parsing and one file per subcommand. Every error is
+//! printed by `main` as one line with a non-zero exit.
+
+mod args;
+mod demo;
+mod error;
+mod models;
+mod plan;
+mod plan_csv;
+mod run;
+
+pub use args::{Cli, Command};
+pub use error::CliError;
+
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Models => models::list(),
+        Command::Plan(a) => plan::run(&a),
+        Command::PlanCsv(a) => plan_csv::run(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Demo(a) => demo::run(&a),
+    }
+}
+
+/// A positive, finite number of seconds.
+pub fn seconds(s: f64) -> Result<Duration, CliError> {
+    if s.is_finite() && s >= 0.0 && s < 1e6 {
+        Ok(Duration::from_secs_f64(s))
+    } else {
+        Err(CliError::Usage(format!(
+            "time limit {s} is not a number of seconds between 0 and 1e6"
+        )))
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Usage(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}

@@ -1,0 +1,185 @@
+//! `tessera plan`: analyse and plan a model; print arena, lower bound, ratio and how in-place
+//! reuse and each workspace policy change the arena.
+
+use super::args::{PlanArgs, PlanOpts};
+use super::{CliError, models, write_json};
+use serde::Serialize;
+use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
+use tessera::graph::Graph;
+use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph};
+use tessera::plan::Budget;
+use tessera::report::{PlanSection, Table, human_bytes};
+
+/// Planning config from the command line, with the given offset alignment.
+pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
+    let workspace = WorkspacePolicy::from_name(&opts.workspace).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown workspace policy `{}` (known: global, grouped, planned)",
+            opts.workspace
+        ))
+    })?;
+    if alignment == 0 || !alignment.is_power_of_two() {
+        return Err(CliError::Usage(format!(
+            "alignment {alignment} is not a power of two"
+        )));
+    }
+    Ok(PlanConfig {
+        planner: opts.planner.clone(),
+        budget: Budget {
+            time_limit: super::seconds(opts.time_limit)?,
+        },
+        analysis: AnalysisOptions {
+            alignment,
+            in_place: !opts.no_inplace,
+            workspace,
+        },
+    })
+}
+
+/// The plan section of a report.
+pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
+    let arena = p.outcome.plan.arena_bytes;
+    PlanSection {
+        arena_bytes: arena,
+        lower_bound_bytes: p.lower_bound,
+        ratio: if p.lower_bound == 0 {
+            1.0
+        } else {
+            arena as f64 / p.lower_bound as f64
+        },
+        naive_static_bytes: p.analysis.naive_static_bytes,
+        weights_bytes: p.analysis.weights_bytes,
+        workspace_bytes: p.analysis.workspace_bytes,
+        workspace_policy: cfg.analysis.workspace.name().to_string(),
+        in_place: cfg.analysis.in_place,
+        in_place_nodes: p.analysis.in_place_nodes.len(),
+        buffers: p.analysis.problem.buffers.len(),
+        alignment: cfg.analysis.alignment,
+        proven_optimal: p.outcome.proven_optimal,
+    }
+}
+
+/// One row of the variants table: the arena under one (in-place, workspace policy) setting.
+#[derive(Clone, Debug, Serialize)]
+pub struct Variant {
+    /// In-place reuse on?
+    pub in_place: bool,
+    /// Workspace policy name.
+    pub workspace: String,
+    /// Planned arena.
+    pub arena_bytes: u64,
+    /// Lower bound.
+    pub lower_bound_bytes: u64,
+    /// Workspace bytes under the policy.
+    pub workspace_bytes: u64,
+}
+
+/// Plans the graph under every (in-place, workspace) combination.
+pub fn variants(graph: &Graph, base: &PlanConfig) -> Result<Vec<Variant>, CliError> {
+    let mut out = Vec::new();
+    for in_place in [false, true] {
+        for ws in WorkspacePolicy::ALL {
+            let mut cfg = base.clone();
+            cfg.analysis.in_place = in_place;
+            cfg.analysis.workspace = ws;
+            let p = plan_graph(graph, &cfg)?;
+            out.push(Variant {
+                in_place,
+                workspace: ws.name().into(),
+                arena_bytes: p.outcome.plan.arena_bytes,
+                lower_bound_bytes: p.lower_bound,
+                workspace_bytes: p.analysis.workspace_bytes,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the variants as a table.
+pub fn print_variants(v: &[Variant]) {
+    let mut t = Table::new(&[
+        "in-place",
+        "workspace",
+        "arena",
+        "lower bound",
+        "workspace bytes",
+    ]);
+    for x in v {
+        t.row(vec![
+            if x.in_place { "on" } else { "off" }.into(),
+            x.workspace.clone(),
+            human_bytes(x.arena_bytes),
+            human_bytes(x.lower_bound_bytes),
+            human_bytes(x.workspace_bytes),
+        ]);
+    }
+    print!("{t}");
+}
+
+#[derive(Serialize)]
+struct PlanJson {
+    model: String,
+    options: Vec<(String, usize)>,
+    planner: String,
+    plan: PlanSection,
+    variants: Vec<Variant>,
+    planning_ms: f64,
+}
+
+/// Runs the command.
+pub fn run(args: &PlanArgs) -> Result<(), CliError> {
+    let graph = models::build_model(&args.model)?;
+    let cfg = config(&args.opts, args.opts.alignment.unwrap_or(256))?;
+    let p = plan_graph(&graph, &cfg)?;
+    let s = section(&p, &cfg);
+    println!(
+        "model:          {} ({} nodes, {} tensors)",
+        args.model.model,
+        graph.nodes.len(),
+        graph.tensors.len()
+    );
+    println!(
+        "planner:        {}{}",
+        cfg.planner,
+        if s.proven_optimal {
+            " (proven optimal)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "arena:          {} ({} bytes)",
+        human_bytes(s.arena_bytes),
+        s.arena_bytes
+    );
+    println!(
+        "lower bound:    {} ({} bytes), ratio {:.4}",
+        human_bytes(s.lower_bound_bytes),
+        s.lower_bound_bytes,
+        s.ratio
+    );
+    println!(
+        "naive static:   {} ({:.2}x the arena)",
+        human_bytes(s.naive_static_bytes),
+        s.naive_static_bytes as f64 / s.arena_bytes.max(1) as f64
+    );
+    println!("weights:        {}", human_bytes(s.weights_bytes));
+    println!("in-place nodes: {}", s.in_place_nodes);
+    println!("alignment:      {}", s.alignment);
+    println!("planning time:  {:.1} ms", p.plan_ms);
+    println!();
+    let v = variants(&graph, &cfg)?;
+    print_variants(&v);
+    if let Some(path) = &args.json {
+        let j = PlanJson {
+            model: args.model.model.clone(),
+            options: models::options_used(&args.model),
+            planner: cfg.planner.clone(),
+            plan: s,
+            variants: v,
+            planning_ms: p.plan_ms,
+        };
+        write_json(path, &j)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Errors of the CPU reference backend. Every failure while evaluating a node names the node
+//! and its op; graph problems found by validation are wrapped unchanged.
+
+use crate::graph::GraphError;
+use thiserror::Error;
+
+/// A failure of the CPU reference backend.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CpuError {
+    /// The graph failed validation (or a single op's inputs failed shape inference).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A node's inputs or output do not match what the op needs (data length, dtype, shape).
+    #[error("node `{node}` ({op}): {detail}")]
+    Mismatch {
+        /// The node name.
+        node: String,
+        /// Its op name.
+        op: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An embedding gather read an id outside the table.
+    #[error(
+        "node `{node}` ({op}): id {id} at position {position} is out of range for a table of {rows} rows"
+    )]
+    IdOutOfRange {
+        /// The node name.
+        node: String,
+        /// Its op name.
+        op: &'static str,
+        /// The offending id.
+        id: u32,
+        /// Its position in the (flattened) ids tensor.
+        position: usize,
+        /// Rows in the table.
+        rows: usize,
+    },
+    /// A tensor is too large for the host reference backend.
+    #[error(
+        "tensor `{name}` has {elements} elements, more than the CPU reference accepts ({limit})"
+    )]
+    TooLarge {
+        /// The tensor (or node output) name.
+        name: String,
+        /// Its element count.
+        elements: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The host could not allocate a result buffer.
+    #[error("node `{node}` ({op}): could not allocate {elements} elements on the host")]
+    OutOfMemory {
+        /// The node name.
+        node: String,
+        /// Its op name.
+        op: &'static str,
+        /// Requested element count.
+        elements: usize,
+    },
+}

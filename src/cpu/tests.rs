@@ -1,0 +1,123 @@
+//! Whole-graph tests of the CPU reference: values flow through [`run`], outputs come back in
+//! order, and bad graphs or ids are errors naming the node.
+
+use super::*;
+use crate::graph::{DType, GraphBuilder, GraphError, Init, TensorId};
+
+#[test]
+fn run_evaluates_a_small_graph() {
+    // y = relu(x @ w + b) with x = [[1, -1]], w = I, b = [0.5, 0.5] -> [[1.5, 0]].
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[1, 2], DType::F32, Init::Constant(1.0));
+    let w = b.constant("w", &[2, 2], 1.0);
+    let bias = b.constant("b", &[2], 0.5);
+    let z = b.linear("fc", x, w, Some(bias)).unwrap();
+    let y = b.relu("relu", z).unwrap();
+    let r = b.reshape("flat", y, &[2]).unwrap();
+    b.output(r);
+    let g = b.build().unwrap();
+    let values = run(&g).unwrap();
+    assert_eq!(values.len(), g.tensors.len());
+    // ones @ ones(2x2) + 0.5 = 2.5 everywhere.
+    assert_eq!(
+        values[z.index()].as_ref().and_then(TensorData::as_f32),
+        Some(&[2.5f32, 2.5][..])
+    );
+    assert_eq!(
+        run_outputs(&g).unwrap(),
+        vec![TensorData::F32(vec![2.5, 2.5])]
+    );
+}
+
+#[test]
+fn outputs_may_repeat_and_include_weights() {
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[2], DType::F32, Init::Constant(-1.0));
+    let y = b.relu("r", x).unwrap();
+    b.output(y);
+    b.output(y);
+    b.output(x);
+    let g = b.build().unwrap();
+    let outs = run_outputs(&g).unwrap();
+    assert_eq!(outs.len(), 3);
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[2], TensorData::F32(vec![-1.0, -1.0]));
+}
+
+#[test]
+fn an_invalid_graph_is_a_graph_error() {
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[2], DType::F32, Init::Constant(1.0));
+    let y = b.relu("r", x).unwrap();
+    b.output(y);
+    let mut g = b.build().unwrap();
+    g.nodes[0].inputs[0] = TensorId(42);
+    assert!(matches!(
+        run(&g),
+        Err(CpuError::Graph(GraphError::DanglingTensor { .. }))
+    ));
+}
+
+#[test]
+fn an_out_of_range_id_names_the_node_and_id() {
+    let mut b = GraphBuilder::new();
+    let table = b.weight("table", &[4, 3], 1, 1.0);
+    // Ids drawn in [0, 9): some are >= 4 for this seed.
+    let ids = b.input("ids", &[16], DType::U32, Init::Ids { seed: 5, max: 9 });
+    let e = b.op("tok_embed", Op::Embedding, &[table, ids]).unwrap();
+    b.output(e);
+    let g = b.build().unwrap();
+    let err = run(&g).unwrap_err();
+    assert!(
+        matches!(err, CpuError::IdOutOfRange { rows: 4, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("tok_embed") && msg.contains("id "), "{msg}");
+}
+
+#[test]
+fn a_huge_tensor_is_refused_not_allocated() {
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[1 << 20, 1 << 20], DType::F32, Init::Constant(0.0));
+    let y = b.relu("r", x).unwrap();
+    b.output(y);
+    let g = b.build().unwrap();
+    assert!(matches!(run(&g), Err(CpuError::TooLarge { .. })));
+}
+
+#[test]
+fn eval_node_checks_dtype_and_arity() {
+    let s = Shape::new([2]);
+    let d = TensorData::F32(vec![1.0, 2.0]);
+    // Softmax with two inputs: an arity error from inference.
+    assert!(matches!(
+        eval_node(&Op::Softmax, &[(&s, &d), (&s, &d)], &s),
+        Err(CpuError::Graph(_))
+    ));
+    // Embedding with f32 ids: a dtype error.
+    let st = Shape::new([2, 1]);
+    assert!(eval_node(&Op::Embedding, &[(&st, &d), (&s, &d)], &Shape::new([2, 1])).is_err());
+}
+
+#[test]
+fn empty_outputs_are_empty_not_panics() {
+    // A zero-sized dim next to huge ones: nothing to compute, and no stride products overflow.
+    let sa = Shape::new([0, 1 << 40, 1 << 40]);
+    let empty = TensorData::F32(Vec::new());
+    let out = eval_node(
+        &Op::Binary(crate::graph::BinaryOp::Add),
+        &[(&sa, &empty), (&sa, &empty)],
+        &sa,
+    )
+    .unwrap();
+    assert!(out.is_empty());
+    let out = eval_node(
+        &Op::Permute {
+            perm: vec![2, 1, 0],
+        },
+        &[(&sa, &empty)],
+        &Shape::new([1 << 40, 1 << 40, 0]),
+    );
+    assert!(out.unwrap().is_empty());
+}

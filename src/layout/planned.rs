@@ -1,0 +1,47 @@
+//! The planned layout: weights in the persistent region, every other tensor and workspace at
+//! `weights_bytes + plan.offsets[buffer]` as decided by a planner over a [`MemoryAnalysis`].
+
+use super::{MemoryLayout, align_up};
+use crate::analysis::MemoryAnalysis;
+use crate::graph::{Graph, TensorKind};
+use crate::plan::Plan;
+
+/// Places the graph's tensors using `plan` (one offset per buffer of `analysis.problem`).
+/// Returns `None` when the plan does not match the problem (wrong number of offsets).
+pub fn planned_layout(
+    graph: &Graph,
+    analysis: &MemoryAnalysis,
+    plan: &Plan,
+    alignment: u64,
+) -> Option<MemoryLayout> {
+    if plan.offsets.len() != analysis.problem.buffers.len() {
+        return None;
+    }
+    let mut offsets = vec![0u64; graph.tensors.len()];
+    let mut cursor = 0u64;
+    for (i, t) in graph.tensors.iter().enumerate() {
+        if t.kind == TensorKind::Weight {
+            offsets[i] = cursor;
+            cursor = align_up(cursor + t.size_bytes(), alignment);
+        }
+    }
+    let base = cursor;
+    for (i, b) in analysis.tensor_buffer.iter().enumerate() {
+        if let Some(b) = b {
+            offsets[i] = base + plan.offsets[b.index()];
+        }
+    }
+    let workspace_offsets = analysis
+        .node_workspace
+        .iter()
+        .map(|b| b.map(|b| base + plan.offsets[b.index()]))
+        .collect();
+    Some(MemoryLayout {
+        alignment,
+        weights_bytes: base,
+        arena_bytes: align_up(plan.arena_bytes, 4),
+        tensor_offsets: offsets,
+        workspace_offsets,
+        workspace_bytes: analysis.workspace_request.clone(),
+    })
+}

@@ -1,0 +1,66 @@
+//! The pipeline end to end for one graph: analyse, plan, lay out (and, in `run`, execute on the
+//! GPU and compare with the CPU reference). The CLI and the demo are thin layers over this.
+
+use crate::analysis::{AnalysisOptions, MemoryAnalysis, analyze};
+use crate::graph::Graph;
+use crate::layout::{MemoryLayout, planned_layout};
+use crate::plan::{Budget, Outcome, PlanError, lower_bound, plan_and_check};
+use std::time::Instant;
+
+/// How to plan a graph.
+#[derive(Clone, Debug)]
+pub struct PlanConfig {
+    /// Planner name (see `plan::planner_names`).
+    pub planner: String,
+    /// Search budget for planners that search.
+    pub budget: Budget,
+    /// Analysis switches (alignment, in-place, workspace policy).
+    pub analysis: AnalysisOptions,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        Self {
+            planner: "auto".into(),
+            budget: Budget::default(),
+            analysis: AnalysisOptions::default(),
+        }
+    }
+}
+
+/// A graph with its memory plan.
+#[derive(Clone, Debug)]
+pub struct PlannedGraph {
+    /// What analysis found.
+    pub analysis: MemoryAnalysis,
+    /// The planner's answer for `analysis.problem`.
+    pub outcome: Outcome,
+    /// Max-load lower bound of `analysis.problem`.
+    pub lower_bound: u64,
+    /// Where every tensor lives in the one buffer.
+    pub layout: MemoryLayout,
+    /// Analysis + planning time.
+    pub plan_ms: f64,
+}
+
+/// Analyses and plans `graph`; the plan is validated and never below the lower bound.
+pub fn plan_graph(graph: &Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError> {
+    let started = Instant::now();
+    let analysis = analyze(graph, &cfg.analysis);
+    let (outcome, _report) = plan_and_check(&analysis.problem, &cfg.planner, &cfg.budget)?;
+    let lb = lower_bound(&analysis.problem);
+    let layout = planned_layout(graph, &analysis, &outcome.plan, cfg.analysis.alignment).ok_or(
+        PlanError::OffsetCount {
+            expected: analysis.problem.buffers.len(),
+            got: outcome.plan.offsets.len(),
+        },
+    )?;
+    let plan_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(PlannedGraph {
+        analysis,
+        outcome,
+        lower_bound: lb,
+        layout,
+        plan_ms,
+    })
+}

@@ -1,0 +1,124 @@
+//! Reports: plan vs measured vs naive vs lower bound, as plain data (serialised to JSON with the
+//! field names of DESIGN.md) and as aligned text tables for the terminal.
+
+mod table;
+
+pub use table::{Table, human_bytes};
+
+use serde::Serialize;
+
+/// The adapter a run used (`None` fields when running on the CPU reference only).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AdapterReport {
+    /// Adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "cpu-reference".
+    pub name: String,
+    /// Backend, e.g. "Vulkan", or "none".
+    pub backend: String,
+    /// Device type, e.g. "Cpu", "DiscreteGpu", or "none".
+    pub device_type: String,
+}
+
+/// What the planner decided.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PlanSection {
+    /// Planned arena (everything with a lifetime), bytes.
+    pub arena_bytes: u64,
+    /// Max-load lower bound of the arena problem, bytes.
+    pub lower_bound_bytes: u64,
+    /// `arena_bytes / lower_bound_bytes`.
+    pub ratio: f64,
+    /// No-reuse footprint of what the arena holds, bytes.
+    pub naive_static_bytes: u64,
+    /// Persistent weight region, bytes.
+    pub weights_bytes: u64,
+    /// Workspace bytes under the chosen policy (sum of workspace buffers before overlap).
+    pub workspace_bytes: u64,
+    /// Workspace policy name.
+    pub workspace_policy: String,
+    /// Whether in-place reuse was allowed.
+    pub in_place: bool,
+    /// Number of nodes that run in place.
+    pub in_place_nodes: usize,
+    /// Number of buffers planned.
+    pub buffers: usize,
+    /// Offset alignment used.
+    pub alignment: u64,
+    /// True when the planner proved the arena minimal.
+    pub proven_optimal: bool,
+}
+
+/// What the device really used.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct MeasuredSection {
+    /// Growth of the device allocator's `total_allocated_bytes` when the buffers were created
+    /// (null where the backend cannot tell).
+    pub device_peak_bytes: Option<u64>,
+    /// Growth of `total_reserved_bytes` (null where the backend cannot tell).
+    pub device_reserved_bytes: Option<u64>,
+    /// Size of the one arena buffer as created (weights + arena).
+    pub buffer_bytes: Option<u64>,
+    /// Size of the small uniform buffer holding every node's parameters.
+    pub params_bytes: Option<u64>,
+    /// Highest arena byte a run changed (sentinel scan), relative to the arena start.
+    pub high_water_bytes: Option<u64>,
+    /// Measured peak of the naive-dynamic baseline (null until it is run).
+    pub naive_dynamic_peak_bytes: Option<u64>,
+}
+
+/// Plan validation on the device.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ValidateSection {
+    /// `passed`, `failed` or `skipped`.
+    pub clobber_check: String,
+    /// What failed, if anything.
+    pub detail: Option<String>,
+}
+
+/// Agreement with the CPU reference.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CorrectnessSection {
+    /// Max |gpu - cpu| over every output element (null when the GPU did not run).
+    pub max_abs_err: Option<f64>,
+    /// Max |cpu| over every output element.
+    pub max_ref_abs: f64,
+    /// `max_abs_err / max(1, max_ref_abs)`; the pass threshold is 1e-4.
+    pub scaled_err: Option<f64>,
+    /// True when `scaled_err <= 1e-4` (or the GPU did not run).
+    pub passed: bool,
+}
+
+/// Wall-clock timings in milliseconds.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct TimingSection {
+    /// Analysis + planning.
+    pub plan_ms: f64,
+    /// Pipeline, bind group and buffer creation plus weight upload.
+    pub compile_ms: Option<f64>,
+    /// One run: input upload, all dispatches in one submission, output readback.
+    pub run_ms: Option<f64>,
+    /// The CPU reference run.
+    pub cpu_ms: f64,
+}
+
+/// The full report of `tessera run` / `tessera plan`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RunReport {
+    /// Model name.
+    pub model: String,
+    /// Model options as used (name, value).
+    pub options: Vec<(String, usize)>,
+    /// The adapter.
+    pub adapter: AdapterReport,
+    /// Planner name.
+    pub planner: String,
+    /// The plan.
+    pub plan: PlanSection,
+    /// The device measurements.
+    pub measured: MeasuredSection,
+    /// Plan validation.
+    pub validate: ValidateSection,
+    /// Agreement with the CPU reference.
+    pub correctness: CorrectnessSection,
+    /// Timings.
+    pub timings: TimingSection,
+}

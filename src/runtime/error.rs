@@ -1,0 +1,91 @@
+//! Typed runtime errors: each names the tensor, node, bytes or limit involved.
+
+use thiserror::Error;
+
+/// Everything that can go wrong while setting up the device, compiling or running a graph.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// No adapter matched (or none exists on this machine).
+    #[error(
+        "no GPU adapter found: {0} (install a Vulkan driver such as Mesa lavapipe, or check WGPU_BACKEND / WGPU_ADAPTER_NAME)"
+    )]
+    NoAdapter(String),
+    /// The adapter refused to create a device.
+    #[error("device request failed: {0}")]
+    DeviceRequest(String),
+    /// One tensor or workspace binding exceeds `max_storage_buffer_binding_size`.
+    #[error(
+        "{tensor} needs a {bytes}-byte binding but the device allows at most {limit} bytes per storage binding"
+    )]
+    BindingTooLarge {
+        /// Tensor name (or `workspace of NODE`).
+        tensor: String,
+        /// Binding size in bytes.
+        bytes: u64,
+        /// The device limit.
+        limit: u64,
+    },
+    /// The one buffer exceeds `max_buffer_size`.
+    #[error(
+        "the arena buffer needs {bytes} bytes but the device's largest buffer is {limit} bytes"
+    )]
+    ArenaTooLarge {
+        /// Buffer size in bytes.
+        bytes: u64,
+        /// The device limit.
+        limit: u64,
+    },
+    /// An offset is not a multiple of the device's storage offset alignment.
+    #[error(
+        "{what} is at offset {offset}, not a multiple of the device's storage offset alignment {alignment}"
+    )]
+    Misaligned {
+        /// Tensor name (or `workspace of NODE`).
+        what: String,
+        /// The offending offset.
+        offset: u64,
+        /// `min_storage_buffer_offset_alignment`.
+        alignment: u64,
+    },
+    /// A binding reaches past the end of the buffer.
+    #[error("{what} occupies [{offset}, {end}) but the buffer has only {total} bytes")]
+    OutOfBounds {
+        /// Tensor name (or `workspace of NODE`).
+        what: String,
+        /// Start offset.
+        offset: u64,
+        /// End offset (exclusive).
+        end: u64,
+        /// Buffer size.
+        total: u64,
+    },
+    /// The layout does not describe this graph (table lengths differ, missing workspace...).
+    #[error("layout does not match the graph: {0}")]
+    LayoutMismatch(String),
+    /// The node uses something no kernel implements yet (a dtype, a rank, an empty tensor...).
+    #[error("node {node} ({op}) is not supported by the GPU runtime: {detail}")]
+    Unsupported {
+        /// Node name.
+        node: String,
+        /// Op name.
+        op: &'static str,
+        /// What exactly.
+        detail: String,
+    },
+    /// A size does not fit the 32-bit indices the kernels use, or the dispatch limits.
+    #[error("node {node} ({op}) is too large for one dispatch: {detail}")]
+    DispatchTooLarge {
+        /// Node name.
+        node: String,
+        /// Op name.
+        op: &'static str,
+        /// What exactly.
+        detail: String,
+    },
+    /// A wgpu validation or out-of-memory error caught by an error scope.
+    #[error("wgpu error: {0}")]
+    Wgpu(String),
+    /// Mapping a readback buffer failed or the device was lost while waiting.
+    #[error("readback failed: {0}")]
+    Readback(String),
+}

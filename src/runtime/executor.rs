@@ -1,0 +1,659 @@
+//! The executor: validates a layout against the device limits, creates the ONE buffer, uploads
+//! the weights, prepares pipelines and bind groups at the planned offsets once, then runs the
+//! graph in one submission (or node by node for clobber checks) and reads the outputs back.
+
+use super::lower::{Lowerer, Region, Step, round4};
+use super::shaders::{Kernel, PARAMS_BYTES};
+use super::{Gpu, RuntimeError};
+use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
+use crate::layout::{MemoryLayout, align_up};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Sentinel word written over the arena before [`Compiled::high_water`] runs.
+pub const SENTINEL: u32 = 0xDEAD_BEEF;
+
+/// One output read back after a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputData {
+    /// Which tensor.
+    pub tensor: TensorId,
+    /// Its dtype (f32 bits or u32 ids in `words`).
+    pub dtype: DType,
+    /// Raw 32-bit words, one per element.
+    pub words: Vec<u32>,
+}
+
+impl OutputData {
+    /// The words as f32 (meaningful for f32 tensors).
+    pub fn to_f32(&self) -> Vec<f32> {
+        self.words.iter().map(|&w| f32::from_bits(w)).collect()
+    }
+}
+
+/// What a run returns.
+#[derive(Clone, Debug)]
+pub struct RunOutput {
+    /// The graph outputs, in `Graph::outputs` order.
+    pub outputs: Vec<OutputData>,
+    /// Host wall time from writing the inputs to the end of the GPU work and readback, in ms.
+    pub wall_ms: f64,
+    /// GPU time of the compute pass from timestamp queries, when the device supports them.
+    pub gpu_ms: Option<f64>,
+}
+
+struct CompiledStep {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+/// A graph prepared for one device: the buffer, pipelines and bind groups, ready to run.
+pub struct Compiled {
+    buffer: wgpu::Buffer,
+    /// Kept alive for the bind groups that point into it.
+    _params: wgpu::Buffer,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    nodes: Vec<(NodeId, Vec<CompiledStep>)>,
+    inputs: Vec<(u64, Vec<u32>)>,
+    outputs: Vec<(TensorId, DType, u64, u64)>,
+    weights_bytes: u64,
+    buffer_bytes: u64,
+    params_bytes: u64,
+    timestamps: Option<(wgpu::QuerySet, wgpu::Buffer)>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("buffer_bytes", &self.buffer_bytes)
+            .field("weights_bytes", &self.weights_bytes)
+            .field("params_bytes", &self.params_bytes)
+            .field("pipelines", &self.pipelines.len())
+            .field("dispatches", &self.dispatch_count())
+            .finish()
+    }
+}
+
+/// Runs `f` inside validation and out-of-memory error scopes; a caught error becomes
+/// [`RuntimeError::Wgpu`] (and wins over whatever `f` returned).
+pub(crate) fn scoped<T>(
+    gpu: &Gpu,
+    f: impl FnOnce() -> Result<T, RuntimeError>,
+) -> Result<T, RuntimeError> {
+    let oom = gpu
+        .device()
+        .push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = gpu.device().push_error_scope(wgpu::ErrorFilter::Validation);
+    let out = f();
+    let v = pollster::block_on(validation.pop());
+    let o = pollster::block_on(oom.pop());
+    match v.or(o) {
+        Some(e) => Err(RuntimeError::Wgpu(e.to_string())),
+        None => out,
+    }
+}
+
+/// Checks every offset, binding size and the buffer size against the device, before anything
+/// is created.
+fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), RuntimeError> {
+    if layout.tensor_offsets.len() != graph.tensors.len()
+        || layout.workspace_offsets.len() != graph.nodes.len()
+        || layout.workspace_bytes.len() != graph.nodes.len()
+    {
+        return Err(RuntimeError::LayoutMismatch(format!(
+            "{} tensor offsets / {} workspaces for {} tensors / {} nodes",
+            layout.tensor_offsets.len(),
+            layout.workspace_offsets.len(),
+            graph.tensors.len(),
+            graph.nodes.len()
+        )));
+    }
+    let (align, max_binding) = (
+        gpu.min_storage_buffer_offset_alignment().max(1),
+        gpu.max_binding(),
+    );
+    let total = round4(layout.total_bytes());
+    let mut ranges: Vec<(String, u64, u64)> = graph
+        .tensors
+        .iter()
+        .zip(&layout.tensor_offsets)
+        .map(|(t, &off)| (t.name.clone(), off, round4(t.size_bytes())))
+        .collect();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if let Some(off) = layout.workspace_offsets[i] {
+            ranges.push((
+                format!("workspace of {}", node.name),
+                off,
+                round4(layout.workspace_bytes[i]),
+            ));
+        }
+    }
+    for (what, offset, bytes) in ranges {
+        if bytes == 0 {
+            continue;
+        }
+        if bytes > max_binding {
+            return Err(RuntimeError::BindingTooLarge {
+                tensor: what,
+                bytes,
+                limit: max_binding,
+            });
+        }
+        if offset % align != 0 {
+            return Err(RuntimeError::Misaligned {
+                what,
+                offset,
+                alignment: align,
+            });
+        }
+        if offset.saturating_add(bytes) > total {
+            return Err(RuntimeError::OutOfBounds {
+                what,
+                offset,
+                end: offset.saturating_add(bytes),
+                total,
+            });
+        }
+    }
+    if total > gpu.max_buffer() {
+        return Err(RuntimeError::ArenaTooLarge {
+            bytes: total,
+            limit: gpu.max_buffer(),
+        });
+    }
+    Ok(())
+}
+
+/// Validates `layout` against the device, creates the one buffer (weights uploaded), the
+/// params buffer, pipelines and every bind group at the planned offsets.
+pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compiled, RuntimeError> {
+    check_limits(gpu, graph, layout)?;
+    let lowerer = Lowerer {
+        graph,
+        layout,
+        max_groups: gpu.limits().max_compute_workgroups_per_dimension,
+    };
+    let mut lowered: Vec<(NodeId, Vec<Step>)> = Vec::with_capacity(graph.nodes.len());
+    for id in graph.node_ids() {
+        lowered.push((id, lowerer.lower(id)?));
+    }
+    let words_for = |kind: TensorKind| -> Result<Vec<(u64, Vec<u32>)>, RuntimeError> {
+        let mut v = Vec::new();
+        for t in graph.tensors_of_kind(kind) {
+            let tensor = &graph.tensors[t.index()];
+            if tensor.dtype.size_bytes() != 4 {
+                return Err(RuntimeError::Unsupported {
+                    node: tensor.name.clone(),
+                    op: "upload",
+                    detail: format!("{} tensors cannot be uploaded yet", tensor.dtype),
+                });
+            }
+            v.push((
+                layout.offset(t),
+                tensor.init.words(tensor.shape.numel() as usize),
+            ));
+        }
+        Ok(v)
+    };
+    let weights = words_for(TensorKind::Weight)?;
+    let inputs = words_for(TensorKind::Input)?;
+    let outputs = graph
+        .outputs
+        .iter()
+        .map(|&t| {
+            let tensor = &graph.tensors[t.index()];
+            (
+                t,
+                tensor.dtype,
+                layout.offset(t),
+                round4(tensor.size_bytes()),
+            )
+        })
+        .collect();
+    scoped(gpu, || {
+        build(gpu, lowered, weights, inputs, outputs, layout)
+    })
+}
+
+fn build(
+    gpu: &Gpu,
+    lowered: Vec<(NodeId, Vec<Step>)>,
+    weights: Vec<(u64, Vec<u32>)>,
+    inputs: Vec<(u64, Vec<u32>)>,
+    outputs: Vec<(TensorId, DType, u64, u64)>,
+    layout: &MemoryLayout,
+) -> Result<Compiled, RuntimeError> {
+    let device = gpu.device();
+    let buffer_bytes = round4(layout.total_bytes()).max(4);
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tessera arena"),
+        size: buffer_bytes,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    for (offset, words) in &weights {
+        if !words.is_empty() {
+            gpu.queue()
+                .write_buffer(&buffer, *offset, bytemuck::cast_slice(words));
+        }
+    }
+    let stride = align_up(
+        PARAMS_BYTES,
+        u64::from(gpu.limits().min_uniform_buffer_offset_alignment),
+    );
+    let step_count: u64 = lowered.iter().map(|(_, s)| s.len() as u64).sum();
+    let params_bytes = (stride * step_count).max(stride);
+    let params = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tessera params"),
+        size: params_bytes,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut host_params = vec![0u8; params_bytes as usize];
+    let mut kernels = Pipelines::default();
+    let mut nodes = Vec::with_capacity(lowered.len());
+    let mut slot = 0u64;
+    for (id, steps) in lowered {
+        let mut compiled = Vec::with_capacity(steps.len());
+        for step in steps {
+            let at = (slot * stride) as usize;
+            let bytes: &[u8] = bytemuck::cast_slice(&step.params);
+            host_params[at..at + bytes.len()].copy_from_slice(bytes);
+            let (pipeline, bgl) = kernels.get(device, step.kernel);
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params,
+                    offset: slot * stride,
+                    size: wgpu::BufferSize::new(PARAMS_BYTES),
+                }),
+            }];
+            for (i, Region { offset, size }) in step.bindings.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &buffer,
+                        offset: *offset,
+                        size: wgpu::BufferSize::new(*size),
+                    }),
+                });
+            }
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(step.kernel.entry()),
+                layout: bgl,
+                entries: &entries,
+            });
+            compiled.push(CompiledStep {
+                pipeline,
+                bind_group,
+                groups: step.groups,
+            });
+            slot += 1;
+        }
+        nodes.push((id, compiled));
+    }
+    gpu.queue().write_buffer(&params, 0, &host_params);
+    let timestamps = gpu.has_timestamps().then(|| {
+        let set = device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("tessera timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let resolve = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tessera timestamp resolve"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        (set, resolve)
+    });
+    Ok(Compiled {
+        buffer,
+        _params: params,
+        pipelines: kernels.pipelines,
+        nodes,
+        inputs,
+        outputs,
+        weights_bytes: layout.weights_bytes,
+        buffer_bytes,
+        params_bytes,
+        timestamps,
+    })
+}
+
+/// Pipelines built on demand, one per kernel; layouts shared by storage-binding count.
+#[derive(Default)]
+struct Pipelines {
+    pipelines: Vec<wgpu::ComputePipeline>,
+    by_kernel: HashMap<Kernel, usize>,
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    layouts: HashMap<u32, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    bgl_of: Vec<u32>,
+}
+
+impl Pipelines {
+    fn get(&mut self, device: &wgpu::Device, kernel: Kernel) -> (usize, &wgpu::BindGroupLayout) {
+        let n = kernel.storage_bindings();
+        if !self.layouts.contains_key(&n) {
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
+                },
+                count: None,
+            }];
+            entries.extend((1..=n).map(|b| wgpu::BindGroupLayoutEntry {
+                binding: b,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }));
+            let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: None,
+                entries: &entries,
+            });
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+            self.layouts.insert(n, (bgl, pl));
+        }
+        let index = match self.by_kernel.get(&kernel) {
+            Some(&i) => i,
+            None => {
+                let module = self.modules.entry(kernel.file()).or_insert_with(|| {
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.file()),
+                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                    })
+                });
+                let layout = self.layouts.get(&n).map(|(_, pl)| pl);
+                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.entry()),
+                    layout,
+                    module,
+                    entry_point: Some(kernel.entry()),
+                    compilation_options: Default::default(),
+                    cache: None,
+                });
+                self.pipelines.push(pipeline);
+                self.bgl_of.push(n);
+                self.by_kernel.insert(kernel, self.pipelines.len() - 1);
+                self.pipelines.len() - 1
+            }
+        };
+        let bgl = self.layouts.get(&self.bgl_of[index]).map(|(b, _)| b);
+        // The layout for `n` was inserted above, so this always succeeds.
+        (
+            index,
+            bgl.unwrap_or_else(|| unreachable!("bind group layout for {n} bindings")),
+        )
+    }
+}
+
+/// Copies `ranges` of `src` into one staging buffer, submits `encoder`, waits and returns the
+/// bytes of each range.
+fn read_ranges(
+    gpu: &Gpu,
+    mut encoder: wgpu::CommandEncoder,
+    ranges: &[(&wgpu::Buffer, u64, u64)],
+) -> Result<Vec<Vec<u8>>, RuntimeError> {
+    let total: u64 = ranges.iter().map(|r| r.2).sum();
+    if total == 0 {
+        gpu.queue().submit([encoder.finish()]);
+        gpu.wait()?;
+        return Ok(ranges.iter().map(|_| Vec::new()).collect());
+    }
+    let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tessera readback"),
+        size: total,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut at = 0;
+    for &(src, offset, size) in ranges {
+        if size > 0 {
+            encoder.copy_buffer_to_buffer(src, offset, &staging, at, size);
+        }
+        at += size;
+    }
+    gpu.queue().submit([encoder.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait()?;
+    match rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(RuntimeError::Readback(e.to_string())),
+        Err(e) => return Err(RuntimeError::Readback(e.to_string())),
+    }
+    let mut out = Vec::with_capacity(ranges.len());
+    {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| RuntimeError::Readback(e.to_string()))?;
+        let mut at = 0usize;
+        for &(_, _, size) in ranges {
+            out.push(view[at..at + size as usize].to_vec());
+            at += size as usize;
+        }
+    }
+    staging.unmap();
+    Ok(out)
+}
+
+impl Compiled {
+    /// Size of the one buffer (weights + arena, rounded up to 4).
+    pub fn buffer_bytes(&self) -> u64 {
+        self.buffer_bytes
+    }
+
+    /// Size of the uniform params buffer (one block per dispatch), reported separately.
+    pub fn params_bytes(&self) -> u64 {
+        self.params_bytes
+    }
+
+    /// Number of dispatches one run records.
+    pub fn dispatch_count(&self) -> usize {
+        self.nodes.iter().map(|(_, s)| s.len()).sum()
+    }
+
+    fn write_inputs(&self, gpu: &Gpu) {
+        for (offset, words) in &self.inputs {
+            if !words.is_empty() {
+                gpu.queue()
+                    .write_buffer(&self.buffer, *offset, bytemuck::cast_slice(words));
+            }
+        }
+    }
+
+    fn encode_steps<'a>(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        steps: impl Iterator<Item = &'a CompiledStep>,
+    ) {
+        for step in steps {
+            pass.set_pipeline(&self.pipelines[step.pipeline]);
+            pass.set_bind_group(0, &step.bind_group, &[]);
+            let [x, y, z] = step.groups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    fn output_ranges(&self) -> Vec<(&wgpu::Buffer, u64, u64)> {
+        self.outputs
+            .iter()
+            .map(|&(_, _, offset, bytes)| (&self.buffer, offset, bytes))
+            .collect()
+    }
+
+    fn to_outputs(&self, bytes: &[Vec<u8>]) -> Vec<OutputData> {
+        self.outputs
+            .iter()
+            .zip(bytes)
+            .map(|(&(tensor, dtype, _, _), b)| OutputData {
+                tensor,
+                dtype,
+                words: b
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Writes the inputs, records every dispatch in one compute pass and one submission, and
+    /// reads the outputs back.
+    pub fn run(&self, gpu: &Gpu) -> Result<RunOutput, RuntimeError> {
+        scoped(gpu, || {
+            let start = Instant::now();
+            self.write_inputs(gpu);
+            let mut encoder =
+                gpu.device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("tessera run"),
+                    });
+            {
+                let timestamp_writes =
+                    self.timestamps
+                        .as_ref()
+                        .map(|(set, _)| wgpu::ComputePassTimestampWrites {
+                            query_set: set,
+                            beginning_of_pass_write_index: Some(0),
+                            end_of_pass_write_index: Some(1),
+                        });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("tessera graph"),
+                    timestamp_writes,
+                });
+                self.encode_steps(&mut pass, self.nodes.iter().flat_map(|(_, s)| s));
+            }
+            let mut ranges = self.output_ranges();
+            if let Some((set, resolve)) = &self.timestamps {
+                encoder.resolve_query_set(set, 0..2, resolve, 0);
+                ranges.push((resolve, 0, 16));
+            }
+            let mut bytes = read_ranges(gpu, encoder, &ranges)?;
+            let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+            let gpu_ms = if self.timestamps.is_some() {
+                let t = bytes.pop().unwrap_or_default();
+                let ticks: Vec<u64> = t
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                    .collect();
+                match ticks.as_slice() {
+                    [a, b] if b >= a => {
+                        Some((b - a) as f64 * f64::from(gpu.queue().get_timestamp_period()) / 1e6)
+                    }
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            Ok(RunOutput {
+                outputs: self.to_outputs(&bytes),
+                wall_ms,
+                gpu_ms,
+            })
+        })
+    }
+
+    /// Runs one node per submission and calls `after_each(node, whole_buffer)` with a snapshot of
+    /// the entire buffer after each node (views, which dispatch nothing, are reported too).
+    pub fn run_node_by_node(
+        &self,
+        gpu: &Gpu,
+        mut after_each: impl FnMut(NodeId, &[u8]),
+    ) -> Result<RunOutput, RuntimeError> {
+        scoped(gpu, || {
+            let start = Instant::now();
+            self.write_inputs(gpu);
+            for (id, steps) in &self.nodes {
+                let mut encoder =
+                    gpu.device()
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("tessera node"),
+                        });
+                if !steps.is_empty() {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("tessera node"),
+                        timestamp_writes: None,
+                    });
+                    self.encode_steps(&mut pass, steps.iter());
+                }
+                let snapshot = read_ranges(gpu, encoder, &[(&self.buffer, 0, self.buffer_bytes)])?;
+                after_each(*id, snapshot.first().map(Vec::as_slice).unwrap_or(&[]));
+            }
+            let encoder = gpu
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("tessera readback"),
+                });
+            let bytes = read_ranges(gpu, encoder, &self.output_ranges())?;
+            Ok(RunOutput {
+                outputs: self.to_outputs(&bytes),
+                wall_ms: start.elapsed().as_secs_f64() * 1e3,
+                gpu_ms: None,
+            })
+        })
+    }
+
+    /// The measured high-water mark of the arena: fills the arena with [`SENTINEL`] words, runs
+    /// the graph, reads the arena back and returns one past the highest byte (relative to the
+    /// arena start) that changed, so it compares directly with `arena_bytes` (0 when nothing
+    /// changed). A byte that happens to be rewritten with its sentinel value is not seen.
+    pub fn high_water(&self, gpu: &Gpu) -> Result<u64, RuntimeError> {
+        let arena_start = self.weights_bytes.min(self.buffer_bytes);
+        let arena_len = self.buffer_bytes - arena_start;
+        if arena_len == 0 {
+            return Ok(0);
+        }
+        const CHUNK: u64 = 16 << 20;
+        let pattern: Vec<u32> = vec![SENTINEL; (CHUNK.min(arena_len) / 4) as usize];
+        scoped(gpu, || {
+            let mut at = 0;
+            while at < arena_len {
+                let n = CHUNK.min(arena_len - at);
+                gpu.queue().write_buffer(
+                    &self.buffer,
+                    arena_start + at,
+                    &bytemuck::cast_slice(&pattern)[..n as usize],
+                );
+                at += n;
+            }
+            Ok(())
+        })?;
+        self.run(gpu)?;
+        let arena = scoped(gpu, || {
+            let encoder = gpu
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("tessera high water"),
+                });
+            read_ranges(gpu, encoder, &[(&self.buffer, arena_start, arena_len)])
+        })?;
+        let bytes = arena.first().map(Vec::as_slice).unwrap_or(&[]);
+        let sentinel = SENTINEL.to_le_bytes();
+        // arena_start is a multiple of 4, so byte i of the arena is sentinel byte i % 4.
+        let last = bytes
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|&(i, &b)| b != sentinel[i % 4])
+            .map(|(i, _)| i as u64 + 1);
+        Ok(last.unwrap_or(0))
+    }
+}

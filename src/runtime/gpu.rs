@@ -1,0 +1,154 @@
+//! The GPU context: instance, adapter and device with the adapter's own limits, plus the few
+//! device facts the executor and the measurements need.
+
+use super::RuntimeError;
+use serde::Serialize;
+
+/// What adapter the runtime is using, for reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AdapterSummary {
+    /// Adapter name (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub name: String,
+    /// Backend ("vulkan", "metal", "dx12", "gl").
+    pub backend: String,
+    /// Device type ("Cpu", "DiscreteGpu", ...).
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+}
+
+/// A wgpu device and queue created with the adapter's limits.
+#[derive(Debug)]
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    features: wgpu::Features,
+    summary: AdapterSummary,
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` (or the default one) and
+    /// creates a device with the adapter's limits and, when available, timestamp queries.
+    pub fn new() -> Result<Gpu, RuntimeError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    async fn new_async() -> Result<Gpu, RuntimeError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = Self::pick_adapter(&instance).await?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("tessera"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
+            .map_err(|e| RuntimeError::DeviceRequest(e.to_string()))?;
+        let summary = AdapterSummary {
+            name: info.name.clone(),
+            backend: info.backend.to_string(),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+        };
+        Ok(Gpu {
+            device,
+            queue,
+            limits,
+            features,
+            summary,
+        })
+    }
+
+    async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter, RuntimeError> {
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+            let wanted = wanted.to_lowercase();
+            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            return adapters
+                .into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
+                .ok_or_else(|| {
+                    RuntimeError::NoAdapter(format!(
+                        "WGPU_ADAPTER_NAME={wanted:?} matches none of {names:?}"
+                    ))
+                });
+        }
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env()
+                .unwrap_or(wgpu::PowerPreference::HighPerformance),
+            ..Default::default()
+        };
+        match instance.request_adapter(&options).await {
+            Ok(a) => Ok(a),
+            Err(e) => adapters
+                .into_iter()
+                .next()
+                .ok_or_else(|| RuntimeError::NoAdapter(e.to_string())),
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The limits the device was created with (the adapter's).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// Adapter name, backend, type and driver.
+    pub fn summary(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    /// True when the device can write timestamps at pass boundaries.
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// `(total_allocated_bytes, total_reserved_bytes)` from the device allocator, or `None` on
+    /// backends that cannot tell (Metal, GL): never an invented number.
+    pub fn allocator_bytes(&self) -> Option<(u64, u64)> {
+        self.device
+            .generate_allocator_report()
+            .map(|r| (r.total_allocated_bytes, r.total_reserved_bytes))
+    }
+
+    /// Every storage binding offset must be a multiple of this.
+    pub fn min_storage_buffer_offset_alignment(&self) -> u64 {
+        u64::from(self.limits.min_storage_buffer_offset_alignment)
+    }
+
+    /// Largest storage binding in bytes.
+    pub fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size
+    }
+
+    /// Largest buffer in bytes.
+    pub fn max_buffer(&self) -> u64 {
+        self.limits.max_buffer_size
+    }
+
+    /// Blocks until all submitted work has finished (and dropped resources are released).
+    pub fn wait(&self) -> Result<(), RuntimeError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| RuntimeError::Readback(e.to_string()))
+    }
+}

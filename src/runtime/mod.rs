@@ -1,0 +1,21 @@
+//! The wgpu runtime: device setup ([`Gpu`]), WGSL kernels (one file per family in `shaders/`),
+//! and the executor that runs a graph inside ONE device buffer at the offsets of a
+//! [`MemoryLayout`](crate::layout::MemoryLayout): weights first (uploaded once), then the
+//! planned arena. Bind groups are prepared once at the planned offsets; a run writes the
+//! inputs, encodes every dispatch in one submission and reads the outputs back.
+//!
+//! It also measures: allocator bytes around buffer creation ([`measure_compile`]), the touched
+//! extent of the arena ([`Compiled::high_water`]) and a node-by-node hook for clobber checks
+//! ([`Compiled::run_node_by_node`]).
+
+mod error;
+mod executor;
+mod gpu;
+mod lower;
+mod measure;
+pub mod shaders;
+
+pub use error::RuntimeError;
+pub use executor::{Compiled, OutputData, RunOutput, SENTINEL, compile};
+pub use gpu::{AdapterSummary, Gpu};
+pub use measure::{AllocatorBytes, DeviceBytes, measure_compile};

@@ -1,0 +1,202 @@
+//! The WGSL sources (one file per kernel family in `shaders/`, embedded with `include_str!`)
+//! and the kernel table: which file, entry point and how many storage bindings each uses.
+//! Constants shared with the shaders keep their WGSL names.
+
+/// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
+pub const WORKGROUP_SIZE: u32 = 256;
+/// Side of the square GEMM tile (`TILE` in matmul.wgsl).
+pub const TILE: u32 = 16;
+/// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
+pub const MAX_RANK: usize = 8;
+/// Bytes reserved for one dispatch's uniform params block (every WGSL `Params` fits).
+pub const PARAMS_BYTES: u64 = 256;
+
+/// `BINARY_*` op codes of elementwise.wgsl.
+pub const BINARY_ADD: u32 = 0;
+/// Subtraction.
+pub const BINARY_SUB: u32 = 1;
+/// Multiplication.
+pub const BINARY_MUL: u32 = 2;
+/// `UNARY_*` op codes of elementwise.wgsl.
+pub const UNARY_RELU: u32 = 0;
+/// GELU (tanh approximation).
+pub const UNARY_GELU: u32 = 1;
+/// Multiplication by a constant.
+pub const UNARY_SCALE: u32 = 2;
+/// `POOL_MAX` of pool.wgsl (anything else averages).
+pub const POOL_MAX: u32 = 0;
+/// Average pooling.
+pub const POOL_AVG: u32 = 1;
+
+/// Every shader file as `(file name, source)`.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
+    (
+        "elementwise.wgsl",
+        include_str!("../../shaders/elementwise.wgsl"),
+    ),
+    ("norm.wgsl", include_str!("../../shaders/norm.wgsl")),
+    ("conv.wgsl", include_str!("../../shaders/conv.wgsl")),
+    ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
+    ("data.wgsl", include_str!("../../shaders/data.wgsl")),
+    (
+        "attention.wgsl",
+        include_str!("../../shaders/attention.wgsl"),
+    ),
+];
+
+/// One compute entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kernel {
+    /// Tiled batched GEMM (matmul, linear, convolution).
+    MatMul,
+    /// Broadcasting binary op.
+    Binary,
+    /// Binary op overwriting operand a.
+    BinaryInPlace,
+    /// Unary op.
+    Unary,
+    /// Unary op overwriting its input.
+    UnaryInPlace,
+    /// Row softmax.
+    Softmax,
+    /// Row softmax overwriting its input.
+    SoftmaxInPlace,
+    /// Layer normalisation.
+    LayerNorm,
+    /// Layer normalisation overwriting its input.
+    LayerNormInPlace,
+    /// Column matrix of a convolution.
+    Im2Col,
+    /// Max or average pooling.
+    Pool2d,
+    /// Global average pooling.
+    GlobalAvgPool,
+    /// Axis permutation.
+    Permute,
+    /// One input of a concat copied into its slice.
+    ConcatPiece,
+    /// Embedding gather.
+    Embedding,
+    /// Word copy.
+    Copy,
+    /// Attention scores into the workspace.
+    AttnScores,
+    /// Attention row softmax (with causal mask) in the workspace.
+    AttnSoftmax,
+    /// Attention probabilities times v.
+    AttnPv,
+}
+
+impl Kernel {
+    /// The shader file that holds it.
+    pub fn file(self) -> &'static str {
+        use Kernel::*;
+        match self {
+            MatMul => "matmul.wgsl",
+            Binary | BinaryInPlace | Unary | UnaryInPlace => "elementwise.wgsl",
+            Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => "norm.wgsl",
+            Im2Col => "conv.wgsl",
+            Pool2d | GlobalAvgPool => "pool.wgsl",
+            Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
+            AttnScores | AttnSoftmax | AttnPv => "attention.wgsl",
+        }
+    }
+
+    /// The WGSL entry point.
+    pub fn entry(self) -> &'static str {
+        use Kernel::*;
+        match self {
+            MatMul => "matmul",
+            Binary => "binary",
+            BinaryInPlace => "binary_inplace",
+            Unary => "unary",
+            UnaryInPlace => "unary_inplace",
+            Softmax => "softmax",
+            SoftmaxInPlace => "softmax_inplace",
+            LayerNorm => "layernorm",
+            LayerNormInPlace => "layernorm_inplace",
+            Im2Col => "im2col",
+            Pool2d => "pool2d",
+            GlobalAvgPool => "global_avg_pool",
+            Permute => "permute",
+            ConcatPiece => "concat_piece",
+            Embedding => "embedding",
+            Copy => "copy",
+            AttnScores => "attn_scores",
+            AttnSoftmax => "attn_softmax",
+            AttnPv => "attn_pv",
+        }
+    }
+
+    /// Storage bindings `1..=n` of its layout (binding 0 is the params uniform).
+    pub fn storage_bindings(self) -> u32 {
+        use Kernel::*;
+        match self {
+            UnaryInPlace | SoftmaxInPlace => 1,
+            Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
+            | ConcatPiece | Copy => 2,
+            Binary | LayerNormInPlace | Embedding => 3,
+            MatMul | LayerNorm => 4,
+            AttnScores | AttnSoftmax | AttnPv => 5,
+        }
+    }
+
+    /// The source of its shader file.
+    pub fn source(self) -> &'static str {
+        SOURCES
+            .iter()
+            .find(|(f, _)| *f == self.file())
+            .map(|(_, s)| *s)
+            .unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_shaders_validate_and_have_every_entry_point() {
+        for (file, src) in SOURCES {
+            let module = naga::front::wgsl::parse_str(src)
+                .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::default(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
+        }
+        use Kernel::*;
+        let all = [
+            MatMul,
+            Binary,
+            BinaryInPlace,
+            Unary,
+            UnaryInPlace,
+            Softmax,
+            SoftmaxInPlace,
+            LayerNorm,
+            LayerNormInPlace,
+            Im2Col,
+            Pool2d,
+            GlobalAvgPool,
+            Permute,
+            ConcatPiece,
+            Embedding,
+            Copy,
+            AttnScores,
+            AttnSoftmax,
+            AttnPv,
+        ];
+        for k in all {
+            let module = naga::front::wgsl::parse_str(k.source()).unwrap_or_default();
+            assert!(
+                module.entry_points.iter().any(|e| e.name == k.entry()),
+                "{k:?}: no entry point {}",
+                k.entry()
+            );
+        }
+    }
+}

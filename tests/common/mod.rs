@@ -1,0 +1,92 @@
+//! Shared helpers for GPU tests: one device per test binary, and comparison against the CPU
+//! reference. A missing adapter FAILS the test (scripts/test guarantees lavapipe).
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use tessera::graph::{Graph, NodeId, TensorKind};
+use tessera::layout::{MemoryLayout, naive_layout};
+use tessera::runtime::{Gpu, compile};
+
+/// The test binary's one GPU (device creation is slow on lavapipe).
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        Gpu::new().unwrap_or_else(|e| {
+            panic!(
+                "GPU tests need a wgpu adapter and none could be opened: {e}\n\
+                 Install Mesa lavapipe (apt-get install -y mesa-vulkan-drivers) or run scripts/test."
+            )
+        })
+    })
+}
+
+/// The naive layout at this device's storage offset alignment.
+pub fn naive(graph: &Graph) -> MemoryLayout {
+    naive_layout(graph, gpu().min_storage_buffer_offset_alignment())
+}
+
+/// The naive layout with node `n`'s output moved onto its first input (in place). The caller
+/// guarantees the input is not read after `n` and is not a weight or graph output.
+pub fn in_place_at(graph: &Graph, mut layout: MemoryLayout, n: NodeId) -> MemoryLayout {
+    let node = graph.node(n);
+    let input = node.inputs[0];
+    assert_ne!(
+        graph.tensors[input.index()].kind,
+        TensorKind::Weight,
+        "weights never run in place"
+    );
+    layout.tensor_offsets[node.outputs[0].index()] = layout.tensor_offsets[input.index()];
+    assert!(layout.is_in_place(graph, n));
+    layout
+}
+
+/// Runs `graph` on the GPU at `layout` and compares every output with the CPU reference:
+/// max abs error <= 1e-4 * max(1, max |ref|) for floats, exact for integers.
+pub fn check(graph: &Graph, layout: &MemoryLayout, what: &str) {
+    let want = tessera::cpu::run_outputs(graph)
+        .unwrap_or_else(|e| panic!("{what}: CPU reference failed: {e}"));
+    let compiled =
+        compile(gpu(), graph, layout).unwrap_or_else(|e| panic!("{what}: compile failed: {e}"));
+    let got = compiled
+        .run(gpu())
+        .unwrap_or_else(|e| panic!("{what}: run failed: {e}"));
+    assert_eq!(got.outputs.len(), want.len(), "{what}: output count");
+    for (i, (g, w)) in got.outputs.iter().zip(&want).enumerate() {
+        match w.as_f32() {
+            Some(w) => {
+                let g = g.to_f32();
+                assert_eq!(g.len(), w.len(), "{what}: output {i} length");
+                let scale = w.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                let (mut err, mut at) = (0.0f32, 0);
+                for (k, (a, b)) in g.iter().zip(w).enumerate() {
+                    let e = (a - b).abs();
+                    if !(e <= err) {
+                        err = e;
+                        at = k;
+                    }
+                }
+                assert!(
+                    err <= 1e-4 * scale,
+                    "{what}: output {i} max abs error {err} at {at} (gpu {}, cpu {}), tolerance {}",
+                    g[at],
+                    w[at],
+                    1e-4 * scale
+                );
+            }
+            None => assert_eq!(g.words, w.to_words(), "{what}: output {i} differs"),
+        }
+    }
+}
+
+/// [`check`] with the naive layout, and with node `in_place` (if any) run in place.
+pub fn check_layouts(graph: &Graph, in_place: Option<NodeId>, what: &str) {
+    check(graph, &naive(graph), &format!("{what} (naive)"));
+    if let Some(n) = in_place {
+        check(
+            graph,
+            &in_place_at(graph, naive(graph), n),
+            &format!("{what} (in place)"),
+        );
+    }
+}

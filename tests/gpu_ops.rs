@@ -1,0 +1,317 @@
+//! Every op on the GPU (lavapipe in CI) against the CPU reference, on odd shapes that are not
+//! multiples of the workgroup size, with the naive layout and, for in-place-capable ops, with a
+//! layout that runs the in-place kernel variant. Also the limit checks that fire before any
+//! buffer is created.
+
+mod common;
+
+use common::{check, check_layouts, gpu, in_place_at, naive};
+use tessera::graph::{
+    BinaryOp, Conv2dAttrs, DType, Graph, GraphBuilder, Init, NodeId, Op, PoolAttrs, PoolKind,
+    UnaryOp,
+};
+use tessera::runtime::{RuntimeError, compile, measure_compile};
+
+fn input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> tessera::graph::TensorId {
+    b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 1.0 })
+}
+
+fn single(dims: &[&[usize]], op: Op) -> Graph {
+    let mut b = GraphBuilder::new();
+    let ins: Vec<_> = dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| input(&mut b, &format!("x{i}"), d, 11 + i as u64))
+        .collect();
+    let y = b.op("y", op, &ins).expect("valid op");
+    b.output(y);
+    b.build().expect("valid graph")
+}
+
+const N0: NodeId = NodeId(0);
+
+#[test]
+fn matmul_every_transpose_combination_batched() {
+    let (m, k, n) = (37, 53, 29);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { [3, k, m] } else { [3, m, k] };
+        let bd = if tb { [3, n, k] } else { [3, k, n] };
+        let g = single(
+            &[&a, &bd],
+            Op::MatMul {
+                trans_a: ta,
+                trans_b: tb,
+            },
+        );
+        check_layouts(&g, None, &format!("matmul ta={ta} tb={tb}"));
+    }
+    let shared = single(
+        &[&[3, m, k], &[k, n]],
+        Op::MatMul {
+            trans_a: false,
+            trans_b: false,
+        },
+    );
+    check_layouts(&shared, None, "matmul with a shared 2-D b");
+}
+
+#[test]
+fn linear_with_and_without_bias() {
+    for bias in [true, false] {
+        let mut b = GraphBuilder::new();
+        let x = input(&mut b, "x", &[2, 5, 37], 1);
+        let w = b.weight("w", &[37, 29], 2, 0.5);
+        let bias = bias.then(|| b.weight("bias", &[29], 3, 0.5));
+        let y = b.linear("y", x, w, bias).expect("linear");
+        b.output(y);
+        check_layouts(&b.build().expect("graph"), None, "linear");
+    }
+}
+
+#[test]
+fn binary_broadcasting_and_in_place() {
+    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul] {
+        let g = single(&[&[5, 1, 7], &[3, 1]], Op::Binary(op));
+        check_layouts(&g, None, &format!("{op:?} [5,1,7] with [3,1]"));
+        // Output shape equals input 0's: the in-place variant applies.
+        let g = single(&[&[5, 3, 7], &[3, 1]], Op::Binary(op));
+        check_layouts(&g, Some(N0), &format!("{op:?} [5,3,7] with [3,1]"));
+    }
+}
+
+#[test]
+fn unary_ops_and_in_place() {
+    for op in [UnaryOp::Relu, UnaryOp::Gelu, UnaryOp::Scale(-1.75)] {
+        let g = single(&[&[3, 347]], Op::Unary(op));
+        check_layouts(&g, Some(N0), &format!("{op:?}"));
+    }
+}
+
+#[test]
+fn softmax_and_layernorm_rows_and_in_place() {
+    for dims in [[7usize, 300], [13, 9]] {
+        let g = single(&[&dims], Op::Softmax);
+        check_layouts(&g, Some(N0), &format!("softmax {dims:?}"));
+        let mut b = GraphBuilder::new();
+        let x = input(&mut b, "x", &dims, 5);
+        let gamma = b.weight("gamma", &[dims[1]], 6, 1.0);
+        let beta = b.weight("beta", &[dims[1]], 7, 1.0);
+        let y = b
+            .op("y", Op::LayerNorm { eps: 1e-5 }, &[x, gamma, beta])
+            .expect("layernorm");
+        b.output(y);
+        check_layouts(
+            &b.build().expect("graph"),
+            Some(N0),
+            &format!("layernorm {dims:?}"),
+        );
+    }
+}
+
+#[test]
+fn conv2d_stride_padding_dilation() {
+    let attrs = Conv2dAttrs {
+        stride: [2, 2],
+        padding: [1, 1],
+        dilation: [2, 2],
+    };
+    for bias in [true, false] {
+        let mut b = GraphBuilder::new();
+        let x = input(&mut b, "x", &[3, 5, 11, 13], 1);
+        let w = b.weight("w", &[7, 5, 3, 3], 2, 0.5);
+        let mut ins = vec![x, w];
+        if bias {
+            ins.push(b.weight("bias", &[7], 3, 0.5));
+        }
+        let y = b.op("y", Op::Conv2d(attrs), &ins).expect("conv");
+        b.output(y);
+        check_layouts(
+            &b.build().expect("graph"),
+            None,
+            &format!("conv2d bias={bias}"),
+        );
+    }
+}
+
+#[test]
+fn pooling_with_padding_and_global_average() {
+    for kind in [PoolKind::Max, PoolKind::Avg] {
+        let attrs = PoolAttrs {
+            kind,
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+        };
+        let g = single(&[&[2, 3, 11, 13]], Op::Pool2d(attrs));
+        check_layouts(&g, None, &format!("{kind:?} pool"));
+    }
+    check_layouts(
+        &single(&[&[3, 5, 11, 13]], Op::GlobalAvgPool),
+        None,
+        "global average pool",
+    );
+}
+
+#[test]
+fn permute_concat_embedding() {
+    check_layouts(
+        &single(
+            &[&[2, 3, 5, 7]],
+            Op::Permute {
+                perm: vec![2, 0, 3, 1],
+            },
+        ),
+        None,
+        "permute rank 4",
+    );
+    check_layouts(
+        &single(
+            &[&[2, 3, 5], &[2, 4, 5], &[2, 1, 5]],
+            Op::Concat { axis: 1 },
+        ),
+        None,
+        "concat axis 1",
+    );
+    let mut b = GraphBuilder::new();
+    let table = b.weight("table", &[17, 9], 4, 1.0);
+    let ids = b.input("ids", &[3, 5], DType::U32, Init::Ids { seed: 9, max: 17 });
+    let y = b.op("y", Op::Embedding, &[table, ids]).expect("embedding");
+    let p = b.permute("ids_t", ids, &[1, 0]).expect("permute u32");
+    b.output(y);
+    b.output(p);
+    check_layouts(&b.build().expect("graph"), None, "embedding + u32 permute");
+}
+
+#[test]
+fn attention_causal_and_not() {
+    for causal in [true, false] {
+        let scale = 1.0 / 3.0;
+        let g = single(
+            &[&[2, 3, 13, 9], &[2, 3, 13, 9], &[2, 3, 13, 9]],
+            Op::Attention { causal, scale },
+        );
+        check_layouts(&g, None, &format!("attention causal={causal}"));
+    }
+    let g = single(
+        &[&[2, 3, 13, 9], &[2, 3, 11, 9], &[2, 3, 11, 9]],
+        Op::Attention {
+            causal: false,
+            scale: 0.3,
+        },
+    );
+    check_layouts(&g, None, "attention S=13 T=11");
+}
+
+/// x -> linear -> gelu -> reshape -> layernorm -> softmax, with every in-place-capable node
+/// run in place over its input.
+fn chain() -> Graph {
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, "x", &[4, 7, 37], 1);
+    let w = b.weight("w", &[37, 30], 2, 0.5);
+    let h = b.linear("h", x, w, None).expect("linear");
+    let g = b.gelu("g", h).expect("gelu");
+    let r = b.reshape("r", g, &[28, 30]).expect("reshape");
+    let gamma = b.constant("gamma", &[30], 1.5);
+    let beta = b.constant("beta", &[30], 0.25);
+    let n = b
+        .op("n", Op::LayerNorm { eps: 1e-5 }, &[r, gamma, beta])
+        .expect("layernorm");
+    let s = b.op("s", Op::Softmax, &[n]).expect("softmax");
+    b.output(s);
+    b.build().expect("graph")
+}
+
+#[test]
+fn chain_with_view_and_in_place_nodes() {
+    let g = chain();
+    check(&g, &naive(&g), "chain (naive)");
+    let mut layout = naive(&g);
+    // gelu (n1) over h, layernorm (n3) over the reshape view, softmax (n4) over n.
+    for n in [1, 3, 4] {
+        layout = in_place_at(&g, layout, NodeId(n));
+        // The reshape view follows its source.
+        layout.tensor_offsets[g.nodes[2].outputs[0].index()] =
+            layout.tensor_offsets[g.nodes[1].outputs[0].index()];
+    }
+    check(&g, &layout, "chain (in place)");
+}
+
+#[test]
+fn measurements_high_water_node_by_node_and_allocator() {
+    let g = chain();
+    let layout = naive(&g);
+    let (compiled, bytes) = measure_compile(gpu(), &g, &layout).expect("compile");
+    assert_eq!(
+        compiled.buffer_bytes(),
+        layout.total_bytes().div_ceil(4) * 4
+    );
+    assert!(compiled.params_bytes() > 0);
+    if let Some(delta) = bytes.delta_allocated {
+        assert!(
+            delta >= compiled.buffer_bytes() as i64,
+            "allocator grew by {delta}, buffer is {}",
+            compiled.buffer_bytes()
+        );
+    }
+    let hw = compiled.high_water(gpu()).expect("high water");
+    assert!(
+        hw > 0 && hw <= layout.arena_bytes,
+        "high water {hw} vs arena {}",
+        layout.arena_bytes
+    );
+    let mut seen = Vec::new();
+    let out = compiled
+        .run_node_by_node(gpu(), |n, snapshot| {
+            assert_eq!(snapshot.len() as u64, compiled.buffer_bytes());
+            seen.push(n);
+        })
+        .expect("node by node");
+    assert_eq!(seen, g.node_ids().collect::<Vec<_>>());
+    let whole = compiled.run(gpu()).expect("run");
+    assert_eq!(
+        out.outputs, whole.outputs,
+        "node-by-node and one-submission runs agree"
+    );
+    assert!(whole.wall_ms > 0.0);
+}
+
+#[test]
+fn binding_larger_than_the_device_limit_is_rejected_before_allocation() {
+    let limit = gpu().max_binding();
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, "huge", &[(limit / 4 + 1) as usize], 1);
+    let y = b.relu("y", x).expect("relu");
+    b.output(y);
+    let g = b.build().expect("graph");
+    match compile(gpu(), &g, &naive(&g)) {
+        Err(RuntimeError::BindingTooLarge {
+            tensor,
+            bytes,
+            limit: l,
+        }) => {
+            assert_eq!(tensor, "huge");
+            assert!(bytes > l && l == limit);
+        }
+        other => panic!("expected BindingTooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn arena_larger_than_max_buffer_is_rejected_before_allocation() {
+    let (max_binding, max_buffer) = (gpu().max_binding(), gpu().max_buffer());
+    let piece = (max_binding / 2 / 4) as usize; // elements; each tensor fits one binding
+    let count = (max_buffer / (piece as u64 * 4)) as usize + 2;
+    let mut b = GraphBuilder::new();
+    let ins: Vec<_> = (0..count)
+        .map(|i| input(&mut b, &format!("x{i}"), &[piece], i as u64))
+        .collect();
+    let y = b.relu("y", ins[0]).expect("relu");
+    b.output(y);
+    let g = b.build().expect("graph");
+    match compile(gpu(), &g, &naive(&g)) {
+        Err(RuntimeError::ArenaTooLarge { bytes, limit }) => {
+            assert!(bytes > limit && limit == max_buffer)
+        }
+        other => panic!("expected ArenaTooLarge, got {other:?}"),
+    }
+}
