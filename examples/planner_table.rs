@@ -12,7 +12,7 @@
 //!
 //! Skip rule (planners whose cost would be hopeless on the largest traces): `ilp` above 60
 //! buffers; `matching` (O(g^2) pair checks per round) above 4,000 buffers; `coloring` (explicit
-//! interference graph) above 20,000 buffers. Search planners that refuse a problem as too large
+//! interference graph, O(colours) per node in select) above 10,000 buffers. Search planners that refuse a problem as too large
 //! show their error instead.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ fn size_limit(planner: &str) -> Option<usize> {
     match planner {
         "ilp" => Some(60),
         "matching" => Some(4_000),
-        "coloring" => Some(20_000),
+        "coloring" => Some(10_000),
         _ => None,
     }
 }

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use std::time::Duration;
 use tessera::plan::{
     AutoPlanner, Budget, Buffer, ExactPlanner, HillClimbPlanner, IlpPlanner, Lifetime, Plan,
-    Planner, Problem,
+    Planner, Problem, lower_bound, planner_by_name, read_csv, validate,
 };
 
 fn problem(rows: &[(u64, u64, u64, u64)]) -> Problem {
@@ -21,26 +21,11 @@ fn problem(rows: &[(u64, u64, u64, u64)]) -> Problem {
     Problem { buffers }
 }
 
-/// Checks alignment, the arena size and that conflicting buffers are byte-disjoint.
+/// The library validator: alignment, arena size and no overlap between conflicting buffers.
 fn check(p: &Problem, plan: &Plan) {
-    let b = &p.buffers;
-    assert_eq!(plan.offsets.len(), b.len());
-    let mut arena = 0;
-    for (i, x) in b.iter().enumerate() {
-        let o = plan.offsets[i];
-        assert_eq!(o % x.align, 0, "buffer {i} misaligned");
-        arena = arena.max(o + x.size);
-        for (j, y) in b.iter().enumerate().skip(i + 1) {
-            let q = plan.offsets[j];
-            if x.lifetime.overlaps(&y.lifetime) {
-                assert!(
-                    o + x.size <= q || q + y.size <= o,
-                    "buffers {i} and {j} overlap"
-                );
-            }
-        }
+    if let Err(e) = validate(p, plan) {
+        panic!("invalid plan: {e}");
     }
-    assert_eq!(arena, plan.arena_bytes);
 }
 
 /// The optimum by enumerating every aligned offset below the best arena found so far.
@@ -140,4 +125,34 @@ fn exact_proves_input12() {
         assert_eq!(out.plan.arena_bytes, 12, "{}", planner.name());
         assert!(out.proven_optimal, "{}", planner.name());
     }
+}
+
+#[test]
+fn registry_builds_the_search_planners() {
+    for name in ["exact", "ilp", "hill-climb", "auto"] {
+        assert_eq!(planner_by_name(name).unwrap().name(), name);
+    }
+}
+
+/// MiniMalloc's challenging instance A (when the benchmark data is present): the search
+/// closes the gap to the max-load bound in a few hundred nodes.
+#[test]
+fn exact_reaches_the_bound_on_minimalloc_a() {
+    let path = std::path::Path::new("/work/shared/benchmarks/minimalloc/A.1048576.csv");
+    if !path.exists() {
+        return;
+    }
+    let p = read_csv(path).unwrap();
+    let out = ExactPlanner
+        .plan(
+            &p,
+            &Budget {
+                time_limit: Duration::from_secs(20),
+            },
+        )
+        .unwrap();
+    check(&p, &out.plan);
+    assert_eq!(out.plan.arena_bytes, lower_bound(&p));
+    assert_eq!(out.plan.arena_bytes, 1_048_576);
+    assert!(out.proven_optimal);
 }

@@ -25,14 +25,30 @@ pub enum Command {
     Run(RunArgs),
     /// Plan a minimalloc-format CSV file (id,lower,upper,size).
     PlanCsv(PlanCsvArgs),
+    /// Write a built-in model's graph as JSON (input for `--graph`).
+    Export(ExportArgs),
+}
+
+/// `tessera export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where to write the graph JSON.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Model selection and sizes, shared by `plan` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
     /// Built-in model name (see `tessera models`).
+    #[arg(long, required_unless_present = "graph", conflicts_with = "graph")]
+    pub model: Option<String>,
+    /// A graph in JSON (as written by `tessera export`) instead of a built-in model.
     #[arg(long)]
-    pub model: String,
+    pub graph: Option<PathBuf>,
     /// Batch size.
     #[arg(long)]
     pub batch: Option<usize>,

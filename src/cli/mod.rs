@@ -22,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Models => models::list(),
         Command::Plan(a) => plan::run(&a),
         Command::PlanCsv(a) => plan_csv::run(&a),
+        Command::Export(a) => models::export(&a),
         Command::Run(a) => run::run(&a),
         Command::Demo(a) => demo::run(&a),
     }

@@ -1,7 +1,8 @@
 //! `tessera models`: the built-in models and their options with defaults.
 
 use super::CliError;
-use super::args::ModelArgs;
+use super::args::{ExportArgs, ModelArgs};
+use std::path::Path;
 use tessera::graph::Graph;
 use tessera::models::{ModelOptions, build, catalog};
 
@@ -27,9 +28,47 @@ pub fn options(args: &ModelArgs) -> ModelOptions {
     }
 }
 
-/// Builds the model named on the command line.
+/// The model's display name: the built-in name or the graph file.
+pub fn model_name(args: &ModelArgs) -> String {
+    match (&args.model, &args.graph) {
+        (Some(m), _) => m.clone(),
+        (None, Some(g)) => g.display().to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+/// Builds the model named on the command line, or loads and validates `--graph FILE`.
 pub fn build_model(args: &ModelArgs) -> Result<Graph, CliError> {
-    Ok(build(&args.model, &options(args))?)
+    match (&args.model, &args.graph) {
+        (Some(m), _) => Ok(build(m, &options(args))?),
+        (None, Some(path)) => load_graph(path),
+        (None, None) => Err(CliError::Usage("give --model NAME or --graph FILE".into())),
+    }
+}
+
+/// Reads a graph JSON file and validates it.
+pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let graph: Graph = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: not a tessera graph: {e}", path.display())))?;
+    graph
+        .validate()
+        .map_err(|e| CliError::Usage(format!("{}: invalid graph: {e}", path.display())))?;
+    Ok(graph)
+}
+
+/// `tessera export`: writes the model's graph as JSON.
+pub fn export(args: &ExportArgs) -> Result<(), CliError> {
+    let graph = build_model(&args.model)?;
+    super::write_json(&args.out, &graph)?;
+    println!(
+        "wrote {} ({} nodes, {} tensors)",
+        args.out.display(),
+        graph.nodes.len(),
+        graph.tensors.len()
+    );
+    Ok(())
 }
 
 /// The options as used (given or default), for reports.
@@ -43,7 +82,7 @@ pub fn options_used(args: &ModelArgs) -> Vec<(String, usize)> {
     ];
     let defaults = catalog()
         .into_iter()
-        .find(|m| m.name == args.model)
+        .find(|m| Some(m.name) == args.model.as_deref())
         .map(|m| m.options)
         .unwrap_or_default();
     defaults

@@ -134,7 +134,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     let s = section(&p, &cfg);
     println!(
         "model:          {} ({} nodes, {} tensors)",
-        args.model.model,
+        models::model_name(&args.model),
         graph.nodes.len(),
         graph.tensors.len()
     );
@@ -172,7 +172,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     print_variants(&v);
     if let Some(path) = &args.json {
         let j = PlanJson {
-            model: args.model.model.clone(),
+            model: models::model_name(&args.model),
             options: models::options_used(&args.model),
             planner: cfg.planner.clone(),
             plan: s,

@@ -76,6 +76,12 @@ pub fn print_report(r: &RunReport) {
             human_bytes(hw)
         );
     }
+    if r.validate.clobber_check != "skipped" {
+        println!("clobber check:    {}", r.validate.clobber_check);
+    }
+    if let Some(d) = &r.validate.detail {
+        println!("validation:       {d}");
+    }
     match r.correctness.max_abs_err {
         Some(e) => println!(
             "max abs err:      {e:.3e} (scaled {:.3e}, limit {TOLERANCE:e}) {}",
@@ -100,6 +106,13 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
         return Err(CliError::Check(format!(
             "{}: GPU output differs from the CPU reference: scaled error {:?} > {TOLERANCE:e}",
             r.model, r.correctness.scaled_err
+        )));
+    }
+    if r.validate.clobber_check == "failed" {
+        return Err(CliError::Check(format!(
+            "{}: clobber check failed: {}",
+            r.model,
+            r.validate.detail.as_deref().unwrap_or("")
         )));
     }
     if let Some(hw) = r.measured.high_water_bytes {
@@ -134,7 +147,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         },
     )?;
     let report = exec.into_report(
-        &args.model.model,
+        &models::model_name(&args.model),
         models::options_used(&args.model),
         &cfg,
         section,

@@ -54,15 +54,14 @@ mod tests {
     use crate::cpu::{TensorData, eval_node};
     use crate::graph::{Op, Shape};
 
+    /// One batch, one head; `(s, t, d)` are the query count, key count and head size.
     fn run(
         causal: bool,
         scale: f32,
         q: &[f32],
         k: &[f32],
         v: &[f32],
-        s: usize,
-        t: usize,
-        d: usize,
+        (s, t, d): (usize, usize, usize),
     ) -> Vec<f32> {
         let (sq, sk) = (Shape::new([1, 1, s, d]), Shape::new([1, 1, t, d]));
         let (q, k, v) = (
@@ -85,7 +84,7 @@ mod tests {
         let q = [3., -1., 0., 0.];
         let k = [0.5, 2., 7., -4.];
         let v = [1., 2., 10., 20.];
-        let out = run(true, 1.0, &q, &k, &v, 2, 2, 2);
+        let out = run(true, 1.0, &q, &k, &v, (2, 2, 2));
         assert_eq!(&out[..2], &[1., 2.]);
         // q row 1 is zero -> equal scores -> mean of v rows 0 and 1.
         assert!(
@@ -103,9 +102,7 @@ mod tests {
             &[1.],
             &[0., std::f32::consts::LN_2],
             &[3., 6.],
-            1,
-            2,
-            1,
+            (1, 2, 1),
         );
         assert!((out[0] - 5.0).abs() < 1e-6, "{out:?}");
         // Scale 0 -> uniform weights -> mean 4.5.
@@ -115,9 +112,7 @@ mod tests {
             &[1.],
             &[0., std::f32::consts::LN_2],
             &[3., 6.],
-            1,
-            2,
-            1,
+            (1, 2, 1),
         );
         assert!((out[0] - 4.5).abs() < 1e-6, "{out:?}");
     }
@@ -127,7 +122,7 @@ mod tests {
         let q = [0., 0.];
         let k = [0., 0.];
         let v = [1., 3.];
-        assert_eq!(run(true, 1.0, &q, &k, &v, 2, 2, 1), vec![1., 2.]);
-        assert_eq!(run(false, 1.0, &q, &k, &v, 2, 2, 1), vec![2., 2.]);
+        assert_eq!(run(true, 1.0, &q, &k, &v, (2, 2, 1)), vec![1., 2.]);
+        assert_eq!(run(false, 1.0, &q, &k, &v, (2, 2, 1)), vec![2., 2.]);
     }
 }

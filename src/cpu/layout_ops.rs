@@ -143,32 +143,23 @@ pub(crate) fn embedding(
     let ids = cx.u32_in(inputs, 1)?;
     let td = cx.dims(inputs, 0)?;
     let (rows, d) = (td[0], td[1]);
-    let mut out = cx.zeros(ids.len() * d)?;
-    for (position, (&id, o)) in ids.iter().zip(out.chunks_exact_mut(d.max(1))).enumerate() {
-        let r = usize::try_from(id)
-            .ok()
-            .filter(|&r| r < rows)
-            .ok_or_else(|| CpuError::IdOutOfRange {
-                node: cx.node().to_string(),
-                op: cx.op_name(),
-                id,
-                position,
-                rows,
-            })?;
-        o.copy_from_slice(&table[r * d..(r + 1) * d]);
+    let bad = ids
+        .iter()
+        .enumerate()
+        .find(|&(_, &id)| usize::try_from(id).map_or(true, |r| r >= rows));
+    if let Some((position, &id)) = bad {
+        return Err(CpuError::IdOutOfRange {
+            node: cx.node().to_string(),
+            op: cx.op_name(),
+            id,
+            position,
+            rows,
+        });
     }
-    // With D = 0 the zip above stops at once; still check every id.
-    if d == 0 {
-        if let Some((position, &id)) = ids.iter().enumerate().find(|&(_, &id)| id as usize >= rows)
-        {
-            return Err(CpuError::IdOutOfRange {
-                node: cx.node().to_string(),
-                op: cx.op_name(),
-                id,
-                position,
-                rows,
-            });
-        }
+    let mut out = cx.zeros(ids.len() * d)?;
+    for (&id, o) in ids.iter().zip(out.chunks_exact_mut(d.max(1))) {
+        let r = id as usize;
+        o.copy_from_slice(&table[r * d..(r + 1) * d]);
     }
     Ok(TensorData::F32(out))
 }

@@ -121,3 +121,16 @@ fn empty_outputs_are_empty_not_panics() {
     );
     assert!(out.unwrap().is_empty());
 }
+
+#[test]
+fn absurd_attributes_are_errors_not_overflows() {
+    // Padding whose double overflows usize (checked in `window_out`).
+    let (sx, sw) = (Shape::new([1, 1, 2, 2]), Shape::new([1, 1, 1, 1]));
+    let (x, w) = (TensorData::F32(vec![0.0; 4]), TensorData::F32(vec![1.0]));
+    let op = Op::Conv2d(crate::graph::Conv2dAttrs {
+        stride: [1, 1],
+        padding: [usize::MAX / 2 + 1, 0],
+        dilation: [1, 1],
+    });
+    assert!(eval_node(&op, &[(&sx, &x), (&sw, &w)], &sx).is_err());
+}

@@ -31,7 +31,7 @@ pub const OPTIONS: &[OptionSpec] = &[
 
 /// Checks sizes this model cannot build.
 pub fn check(s: &Sizes) -> Result<(), ModelError> {
-    if s.width % HEADS != 0 {
+    if !s.width.is_multiple_of(HEADS) {
         return Err(bad(
             NAME,
             "width",

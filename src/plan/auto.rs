@@ -9,7 +9,8 @@
 
 use super::bound::lower_bound;
 use super::exact::improve;
-use super::place::classic_orders;
+use super::place::{classic_orders, conflict_pairs};
+use super::registry::planner_by_name;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::time::Instant;
 
@@ -48,16 +49,73 @@ impl Planner for AutoPlanner {
     }
 }
 
+/// Heuristics `auto` runs (registry names) with the most conflicting pairs for which each is
+/// still worth its time; they run in parallel threads.
+const HEURISTICS: [(&str, u64); 4] = [
+    ("greedy-size", u64::MAX),
+    ("greedy-conflicts", 60_000_000),
+    ("best-fit", 10_000_000),
+    ("lifetime-aware", 10_000_000),
+];
+
+/// Problems up to this size also try the best-fit orders of the search helpers.
+const CLASSIC_MAX_BUFFERS: usize = 5_000;
+
 /// The best plan of the cheap heuristics.
-fn heuristics(problem: &Problem) -> Result<Plan, PlanError> {
-    let mut best: Option<Plan> = classic_orders(problem, MAX_EDGES);
-    if let Some(p) = &best {
-        return Ok(p.clone());
+pub(crate) fn heuristics(problem: &Problem) -> Result<Plan, PlanError> {
+    let budget = Budget::default();
+    let pairs = conflict_pairs(problem);
+    let results: Vec<Result<Plan, PlanError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = HEURISTICS
+            .iter()
+            .filter(|&&(_, max_pairs)| pairs <= max_pairs)
+            .map(|&(name, _)| {
+                scope.spawn(move || {
+                    planner_by_name(name)
+                        .and_then(|p| p.plan(problem, &budget))
+                        .map(|o| o.plan)
+                })
+            })
+            .collect();
+        let mut out: Vec<Result<Plan, PlanError>> = Vec::new();
+        if problem.buffers.len() <= CLASSIC_MAX_BUFFERS
+            && let Some(plan) = classic_orders(problem, MAX_EDGES)
+        {
+            out.push(Ok(plan));
+        }
+        for h in handles {
+            out.push(h.join().unwrap_or_else(|_| {
+                Err(PlanError::Solver {
+                    planner: "auto",
+                    message: "a heuristic panicked".into(),
+                })
+            }));
+        }
+        out
+    });
+    let mut best: Option<Plan> = None;
+    let mut last_err = None;
+    for r in results {
+        match r {
+            Ok(plan) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| plan.arena_bytes < b.arena_bytes)
+                {
+                    best = Some(plan);
+                }
+            }
+            Err(e) => last_err = Some(e),
+        }
     }
-    best.take().ok_or(PlanError::TooLarge {
-        planner: "auto",
-        what: "conflicting pairs",
-        limit: MAX_EDGES,
-        actual: MAX_EDGES + 1,
-    })
+    match (best, last_err) {
+        (Some(plan), _) => Ok(plan),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(PlanError::TooLarge {
+            planner: "auto",
+            what: "conflicting pairs",
+            limit: MAX_EDGES,
+            actual: usize::try_from(pairs).unwrap_or(usize::MAX),
+        }),
+    }
 }

@@ -4,18 +4,25 @@
 //!
 //! Time is cut into *sections* (between consecutive distinct lifetime end points); a buffer
 //! spans a contiguous range of sections. Buffers are placed in non-decreasing offset order,
-//! each at its *canonical* offset: the top of the highest placed buffer it conflicts with (the
-//! section "floors"), raised to the global minimum `m` and aligned. Every plan can be pushed
-//! down into this form without growing, so the search is complete:
+//! each at its *canonical* offset: the top of the highest placed buffer it conflicts with,
+//! raised to the current minimum `m` and aligned. Every plan can be pushed down into this form
+//! without growing, so the search is complete:
 //!
-//! * At each node let `x` be the lowest canonical offset of any unplaced buffer. Branch on which
-//!   buffer goes at `x`; as a last branch, place nothing at `x` and raise `m` to the next level.
-//! * Dominance: once the branch "`a` at `x`" failed, `a` is barred from `x` in its siblings'
-//!   subtrees (any such plan is a reordering of one already explored); of several identical
-//!   buffers (same sections, size and alignment) only the first unplaced one may be placed.
-//! * Inference: the bytes still to place in any section must fit between that section's floor
-//!   (or `m`) and the capacity; section loads sit in a segment tree with range add and max.
-//!   A buffer whose canonical offset no longer lets it fit also prunes the node.
+//! * Branching: let `x` be the lowest canonical offset of a buffer allowed there. Pick a *focus*
+//!   section whose lowest possible offset is `x`, the one with the least slack (fail first;
+//!   ties by fewest candidates or leftmost, per [`Strategy`]). Branch on which candidate
+//!   covering the focus goes at `x`; the last branch is "nothing at `x` in the focus", after
+//!   which the node continues with those candidates barred from `x`.
+//! * Dominance: a candidate whose branch failed is barred from `x` in the later branches (any
+//!   such plan is a reordering of one already explored); of several identical buffers (same
+//!   sections, size and alignment) only the first unplaced one may be placed.
+//! * Inference: in every section, the bytes still to place must fit between the lowest offset
+//!   any unplaced buffer spanning it can take and the capacity (checked per node with a min
+//!   tree over sections, and per placement with a range-add / range-max segment tree of
+//!   section loads). A buffer that can no longer fit also prunes the node.
+//! * Decomposition: when the unplaced buffers split into groups with disjoint section ranges,
+//!   each group is solved on its own and a failing group fails the node without retrying the
+//!   others.
 
 use super::place::align_up;
 use std::time::Instant;
@@ -258,8 +265,6 @@ struct Search<'a> {
     /// Previous `blocked` values, to lift bars on backtrack.
     block_undo: Vec<(u32, u64)>,
     cands: Vec<u32>,
-    /// Most buffers placed at once (diagnostics).
-    deepest: usize,
 }
 
 /// Decides whether `inst` fits in `capacity`, searching until `deadline`. Also returns the
@@ -312,7 +317,6 @@ pub(crate) fn decide(
         undo: Vec::new(),
         block_undo: Vec::new(),
         cands: Vec::new(),
-        deepest: 0,
     };
     let mut all: Vec<u32> = (0..n as u32).collect();
     all.sort_unstable_by_key(|&b| inst.lo[b as usize]);
@@ -322,9 +326,6 @@ pub(crate) fn decide(
         Step::Fail => Decision::Infeasible,
         Step::Abort => Decision::Timeout,
     };
-    if std::env::var_os("TESSERA_BNB_DEBUG").is_some() {
-        eprintln!("deepest {} of {n}", s.deepest);
-    }
     (d, s.nodes)
 }
 
@@ -374,7 +375,10 @@ impl Search<'_> {
                 }
                 let e = align_up(self.cand[b].max(self.m), inst.align[b]);
                 let barred = self.blocked[b] == e;
-                if (e + u64::from(barred)).saturating_add(inst.size[b]) > self.cap {
+                if e.saturating_add(u64::from(barred))
+                    .saturating_add(inst.size[b])
+                    > self.cap
+                {
                     dead = true;
                     break;
                 }
@@ -525,7 +529,7 @@ impl Search<'_> {
             let mut e = align_up(self.cand[b].max(self.m), inst.align[b]);
             if self.blocked[b] == e || !self.twin_ready(b) {
                 // Barred, or must sit above its unplaced twin: strictly above `e`.
-                e += 1;
+                e = e.saturating_add(1);
             } else if e == x {
                 self.count[inst.lo[b] as usize] += 1;
                 self.count[inst.hi[b] as usize] -= 1;
@@ -607,9 +611,6 @@ impl Search<'_> {
             *r -= size;
         }
         self.trail.push((b as u32, mark));
-        if self.trail.len() > self.deepest {
-            self.deepest = self.trail.len();
-        }
         let m_old = self.m;
         self.m = x;
         let step = self.dfs(set);

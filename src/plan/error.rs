@@ -96,27 +96,12 @@ pub enum PlanError {
         actual: u64,
     },
     /// Two buffers that are live at the same time share bytes.
-    #[error(
-        "buffers `{a}` (lifetime {a_lifetime}, bytes [{a_offset}, {a_end})) and `{b}` \
-         (lifetime {b_lifetime}, bytes [{b_offset}, {b_end})) overlap in time and memory"
-    )]
+    #[error("buffers {a} and {b} overlap in time and memory")]
     Overlap {
-        /// First buffer's name.
+        /// The first buffer: "`name` (lifetime [s, e), bytes [o, o + size))".
         a: String,
-        /// First buffer's lifetime, formatted.
-        a_lifetime: String,
-        /// First buffer's offset.
-        a_offset: u64,
-        /// First buffer's end (`offset + size`).
-        a_end: u64,
-        /// Second buffer's name.
+        /// The second buffer, in the same form.
         b: String,
-        /// Second buffer's lifetime, formatted.
-        b_lifetime: String,
-        /// Second buffer's offset.
-        b_offset: u64,
-        /// Second buffer's end.
-        b_end: u64,
     },
     /// A planner returned an arena below the max-load lower bound: a planner or validator bug.
     #[error(

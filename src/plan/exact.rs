@@ -1,28 +1,29 @@
 //! The `exact` planner: minimalloc-style branch and bound wrapped in an optimisation loop.
 //!
-//! 1. Upper bound: the best of a few best-fit heuristics (greedy by size first).
+//! 1. Upper bound: the best of the cheap heuristics (`greedy-size` and friends, see `auto`).
 //! 2. Lower bound: the max-load bound, rounded up to the [granularity](super::place::granularity)
 //!    `g` (some optimal arena is a multiple of `g`).
 //! 3. The buffers split into independent groups (no lifetime crosses a cut in time); for a
-//!    capacity `C` each group is decided by [`super::bnb::decide`]. `C` = lower bound is tried
-//!    first with most of the budget, then a binary search in steps of `g`.
+//!    capacity `C` each group is decided by [`super::bnb::decide`], run with Luby restarts
+//!    over several branching orders. `C` = lower bound is tried first with 60% of the budget,
+//!    then a binary search in steps of `g`.
 //!
 //! The result is optimal (`proven_optimal`) when its arena equals the lower bound, or when
 //! the capacity one step `g` below it was proven infeasible. Without a proof the best plan
 //! found within `Budget::time_limit` is returned; it is never worse than the heuristics.
 
-use super::bnb::{Decision, Instance, decide};
+use super::bnb::{Decision, Instance, Strategy, decide};
 use super::bound::lower_bound;
-use super::place::{classic_orders, granularity};
+use super::place::granularity;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::time::{Duration, Instant};
+
+/// Stack for the search thread (the branch and bound recurses once per placed buffer).
+const SEARCH_STACK_BYTES: usize = 256 << 20;
 
 /// Buffers per group above which the branch and bound is skipped (the heuristic plan is
 /// returned, not proven optimal).
 pub const EXACT_MAX_BUFFERS: usize = 5_000;
-
-/// Conflict edges above which even the heuristic upper bound is skipped by this planner.
-const MAX_EDGES: usize = 20_000_000;
 
 /// Branch and bound over canonical placements (see the module docs).
 #[derive(Clone, Copy, Debug, Default)]
@@ -36,12 +37,7 @@ impl Planner for ExactPlanner {
     fn plan(&self, problem: &Problem, budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
         let start = Instant::now();
-        let upper = classic_orders(problem, MAX_EDGES).ok_or(PlanError::TooLarge {
-            planner: "exact",
-            what: "conflicting pairs",
-            limit: MAX_EDGES,
-            actual: MAX_EDGES + 1,
-        })?;
+        let upper = super::auto::heuristics(problem)?;
         Ok(improve(problem, upper, start + budget.time_limit))
     }
 }
@@ -86,6 +82,14 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
         };
     }
     let bufs = &problem.buffers;
+    // The search keeps section loads in `i64`: skip it when they could overflow.
+    let total = bufs.iter().try_fold(0u64, |acc, b| acc.checked_add(b.size));
+    if total.is_none_or(|t| t > (i64::MAX / 4) as u64) {
+        return Outcome {
+            plan: upper,
+            proven_optimal: false,
+        };
+    }
     let mut groups: Vec<Group> = groups(problem)
         .into_iter()
         .map(|members| {
@@ -110,6 +114,32 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
             proven_optimal: false,
         };
     }
+    // The search recurses once per placed buffer: give it a roomy stack of its own.
+    let fallback = upper.clone();
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(SEARCH_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                optimise(problem, &mut groups, upper, lb, g, deadline)
+            })
+            .ok()
+            .and_then(|handle| handle.join().ok())
+    })
+    .unwrap_or(Outcome {
+        plan: fallback,
+        proven_optimal: false,
+    })
+}
+
+/// The optimisation loop: probe capacities between `lb` and the best arena so far.
+fn optimise(
+    problem: &Problem,
+    groups: &mut [Group],
+    upper: Plan,
+    lb: u64,
+    g: u64,
+    deadline: Instant,
+) -> Outcome {
     let mut best = upper;
     let mut proven_lo = lb; // every capacity below this is proven infeasible
     let mut lo = lb; // next capacity to try from below (proven or merely timed out)
@@ -130,9 +160,9 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
             )
         };
         first = false;
-        match decide_all(&mut groups, cap, now + slice) {
+        match decide_all(groups, cap, now + slice) {
             Decision::Feasible(_) => {
-                let plan = assemble(problem, &groups);
+                let plan = assemble(problem, groups);
                 if plan.arena_bytes < best.arena_bytes {
                     best = plan;
                 }
@@ -159,26 +189,12 @@ fn decide_all(groups: &mut [Group], cap: u64, deadline: Instant) -> Decision {
         if gr.best.as_ref().is_some_and(|(_, a)| *a <= cap) {
             continue;
         }
-        let t0 = Instant::now();
-        let (d, nodes) = decide(&gr.inst, cap, deadline);
-        if std::env::var_os("TESSERA_BNB_DEBUG").is_some() {
-            let what = match &d {
-                Decision::Feasible(_) => "feasible",
-                Decision::Infeasible => "infeasible",
-                Decision::Timeout => "timeout",
-            };
-            eprintln!(
-                "group n={} cap={cap} {what} nodes={nodes} t={:.3}s",
-                gr.members.len(),
-                t0.elapsed().as_secs_f64()
-            );
-        }
-        match d {
+        match portfolio(gr, cap, deadline) {
             Decision::Feasible(offsets) => {
                 let arena = offsets
                     .iter()
                     .zip(&gr.inst.size)
-                    .map(|(o, s)| o + s)
+                    .map(|(o, s)| o.saturating_add(*s))
                     .max()
                     .unwrap_or(0);
                 gr.best = Some((offsets, arena));
@@ -192,6 +208,53 @@ fn decide_all(groups: &mut [Group], cap: u64, deadline: Instant) -> Decision {
     } else {
         Decision::Feasible(Vec::new())
     }
+}
+
+/// Nodes per unit of the Luby restart sequence.
+const RESTART_UNIT: u64 = 2_000;
+
+/// The Luby sequence 1, 1, 2, 1, 1, 2, 4, 1, ... (`i >= 1`).
+fn luby(i: u64) -> u64 {
+    let mut k = 1;
+    while (1u64 << k) - 1 < i {
+        k += 1;
+    }
+    if (1u64 << k) - 1 == i {
+        1 << (k - 1)
+    } else {
+        luby(i - ((1u64 << (k - 1)) - 1))
+    }
+}
+
+/// Runs the branch and bound with Luby restarts: runs alternate the four fixed rankings and
+/// seeded noisy ones, and the two focus rules, and a node limit of `luby(i)` units.
+/// Search is heavy-tailed (a good order solves in a few hundred nodes, a bad one may not in
+/// millions), so restarts pay. Any run that finishes answers: an infeasibility proof holds
+/// whatever the order.
+fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
+    for i in 1u64.. {
+        // Alternate the four fixed rankings (cycled, so they meet longer limits) with fresh
+        // noisy ones.
+        let j = (i - 1) / 2;
+        let variant = if j % 2 == 0 {
+            ((j / 2) % 4) as u32
+        } else {
+            4 + (j / 2) as u32
+        };
+        let count_focus = i % 2 == 1;
+        let rank = gr.inst.ranking(variant);
+        let limit = RESTART_UNIT.saturating_mul(luby(i));
+        let strategy = Strategy {
+            rank: &rank,
+            count_focus,
+            node_limit: limit,
+        };
+        match decide(&gr.inst, cap, deadline, &strategy).0 {
+            Decision::Timeout if Instant::now() < deadline => {}
+            d => return d,
+        }
+    }
+    Decision::Timeout
 }
 
 /// The plan made of every group's best offsets (all groups must have one).
@@ -289,6 +352,12 @@ mod tests {
         let out = ExactPlanner.plan(&p, &budget()).unwrap();
         assert_eq!(out.plan.arena_bytes, 6);
         assert!(out.proven_optimal);
+    }
+
+    #[test]
+    fn luby_sequence() {
+        let v: Vec<u64> = (1..=15).map(luby).collect();
+        assert_eq!(v, [1, 1, 2, 1, 1, 2, 4, 1, 1, 2, 1, 1, 2, 4, 8]);
     }
 
     #[test]

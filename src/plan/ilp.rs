@@ -7,7 +7,7 @@
 //! arena. Minimise `P`. Meant for small problems and for cross-checking `exact`: it refuses
 //! more than [`ILP_MAX_BUFFERS`] buffers or [`ILP_MAX_PAIRS`] conflicting pairs.
 
-use super::place::{Conflicts, classic_orders, granularity};
+use super::place::{Conflicts, classic_orders, conflict_pairs, granularity};
 use super::validate::validate;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use microlp::{ComparisonOp, OptimizationDirection, SolutionStatus, SolveOutcome};
@@ -48,7 +48,7 @@ impl Planner for IlpPlanner {
             planner: "ilp",
             what: "conflicting pairs",
             limit: ILP_MAX_PAIRS,
-            actual: ILP_MAX_PAIRS + 1,
+            actual: usize::try_from(conflict_pairs(problem)).unwrap_or(usize::MAX),
         };
         let conflicts = Conflicts::build(problem, ILP_MAX_PAIRS).ok_or_else(too_many)?;
         let upper = classic_orders(problem, ILP_MAX_PAIRS).ok_or_else(too_many)?;
@@ -111,12 +111,12 @@ impl Planner for IlpPlanner {
             Err(e) => return Err(solver_error(e.to_string())),
         };
         let offsets: Vec<u64> = (0..n)
-            .map(|i| (solution.var_value(k[i]).round().max(0.0) as u64) * u[i] * g)
+            .map(|i| (solution.var_value(k[i]).round().max(0.0) as u64).saturating_mul(u[i] * g))
             .collect();
         let arena = offsets
             .iter()
             .zip(bufs)
-            .map(|(o, b)| o + b.size)
+            .map(|(o, b)| o.saturating_add(b.size))
             .max()
             .unwrap_or(0);
         let plan = Plan {

@@ -1,11 +1,9 @@
 //! A static interval tree over the buffers' lifetimes, used to find the buffers whose lifetimes
-//! overlap a query lifetime without scanning all buffers.
+//! overlap a query window without scanning all buffers.
 //!
 //! The lifetimes are sorted by start and arranged as an implicit balanced binary tree (the middle
-//! of each range is its root). Each node stores the largest end among the *active* lifetimes in
-//! its subtree, so a query skips subtrees that cannot overlap. Items start inactive or active;
-//! [`IntervalIndex::activate`] switches one on (placement planners activate a buffer once it is
-//! placed, so queries only see placed buffers). Queries cost `O(log n + k)` for `k` results.
+//! of each range is its root). Each node stores the largest end in its subtree, so a query skips
+//! subtrees that cannot overlap. Queries cost `O(log n + k)` for `k` results.
 
 use super::Problem;
 
@@ -15,53 +13,40 @@ pub(crate) struct IntervalIndex {
     order: Vec<usize>,
     /// `starts[p]` is the start of `order[p]`.
     starts: Vec<u64>,
-    /// End of `order[p]` when active, else 0.
-    active_end: Vec<u64>,
-    /// End of `order[p]` (active or not).
+    /// `ends[p]` is the end of `order[p]`.
     ends: Vec<u64>,
-    /// Largest active end in the subtree rooted at position `p`, 0 when none.
+    /// Largest end in the subtree rooted at position `p`.
     max_end: Vec<u64>,
-    /// Position of each buffer in `order`.
-    pos: Vec<usize>,
 }
 
 impl IntervalIndex {
-    /// Indexes every buffer of `problem`; all active when `active` is true.
-    pub(crate) fn new(problem: &Problem, active: bool) -> Self {
+    /// Indexes every buffer of `problem`.
+    pub(crate) fn new(problem: &Problem) -> Self {
         let n = problem.buffers.len();
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_unstable_by_key(|&i| {
             let l = problem.buffers[i].lifetime;
             (l.start, l.end, i)
         });
-        let starts: Vec<u64> = order
+        let starts = order
             .iter()
             .map(|&i| problem.buffers[i].lifetime.start)
             .collect();
-        let ends: Vec<u64> = order
+        let ends = order
             .iter()
             .map(|&i| problem.buffers[i].lifetime.end)
             .collect();
-        let mut pos = vec![0; n];
-        for (p, &i) in order.iter().enumerate() {
-            pos[i] = p;
-        }
         let mut index = Self {
             order,
             starts,
-            active_end: vec![0; n],
             ends,
             max_end: vec![0; n],
-            pos,
         };
-        if active {
-            index.active_end.clone_from(&index.ends);
-            index.build(0, n);
-        }
+        index.build(0, n);
         index
     }
 
-    /// Recomputes `max_end` for the subtree over positions `[lo, hi)`; returns its value.
+    /// Computes `max_end` for the subtree over positions `[lo, hi)`; returns its value.
     fn build(&mut self, lo: usize, hi: usize) -> u64 {
         if lo >= hi {
             return 0;
@@ -69,31 +54,12 @@ impl IntervalIndex {
         let mid = lo + (hi - lo) / 2;
         let left = self.build(lo, mid);
         let right = self.build(mid + 1, hi);
-        let m = self.active_end[mid].max(left).max(right);
+        let m = self.ends[mid].max(left).max(right);
         self.max_end[mid] = m;
         m
     }
 
-    /// Makes buffer `buffer` visible to queries.
-    pub(crate) fn activate(&mut self, buffer: usize) {
-        let p = self.pos[buffer];
-        let end = self.ends[p];
-        self.active_end[p] = end;
-        let (mut lo, mut hi) = (0, self.order.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            self.max_end[mid] = self.max_end[mid].max(end);
-            if p == mid {
-                break;
-            } else if p < mid {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-    }
-
-    /// Calls `f` with every active buffer whose lifetime overlaps `[start, end)`.
+    /// Calls `f` with every buffer whose lifetime overlaps `[start, end)`.
     pub(crate) fn for_each_overlapping(&self, start: u64, end: u64, mut f: impl FnMut(usize)) {
         // Each step pops one range and pushes at most two halves, so the stack stays below
         // 2 * log2(n) + 2 entries.
@@ -109,7 +75,7 @@ impl IntervalIndex {
             }
             stack.push((lo, mid));
             if self.starts[mid] < end {
-                if self.active_end[mid] > start {
+                if self.ends[mid] > start {
                     f(self.order[mid]);
                 }
                 stack.push((mid + 1, hi));
@@ -147,19 +113,13 @@ mod tests {
             })
             .collect();
         let p = problem(&spec);
-        let all = IntervalIndex::new(&p, true);
-        let mut some = IntervalIndex::new(&p, false);
-        for i in (0..200).step_by(3) {
-            some.activate(i);
-        }
+        let index = IntervalIndex::new(&p);
         for qs in 0..110 {
             for len in [1, 2, 7, 30] {
                 let brute: Vec<usize> = (0..200)
                     .filter(|&i| spec[i].0 < qs + len && qs < spec[i].1)
                     .collect();
-                assert_eq!(collect(&all, qs, qs + len), brute);
-                let brute3: Vec<usize> = brute.iter().copied().filter(|i| i % 3 == 0).collect();
-                assert_eq!(collect(&some, qs, qs + len), brute3);
+                assert_eq!(collect(&index, qs, qs + len), brute);
             }
         }
     }
@@ -167,8 +127,8 @@ mod tests {
     #[test]
     fn touching_is_not_overlapping() {
         let p = problem(&[(0, 3, 1, 1), (3, 9, 1, 1)]);
-        let all = IntervalIndex::new(&p, true);
-        assert_eq!(collect(&all, 3, 9), vec![1]);
-        assert_eq!(collect(&all, 0, 3), vec![0]);
+        let index = IntervalIndex::new(&p);
+        assert_eq!(collect(&index, 3, 9), vec![1]);
+        assert_eq!(collect(&index, 0, 3), vec![0]);
     }
 }

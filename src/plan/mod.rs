@@ -10,6 +10,7 @@ mod problem;
 
 // Infrastructure and heuristic planners.
 pub mod bound;
+pub mod buddy;
 pub mod csv;
 pub mod heuristics;
 mod interval_index;

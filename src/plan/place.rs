@@ -105,9 +105,33 @@ impl Conflicts {
     }
 
     /// Number of edges (each counted once).
+    #[cfg(test)]
     pub(crate) fn edges(&self) -> usize {
         self.list.len() / 2
     }
+}
+
+/// The number of conflicting pairs, by a sweep over lifetime end points (`O(n log n)`).
+pub(crate) fn conflict_pairs(problem: &Problem) -> u64 {
+    let mut events: Vec<(u64, bool)> = Vec::with_capacity(2 * problem.buffers.len());
+    for b in &problem.buffers {
+        if !b.lifetime.is_empty() {
+            events.push((b.lifetime.start, true));
+            events.push((b.lifetime.end, false));
+        }
+    }
+    // Ends sort before starts at the same time: touching lifetimes do not conflict.
+    events.sort_unstable();
+    let (mut live, mut pairs) = (0u64, 0u64);
+    for (_, is_start) in events {
+        if is_start {
+            pairs += live;
+            live += 1;
+        } else {
+            live -= 1;
+        }
+    }
+    pairs
 }
 
 /// Places the buffers one by one in `order` (which must list every buffer once), each in the
@@ -222,6 +246,7 @@ mod tests {
         };
         let c = Conflicts::build(&p, 100).unwrap();
         assert_eq!(c.edges(), 2);
+        assert_eq!(conflict_pairs(&p), 2);
         assert!(c.neighbours(0).contains(&2) && !c.neighbours(0).contains(&1));
     }
 

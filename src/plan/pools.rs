@@ -154,9 +154,7 @@ fn fill_pool(
             None => hi = mid,
         }
     }
-    if lo > 0 && plan.offsets.len() != lo {
-        plan = plan_within(problem, &ranked[..lo], planner, budget, None)?.unwrap_or_default();
-    }
+    // `plan` is the plan of the last fitting prefix, which is prefix `lo` (empty when 0).
     let mut accepted: Vec<usize> = ranked[..lo].to_vec();
     let mut rejected = Vec::new();
     for &i in &ranked[lo..] {

@@ -18,8 +18,11 @@ pub fn planner_names() -> &'static [&'static str] {
         "lifetime-aware",
         "coloring",
         "matching",
-        // --- search planners (owned by the search-planner author): "exact", "ilp",
-        // "hill-climb", "auto" go here ---
+        // --- search planners (owned by the search-planner author) ---
+        "exact",
+        "ilp",
+        "hill-climb",
+        "auto",
     ]
 }
 
@@ -35,8 +38,11 @@ pub fn planner_by_name(name: &str) -> Result<Box<dyn Planner + Send + Sync>, Pla
         "lifetime-aware" => Box::new(LifetimeAware),
         "coloring" => Box::new(Coloring),
         "matching" => Box::new(Matching),
-        // --- search planners (owned by the search-planner author): "exact", "ilp",
-        // "hill-climb", "auto" arms go here ---
+        // --- search planners (owned by the search-planner author) ---
+        "exact" => Box::new(super::ExactPlanner),
+        "ilp" => Box::new(super::IlpPlanner),
+        "hill-climb" => Box::new(super::HillClimbPlanner),
+        "auto" => Box::new(super::AutoPlanner),
         _ => {
             return Err(PlanError::UnknownPlanner(
                 name.to_string(),

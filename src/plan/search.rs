@@ -9,7 +9,7 @@
 //! runs are repeatable up to the time limit.
 
 use super::bound::lower_bound;
-use super::place::{Conflicts, place_in_order};
+use super::place::{Conflicts, conflict_pairs, place_in_order};
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::time::Instant;
 
@@ -45,12 +45,13 @@ impl Planner for HillClimbPlanner {
 
     fn plan(&self, problem: &Problem, budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
-        let conflicts = Conflicts::build(problem, MAX_EDGES).ok_or(PlanError::TooLarge {
-            planner: "hill-climb",
-            what: "conflicting pairs",
-            limit: MAX_EDGES,
-            actual: MAX_EDGES + 1,
-        })?;
+        let conflicts =
+            Conflicts::build(problem, MAX_EDGES).ok_or_else(|| PlanError::TooLarge {
+                planner: "hill-climb",
+                what: "conflicting pairs",
+                limit: MAX_EDGES,
+                actual: usize::try_from(conflict_pairs(problem)).unwrap_or(usize::MAX),
+            })?;
         let deadline = Instant::now() + budget.time_limit;
         Ok(climb(problem, &conflicts, deadline, 1))
     }
@@ -94,7 +95,7 @@ pub(crate) fn climb(
     let mut iter: u64 = 0;
     loop {
         iter += 1;
-        if iter % 8 == 0 && Instant::now() >= deadline {
+        if iter.is_multiple_of(8) && Instant::now() >= deadline {
             break;
         }
         let mut trial = order.clone();
@@ -102,7 +103,7 @@ pub(crate) fn climb(
             pos[b as usize] = p;
         }
         peak.clear();
-        peak.extend((0..n).filter(|&i| offsets[i] + bufs[i].size == cur));
+        peak.extend((0..n).filter(|&i| offsets[i].saturating_add(bufs[i].size) == cur));
         let kind = rng.below(10);
         if kind < 7 && !peak.is_empty() {
             // Move a peak buffer earlier.

@@ -6,7 +6,7 @@
 //! live at the same time. The overlap check is a sweep over time that keeps the live buffers in
 //! a set ordered by offset, so it runs in `O(n log n)`.
 
-use super::{Buffer, Lifetime, Plan, PlanError, Problem};
+use super::{Buffer, Plan, PlanError, Problem};
 use std::collections::BTreeSet;
 
 impl Problem {
@@ -121,22 +121,24 @@ fn check_overlaps(problem: &Problem, offsets: &[u64]) -> Result<(), PlanError> {
 }
 
 fn overlap_error(a: &Buffer, a_offset: u64, b: &Buffer, b_offset: u64) -> PlanError {
-    let fmt = |l: &Lifetime| l.to_string();
+    let describe = |x: &Buffer, offset: u64| {
+        format!(
+            "`{}` (lifetime {}, bytes [{offset}, {}))",
+            x.name,
+            x.lifetime,
+            offset.saturating_add(x.size)
+        )
+    };
     PlanError::Overlap {
-        a: a.name.clone(),
-        a_lifetime: fmt(&a.lifetime),
-        a_offset,
-        a_end: a_offset.saturating_add(a.size),
-        b: b.name.clone(),
-        b_lifetime: fmt(&b.lifetime),
-        b_offset,
-        b_end: b_offset.saturating_add(b.size),
+        a: describe(a, a_offset),
+        b: describe(b, b_offset),
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::plan::Lifetime;
 
     /// Builds a problem from `(start, end, size, align)` tuples named `b0`, `b1`, ...
     pub(crate) fn problem(spec: &[(u64, u64, u64, u64)]) -> Problem {

@@ -53,7 +53,8 @@ pub struct MeasuredSection {
     /// Growth of the device allocator's `total_allocated_bytes` when the buffers were created
     /// (null where the backend cannot tell).
     pub device_peak_bytes: Option<u64>,
-    /// Growth of `total_reserved_bytes` (null where the backend cannot tell).
+    /// The allocator's `total_reserved_bytes` after the buffers exist: memory the device holds
+    /// in blocks, used or not (null where the backend cannot tell).
     pub device_reserved_bytes: Option<u64>,
     /// Size of the one arena buffer as created (weights + arena).
     pub buffer_bytes: Option<u64>,

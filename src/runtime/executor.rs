@@ -2,12 +2,13 @@
 //! the weights, prepares pipelines and bind groups at the planned offsets once, then runs the
 //! graph in one submission (or node by node for clobber checks) and reads the outputs back.
 
-use super::lower::{Lowerer, Region, Step, round4};
-use super::shaders::{Kernel, PARAMS_BYTES};
+use super::dispatch::{
+    CompiledStep, ParamsBuffer, Pipelines, bind_step, encode_steps, read_ranges, to_outputs,
+};
+use super::lower::{Lowerer, Step, round4};
 use super::{Gpu, RuntimeError};
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
-use crate::layout::{MemoryLayout, align_up};
-use std::collections::HashMap;
+use crate::layout::MemoryLayout;
 use std::time::Instant;
 
 /// Sentinel word written over the arena before [`Compiled::high_water`] runs.
@@ -40,12 +41,6 @@ pub struct RunOutput {
     pub wall_ms: f64,
     /// GPU time of the compute pass from timestamp queries, when the device supports them.
     pub gpu_ms: Option<f64>,
-}
-
-struct CompiledStep {
-    pipeline: usize,
-    bind_group: wgpu::BindGroup,
-    groups: [u32; 3],
 }
 
 /// A graph prepared for one device: the buffer, pipelines and bind groups, ready to run.
@@ -171,7 +166,7 @@ pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compil
     check_limits(gpu, graph, layout)?;
     let lowerer = Lowerer {
         graph,
-        layout,
+        place: layout,
         max_groups: gpu.limits().max_compute_workgroups_per_dimension,
     };
     let mut lowered: Vec<(NodeId, Vec<Step>)> = Vec::with_capacity(graph.nodes.len());
@@ -240,62 +235,29 @@ fn build(
                 .write_buffer(&buffer, *offset, bytemuck::cast_slice(words));
         }
     }
-    let stride = align_up(
-        PARAMS_BYTES,
-        u64::from(gpu.limits().min_uniform_buffer_offset_alignment),
-    );
-    let step_count: u64 = lowered.iter().map(|(_, s)| s.len() as u64).sum();
-    let params_bytes = (stride * step_count).max(stride);
-    let params = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("tessera params"),
-        size: params_bytes,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut host_params = vec![0u8; params_bytes as usize];
+    let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, steps)| steps));
     let mut kernels = Pipelines::default();
     let mut nodes = Vec::with_capacity(lowered.len());
     let mut slot = 0u64;
     for (id, steps) in lowered {
         let mut compiled = Vec::with_capacity(steps.len());
-        for step in steps {
-            let at = (slot * stride) as usize;
-            let bytes: &[u8] = bytemuck::cast_slice(&step.params);
-            host_params[at..at + bytes.len()].copy_from_slice(bytes);
-            let (pipeline, bgl) = kernels.get(device, step.kernel);
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &params,
-                    offset: slot * stride,
-                    size: wgpu::BufferSize::new(PARAMS_BYTES),
-                }),
-            }];
-            for (i, Region { offset, size }) in step.bindings.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: i as u32 + 1,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &buffer,
-                        offset: *offset,
-                        size: wgpu::BufferSize::new(*size),
-                    }),
-                });
-            }
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(step.kernel.entry()),
-                layout: bgl,
-                entries: &entries,
-            });
-            compiled.push(CompiledStep {
-                pipeline,
-                bind_group,
-                groups: step.groups,
-            });
+        for step in &steps {
+            compiled.push(bind_step(
+                device,
+                &mut kernels,
+                &params,
+                slot,
+                step,
+                &buffer,
+            )?);
             slot += 1;
         }
         nodes.push((id, compiled));
     }
-    gpu.queue().write_buffer(&params, 0, &host_params);
+    // Flush the queued uploads now and wait, so their staging memory is released before anyone
+    // samples the allocator (otherwise the weights would be counted twice).
+    gpu.queue().submit(std::iter::empty());
+    gpu.wait()?;
     let timestamps = gpu.has_timestamps().then(|| {
         let set = device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("tessera timestamps"),
@@ -312,147 +274,16 @@ fn build(
     });
     Ok(Compiled {
         buffer,
-        _params: params,
+        params_bytes: params.bytes,
+        _params: params.buffer,
         pipelines: kernels.pipelines,
         nodes,
         inputs,
         outputs,
         weights_bytes: layout.weights_bytes,
         buffer_bytes,
-        params_bytes,
         timestamps,
     })
-}
-
-/// Pipelines built on demand, one per kernel; layouts shared by storage-binding count.
-#[derive(Default)]
-struct Pipelines {
-    pipelines: Vec<wgpu::ComputePipeline>,
-    by_kernel: HashMap<Kernel, usize>,
-    modules: HashMap<&'static str, wgpu::ShaderModule>,
-    layouts: HashMap<u32, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
-    bgl_of: Vec<u32>,
-}
-
-impl Pipelines {
-    fn get(&mut self, device: &wgpu::Device, kernel: Kernel) -> (usize, &wgpu::BindGroupLayout) {
-        let n = kernel.storage_bindings();
-        if !self.layouts.contains_key(&n) {
-            let mut entries = vec![wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
-                },
-                count: None,
-            }];
-            entries.extend((1..=n).map(|b| wgpu::BindGroupLayoutEntry {
-                binding: b,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: false },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            }));
-            let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: None,
-                entries: &entries,
-            });
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: None,
-                bind_group_layouts: &[Some(&bgl)],
-                immediate_size: 0,
-            });
-            self.layouts.insert(n, (bgl, pl));
-        }
-        let index = match self.by_kernel.get(&kernel) {
-            Some(&i) => i,
-            None => {
-                let module = self.modules.entry(kernel.file()).or_insert_with(|| {
-                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(kernel.file()),
-                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-                    })
-                });
-                let layout = self.layouts.get(&n).map(|(_, pl)| pl);
-                let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(kernel.entry()),
-                    layout,
-                    module,
-                    entry_point: Some(kernel.entry()),
-                    compilation_options: Default::default(),
-                    cache: None,
-                });
-                self.pipelines.push(pipeline);
-                self.bgl_of.push(n);
-                self.by_kernel.insert(kernel, self.pipelines.len() - 1);
-                self.pipelines.len() - 1
-            }
-        };
-        let bgl = self.layouts.get(&self.bgl_of[index]).map(|(b, _)| b);
-        // The layout for `n` was inserted above, so this always succeeds.
-        (
-            index,
-            bgl.unwrap_or_else(|| unreachable!("bind group layout for {n} bindings")),
-        )
-    }
-}
-
-/// Copies `ranges` of `src` into one staging buffer, submits `encoder`, waits and returns the
-/// bytes of each range.
-fn read_ranges(
-    gpu: &Gpu,
-    mut encoder: wgpu::CommandEncoder,
-    ranges: &[(&wgpu::Buffer, u64, u64)],
-) -> Result<Vec<Vec<u8>>, RuntimeError> {
-    let total: u64 = ranges.iter().map(|r| r.2).sum();
-    if total == 0 {
-        gpu.queue().submit([encoder.finish()]);
-        gpu.wait()?;
-        return Ok(ranges.iter().map(|_| Vec::new()).collect());
-    }
-    let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("tessera readback"),
-        size: total,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut at = 0;
-    for &(src, offset, size) in ranges {
-        if size > 0 {
-            encoder.copy_buffer_to_buffer(src, offset, &staging, at, size);
-        }
-        at += size;
-    }
-    gpu.queue().submit([encoder.finish()]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait()?;
-    match rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(RuntimeError::Readback(e.to_string())),
-        Err(e) => return Err(RuntimeError::Readback(e.to_string())),
-    }
-    let mut out = Vec::with_capacity(ranges.len());
-    {
-        let view = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| RuntimeError::Readback(e.to_string()))?;
-        let mut at = 0usize;
-        for &(_, _, size) in ranges {
-            out.push(view[at..at + size as usize].to_vec());
-            at += size as usize;
-        }
-    }
-    staging.unmap();
-    Ok(out)
 }
 
 impl Compiled {
@@ -485,12 +316,7 @@ impl Compiled {
         pass: &mut wgpu::ComputePass<'_>,
         steps: impl Iterator<Item = &'a CompiledStep>,
     ) {
-        for step in steps {
-            pass.set_pipeline(&self.pipelines[step.pipeline]);
-            pass.set_bind_group(0, &step.bind_group, &[]);
-            let [x, y, z] = step.groups;
-            pass.dispatch_workgroups(x, y, z);
-        }
+        encode_steps(&self.pipelines, pass, steps);
     }
 
     fn output_ranges(&self) -> Vec<(&wgpu::Buffer, u64, u64)> {
@@ -501,18 +327,8 @@ impl Compiled {
     }
 
     fn to_outputs(&self, bytes: &[Vec<u8>]) -> Vec<OutputData> {
-        self.outputs
-            .iter()
-            .zip(bytes)
-            .map(|(&(tensor, dtype, _, _), b)| OutputData {
-                tensor,
-                dtype,
-                words: b
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            })
-            .collect()
+        let which: Vec<(TensorId, DType)> = self.outputs.iter().map(|o| (o.0, o.1)).collect();
+        to_outputs(&which, bytes)
     }
 
     /// Writes the inputs, records every dispatch in one compute pass and one submission, and

@@ -35,8 +35,12 @@ impl Gpu {
     }
 
     async fn new_async() -> Result<Gpu, RuntimeError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if std::env::var_os("WGPU_BACKEND").is_none() {
+            // GL has no allocator report and probes window systems noisily; ask for it by name.
+            desc.backends = wgpu::Backends::PRIMARY;
+        }
+        let instance = wgpu::Instance::new(desc);
         let adapter = Self::pick_adapter(&instance).await?;
         let info = adapter.get_info();
         let limits = adapter.limits();

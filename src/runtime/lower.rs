@@ -1,15 +1,51 @@
 //! Lowering: one graph node becomes zero or more kernel steps (kernel, storage regions at the
-//! planned offsets, uniform params, workgroup counts). Pure CPU code; the executor turns steps
-//! into pipelines and bind groups.
+//! planned offsets, uniform params, workgroup counts). Pure CPU code; the executor and the
+//! baselines turn steps into pipelines and bind groups.
+//!
+//! Where a tensor lives is asked of a [`Placement`]: a buffer slot and a byte offset in it. The
+//! single-arena executor answers slot 0 at the layout's offset for everything; the baselines
+//! answer one slot per tensor (or a pool slot at a buddy block's offset).
 
 use super::RuntimeError;
 use super::shaders::{self, Kernel, MAX_RANK, PARAMS_BYTES, TILE, WORKGROUP_SIZE};
 use crate::graph::{BinaryOp, DType, Graph, NodeId, Op, PoolKind, TensorId, UnaryOp};
 use crate::layout::MemoryLayout;
 
-/// A byte range of the one buffer bound as one storage binding.
+/// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
+/// offset inside that buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Loc {
+    pub buffer: usize,
+    pub offset: u64,
+}
+
+/// Answers "where is tensor t" and "where is node n's workspace" for the lowering.
+pub(crate) trait Placement {
+    /// The bytes of tensor `t` (a view answers its source's location).
+    fn tensor(&self, t: TensorId) -> Loc;
+    /// Node `n`'s workspace location and its size in bytes, if it has one.
+    fn workspace(&self, n: NodeId) -> Option<(Loc, u64)>;
+}
+
+/// The single-arena executor: everything in buffer slot 0 at the layout's offsets.
+impl Placement for MemoryLayout {
+    fn tensor(&self, t: TensorId) -> Loc {
+        Loc {
+            buffer: 0,
+            offset: self.offset(t),
+        }
+    }
+    fn workspace(&self, n: NodeId) -> Option<(Loc, u64)> {
+        let offset = self.workspace_offsets.get(n.index()).copied().flatten()?;
+        let bytes = self.workspace_bytes.get(n.index()).copied().unwrap_or(0);
+        Some((Loc { buffer: 0, offset }, bytes))
+    }
+}
+
+/// A byte range of one buffer bound as one storage binding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Region {
+    pub buffer: usize,
     pub offset: u64,
     pub size: u64,
 }
@@ -32,7 +68,7 @@ pub(crate) fn round4(bytes: u64) -> u64 {
 
 pub(crate) struct Lowerer<'a> {
     pub graph: &'a Graph,
-    pub layout: &'a MemoryLayout,
+    pub place: &'a dyn Placement,
     /// `max_compute_workgroups_per_dimension`.
     pub max_groups: u32,
 }
@@ -99,16 +135,19 @@ impl NodeCx<'_> {
         if size == 0 {
             return Err(self.unsupported(format!("tensor {} is empty", tensor.name)));
         }
+        let Loc { buffer, offset } = self.lw.place.tensor(t);
         Ok(Region {
-            offset: self.lw.layout.offset(t),
+            buffer,
+            offset,
             size,
         })
     }
     fn workspace(&self, needed: u64) -> Result<Region, RuntimeError> {
-        let i = self.id.index();
-        let have = self.lw.layout.workspace_bytes.get(i).copied().unwrap_or(0);
-        match self.lw.layout.workspace_offsets.get(i).copied().flatten() {
-            Some(offset) if have >= needed => Ok(Region {
+        let found = self.lw.place.workspace(self.id);
+        let have = found.map_or(0, |(_, bytes)| bytes);
+        match found {
+            Some((Loc { buffer, offset }, _)) if have >= needed => Ok(Region {
+                buffer,
                 offset,
                 size: round4(needed),
             }),
@@ -146,8 +185,16 @@ impl NodeCx<'_> {
         }
         Ok(())
     }
+    /// True when the output shares its first input's location (same rule as
+    /// [`MemoryLayout::is_in_place`], for any placement).
     fn in_place(&self) -> bool {
-        self.lw.layout.is_in_place(self.lw.graph, self.id)
+        let node = self.lw.graph.node(self.id);
+        match (node.inputs.first(), node.outputs.first()) {
+            (Some(&i), Some(&o)) => {
+                !node.op.is_view() && self.lw.place.tensor(i) == self.lw.place.tensor(o)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -264,7 +311,7 @@ impl Lowerer<'_> {
             }
             Op::Reshape { .. } => {
                 let x = cx.input(0)?;
-                if self.layout.offset(x) == self.layout.offset(out) {
+                if self.place.tensor(x) == self.place.tensor(out) {
                     return Ok(Vec::new());
                 }
                 // A layout that moved a view: copy the bytes (correct, just not free).
@@ -357,6 +404,7 @@ impl Lowerer<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // one argument per GEMM field, in WGSL order
     fn gemm_params(
         m: u64,
         n: u64,
@@ -425,7 +473,7 @@ impl Lowerer<'_> {
         let (x, w, out) = (cx.input(0)?, cx.input(1)?, cx.output()?);
         let wd = cx.dims(w);
         let (k, n) = (wd[0] as u64, wd[1] as u64);
-        let m = if k == 0 { 0 } else { cx.numel(x) / k };
+        let m = cx.numel(x).checked_div(k).unwrap_or(0);
         cx.u32_of(cx.numel(x).max(cx.numel(w)).max(cx.numel(out)), "elements")?;
         let c = cx.region(out)?;
         let has_bias = self.graph.node(cx.id).inputs.len() > 2;
@@ -524,7 +572,7 @@ impl Lowerer<'_> {
 
     fn rows_cols(cx: &NodeCx<'_>, x: TensorId) -> Result<(u32, u32), RuntimeError> {
         let cols = cx.dims(x).last().copied().unwrap_or(1) as u64;
-        let rows = if cols == 0 { 0 } else { cx.numel(x) / cols };
+        let rows = cx.numel(x).checked_div(cols).unwrap_or(0);
         cx.u32_of(cx.numel(x), "elements")?;
         Ok((rows as u32, cols as u32))
     }

@@ -7,7 +7,13 @@
 //! It also measures: allocator bytes around buffer creation ([`measure_compile`]), the touched
 //! extent of the arena ([`Compiled::high_water`]) and a node-by-node hook for clobber checks
 //! ([`Compiled::run_node_by_node`]).
+//!
+//! [`run_baseline`] executes the same kernels under dynamic-allocation baselines (one buffer
+//! per tensor, kept or freed eagerly, or a buddy-allocated pool) and samples the allocator after
+//! every node, so the planned arena can be compared with what those schemes really use.
 
+mod baseline;
+mod dispatch;
 mod error;
 mod executor;
 mod gpu;
@@ -15,6 +21,7 @@ mod lower;
 mod measure;
 pub mod shaders;
 
+pub use baseline::{Baseline, BaselineRun, run_baseline};
 pub use error::RuntimeError;
 pub use executor::{Compiled, OutputData, RunOutput, SENTINEL, compile};
 pub use gpu::{AdapterSummary, Gpu};

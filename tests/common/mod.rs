@@ -61,7 +61,7 @@ pub fn check(graph: &Graph, layout: &MemoryLayout, what: &str) {
                 let (mut err, mut at) = (0.0f32, 0);
                 for (k, (a, b)) in g.iter().zip(w).enumerate() {
                     let e = (a - b).abs();
-                    if !(e <= err) {
+                    if e > err || e.is_nan() {
                         err = e;
                         at = k;
                     }

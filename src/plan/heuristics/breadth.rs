@@ -68,7 +68,7 @@ impl Planner for GreedyBreadth {
         }
         steps.sort_unstable_by_key(|&(breadth, t)| (Reverse(breadth), t));
 
-        let index = IntervalIndex::new(problem, true);
+        let index = IntervalIndex::new(problem);
         let mut assigned = vec![false; n];
         let mut objects: Vec<Object> = Vec::new();
         let mut live_now: Vec<usize> = Vec::new();

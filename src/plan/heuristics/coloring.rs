@@ -1,7 +1,7 @@
 //! Interference-graph colouring, Chaitin style.
 //!
 //! Two buffers interfere when their lifetimes overlap. Simplify: repeatedly remove the node of
-//! lowest remaining degree (ties: smaller size, then lower index) and push it on a stack.
+//! lowest remaining degree (ties: the node whose degree changed last) and push it on a stack.
 //! Select: pop nodes and give each the colour, among those not used by an already coloured
 //! neighbour, whose pool grows least (ties: the smallest pool that already fits, then the lowest
 //! colour); with none available open a new colour. Each colour is a pool sized to its largest
@@ -13,8 +13,6 @@
 use super::{outcome, shared::layout_groups};
 use crate::plan::interval_index::IntervalIndex;
 use crate::plan::{Budget, Outcome, PlanError, Planner, Problem};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// See the module documentation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,7 +26,7 @@ impl Planner for Coloring {
     fn plan(&self, problem: &Problem, _budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
         let n = problem.buffers.len();
-        let index = IntervalIndex::new(problem, true);
+        let index = IntervalIndex::new(problem);
         let adjacency: Vec<Vec<u32>> = problem
             .buffers
             .iter()
@@ -45,15 +43,23 @@ impl Planner for Coloring {
             })
             .collect();
 
-        // Simplify with a lazy min-heap keyed by (degree, size, index).
+        // Simplify with a bucket queue by degree (lazy: stale entries are skipped). Removing a
+        // node lowers its neighbours' degrees by one, so the lowest non-empty bucket moves down
+        // by at most one per removal: `O(n + E)` overall.
         let mut degree: Vec<usize> = adjacency.iter().map(Vec::len).collect();
         let mut removed = vec![false; n];
-        let mut heap: BinaryHeap<Reverse<(usize, u64, usize)>> = (0..n)
-            .map(|i| Reverse((degree[i], problem.buffers[i].size, i)))
-            .collect();
+        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); n.max(1)];
+        for (i, &d) in degree.iter().enumerate() {
+            buckets[d].push(i);
+        }
         let mut stack: Vec<usize> = Vec::with_capacity(n);
-        while let Some(Reverse((d, _, i))) = heap.pop() {
-            if removed[i] || d != degree[i] {
+        let mut low = 0usize;
+        while stack.len() < n {
+            let Some(i) = buckets[low].pop() else {
+                low += 1;
+                continue;
+            };
+            if removed[i] || degree[i] != low {
                 continue;
             }
             removed[i] = true;
@@ -62,9 +68,10 @@ impl Planner for Coloring {
                 let j = j as usize;
                 if !removed[j] {
                     degree[j] -= 1;
-                    heap.push(Reverse((degree[j], problem.buffers[j].size, j)));
+                    buckets[degree[j]].push(j);
                 }
             }
+            low = low.saturating_sub(1);
         }
 
         // Select.

@@ -5,8 +5,8 @@
 //! [`Occupancy`] index (a segment tree over time holding coalesced byte ranges), and the free
 //! gaps between them are scanned. First fit takes the lowest aligned gap that fits; best
 //! fit takes the smallest such gap (ties: lowest); with no fitting gap the buffer goes on top of
-//! the highest overlapping buffer. Cost per buffer: `O(log T + k log r)` for `k` coalesced byte
-//! ranges in `r` tree nodes meeting its lifetime, never a scan over all buffers.
+//! the highest overlapping buffer. Cost per buffer: `O(log T + k log k)` for the `k` coalesced
+//! byte ranges gathered from the tree nodes meeting its lifetime, never a scan over all buffers.
 
 use super::occupancy::Occupancy;
 use super::{align_up, outcome};
@@ -189,7 +189,7 @@ impl Planner for GreedyConflicts {
     }
     fn plan(&self, problem: &Problem, _budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
-        let index = IntervalIndex::new(problem, true);
+        let index = IntervalIndex::new(problem);
         let conflicts: Vec<usize> = problem
             .buffers
             .iter()

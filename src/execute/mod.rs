@@ -1,6 +1,10 @@
 //! Executing a planned graph: on the GPU inside the one buffer, and on the CPU reference; the
 //! comparison and the device measurements become a [`RunReport`].
 
+mod clobber;
+
+pub use clobber::{Clobber, ClobberReport, clobber_check};
+
 use crate::cpu::{self, CpuError, TensorData};
 use crate::graph::Graph;
 use crate::pipeline::{PlanConfig, PlannedGraph};
@@ -181,17 +185,31 @@ pub fn execute(
             let (compiled, bytes) = measure_compile(gpu, graph, &planned.layout)?;
             timings.compile_ms = Some(t.elapsed().as_secs_f64() * 1e3);
             measured.device_peak_bytes = bytes.delta_allocated.map(|d| d.max(0) as u64);
-            measured.device_reserved_bytes = bytes.delta_reserved.map(|d| d.max(0) as u64);
+            measured.device_reserved_bytes = bytes.after.map(|a| a.reserved);
             measured.buffer_bytes = Some(compiled.buffer_bytes());
             measured.params_bytes = Some(compiled.params_bytes());
             let out = compiled.run(gpu)?;
             timings.run_ms = Some(out.wall_ms);
             if opts.validate {
+                let c = clobber_check(gpu, &compiled, graph, &planned.layout)?;
+                validate.clobber_check = if c.failure.is_some() {
+                    "failed"
+                } else {
+                    "passed"
+                }
+                .into();
+                let clobber_detail = match &c.failure {
+                    Some(f) => format!("clobbered: {f}"),
+                    None => format!(
+                        "{} nodes, {} tensor checks, no live tensor changed",
+                        c.nodes_checked, c.tensor_checks
+                    ),
+                };
                 let hw = compiled.high_water(gpu)?;
                 measured.high_water_bytes = Some(hw);
                 let ok = hw <= planned.outcome.plan.arena_bytes;
                 validate.detail = Some(format!(
-                    "sentinel high-water {hw} bytes vs planned arena {} bytes: {}",
+                    "{clobber_detail}; sentinel high-water {hw} bytes vs planned arena {} bytes: {}",
                     planned.outcome.plan.arena_bytes,
                     if ok {
                         "within the plan"

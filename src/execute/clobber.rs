@@ -1,0 +1,169 @@
+//! The clobber check ("validate the plan on real hardware", DESIGN.md): run node by node; after
+//! each node every tensor that is still needed (weights, inputs and activations that a later node
+//! reads, graph outputs) must hold exactly the bytes it had when it was produced. The first
+//! change names the tensor, the node that overwrote it, and the offsets.
+
+use crate::analysis::liveness;
+use crate::cpu::initial_data;
+use crate::graph::{Graph, NodeId, TensorId, TensorKind};
+use crate::layout::MemoryLayout;
+use crate::runtime::{Compiled, Gpu, RuntimeError};
+use serde::Serialize;
+
+/// A tensor whose bytes changed while it was still needed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Clobber {
+    /// The damaged tensor.
+    pub tensor: TensorId,
+    /// Its name.
+    pub tensor_name: String,
+    /// Its bytes `[offset, offset + size)` in the one buffer.
+    pub offset: u64,
+    /// Its size.
+    pub size: u64,
+    /// The node after which the change was seen.
+    pub node: NodeId,
+    /// That node's name and op.
+    pub node_name: String,
+    /// Where that node's output lives.
+    pub node_output_offset: u64,
+    /// First changed byte (absolute offset in the buffer).
+    pub first_changed_byte: u64,
+}
+
+impl std::fmt::Display for Clobber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tensor `{}` ({}) at bytes [{}, {}) was overwritten by node `{}` (output at offset {}); first changed byte {}",
+            self.tensor_name,
+            self.tensor,
+            self.offset,
+            self.offset + self.size,
+            self.node_name,
+            self.node_output_offset,
+            self.first_changed_byte
+        )
+    }
+}
+
+/// The outcome of a clobber check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClobberReport {
+    /// Nodes executed and checked.
+    pub nodes_checked: usize,
+    /// Tensor checks made (tensor x node pairs).
+    pub tensor_checks: u64,
+    /// The first clobber found, if any.
+    pub failure: Option<Clobber>,
+}
+
+struct Watched {
+    tensor: TensorId,
+    offset: usize,
+    bytes: Vec<u8>,
+    /// Live at every step `< until`.
+    until: u64,
+}
+
+fn words_to_bytes(words: &[u32]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// Runs `compiled` (built from `graph` at `layout`) node by node and checks every needed tensor.
+pub fn clobber_check(
+    gpu: &Gpu,
+    compiled: &Compiled,
+    graph: &Graph,
+    layout: &MemoryLayout,
+) -> Result<ClobberReport, RuntimeError> {
+    let live = liveness(graph);
+    let mut watched: Vec<Watched> = Vec::new();
+    for t in graph.tensor_ids() {
+        let tensor = &graph.tensors[t.index()];
+        let until = match tensor.kind {
+            TensorKind::Weight => u64::MAX,
+            TensorKind::Input => live.interval(graph, t).map_or(0, |(_, e)| e),
+            TensorKind::Activation => continue,
+        };
+        let bytes = words_to_bytes(&initial_data(tensor).to_words());
+        watched.push(Watched {
+            tensor: t,
+            offset: layout.offset(t) as usize,
+            bytes,
+            until,
+        });
+    }
+    let mut report = ClobberReport {
+        nodes_checked: 0,
+        tensor_checks: 0,
+        failure: None,
+    };
+    let producers = graph.producers();
+    let mut step = 0u64;
+    compiled.run_node_by_node(gpu, |node, snapshot| {
+        let s = step;
+        step += 1;
+        report.nodes_checked += 1;
+        if report.failure.is_some() {
+            return;
+        }
+        let n = graph.node(node);
+        // An in-place node legitimately rewrites the input it writes over.
+        let rewritten = n
+            .inputs
+            .first()
+            .filter(|_| layout.is_in_place(graph, node))
+            .map(|&a| live.root[a.index()]);
+        // Everything live at this step (including what the node itself read) must be intact.
+        for w in watched
+            .iter()
+            .filter(|w| w.until > s && Some(w.tensor) != rewritten)
+        {
+            report.tensor_checks += 1;
+            let now = snapshot.get(w.offset..w.offset + w.bytes.len());
+            let changed = match now {
+                Some(now) => now.iter().zip(&w.bytes).position(|(a, b)| a != b),
+                None => Some(0),
+            };
+            if let Some(i) = changed {
+                let t = &graph.tensors[w.tensor.index()];
+                let out = n.outputs.first().map_or(0, |&o| layout.offset(o));
+                report.failure = Some(Clobber {
+                    tensor: w.tensor,
+                    tensor_name: t.name.clone(),
+                    offset: w.offset as u64,
+                    size: w.bytes.len() as u64,
+                    node,
+                    node_name: format!("{} ({})", n.name, n.op.name()),
+                    node_output_offset: out,
+                    first_changed_byte: (w.offset + i) as u64,
+                });
+                return;
+            }
+        }
+        watched.retain(|w| w.until > s + 1);
+        // Record what this node produced, if anyone needs it later.
+        for &o in &n.outputs {
+            let is_view = producers[o.index()].is_some_and(|p| graph.node(p).op.is_view());
+            if is_view {
+                continue;
+            }
+            if let Some((_, end)) = live.interval(graph, o) {
+                let off = layout.offset(o) as usize;
+                let size = graph.tensors[o.index()].size_bytes() as usize;
+                if end > s + 1 {
+                    if let Some(b) = snapshot.get(off..off + size) {
+                        watched.push(Watched {
+                            tensor: o,
+                            offset: off,
+                            bytes: b.to_vec(),
+                            until: end,
+                        });
+                    }
+                }
+            }
+        }
+    })?;
+    Ok(report)
+}

@@ -1,0 +1,224 @@
+//! The command line's contract: bad input gives a one-line `error:` and a non-zero exit; good
+//! input prints the promised fields. Runs the real `tessera` binary.
+
+use std::process::{Command, Output};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .expect("run tessera")
+}
+
+/// Asserts failure with exactly one `error:` line on stderr that mentions every `needle`.
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = tessera(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{args:?} should fail; stderr: {stderr}"
+    );
+    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "{args:?}: expected one error line, got: {stderr}"
+    );
+    for n in needles {
+        assert!(
+            errors[0].contains(n),
+            "{args:?}: `{}` does not mention `{n}`",
+            errors[0]
+        );
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn unknown_model_is_one_line() {
+    fails_with(
+        &["plan", "--model", "nosuch"],
+        &["unknown model `nosuch`", "mlp"],
+    );
+}
+
+#[test]
+fn impossible_sizes_are_one_line() {
+    fails_with(&["plan", "--model", "mlp", "--batch", "0"], &["batch"]);
+    fails_with(&["plan", "--model", "gpt", "--width", "10"], &["width"]);
+    fails_with(&["plan", "--model", "resnet", "--seq", "8"], &["seq"]);
+}
+
+#[test]
+fn unknown_planner_and_policy_are_one_line() {
+    fails_with(
+        &["plan", "--model", "mlp", "--planner", "magic"],
+        &["unknown planner `magic`"],
+    );
+    fails_with(
+        &["plan", "--model", "mlp", "--workspace", "huge"],
+        &["workspace policy `huge`"],
+    );
+}
+
+#[test]
+fn a_malformed_graph_is_one_line() {
+    let path = tmp("mlp.json");
+    let out = tessera(&[
+        "export",
+        "--model",
+        "mlp",
+        "--layers",
+        "1",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A valid export plans fine.
+    let ok = tessera(&["plan", "--graph", path.to_str().unwrap()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Make the first node read the last node's output: a cycle.
+    let mut g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let last_out = g["nodes"].as_array().unwrap().last().unwrap()["outputs"][0].clone();
+    g["nodes"][0]["inputs"][0] = last_out;
+    let bad = tmp("cycle.json");
+    std::fs::write(&bad, g.to_string()).unwrap();
+    fails_with(
+        &["plan", "--graph", bad.to_str().unwrap()],
+        &["invalid graph", "cycle"],
+    );
+    // A dangling tensor id.
+    g["nodes"][0]["inputs"][0] = serde_json::json!(100000);
+    std::fs::write(&bad, g.to_string()).unwrap();
+    fails_with(
+        &["plan", "--graph", bad.to_str().unwrap()],
+        &["does not exist"],
+    );
+    // Not JSON at all.
+    std::fs::write(&bad, "{ nope").unwrap();
+    fails_with(
+        &["plan", "--graph", bad.to_str().unwrap()],
+        &["not a tessera graph"],
+    );
+}
+
+#[test]
+fn a_malformed_csv_names_the_line() {
+    let path = tmp("bad.csv");
+    std::fs::write(&path, "id,lower,upper,size\nb0,0,3,8\nb1,5,2,4\n").unwrap();
+    fails_with(&["plan-csv", path.to_str().unwrap()], &["line 3"]);
+    std::fs::write(&path, "id,lower,size\nb0,0,8\n").unwrap();
+    fails_with(&["plan-csv", path.to_str().unwrap()], &["upper"]);
+}
+
+#[test]
+fn plan_csv_prints_peak_bound_and_writes_offsets() {
+    let input = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/benchmarks/minimalloc/input.12.csv"
+    );
+    let out_path = tmp("plan12.csv");
+    let out = tessera(&[
+        "plan-csv",
+        input,
+        "--planner",
+        "exact",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("peak:          12"), "{stdout}");
+    assert!(stdout.contains("lower bound:   12"), "{stdout}");
+    assert!(stdout.contains("proven"), "{stdout}");
+    let written = std::fs::read_to_string(&out_path).unwrap();
+    assert!(
+        written.lines().next().unwrap().ends_with(",offset"),
+        "{written}"
+    );
+    assert_eq!(written.lines().count(), 6);
+}
+
+#[test]
+fn a_tensor_beyond_the_binding_limit_is_a_clear_error() {
+    // 4096 x 20000 f32 activations = 327 MB, above lavapipe's 128 MiB binding limit (and most
+    // GPUs' default); the runtime must refuse before allocating.
+    fails_with(
+        &[
+            "run",
+            "--model",
+            "mlp",
+            "--batch",
+            "4096",
+            "--width",
+            "20000",
+            "--layers",
+            "1",
+            "--require-gpu",
+        ],
+        &["binding"],
+    );
+}
+
+#[test]
+fn run_writes_the_json_fields_of_the_contract() {
+    let path = tmp("gpt.json");
+    let out = tessera(&[
+        "run",
+        "--model",
+        "gpt",
+        "--validate",
+        "--require-gpu",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for key in ["model", "planner"] {
+        assert!(j[key].is_string(), "{key}");
+    }
+    for key in ["name", "backend", "device_type"] {
+        assert!(j["adapter"][key].is_string(), "adapter.{key}");
+    }
+    for key in ["arena_bytes", "lower_bound_bytes", "naive_static_bytes"] {
+        assert!(j["plan"][key].as_u64().unwrap() > 0, "plan.{key}");
+    }
+    let arena = j["plan"]["arena_bytes"].as_u64().unwrap();
+    assert!(arena < j["plan"]["naive_static_bytes"].as_u64().unwrap());
+    // Measured from the allocator, not copied from the plan: it covers at least weights + arena.
+    let device = j["measured"]["device_peak_bytes"]
+        .as_u64()
+        .expect("Vulkan reports allocator bytes");
+    assert!(device >= arena + j["plan"]["weights_bytes"].as_u64().unwrap());
+    assert!(j["measured"]["high_water_bytes"].as_u64().unwrap() <= arena);
+    assert!(j["measured"].get("naive_dynamic_peak_bytes").is_some());
+    assert_eq!(j["validate"]["clobber_check"], "passed");
+    assert!(
+        j["correctness"]["max_abs_err"].as_f64().unwrap()
+            <= 1e-4 * j["correctness"]["max_ref_abs"].as_f64().unwrap().max(1.0)
+    );
+    assert!(j["timings"]["run_ms"].as_f64().unwrap() > 0.0);
+}
