@@ -44,6 +44,8 @@ pub(crate) struct Instance {
     /// Conflict lists (CSR).
     adj_start: Vec<usize>,
     adj: Vec<u32>,
+    /// Every canonical offset is a multiple of this (or of the buffer's alignment, if larger).
+    pub step: u64,
     /// Lifetime length and size, for rankings.
     len_size: Vec<(u64, u64)>,
     /// The previous identical buffer, or `NONE`.
@@ -52,7 +54,8 @@ pub(crate) struct Instance {
 
 impl Instance {
     /// Builds an instance from `(start, end, size, align)` rows.
-    pub(crate) fn new(rows: &[(u64, u64, u64, u64)]) -> Self {
+    /// `step` must be a [granularity](super::place::granularity) of the rows (1 always works).
+    pub(crate) fn new(rows: &[(u64, u64, u64, u64)], step: u64) -> Self {
         let n = rows.len();
         let mut times: Vec<u64> = rows.iter().flat_map(|r| [r.0, r.1]).collect();
         times.sort_unstable();
@@ -104,6 +107,7 @@ impl Instance {
             sections,
             adj_start,
             adj,
+            step: step.max(1),
             len_size: rows
                 .iter()
                 .map(|r| (r.1.saturating_sub(r.0), r.2))
@@ -527,9 +531,12 @@ impl Search<'_> {
                 continue;
             }
             let mut e = align_up(self.cand[b].max(self.m), inst.align[b]);
-            if self.blocked[b] == e || !self.twin_ready(b) {
-                // Barred, or must sit above its unplaced twin: strictly above `e`.
-                e = e.saturating_add(1);
+            if !self.twin_ready(b) {
+                // Must sit on or above its unplaced identical twin, which is at `e` or higher.
+                e = e.saturating_add(inst.size[b]);
+            } else if self.blocked[b] == e {
+                // Barred from `e`: canonical offsets are multiples of the step and alignment.
+                e = align_up(e.saturating_add(1), inst.align[b].max(inst.step));
             } else if e == x {
                 self.count[inst.lo[b] as usize] += 1;
                 self.count[inst.hi[b] as usize] -= 1;
@@ -676,7 +683,7 @@ mod tests {
             (9, 21, 4, 1),
             (0, 21, 4, 1),
         ];
-        let inst = Instance::new(&rows);
+        let inst = Instance::new(&rows, 1);
         assert!(matches!(decide(&inst, 12, far()).0, Decision::Feasible(_)));
         assert!(matches!(decide(&inst, 11, far()).0, Decision::Infeasible));
     }
@@ -684,7 +691,7 @@ mod tests {
     #[test]
     fn alignment_can_force_a_gap() {
         // Two overlapping buffers of 3 bytes aligned to 4: best is [0,3) + [4,7).
-        let inst = Instance::new(&[(0, 2, 3, 4), (0, 2, 3, 4)]);
+        let inst = Instance::new(&[(0, 2, 3, 4), (0, 2, 3, 4)], 1);
         assert!(matches!(decide(&inst, 6, far()).0, Decision::Infeasible));
         match decide(&inst, 7, far()).0 {
             Decision::Feasible(o) => assert_eq!(o, vec![0, 4]),

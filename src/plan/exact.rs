@@ -100,7 +100,7 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
                     (b.lifetime.start, b.lifetime.end, b.size, b.align)
                 })
                 .collect();
-            let inst = Instance::new(&rows);
+            let inst = Instance::new(&rows, g);
             Group {
                 members,
                 inst,

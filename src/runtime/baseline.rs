@@ -37,7 +37,7 @@ use crate::analysis::liveness;
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
 use serde::Serialize;
 use std::time::Instant;
-use timeline::{Timeline, buddy_replay, peaks, timeline};
+use timeline::{BuddyReplay, Timeline, buddy_replay, peaks, timeline};
 
 /// An allocation scheme to run a graph under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -106,14 +106,14 @@ struct BaselinePlace {
     root: Vec<TensorId>,
     tensors: usize,
     units: Vec<Option<u64>>,
-    /// Pool slot and each unit's block offset (Buddy only).
-    pool: Option<(usize, Vec<Option<(u64, u64)>>)>,
+    /// Pool slot and the buddy replay's block of each unit (Buddy only).
+    pool: Option<(usize, BuddyReplay)>,
 }
 
 impl BaselinePlace {
     fn unit(&self, u: usize) -> Loc {
         match &self.pool {
-            Some((slot, blocks)) => match blocks.get(u).copied().flatten() {
+            Some((slot, replay)) => match replay.blocks.get(u).copied().flatten() {
                 Some((offset, _)) => Loc {
                     buffer: *slot,
                     offset,
@@ -234,15 +234,21 @@ pub fn run_baseline(
         _ => None,
     };
     let held_of = |u: usize| match &replay {
-        Some(r) => r.blocks[u].map_or(0, |(_, size)| size),
-        None => tl.units[u].map_or(0, buffer_size),
+        Some(r) => r
+            .blocks
+            .get(u)
+            .copied()
+            .flatten()
+            .map_or(0, |(_, size)| size),
+        None => tl.units.get(u).copied().flatten().map_or(0, buffer_size),
     };
     let curve = peaks(&tl, held_of);
+    let pool_bytes = replay.as_ref().map(|r| r.pool_bytes);
     let place = BaselinePlace {
         root: live.root.clone(),
         tensors,
         units: tl.units.clone(),
-        pool: replay.as_ref().map(|r| (pool_slot, r.blocks.clone())),
+        pool: replay.map(|r| (pool_slot, r)),
     };
     let lowerer = Lowerer {
         graph,
@@ -253,7 +259,6 @@ pub fn run_baseline(
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));
     }
-    let pool_bytes = replay.as_ref().map(|r| r.pool_bytes);
     check_limits(gpu, graph, &tl, pool_bytes, &lowered)?;
     let mut inputs = Vec::new();
     for t in graph.tensors_of_kind(TensorKind::Input) {

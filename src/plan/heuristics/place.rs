@@ -10,7 +10,6 @@
 
 use super::occupancy::Occupancy;
 use super::{align_up, outcome};
-use crate::plan::interval_index::IntervalIndex;
 use crate::plan::validate::end_of;
 use crate::plan::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::cmp::Reverse;
@@ -189,14 +188,20 @@ impl Planner for GreedyConflicts {
     }
     fn plan(&self, problem: &Problem, _budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
-        let index = IntervalIndex::new(problem);
+        // A buffer [s, e) conflicts with every other buffer that starts before e, except those
+        // that end by s (they also start before e): two binary searches per buffer.
+        let mut starts: Vec<u64> = problem.buffers.iter().map(|b| b.lifetime.start).collect();
+        let mut ends: Vec<u64> = problem.buffers.iter().map(|b| b.lifetime.end).collect();
+        starts.sort_unstable();
+        ends.sort_unstable();
         let conflicts: Vec<usize> = problem
             .buffers
             .iter()
             .map(|b| {
-                let mut count = 0usize;
-                index.for_each_overlapping(b.lifetime.start, b.lifetime.end, |_| count += 1);
-                count.saturating_sub(1) // the buffer itself
+                let started = starts.partition_point(|&t| t < b.lifetime.end);
+                let ended = ends.partition_point(|&t| t <= b.lifetime.start);
+                // `started` counts the buffer itself and every buffer counted in `ended`.
+                started.saturating_sub(ended).saturating_sub(1)
             })
             .collect();
         let order = order_by(problem, |i| {
