@@ -1,5 +1,6 @@
 // conv.wgsl: im2col for 2-D convolution (NCHW, groups = 1). The column matrix
-// [C*KH*KW, N*OH*OW] goes to the node's workspace; the GEMM in matmul.wgsl then multiplies the
+// [C*KH*KW, cols] for `cols` output positions of ONE image, starting at `col_start`, goes to the
+// node's workspace (tiles run one after another, so the workspace stays small); the GEMM in matmul.wgsl then multiplies the
 // weight [O, C*KH*KW] by it and writes the NCHW output plus the per-channel bias.
 //
 // Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
@@ -24,7 +25,9 @@ struct Params {
     pad_w: u32,
     dil_h: u32,
     dil_w: u32,
-    _pad: u32,
+    // The image and first output position (within the image) of this tile.
+    image: u32,
+    col_start: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,9 +44,10 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let kx = r % p.kw;
     let ky = (r / p.kw) % p.kh;
     let ch = r / (p.kw * p.kh);
-    let ox = j % p.ow;
-    let oy = (j / p.ow) % p.oh;
-    let n = j / (p.ow * p.oh);
+    let jj = p.col_start + j;
+    let ox = jj % p.ow;
+    let oy = (jj / p.ow) % p.oh;
+    let n = p.image + jj / (p.ow * p.oh);
     let iy = i32(oy * p.stride_h + ky * p.dil_h) - i32(p.pad_h);
     let ix = i32(ox * p.stride_w + kx * p.dil_w) - i32(p.pad_w);
     var v = 0.0;

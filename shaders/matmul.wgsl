@@ -27,6 +27,8 @@ struct Params {
     bias_mode: u32,
     col_group: u32,
     group_stride: u32,
+    // Element offset added to every output index (convolution runs one image per GEMM).
+    c_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -76,6 +78,6 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         }
         let group = col / p.col_group;
         let within = col % p.col_group;
-        c[batch * p.c_batch_stride + group * p.group_stride + row * p.col_group + within] = acc;
+        c[p.c_offset + batch * p.c_batch_stride + group * p.group_stride + row * p.col_group + within] = acc;
     }
 }

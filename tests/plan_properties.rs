@@ -119,11 +119,8 @@ proptest! {
 #[test]
 fn input12_file_has_optimum_12() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/benchmarks/minimalloc/input.12.csv");
-    let Ok(problem) = tessera::plan::read_csv(&path) else {
-        eprintln!("skipped: {} not found", path.display());
-        return;
-    };
+        .join("tests/data/input.12.csv");
+    let problem = tessera::plan::read_csv(&path).expect("tests/data/input.12.csv");
     // Hand derivation: b3 [0,9) and b5 [0,21) are live with b1 at step 0, so 12 bytes are live;
     // b1/b2 and b2/b4 touch, so b1, b2 and b4 can share one 4-byte slot: 12 is optimal.
     assert_eq!(lower_bound(&problem), 12);

@@ -83,7 +83,8 @@ pub enum Op {
         eps: f32,
     },
     /// 2-D convolution, NCHW, groups = 1: inputs `x [N, C, H, W]`, `w [O, C, KH, KW]`,
-    /// optional `bias [O]`. Runs as im2col + GEMM with a workspace for the column matrix.
+    /// optional `bias [O]`. Runs as tiled im2col + GEMM: the workspace holds one tile of one
+    /// image's column matrix (`infer::im2col_tile_cols`).
     Conv2d(Conv2dAttrs),
     /// Max or average pooling, NCHW: input `x`.
     Pool2d(PoolAttrs),

@@ -429,6 +429,7 @@ impl Lowerer<'_> {
             bias_mode,
             w(col_group),
             w(m * col_group),
+            0, // c_offset
         ])
     }
 
@@ -631,54 +632,48 @@ impl Lowerer<'_> {
         let u = |v: usize| v as u64;
         let ckk = u(xd[1]) * u(wd[2]) * u(wd[3]);
         let plane = u(od[2]) * u(od[3]);
-        let cols = u(od[0]) * plane;
-        let total = ckk * cols;
-        let ws = cx.workspace(total * 4)?;
-        cx.u32_of(total.max(cx.numel(x)).max(cx.numel(out)), "elements")?;
-        let mut p = vec![total as u32, cols as u32];
-        p.extend([xd[1], xd[2], xd[3], wd[2], wd[3], od[2], od[3]].map(|v| v as u32));
-        p.extend(
-            [
-                a.stride[0],
-                a.stride[1],
-                a.padding[0],
-                a.padding[1],
-                a.dilation[0],
-                a.dilation[1],
-            ]
-            .map(|v| v as u32),
-        );
-        let im2col = Step {
-            kernel: Kernel::Im2Col,
-            bindings: vec![cx.region(x)?, ws],
-            params: block(p),
-            groups: cx.groups_1d(total)?,
-        };
+        // One tile of one image at a time: im2col of `cols` output positions into the
+        // workspace, then the GEMM writing those columns of the NCHW output.
+        let tile = crate::graph::infer::im2col_tile_cols(ckk, plane);
+        let ws = cx.workspace(ckk * tile * 4)?;
+        cx.u32_of((ckk * tile).max(cx.numel(x)).max(cx.numel(out)), "elements")?;
         let o = u(wd[0]);
         let c = cx.region(out)?;
         let has_bias = self.graph.node(cx.id).inputs.len() > 2;
-        let bias = if has_bias {
-            cx.region(cx.input(2)?)?
-        } else {
-            c
-        };
-        let params = Self::gemm_params(
-            o,
-            cols,
-            ckk,
-            1,
-            [0, 0, 0],
-            [false, false],
-            if has_bias { 2 } else { 0 },
-            plane,
-        );
-        let gemm = Step {
-            kernel: Kernel::MatMul,
-            bindings: vec![cx.region(w)?, ws, c, bias],
-            params,
-            groups: Self::gemm_groups(cx, o, cols, 1)?,
-        };
-        Ok(vec![im2col, gemm])
+        let bias = if has_bias { cx.region(cx.input(2)?)? } else { c };
+        let (xr, wr) = (cx.region(x)?, cx.region(w)?);
+        let mut steps = Vec::new();
+        for image in 0..u(od[0]) {
+            let mut start = 0;
+            while start < plane {
+                let cols = tile.min(plane - start);
+                let total = ckk * cols;
+                let mut p = vec![total as u32, cols as u32];
+                p.extend([xd[1], xd[2], xd[3], wd[2], wd[3], od[2], od[3]].map(|v| v as u32));
+                p.extend(
+                    [a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.dilation[0], a.dilation[1]]
+                        .map(|v| v as u32),
+                );
+                p.extend([image as u32, start as u32]);
+                steps.push(Step {
+                    kernel: Kernel::Im2Col,
+                    bindings: vec![xr, ws],
+                    params: block(p),
+                    groups: cx.groups_1d(total)?,
+                });
+                // Row stride `plane` (col_group), columns `cols`, output offset at this tile.
+                let mut params = Self::gemm_params(o, cols, ckk, 1, [0, 0, 0], [false, false], if has_bias { 2 } else { 0 }, plane);
+                params[12] = (image * o * plane + start) as u32;
+                steps.push(Step {
+                    kernel: Kernel::MatMul,
+                    bindings: vec![wr, ws, c, bias],
+                    params,
+                    groups: Self::gemm_groups(cx, o, cols, 1)?,
+                });
+                start += cols;
+            }
+        }
+        Ok(steps)
     }
 
     fn attention(
