@@ -1,10 +1,11 @@
 //! The pipeline end to end for one graph: analyse, plan, lay out (and, in `run`, execute on the
 //! GPU and compare with the CPU reference). The CLI and the demo are thin layers over this.
 
-use crate::analysis::{AnalysisOptions, MemoryAnalysis, analyze};
+use crate::analysis::{AnalysisOptions, MemoryAnalysis, WorkspacePolicy, analyze};
 use crate::graph::Graph;
 use crate::layout::{MemoryLayout, planned_layout};
 use crate::plan::{Budget, Outcome, PlanError, lower_bound, plan_and_check};
+use crate::report::Variant;
 use std::time::Instant;
 
 /// How to plan a graph.
@@ -41,6 +42,28 @@ pub struct PlannedGraph {
     pub layout: MemoryLayout,
     /// Analysis + planning time.
     pub plan_ms: f64,
+}
+
+/// Plans `graph` under every (in-place, workspace policy) combination, other settings as in
+/// `base`, to show what each reuse strategy buys.
+pub fn plan_variants(graph: &Graph, base: &PlanConfig) -> Result<Vec<Variant>, PlanError> {
+    let mut out = Vec::new();
+    for in_place in [false, true] {
+        for ws in WorkspacePolicy::ALL {
+            let mut cfg = base.clone();
+            cfg.analysis.in_place = in_place;
+            cfg.analysis.workspace = ws;
+            let p = plan_graph(graph, &cfg)?;
+            out.push(Variant {
+                in_place,
+                workspace: ws.name().into(),
+                arena_bytes: p.outcome.plan.arena_bytes,
+                lower_bound_bytes: p.lower_bound,
+                workspace_bytes: p.analysis.workspace_bytes,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Analyses and plans `graph`; the plan is validated and never below the lower bound.

@@ -127,10 +127,7 @@ fn a_malformed_csv_names_the_line() {
 
 #[test]
 fn plan_csv_prints_peak_bound_and_writes_offsets() {
-    let input = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/input.12.csv"
-    );
+    let input = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/input.12.csv");
     let out_path = tmp("plan12.csv");
     let out = tessera(&[
         "plan-csv",

@@ -134,6 +134,34 @@ fn conv2d_stride_padding_dilation() {
 }
 
 #[test]
+fn conv2d_spanning_several_im2col_tiles() {
+    // C*KH*KW = 45, so a tile holds 65536 / 180 = 364 output positions; a 23x19 plane (437
+    // positions) needs a full tile and a partial one, for each of the 2 images.
+    let ckk = 5 * 3 * 3;
+    let tile = tessera::graph::infer::im2col_tile_cols(ckk, 23 * 19);
+    assert!(
+        tile < 23 * 19 && (23 * 19) % tile != 0,
+        "tile {tile} must split the plane unevenly"
+    );
+    let attrs = Conv2dAttrs {
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+    };
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, "x", &[2, 5, 23, 19], 4);
+    let w = b.weight("w", &[6, 5, 3, 3], 5, 0.5);
+    let bias = b.weight("bias", &[6], 6, 0.5);
+    let y = b.op("y", Op::Conv2d(attrs), &[x, w, bias]).expect("conv");
+    b.output(y);
+    check_layouts(
+        &b.build().expect("graph"),
+        None,
+        "conv2d over several tiles",
+    );
+}
+
+#[test]
 fn pooling_with_padding_and_global_average() {
     for kind in [PoolKind::Max, PoolKind::Avg] {
         let attrs = PoolAttrs {

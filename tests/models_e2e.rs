@@ -146,8 +146,8 @@ fn a_deliberately_overlapping_plan_is_caught_on_the_device() {
             // Born while the victim is live, no bigger, and not reading the victim itself (the
             // runtime rejects an output on its own input's offset for ops that cannot run in place).
             let producer = graph.nodes.iter().find(|n| n.outputs.contains(t));
-            let reads_victim = producer
-                .is_some_and(|n| n.inputs.iter().any(|&i| live.root[i.index()] == victim));
+            let reads_victim =
+                producer.is_some_and(|n| n.inputs.iter().any(|&i| live.root[i.index()] == victim));
             *s > vs
                 && *s + 1 < ve
                 && !reads_victim

@@ -118,8 +118,7 @@ proptest! {
 
 #[test]
 fn input12_file_has_optimum_12() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/input.12.csv");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/input.12.csv");
     let problem = tessera::plan::read_csv(&path).expect("tests/data/input.12.csv");
     // Hand derivation: b3 [0,9) and b5 [0,21) are live with b1 at step 0, so 12 bytes are live;
     // b1/b2 and b2/b4 touch, so b1, b2 and b4 can share one 4-byte slot: 12 is optimal.

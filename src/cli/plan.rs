@@ -5,10 +5,9 @@ use super::args::{PlanArgs, PlanOpts};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
-use tessera::graph::Graph;
-use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph};
+use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::Budget;
-use tessera::report::{PlanSection, Table, human_bytes};
+use tessera::report::{PlanSection, Table, Variant, human_bytes};
 
 /// Planning config from the command line, with the given offset alignment.
 pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
@@ -57,42 +56,6 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         alignment: cfg.analysis.alignment,
         proven_optimal: p.outcome.proven_optimal,
     }
-}
-
-/// One row of the variants table: the arena under one (in-place, workspace policy) setting.
-#[derive(Clone, Debug, Serialize)]
-pub struct Variant {
-    /// In-place reuse on?
-    pub in_place: bool,
-    /// Workspace policy name.
-    pub workspace: String,
-    /// Planned arena.
-    pub arena_bytes: u64,
-    /// Lower bound.
-    pub lower_bound_bytes: u64,
-    /// Workspace bytes under the policy.
-    pub workspace_bytes: u64,
-}
-
-/// Plans the graph under every (in-place, workspace) combination.
-pub fn variants(graph: &Graph, base: &PlanConfig) -> Result<Vec<Variant>, CliError> {
-    let mut out = Vec::new();
-    for in_place in [false, true] {
-        for ws in WorkspacePolicy::ALL {
-            let mut cfg = base.clone();
-            cfg.analysis.in_place = in_place;
-            cfg.analysis.workspace = ws;
-            let p = plan_graph(graph, &cfg)?;
-            out.push(Variant {
-                in_place,
-                workspace: ws.name().into(),
-                arena_bytes: p.outcome.plan.arena_bytes,
-                lower_bound_bytes: p.lower_bound,
-                workspace_bytes: p.analysis.workspace_bytes,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// Prints the variants as a table.
@@ -168,7 +131,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("alignment:      {}", s.alignment);
     println!("planning time:  {:.1} ms", p.plan_ms);
     println!();
-    let v = variants(&graph, &cfg)?;
+    let v = plan_variants(&graph, &cfg)?;
     print_variants(&v);
     if let Some(path) = &args.json {
         let j = PlanJson {

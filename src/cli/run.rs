@@ -4,8 +4,8 @@
 use super::args::RunArgs;
 use super::{CliError, models, plan, write_json};
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
-use tessera::pipeline::plan_graph;
-use tessera::report::{RunReport, human_bytes};
+use tessera::pipeline::{plan_graph, plan_variants};
+use tessera::report::{RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
 /// Opens the GPU; without one, explains and returns `None` unless `require` is set.
@@ -100,6 +100,101 @@ pub fn print_report(r: &RunReport) {
     );
 }
 
+/// Prints the side-by-side comparison: lower bound, the arena under each reuse setting, the
+/// measured planned run, and each executed baseline.
+pub fn print_comparison(r: &RunReport) {
+    println!();
+    let mut t = Table::new(&[
+        "scheme",
+        "bytes",
+        "vs lower bound",
+        "measured device",
+        "run time",
+    ]);
+    let lb = r.plan.lower_bound_bytes.max(1) as f64;
+    let ratio = |b: u64| format!("{:.3}x", b as f64 / lb);
+    t.row(vec![
+        "lower bound".into(),
+        human_bytes(r.plan.lower_bound_bytes),
+        "1.000x".into(),
+        String::new(),
+        String::new(),
+    ]);
+    for v in &r.variants {
+        t.row(vec![
+            format!(
+                "plan: in-place {}, workspace {}",
+                if v.in_place { "on" } else { "off" },
+                v.workspace
+            ),
+            human_bytes(v.arena_bytes),
+            ratio(v.arena_bytes),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    let ms = |x: f64| format!("{x:.1} ms");
+    t.row(vec![
+        "planned run (this plan, weights excluded)".into(),
+        human_bytes(r.plan.arena_bytes),
+        ratio(r.plan.arena_bytes),
+        r.measured.device_peak_bytes.map_or("n/a".into(), |d| {
+            human_bytes(d.saturating_sub(r.plan.weights_bytes))
+        }),
+        r.timings.run_ms.map_or("n/a".into(), ms),
+    ]);
+    if let Some(hw) = r.measured.high_water_bytes {
+        t.row(vec![
+            "high-water (sentinel scan)".into(),
+            human_bytes(hw),
+            ratio(hw),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    for b in &r.baselines {
+        let held = if b.held_peak_bytes != b.requested_peak_bytes {
+            format!(
+                " (held {}, frag {})",
+                human_bytes(b.held_peak_bytes),
+                human_bytes(b.internal_fragmentation_bytes)
+            )
+        } else {
+            String::new()
+        };
+        t.row(vec![
+            format!(
+                "{}{}",
+                b.name,
+                if b.outputs_equal_planned {
+                    ""
+                } else {
+                    " (OUTPUTS DIFFER)"
+                }
+            ),
+            format!("{}{held}", human_bytes(b.requested_peak_bytes)),
+            ratio(b.requested_peak_bytes),
+            b.measured_peak_bytes.map_or("n/a".into(), human_bytes),
+            ms(b.run_ms),
+        ]);
+    }
+    print!("{t}");
+    if let (Some(d), Some(dynamic)) = (
+        r.measured.device_peak_bytes,
+        r.measured.naive_dynamic_peak_bytes,
+    ) {
+        let planned = d.saturating_sub(r.plan.weights_bytes);
+        println!(
+            "measured: planned run {} vs naive-dynamic {} ({:.2}x); beyond weights+arena: {} (params buffer {}, allocator rounding)",
+            human_bytes(planned),
+            human_bytes(dynamic),
+            dynamic as f64 / planned.max(1) as f64,
+            human_bytes(d.saturating_sub(r.plan.weights_bytes + r.plan.arena_bytes)),
+            r.measured.params_bytes.map_or("n/a".into(), human_bytes),
+        );
+    }
+}
+
 /// Checks that a report passed; an error names what failed.
 pub fn check(r: &RunReport) -> Result<(), CliError> {
     if !r.correctness.passed {
@@ -113,6 +208,12 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
             "{}: clobber check failed: {}",
             r.model,
             r.validate.detail.as_deref().unwrap_or("")
+        )));
+    }
+    if let Some(b) = r.baselines.iter().find(|b| !b.outputs_equal_planned) {
+        return Err(CliError::Check(format!(
+            "{}: baseline {} produced different outputs than the planned run",
+            r.model, b.name
         )));
     }
     if let Some(hw) = r.measured.high_water_bytes {
@@ -144,6 +245,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         gpu.as_ref(),
         ExecuteOptions {
             validate: args.validate,
+            baselines: !args.no_baselines,
         },
     )?;
     let report = exec.into_report(
@@ -151,8 +253,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         models::options_used(&args.model),
         &cfg,
         section,
+        plan_variants(&graph, &cfg)?,
     );
     print_report(&report);
+    print_comparison(&report);
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }

@@ -9,10 +9,10 @@ use crate::cpu::{self, CpuError, TensorData};
 use crate::graph::Graph;
 use crate::pipeline::{PlanConfig, PlannedGraph};
 use crate::report::{
-    AdapterReport, CorrectnessSection, MeasuredSection, PlanSection, RunReport, TimingSection,
-    ValidateSection,
+    AdapterReport, BaselineReport, CorrectnessSection, MeasuredSection, PlanSection, RunReport,
+    TimingSection, ValidateSection, Variant,
 };
-use crate::runtime::{Gpu, OutputData, RuntimeError, measure_compile};
+use crate::runtime::{Baseline, Gpu, OutputData, RuntimeError, measure_compile, run_baseline};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -98,8 +98,10 @@ fn max_abs(reference: &[TensorData]) -> f64 {
 /// Options for [`execute`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExecuteOptions {
-    /// Run the sentinel high-water scan.
+    /// Run the clobber check and the sentinel high-water scan.
     pub validate: bool,
+    /// Also execute the allocation baselines (naive-static, naive-dynamic, buddy) on the device.
+    pub baselines: bool,
 }
 
 /// What one execution measured; with the plan section it makes a [`RunReport`].
@@ -115,6 +117,8 @@ pub struct Execution {
     pub correctness: CorrectnessSection,
     /// Timings.
     pub timings: TimingSection,
+    /// Allocation baselines executed on the device.
+    pub baselines: Vec<BaselineReport>,
 }
 
 impl Execution {
@@ -125,6 +129,7 @@ impl Execution {
         options: Vec<(String, usize)>,
         cfg: &PlanConfig,
         plan: PlanSection,
+        variants: Vec<Variant>,
     ) -> RunReport {
         RunReport {
             model: model.to_string(),
@@ -136,6 +141,8 @@ impl Execution {
             validate: self.validate,
             correctness: self.correctness,
             timings: self.timings,
+            variants,
+            baselines: self.baselines,
         }
     }
 }
@@ -156,6 +163,7 @@ pub fn execute(
         cpu_ms,
         ..Default::default()
     };
+    let mut baselines: Vec<BaselineReport> = Vec::new();
     let mut validate = ValidateSection {
         clobber_check: "skipped".into(),
         detail: None,
@@ -218,6 +226,23 @@ pub fn execute(
                     }
                 ));
             }
+            if opts.baselines {
+                for which in Baseline::ALL {
+                    let b = run_baseline(gpu, graph, which)?;
+                    if which == Baseline::NaiveDynamic {
+                        measured.naive_dynamic_peak_bytes = b.peak_allocated_bytes;
+                    }
+                    baselines.push(BaselineReport {
+                        name: which.name().to_string(),
+                        measured_peak_bytes: b.peak_allocated_bytes,
+                        requested_peak_bytes: b.requested_peak_bytes,
+                        held_peak_bytes: b.held_peak_bytes,
+                        internal_fragmentation_bytes: b.internal_fragmentation_bytes,
+                        run_ms: b.wall_ms,
+                        outputs_equal_planned: b.outputs == out.outputs,
+                    });
+                }
+            }
             let c = compare(&out.outputs, &reference);
             let scaled = c.scaled();
             (
@@ -237,5 +262,6 @@ pub fn execute(
         validate,
         correctness,
         timings,
+        baselines,
     })
 }

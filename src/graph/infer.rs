@@ -326,7 +326,10 @@ pub const IM2COL_TILE_BYTES: u64 = 64 * 1024;
 /// Output positions per im2col tile for a `ckk = C*KH*KW` column height and an `OH*OW` plane:
 /// as many as fit in [`IM2COL_TILE_BYTES`] (at least 16, at most the plane, at least 1).
 pub fn im2col_tile_cols(ckk: u64, plane: u64) -> u64 {
-    (IM2COL_TILE_BYTES / ckk.max(1).saturating_mul(4)).max(16).min(plane).max(1)
+    (IM2COL_TILE_BYTES / ckk.max(1).saturating_mul(4))
+        .max(16)
+        .min(plane)
+        .max(1)
 }
 
 /// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
@@ -339,7 +342,8 @@ pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64
             // [C*KH*KW, tile]: one tile of one image's column matrix (see `im2col_tile_cols`).
             let ckk = Shape::new([x[1], w[2], w[3]]).numel();
             let plane = Shape::new([o[2], o[3]]).numel();
-            ckk.saturating_mul(im2col_tile_cols(ckk, plane)).saturating_mul(f32_bytes)
+            ckk.saturating_mul(im2col_tile_cols(ckk, plane))
+                .saturating_mul(f32_bytes)
         }
         Op::Attention { .. } => {
             let (q, k) = (inputs[0].0.dims(), inputs[1].0.dims());

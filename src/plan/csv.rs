@@ -281,8 +281,7 @@ mod tests {
 
     #[test]
     fn reads_the_shipped_example_file() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/input.12.csv");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/input.12.csv");
         let p = read_csv(&path).expect("tests/data/input.12.csv");
         assert_eq!(p.buffers.len(), 5);
         assert_eq!(crate::plan::bound::lower_bound(&p), 12);

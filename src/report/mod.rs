@@ -101,6 +101,41 @@ pub struct TimingSection {
     pub cpu_ms: f64,
 }
 
+/// The planned arena under one (in-place, workspace policy) setting.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Variant {
+    /// In-place reuse on?
+    pub in_place: bool,
+    /// Workspace policy name.
+    pub workspace: String,
+    /// Planned arena, bytes.
+    pub arena_bytes: u64,
+    /// Lower bound of that setting's problem, bytes.
+    pub lower_bound_bytes: u64,
+    /// Workspace bytes the policy asks for (sum of its workspace buffers).
+    pub workspace_bytes: u64,
+}
+
+/// One allocation baseline executed on the device (weights excluded from every number).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BaselineReport {
+    /// `naive-static`, `naive-dynamic` or `buddy`.
+    pub name: String,
+    /// Peak growth of the allocator's `total_allocated_bytes` over the run (null where the
+    /// backend cannot tell).
+    pub measured_peak_bytes: Option<u64>,
+    /// Peak bytes requested by live tensors.
+    pub requested_peak_bytes: u64,
+    /// Peak bytes the scheme held (buddy blocks, including internal fragmentation).
+    pub held_peak_bytes: u64,
+    /// Held minus requested at the held peak (buddy only).
+    pub internal_fragmentation_bytes: u64,
+    /// Wall time of the run (one submission per node), ms.
+    pub run_ms: f64,
+    /// True when its outputs are bit-identical to the planned run's.
+    pub outputs_equal_planned: bool,
+}
+
 /// The full report of `tessera run` / `tessera plan`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct RunReport {
@@ -122,4 +157,8 @@ pub struct RunReport {
     pub correctness: CorrectnessSection,
     /// Timings.
     pub timings: TimingSection,
+    /// The arena under every (in-place, workspace policy) setting.
+    pub variants: Vec<Variant>,
+    /// Allocation baselines executed on the device (empty when not run).
+    pub baselines: Vec<BaselineReport>,
 }

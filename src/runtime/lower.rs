@@ -640,7 +640,11 @@ impl Lowerer<'_> {
         let o = u(wd[0]);
         let c = cx.region(out)?;
         let has_bias = self.graph.node(cx.id).inputs.len() > 2;
-        let bias = if has_bias { cx.region(cx.input(2)?)? } else { c };
+        let bias = if has_bias {
+            cx.region(cx.input(2)?)?
+        } else {
+            c
+        };
         let (xr, wr) = (cx.region(x)?, cx.region(w)?);
         let mut steps = Vec::new();
         for image in 0..u(od[0]) {
@@ -651,8 +655,15 @@ impl Lowerer<'_> {
                 let mut p = vec![total as u32, cols as u32];
                 p.extend([xd[1], xd[2], xd[3], wd[2], wd[3], od[2], od[3]].map(|v| v as u32));
                 p.extend(
-                    [a.stride[0], a.stride[1], a.padding[0], a.padding[1], a.dilation[0], a.dilation[1]]
-                        .map(|v| v as u32),
+                    [
+                        a.stride[0],
+                        a.stride[1],
+                        a.padding[0],
+                        a.padding[1],
+                        a.dilation[0],
+                        a.dilation[1],
+                    ]
+                    .map(|v| v as u32),
                 );
                 p.extend([image as u32, start as u32]);
                 steps.push(Step {
@@ -662,7 +673,16 @@ impl Lowerer<'_> {
                     groups: cx.groups_1d(total)?,
                 });
                 // Row stride `plane` (col_group), columns `cols`, output offset at this tile.
-                let mut params = Self::gemm_params(o, cols, ckk, 1, [0, 0, 0], [false, false], if has_bias { 2 } else { 0 }, plane);
+                let mut params = Self::gemm_params(
+                    o,
+                    cols,
+                    ckk,
+                    1,
+                    [0, 0, 0],
+                    [false, false],
+                    if has_bias { 2 } else { 0 },
+                    plane,
+                );
                 params[12] = (image * o * plane + start) as u32;
                 steps.push(Step {
                     kernel: Kernel::MatMul,
