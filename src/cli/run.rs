@@ -135,12 +135,12 @@ pub fn print_comparison(r: &RunReport) {
     }
     let ms = |x: f64| format!("{x:.1} ms");
     t.row(vec![
-        "planned run (this plan, weights excluded)".into(),
+        "planned run (weights and params excluded)".into(),
         human_bytes(r.plan.arena_bytes),
         ratio(r.plan.arena_bytes),
-        r.measured.device_peak_bytes.map_or("n/a".into(), |d| {
-            human_bytes(d.saturating_sub(r.plan.weights_bytes))
-        }),
+        r.measured
+            .arena_measured_bytes
+            .map_or("n/a".into(), human_bytes),
         r.timings.run_ms.map_or("n/a".into(), ms),
     ]);
     if let Some(hw) = r.measured.high_water_bytes {
@@ -179,18 +179,16 @@ pub fn print_comparison(r: &RunReport) {
         ]);
     }
     print!("{t}");
-    if let (Some(d), Some(dynamic)) = (
-        r.measured.device_peak_bytes,
+    if let (Some(planned), Some(dynamic)) = (
+        r.measured.arena_measured_bytes,
         r.measured.naive_dynamic_peak_bytes,
     ) {
-        let planned = d.saturating_sub(r.plan.weights_bytes);
         println!(
-            "measured: planned run {} vs naive-dynamic {} ({:.2}x); beyond weights+arena: {} (params buffer {}, allocator rounding)",
+            "measured on the device: planned arena {} vs naive-dynamic peak {} ({:.2}x); the arena's measured bytes exceed the plan by {} (allocator rounding)",
             human_bytes(planned),
             human_bytes(dynamic),
             dynamic as f64 / planned.max(1) as f64,
-            human_bytes(d.saturating_sub(r.plan.weights_bytes + r.plan.arena_bytes)),
-            r.measured.params_bytes.map_or("n/a".into(), human_bytes),
+            human_bytes(planned.saturating_sub(r.plan.arena_bytes)),
         );
     }
 }

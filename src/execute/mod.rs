@@ -196,6 +196,9 @@ pub fn execute(
             measured.device_reserved_bytes = bytes.after.map(|a| a.reserved);
             measured.buffer_bytes = Some(compiled.buffer_bytes());
             measured.params_bytes = Some(compiled.params_bytes());
+            measured.arena_measured_bytes = measured
+                .device_peak_bytes
+                .map(|d| d.saturating_sub(planned.layout.weights_bytes + compiled.params_bytes()));
             let out = compiled.run(gpu)?;
             timings.run_ms = Some(out.wall_ms);
             if opts.validate {

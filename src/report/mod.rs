@@ -56,6 +56,10 @@ pub struct MeasuredSection {
     /// The allocator's `total_reserved_bytes` after the buffers exist: memory the device holds
     /// in blocks, used or not (null where the backend cannot tell).
     pub device_reserved_bytes: Option<u64>,
+    /// `device_peak_bytes` minus the weights region and the params buffer: what the arena cost
+    /// the device, measured the same way as the baselines (which are sampled after their weights
+    /// and params exist). Exceeds `plan.arena_bytes` only by the allocator's rounding.
+    pub arena_measured_bytes: Option<u64>,
     /// Size of the one arena buffer as created (weights + arena).
     pub buffer_bytes: Option<u64>,
     /// Size of the small uniform buffer holding every node's parameters.
