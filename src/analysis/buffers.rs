@@ -2,7 +2,7 @@
 //! in-place ops written over it) and workspace buffers, each with a half-open lifetime.
 
 use super::{Liveness, WorkspacePolicy, liveness};
-use crate::graph::{Graph, NodeId, Op, TensorId, TensorKind, infer};
+use crate::graph::{Graph, NodeId, Op, TensorId, TensorKind};
 use crate::plan::{Buffer, BufferId, Lifetime, Problem};
 
 /// Switches for [`analyze`].
@@ -169,19 +169,8 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
 
     // Workspace requests.
     let mut request = vec![0u64; graph.nodes.len()];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let infos: Vec<_> = node
-            .inputs
-            .iter()
-            .map(|t| {
-                (
-                    &graph.tensors[t.index()].shape,
-                    graph.tensors[t.index()].dtype,
-                )
-            })
-            .collect();
-        let out = &graph.tensors[node.outputs[0].index()].shape;
-        request[i] = infer::workspace_bytes(&node.op, &infos, out);
+    for (i, id) in graph.node_ids().enumerate() {
+        request[i] = graph.workspace_bytes(id);
         naive += align_up(request[i], opts.alignment);
     }
     let family = |op: &Op| match op {

@@ -2,11 +2,10 @@
 //! against the CPU reference, in one table.
 
 use super::args::DemoArgs;
-use super::run::{check, open_gpu};
+use super::run::{check, open_gpu, plan_and_execute};
 use super::{CliError, plan, write_json};
-use tessera::execute::{ExecuteOptions, execute};
+use tessera::execute::ExecuteOptions;
 use tessera::models::{ModelOptions, build, catalog};
-use tessera::pipeline::{plan_graph, plan_variants};
 use tessera::report::{Table, human_bytes};
 
 /// Runs the command.
@@ -38,24 +37,16 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let mut reports = Vec::new();
     for info in catalog() {
         let graph = build(info.name, &ModelOptions::default())?;
-        let planned = plan_graph(&graph, &cfg)?;
-        let section = plan::section(&planned, &cfg);
-        let exec = execute(
-            &graph,
-            &planned,
-            gpu.as_ref(),
-            ExecuteOptions {
-                validate: true,
-                baselines: true,
-            },
-        )?;
         let options = info
             .options
             .iter()
             .map(|(o, d, _)| (o.to_string(), *d))
             .collect();
-        let variants = plan_variants(&graph, &cfg)?;
-        let r = exec.into_report(info.name, options, &cfg, section, variants);
+        let opts = ExecuteOptions {
+            validate: true,
+            baselines: true,
+        };
+        let r = plan_and_execute(&graph, info.name, options, &cfg, gpu.as_ref(), opts)?;
         let time = r.timings.plan_ms
             + r.timings.compile_ms.unwrap_or(0.0)
             + r.timings.run_ms.unwrap_or(r.timings.cpu_ms);

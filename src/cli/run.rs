@@ -4,7 +4,8 @@
 use super::args::RunArgs;
 use super::{CliError, models, plan, write_json};
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
-use tessera::pipeline::{plan_graph, plan_variants};
+use tessera::graph::Graph;
+use tessera::pipeline::{PlanConfig, plan_graph, plan_variants};
 use tessera::report::{RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
@@ -225,6 +226,22 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Plans `graph`, executes it (GPU when given, CPU reference always) and builds the report,
+/// with the arena under every reuse setting alongside.
+pub fn plan_and_execute(
+    graph: &Graph,
+    model: &str,
+    options: Vec<(String, usize)>,
+    cfg: &PlanConfig,
+    gpu: Option<&Gpu>,
+    opts: ExecuteOptions,
+) -> Result<RunReport, CliError> {
+    let planned = plan_graph(graph, cfg)?;
+    let section = plan::section(&planned, cfg);
+    let exec = execute(graph, &planned, gpu, opts)?;
+    Ok(exec.into_report(model, options, cfg, section, plan_variants(graph, cfg)?))
+}
+
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let graph = models::build_model(&args.model)?;
@@ -235,24 +252,19 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         (None, a) => a.unwrap_or(256),
     };
     let cfg = plan::config(&args.opts, alignment)?;
-    let planned = plan_graph(&graph, &cfg)?;
-    let section = plan::section(&planned, &cfg);
-    let exec = execute(
+    let opts = ExecuteOptions {
+        validate: args.validate,
+        baselines: !args.no_baselines,
+    };
+    let name = models::model_name(&args.model);
+    let report = plan_and_execute(
         &graph,
-        &planned,
-        gpu.as_ref(),
-        ExecuteOptions {
-            validate: args.validate,
-            baselines: !args.no_baselines,
-        },
-    )?;
-    let report = exec.into_report(
-        &models::model_name(&args.model),
+        &name,
         models::options_used(&args.model),
         &cfg,
-        section,
-        plan_variants(&graph, &cfg)?,
-    );
+        gpu.as_ref(),
+        opts,
+    )?;
     print_report(&report);
     print_comparison(&report);
     if let Some(path) = &args.json {

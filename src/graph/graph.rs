@@ -1,6 +1,6 @@
 //! The graph: a table of tensors, a list of nodes in a valid execution order, and the outputs.
 
-use super::{GraphError, NodeId, Op, Tensor, TensorId, TensorKind};
+use super::{GraphError, NodeId, Op, Tensor, TensorId, TensorKind, infer};
 use serde::{Deserialize, Serialize};
 
 /// One operator application.
@@ -82,6 +82,25 @@ impl Graph {
             }
         }
         cur
+    }
+
+    /// Scratch bytes node `n` asks for while it runs ([`infer::workspace_bytes`]); 0 for a node
+    /// without outputs. Assumes a validated graph.
+    pub fn workspace_bytes(&self, n: NodeId) -> u64 {
+        let node = self.node(n);
+        let infos: Vec<_> = node
+            .inputs
+            .iter()
+            .map(|t| {
+                (
+                    &self.tensors[t.index()].shape,
+                    self.tensors[t.index()].dtype,
+                )
+            })
+            .collect();
+        node.outputs.first().map_or(0, |o| {
+            infer::workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
+        })
     }
 
     /// Sum of the sizes of every tensor (the naive no-reuse footprint, weights included).

@@ -2,7 +2,7 @@
 //! baseline the planned arena is compared against, and a layout that is trivially correct.
 
 use super::{MemoryLayout, align_up};
-use crate::graph::{Graph, TensorKind, infer};
+use crate::graph::{Graph, TensorKind};
 
 /// Lays out weights first, then every other tensor and every workspace end to end.
 pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
@@ -33,19 +33,8 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
     }
     let mut ws_off = vec![None; graph.nodes.len()];
     let mut ws_bytes = vec![0u64; graph.nodes.len()];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let infos: Vec<_> = node
-            .inputs
-            .iter()
-            .map(|t| {
-                (
-                    &graph.tensors[t.index()].shape,
-                    graph.tensors[t.index()].dtype,
-                )
-            })
-            .collect();
-        let out_shape = &graph.tensors[node.outputs[0].index()].shape;
-        let bytes = infer::workspace_bytes(&node.op, &infos, out_shape);
+    for (i, id) in graph.node_ids().enumerate() {
+        let bytes = graph.workspace_bytes(id);
         if bytes > 0 {
             ws_off[i] = Some(cursor);
             ws_bytes[i] = bytes;
