@@ -33,10 +33,10 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = cli::dispatch(cli);
     #[cfg(unix)]
-    if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR") {
-        if dir.contains(&format!("tessera-runtime-{}", std::process::id())) {
-            let _ = std::fs::remove_dir(dir);
-        }
+    if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR")
+        && dir.contains(&format!("tessera-runtime-{}", std::process::id()))
+    {
+        let _ = std::fs::remove_dir(dir);
     }
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -57,10 +57,10 @@ pub fn liveness(graph: &Graph) -> Liveness {
         }
         for &o in &node.outputs {
             def[o.index()] = Some(step);
-            if node.op.is_view() {
-                if let Some(&src) = node.inputs.first() {
-                    root[o.index()] = root[src.index()];
-                }
+            if node.op.is_view()
+                && let Some(&src) = node.inputs.first()
+            {
+                root[o.index()] = root[src.index()];
             }
         }
     }

@@ -30,7 +30,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
 
 /// A positive, finite number of seconds.
 pub fn seconds(s: f64) -> Result<Duration, CliError> {
-    if s.is_finite() && s >= 0.0 && s < 1e6 {
+    if s.is_finite() && (0.0..1e6).contains(&s) {
         Ok(Duration::from_secs_f64(s))
     } else {
         Err(CliError::Usage(format!(

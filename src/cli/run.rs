@@ -215,13 +215,13 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
             r.model, b.name
         )));
     }
-    if let Some(hw) = r.measured.high_water_bytes {
-        if hw > r.plan.arena_bytes {
-            return Err(CliError::Check(format!(
-                "{}: the run touched {hw} arena bytes, beyond the planned {}",
-                r.model, r.plan.arena_bytes
-            )));
-        }
+    if let Some(hw) = r.measured.high_water_bytes
+        && hw > r.plan.arena_bytes
+    {
+        return Err(CliError::Check(format!(
+            "{}: the run touched {hw} arena bytes, beyond the planned {}",
+            r.model, r.plan.arena_bytes
+        )));
     }
     Ok(())
 }

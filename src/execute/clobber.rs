@@ -152,15 +152,15 @@ pub fn clobber_check(
             if let Some((_, end)) = live.interval(graph, o) {
                 let off = layout.offset(o) as usize;
                 let size = graph.tensors[o.index()].size_bytes() as usize;
-                if end > s + 1 {
-                    if let Some(b) = snapshot.get(off..off + size) {
-                        watched.push(Watched {
-                            tensor: o,
-                            offset: off,
-                            bytes: b.to_vec(),
-                            until: end,
-                        });
-                    }
+                if end > s + 1
+                    && let Some(b) = snapshot.get(off..off + size)
+                {
+                    watched.push(Watched {
+                        tensor: o,
+                        offset: off,
+                        bytes: b.to_vec(),
+                        until: end,
+                    });
                 }
             }
         }

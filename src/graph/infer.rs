@@ -162,7 +162,7 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
         Op::LayerNorm { eps } => {
             c.arity(3, 3)?;
             c.all_f32()?;
-            if !(*eps >= 0.0) {
+            if eps.is_nan() || *eps < 0.0 {
                 return Err(c.attr_err("eps must be >= 0"));
             }
             let x = c.dims(0);

@@ -2,9 +2,9 @@
 //! inference, and validation that returns typed errors for malformed graphs.
 
 mod builder;
+mod dag;
 mod dtype;
 mod error;
-mod graph;
 mod ids;
 pub mod infer;
 mod op;
@@ -13,9 +13,9 @@ mod tensor;
 mod validate;
 
 pub use builder::GraphBuilder;
+pub use dag::{Graph, Node};
 pub use dtype::DType;
 pub use error::GraphError;
-pub use graph::{Graph, Node};
 pub use ids::{NodeId, TensorId};
 pub use op::{BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, UnaryOp};
 pub use shape::Shape;

@@ -47,7 +47,7 @@ impl Shape {
     pub fn broadcast(a: &Shape, b: &Shape) -> Option<Shape> {
         let rank = a.rank().max(b.rank());
         let mut out = vec![0usize; rank];
-        for i in 0..rank {
+        for (i, slot) in out.iter_mut().enumerate() {
             let da = if i < rank - a.rank() {
                 1
             } else {
@@ -58,7 +58,7 @@ impl Shape {
             } else {
                 b.0[i - (rank - b.rank())]
             };
-            out[i] = match (da, db) {
+            *slot = match (da, db) {
                 (x, y) if x == y => x,
                 (1, y) => y,
                 (x, 1) => x,

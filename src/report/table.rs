@@ -32,12 +32,12 @@ impl std::fmt::Display for Table {
             }
         }
         let line = |f: &mut std::fmt::Formatter<'_>, r: &Vec<String>| -> std::fmt::Result {
-            for i in 0..cols {
+            for (i, &w) in width.iter().enumerate() {
                 let c = r.get(i).map(String::as_str).unwrap_or("");
                 if i == 0 {
-                    write!(f, "{c:<w$}", w = width[i])?;
+                    write!(f, "{c:<w$}")?;
                 } else {
-                    write!(f, "  {c:>w$}", w = width[i])?;
+                    write!(f, "  {c:>w$}")?;
                 }
             }
             writeln!(f)
