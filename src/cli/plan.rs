@@ -6,7 +6,7 @@ use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
-use tessera::plan::Budget;
+use tessera::plan::{Budget, memory_curve};
 use tessera::report::{PlanSection, Table, Variant, human_bytes};
 
 /// Planning config from the command line, with the given offset alignment.
@@ -58,6 +58,31 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
     }
 }
 
+/// Live bytes at every step `0..steps` from the curve's breakpoints.
+pub fn per_step(curve: &[(u64, u64)], steps: u64) -> Vec<u64> {
+    let mut out = Vec::with_capacity(steps as usize);
+    let mut k = 0;
+    let mut live = 0;
+    for t in 0..steps {
+        while k < curve.len() && curve[k].0 <= t {
+            live = curve[k].1;
+            k += 1;
+        }
+        out.push(live);
+    }
+    out
+}
+
+/// One character per step, its height the live bytes relative to the peak.
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let peak = values.iter().copied().max().unwrap_or(0).max(1);
+    values
+        .iter()
+        .map(|&v| BARS[((v as u128 * 7).div_ceil(peak as u128)) as usize])
+        .collect()
+}
+
 /// Prints the variants as a table.
 pub fn print_variants(v: &[Variant]) {
     let mut t = Table::new(&[
@@ -86,6 +111,8 @@ struct PlanJson {
     planner: String,
     plan: PlanSection,
     variants: Vec<Variant>,
+    /// Live bytes at each step (the memory curve M(t)); its maximum is the lower bound.
+    memory_curve: Vec<u64>,
     planning_ms: f64,
 }
 
@@ -130,6 +157,14 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("in-place nodes: {}", s.in_place_nodes);
     println!("alignment:      {}", s.alignment);
     println!("planning time:  {:.1} ms", p.plan_ms);
+    let curve = per_step(
+        &memory_curve(&p.analysis.problem),
+        p.analysis.liveness.steps,
+    );
+    println!(
+        "M(t):           {} (live bytes per step, peak = lower bound)",
+        sparkline(&curve)
+    );
     println!();
     let v = plan_variants(&graph, &cfg)?;
     print_variants(&v);
@@ -140,9 +175,26 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
             planner: cfg.planner.clone(),
             plan: s,
             variants: v,
+            memory_curve: curve,
             planning_ms: p.plan_ms,
         };
         write_json(path, &j)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_step_expands_breakpoints() {
+        // 4 bytes live on [0, 2), 10 on [2, 3), nothing after.
+        assert_eq!(per_step(&[(0, 4), (2, 10), (3, 0)], 4), vec![4, 4, 10, 0]);
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_peak() {
+        assert_eq!(sparkline(&[0, 5, 10]), "▁▅█");
+    }
 }

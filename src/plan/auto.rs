@@ -32,7 +32,8 @@ impl Planner for AutoPlanner {
     fn plan(&self, problem: &Problem, budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
         let start = Instant::now();
-        let best = heuristics(problem)?;
+        let deadline = start + budget.time_limit;
+        let best = heuristics(problem, deadline)?;
         if best.arena_bytes <= lower_bound(problem) {
             return Ok(Outcome {
                 plan: best,
@@ -45,7 +46,7 @@ impl Planner for AutoPlanner {
                 proven_optimal: false,
             });
         }
-        Ok(improve(problem, best, start + budget.time_limit))
+        Ok(improve(problem, best, deadline))
     }
 }
 
@@ -61,14 +62,26 @@ const HEURISTICS: [(&str, u64); 4] = [
 /// Problems up to this size also try the best-fit orders of the search helpers.
 const CLASSIC_MAX_BUFFERS: usize = 5_000;
 
-/// The best plan of the cheap heuristics.
-pub(crate) fn heuristics(problem: &Problem) -> Result<Plan, PlanError> {
+/// Extra heuristics run only when the time left exceeds this many times the duration of the
+/// first one (they cost up to about 2.5 times `greedy-size` together on two cores).
+const EXTRA_COST_FACTOR: u32 = 4;
+
+/// The best plan of the cheap heuristics. `greedy-size` always runs (a plan is needed); the
+/// others run in parallel afterwards unless they would likely overrun `deadline`.
+pub(crate) fn heuristics(problem: &Problem, deadline: Instant) -> Result<Plan, PlanError> {
     let budget = Budget::default();
     let pairs = conflict_pairs(problem);
+    let first_start = Instant::now();
+    let (first_name, _) = HEURISTICS[0];
+    let first = planner_by_name(first_name)
+        .and_then(|p| p.plan(problem, &budget))
+        .map(|o| o.plan);
+    let now = Instant::now();
+    let extras_fit = now + (now - first_start) * EXTRA_COST_FACTOR < deadline;
     let results: Vec<Result<Plan, PlanError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = HEURISTICS
+        let handles: Vec<_> = HEURISTICS[1..]
             .iter()
-            .filter(|&&(_, max_pairs)| pairs <= max_pairs)
+            .filter(|&&(_, max_pairs)| extras_fit && pairs <= max_pairs)
             .map(|&(name, _)| {
                 scope.spawn(move || {
                     planner_by_name(name)
@@ -78,11 +91,13 @@ pub(crate) fn heuristics(problem: &Problem) -> Result<Plan, PlanError> {
             })
             .collect();
         let mut out: Vec<Result<Plan, PlanError>> = Vec::new();
-        if problem.buffers.len() <= CLASSIC_MAX_BUFFERS
+        if extras_fit
+            && problem.buffers.len() <= CLASSIC_MAX_BUFFERS
             && let Some(plan) = classic_orders(problem, MAX_EDGES)
         {
             out.push(Ok(plan));
         }
+        out.push(first);
         for h in handles {
             out.push(h.join().unwrap_or_else(|_| {
                 Err(PlanError::Solver {

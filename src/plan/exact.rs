@@ -37,8 +37,9 @@ impl Planner for ExactPlanner {
     fn plan(&self, problem: &Problem, budget: &Budget) -> Result<Outcome, PlanError> {
         problem.check()?;
         let start = Instant::now();
-        let upper = super::auto::heuristics(problem)?;
-        Ok(improve(problem, upper, start + budget.time_limit))
+        let deadline = start + budget.time_limit;
+        let upper = super::auto::heuristics(problem, deadline)?;
+        Ok(improve(problem, upper, deadline))
     }
 }
 
@@ -90,7 +91,16 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
             proven_optimal: false,
         };
     }
-    let mut groups: Vec<Group> = groups(problem)
+    // Check the sizes before building anything: the conflict lists of a huge group alone
+    // could take longer than the whole budget.
+    let members_list = groups(problem);
+    if members_list.iter().any(|m| m.len() > EXACT_MAX_BUFFERS) || Instant::now() >= deadline {
+        return Outcome {
+            plan: upper,
+            proven_optimal: false,
+        };
+    }
+    let mut groups: Vec<Group> = members_list
         .into_iter()
         .map(|members| {
             let rows: Vec<(u64, u64, u64, u64)> = members
@@ -108,12 +118,6 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
             }
         })
         .collect();
-    if groups.iter().any(|gr| gr.members.len() > EXACT_MAX_BUFFERS) {
-        return Outcome {
-            plan: upper,
-            proven_optimal: false,
-        };
-    }
     // The search recurses once per placed buffer: give it a roomy stack of its own.
     let fallback = upper.clone();
     std::thread::scope(|scope| {
