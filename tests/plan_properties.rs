@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use std::time::Duration;
 use tessera::plan::{
-    Budget, Buffer, Lifetime, Plan, Problem, lower_bound, memory_curve, parse_csv, plan_and_check,
+    Budget, Buffer, Lifetime, Plan, PlanError, Problem, lower_bound, memory_curve, parse_csv, plan_and_check,
     planner_by_name, planner_names, validate, write_csv,
 };
 
@@ -51,8 +51,13 @@ proptest! {
         let lb = lower_bound(&problem);
         let mut arenas = Vec::new();
         for &name in planner_names() {
-            let (outcome, report) = plan_and_check(&problem, name, &small_budget())
-                .map_err(|e| TestCaseError::fail(format!("{name}: {e}")))?;
+            let (outcome, report) = match plan_and_check(&problem, name, &small_budget()) {
+                Ok(r) => r,
+                // `ilp` refuses instances beyond its documented size limits; that is an answer,
+                // not a failure. Any other error (or any other planner refusing) fails the test.
+                Err(PlanError::TooLarge { .. }) if name == "ilp" => continue,
+                Err(e) => return Err(TestCaseError::fail(format!("{name}: {e}"))),
+            };
             prop_assert!(validate(&problem, &outcome.plan).is_ok());
             prop_assert!(outcome.plan.arena_bytes >= lb, "{} below the bound", name);
             prop_assert_eq!(report.lower_bound, lb);

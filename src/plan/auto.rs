@@ -1,7 +1,8 @@
 //! The `auto` planner (the default): fast heuristics first, then exact search when it can pay.
 //!
 //! 1. Run the cheap heuristics and keep the best plan. If it meets the max-load lower bound it
-//!    is optimal and returned at once.
+//!    is optimal and returned at once. `greedy-size` runs first; the others only when they
+//!    are likely to finish within the budget (judged from its time).
 //! 2. Problems with at most [`AUTO_SEARCH_MAX_BUFFERS`] buffers are then improved by the
 //!    `exact` branch and bound within `Budget::time_limit`. Larger ones (real traces with tens
 //!    of thousands of buffers, where best fit is already close to the bound) skip the search,

@@ -29,6 +29,9 @@ use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
 
+/// Number of noise-free rankings (see [`Instance::ranking`]).
+pub(crate) const FIXED_RANKINGS: u32 = 7;
+
 /// One independent sub-problem in flat arrays (local indices `0..n`).
 pub(crate) struct Instance {
     /// Sizes in bytes.
@@ -48,6 +51,8 @@ pub(crate) struct Instance {
     pub step: u64,
     /// Lifetime length and size, for rankings.
     len_size: Vec<(u64, u64)>,
+    /// Highest initial section load ("total") over the sections each buffer spans.
+    total: Vec<u64>,
     /// The previous identical buffer, or `NONE`.
     twin_prev: Vec<u32>,
 }
@@ -99,7 +104,31 @@ impl Instance {
                 twin_prev[b] = a as u32;
             }
         }
+        // Initial load per section, then each buffer's most contended section.
+        let mut load = vec![0u64; sections + 1];
+        for (i, r) in rows.iter().enumerate() {
+            let (l, h) = (lo[i] as usize, hi[i] as usize);
+            if h > l {
+                load[l] = load[l].saturating_add(r.2);
+                load[h] = load[h].wrapping_sub(r.2);
+            }
+        }
+        let mut acc = 0u64;
+        for v in load.iter_mut() {
+            acc = acc.wrapping_add(*v);
+            *v = acc;
+        }
+        let total = (0..n)
+            .map(|i| {
+                load[lo[i] as usize..hi[i] as usize]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         Self {
+            total,
             size: rows.iter().map(|r| r.2).collect(),
             align: rows.iter().map(|r| r.3.max(1)).collect(),
             lo,
@@ -120,27 +149,35 @@ impl Instance {
         self.size.len()
     }
 
-    /// A branching preference (lower rank first). Variants 0-3 sort by (length, size),
-    /// (size, length), (area, size) and (size^2 * length); higher variants add seeded noise
-    /// to the first two keys, for restarts.
+    /// A branching preference (lower rank first), all keys decreasing. Variants 0-2 are
+    /// minimalloc's preorderings by (total, area, length), (total, length, area) and
+    /// (length, area, total), where "total" is the highest load of a section the buffer spans;
+    /// variants 3-6 sort by (length, size), (size, length), (area, size) and
+    /// (size^2 * length); higher variants add seeded noise to the first two keys of one of
+    /// those, for restarts.
     pub(crate) fn ranking(&self, variant: u32) -> Vec<u32> {
         let n = self.len();
         let mut rng = super::search::Lcg::new(u64::from(variant));
-        let keys: Vec<(u128, u128)> = self
+        let keys: Vec<(u128, u128, u128)> = self
             .len_size
             .iter()
-            .map(|&(len, size)| {
-                let (len, size) = (u128::from(len), u128::from(size));
-                let noise = if variant >= 4 {
+            .zip(&self.total)
+            .map(|(&(len, size), &total)| {
+                let (len, size, total) = (u128::from(len), u128::from(size), u128::from(total));
+                let noise = if variant >= FIXED_RANKINGS {
                     80 + rng.below(41) as u128
                 } else {
                     100
                 };
-                match variant % 4 {
-                    0 => (len * noise, size),
-                    1 => (size * noise, len),
-                    2 => (len * size * noise, size),
-                    _ => (size * size * len * noise, len),
+                let area = len * size;
+                match variant % FIXED_RANKINGS {
+                    0 => (total * noise, area * noise, len),
+                    1 => (total * noise, len * noise, area),
+                    2 => (len * noise, area * noise, total),
+                    3 => (len * noise, size, 0),
+                    4 => (size * noise, len, 0),
+                    5 => (area * noise, size, 0),
+                    _ => (size * size * len * noise, len, 0),
                 }
             })
             .collect();

@@ -1,6 +1,7 @@
 //! The `exact` planner: minimalloc-style branch and bound wrapped in an optimisation loop.
 //!
-//! 1. Upper bound: the best of the cheap heuristics (`greedy-size` and friends, see `auto`).
+//! 1. Upper bound: the best of the cheap heuristics (`greedy-size` and friends, see `auto`;
+//!    the slower ones are skipped when they would not fit in the budget).
 //! 2. Lower bound: the max-load bound, rounded up to the [granularity](super::place::granularity)
 //!    `g` (some optimal arena is a multiple of `g`).
 //! 3. The buffers split into independent groups (no lifetime crosses a cut in time); for a
@@ -12,7 +13,7 @@
 //! the capacity one step `g` below it was proven infeasible. Without a proof the best plan
 //! found within `Budget::time_limit` is returned; it is never worse than the heuristics.
 
-use super::bnb::{Decision, Instance, Strategy, decide};
+use super::bnb::{Decision, FIXED_RANKINGS, Instance, Strategy, decide};
 use super::bound::lower_bound;
 use super::place::granularity;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
@@ -22,7 +23,8 @@ use std::time::{Duration, Instant};
 const SEARCH_STACK_BYTES: usize = 256 << 20;
 
 /// Buffers per group above which the branch and bound is skipped (the heuristic plan is
-/// returned, not proven optimal).
+/// returned, not proven optimal). Checked before any group is built, so that huge traces
+/// return right after the heuristics.
 pub const EXACT_MAX_BUFFERS: usize = 5_000;
 
 /// Branch and bound over canonical placements (see the module docs).
@@ -230,20 +232,20 @@ fn luby(i: u64) -> u64 {
     }
 }
 
-/// Runs the branch and bound with Luby restarts: runs alternate the four fixed rankings and
-/// seeded noisy ones, and the two focus rules, and a node limit of `luby(i)` units.
+/// Runs the branch and bound with Luby restarts: runs alternate the fixed rankings
+/// (minimalloc's three preorderings first) and seeded noisy ones, and the two focus rules, and a node limit of `luby(i)` units.
 /// Search is heavy-tailed (a good order solves in a few hundred nodes, a bad one may not in
 /// millions), so restarts pay. Any run that finishes answers: an infeasibility proof holds
 /// whatever the order.
 fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
     for i in 1u64.. {
-        // Alternate the four fixed rankings (cycled, so they meet longer limits) with fresh
-        // noisy ones.
+        // Alternate the fixed rankings (cycled, so they meet longer limits) with fresh noisy
+        // ones.
         let j = (i - 1) / 2;
         let variant = if j % 2 == 0 {
-            ((j / 2) % 4) as u32
+            ((j / 2) % u64::from(FIXED_RANKINGS)) as u32
         } else {
-            4 + (j / 2) as u32
+            FIXED_RANKINGS + (j / 2) as u32
         };
         let count_focus = i % 2 == 1;
         let rank = gr.inst.ranking(variant);

@@ -5,7 +5,8 @@
 //! peak (or, now and then, a random one) to an earlier position in the order, or swaps two
 //! buffers, and re-places everything with best fit. Better or equal orders are kept; a worse
 //! one is kept with a small, cooling probability (simulated annealing), and the best plan seen
-//! is returned when `Budget::time_limit` runs out. Randomness comes from a fixed-seed LCG, so
+//! is returned when `Budget::time_limit` runs out (counted from the call, conflict graph
+//! included; a step that would likely overrun it is not started). Randomness comes from a fixed-seed LCG, so
 //! runs are repeatable up to the time limit.
 
 use super::bound::lower_bound;
