@@ -6,8 +6,8 @@
 use proptest::prelude::*;
 use std::time::Duration;
 use tessera::plan::{
-    Budget, Buffer, Lifetime, Plan, PlanError, Problem, lower_bound, memory_curve, parse_csv, plan_and_check,
-    planner_by_name, planner_names, validate, write_csv,
+    Budget, Buffer, Lifetime, Plan, PlanError, Problem, lower_bound, memory_curve, parse_csv,
+    plan_and_check, planner_by_name, planner_names, validate, write_csv,
 };
 
 fn instance() -> impl Strategy<Value = Problem> {

@@ -84,12 +84,10 @@ impl Graph {
         cur
     }
 
-    /// Scratch bytes node `n` asks for while it runs ([`infer::workspace_bytes`]); 0 for a node
-    /// without outputs. Assumes a validated graph.
-    pub fn workspace_bytes(&self, n: NodeId) -> u64 {
-        let node = self.node(n);
-        let infos: Vec<_> = node
-            .inputs
+    /// Shape and dtype of each input of `node`, as shape inference takes them. Assumes the ids
+    /// are in range (checked by validation first).
+    pub fn input_infos(&self, node: &Node) -> Vec<infer::InputInfo<'_>> {
+        node.inputs
             .iter()
             .map(|t| {
                 (
@@ -97,7 +95,14 @@ impl Graph {
                     self.tensors[t.index()].dtype,
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    /// Scratch bytes node `n` asks for while it runs ([`infer::workspace_bytes`]); 0 for a node
+    /// without outputs. Assumes a validated graph.
+    pub fn workspace_bytes(&self, n: NodeId) -> u64 {
+        let node = self.node(n);
+        let infos = self.input_infos(node);
         node.outputs.first().map_or(0, |o| {
             infer::workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
         })

@@ -54,17 +54,7 @@ impl Graph {
                     });
                 }
             }
-            let infos: Vec<_> = node
-                .inputs
-                .iter()
-                .map(|t| {
-                    (
-                        &self.tensors[t.index()].shape,
-                        self.tensors[t.index()].dtype,
-                    )
-                })
-                .collect();
-            let (shape, dtype) = infer(&node.name, &node.op, &infos)?;
+            let (shape, dtype) = infer(&node.name, &node.op, &self.input_infos(node))?;
             if node.outputs.len() != 1 {
                 return Err(GraphError::Arity {
                     node: node.name.clone(),

@@ -57,6 +57,19 @@ impl MemoryLayout {
     }
 }
 
+/// Lays the weights out end to end from offset 0 (each aligned), writing their offsets into
+/// `offsets`; returns the aligned size of the weight region.
+fn place_weights(graph: &Graph, alignment: u64, offsets: &mut [u64]) -> u64 {
+    let mut cursor = 0u64;
+    for (i, t) in graph.tensors.iter().enumerate() {
+        if t.kind == crate::graph::TensorKind::Weight {
+            offsets[i] = cursor;
+            cursor = align_up(cursor + t.size_bytes(), alignment);
+        }
+    }
+    cursor
+}
+
 /// Rounds `x` up to a multiple of `align` (`align >= 1`).
 pub fn align_up(x: u64, align: u64) -> u64 {
     let a = align.max(1);

@@ -1,20 +1,14 @@
 //! The naive layout: every tensor and workspace in its own region, nothing reused. It is the
 //! baseline the planned arena is compared against, and a layout that is trivially correct.
 
-use super::{MemoryLayout, align_up};
+use super::{MemoryLayout, align_up, place_weights};
 use crate::graph::{Graph, TensorKind};
 
 /// Lays out weights first, then every other tensor and every workspace end to end.
 pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
     let mut offsets = vec![0u64; graph.tensors.len()];
-    let mut cursor = 0u64;
-    for (i, t) in graph.tensors.iter().enumerate() {
-        if t.kind == TensorKind::Weight {
-            offsets[i] = cursor;
-            cursor = align_up(cursor + t.size_bytes(), alignment);
-        }
-    }
-    let weights_bytes = cursor;
+    let weights_bytes = place_weights(graph, alignment, &mut offsets);
+    let mut cursor = weights_bytes;
     let producers = graph.producers();
     for (i, t) in graph.tensors.iter().enumerate() {
         let is_view = producers[i].is_some_and(|n| graph.node(n).op.is_view());

@@ -1,9 +1,9 @@
 //! The planned layout: weights in the persistent region, every other tensor and workspace at
 //! `weights_bytes + plan.offsets[buffer]` as decided by a planner over a [`MemoryAnalysis`].
 
-use super::{MemoryLayout, align_up};
+use super::{MemoryLayout, align_up, place_weights};
 use crate::analysis::MemoryAnalysis;
-use crate::graph::{Graph, TensorKind};
+use crate::graph::Graph;
 use crate::plan::Plan;
 
 /// Places the graph's tensors using `plan` (one offset per buffer of `analysis.problem`).
@@ -18,14 +18,7 @@ pub fn planned_layout(
         return None;
     }
     let mut offsets = vec![0u64; graph.tensors.len()];
-    let mut cursor = 0u64;
-    for (i, t) in graph.tensors.iter().enumerate() {
-        if t.kind == TensorKind::Weight {
-            offsets[i] = cursor;
-            cursor = align_up(cursor + t.size_bytes(), alignment);
-        }
-    }
-    let base = cursor;
+    let base = place_weights(graph, alignment, &mut offsets);
     for (i, b) in analysis.tensor_buffer.iter().enumerate() {
         if let Some(b) = b {
             offsets[i] = base + plan.offsets[b.index()];
