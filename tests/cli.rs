@@ -219,3 +219,22 @@ fn run_writes_the_json_fields_of_the_contract() {
     );
     assert!(j["timings"]["run_ms"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn without_an_adapter_the_demo_says_so_and_require_gpu_fails() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere")
+            .output()
+            .expect("run tessera")
+    };
+    let out = run(&["run", "--model", "mlp"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no GPU adapter"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cpu-reference"));
+    let out = run(&["run", "--model", "mlp", "--require-gpu"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no GPU adapter"));
+}
