@@ -29,24 +29,8 @@ use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
 
-/// A family of branching preferences that restarts cycle through (see [`Instance::ranking`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Rankings {
-    /// minimalloc's three preorderings by "total" first, then the four classic ones.
-    Total,
-    /// The four classic orders by length and size only.
-    Classic,
-}
-
-impl Rankings {
-    /// Number of noise-free rankings in the family.
-    pub(crate) fn fixed(self) -> u32 {
-        match self {
-            Rankings::Total => 7,
-            Rankings::Classic => 4,
-        }
-    }
-}
+/// Number of noise-free rankings (see [`Instance::ranking`]).
+pub(crate) const FIXED_RANKINGS: u32 = 7;
 
 /// One independent sub-problem in flat arrays (local indices `0..n`).
 pub(crate) struct Instance {
@@ -165,20 +149,13 @@ impl Instance {
         self.size.len()
     }
 
-    /// A branching preference (lower rank first), all keys decreasing. In the
-    /// [`Rankings::Total`] family variants 0-2 are minimalloc's preorderings by
-    /// (total, area, length), (total, length, area) and (length, area, total), where "total" is
-    /// the highest load of a section the buffer spans, and variants 3-6 the classic orders by
-    /// (length, size), (size, length), (area, size) and (size^2 * length); in
-    /// [`Rankings::Classic`] variants 0-3 are those classic four. Variants from
-    /// [`Rankings::fixed`] on add seeded noise to the first two keys of one of those, for
-    /// restarts.
-    pub(crate) fn ranking(&self, family: Rankings, variant: u32) -> Vec<u32> {
-        let fixed = family.fixed();
-        let shift = match family {
-            Rankings::Total => 0,
-            Rankings::Classic => 3,
-        };
+    /// A branching preference (lower rank first), all keys decreasing. Variants 0-2 are
+    /// minimalloc's preorderings by (total, area, length), (total, length, area) and
+    /// (length, area, total), where "total" is the highest load of a section the buffer spans;
+    /// variants 3-6 sort by (length, size), (size, length), (area, size) and
+    /// (size^2 * length); higher variants add seeded noise to the first two keys of one of
+    /// those, for restarts.
+    pub(crate) fn ranking(&self, variant: u32) -> Vec<u32> {
         let n = self.len();
         let mut rng = super::search::Lcg::new(u64::from(variant));
         let keys: Vec<(u128, u128, u128)> = self
@@ -187,13 +164,13 @@ impl Instance {
             .zip(&self.total)
             .map(|(&(len, size), &total)| {
                 let (len, size, total) = (u128::from(len), u128::from(size), u128::from(total));
-                let noise = if variant >= fixed {
+                let noise = if variant >= FIXED_RANKINGS {
                     80 + rng.below(41) as u128
                 } else {
                     100
                 };
                 let area = len * size;
-                match variant % fixed + shift {
+                match variant % FIXED_RANKINGS {
                     0 => (total * noise, area * noise, len),
                     1 => (total * noise, len * noise, area),
                     2 => (len * noise, area * noise, total),
@@ -725,7 +702,7 @@ mod tests {
     }
 
     fn decide(inst: &Instance, cap: u64, deadline: Instant) -> (Decision, u64) {
-        let rank = inst.ranking(Rankings::Total, 0);
+        let rank = inst.ranking(0);
         let strategy = Strategy {
             rank: &rank,
             count_focus: true,

@@ -13,7 +13,7 @@
 //! the capacity one step `g` below it was proven infeasible. Without a proof the best plan
 //! found within `Budget::time_limit` is returned; it is never worse than the heuristics.
 
-use super::bnb::{Decision, Instance, Rankings, Strategy, decide};
+use super::bnb::{Decision, FIXED_RANKINGS, Instance, Strategy, decide};
 use super::bound::lower_bound;
 use super::place::granularity;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
@@ -156,21 +156,8 @@ fn optimise(
             break;
         }
         let left = deadline - now;
-        let exp = std::env::var("TESSERA_EXP").unwrap_or_default();
-        let frac: f64 = std::env::var("TESSERA_FIRST").ok().and_then(|v| v.parse().ok()).unwrap_or(0.6);
-        let families: &[Rankings] = match (exp.as_str(), first) {
-            ("classic", _) => &[Rankings::Classic],
-            ("alt", true) => &[Rankings::Total, Rankings::Classic],
-            ("alt", false) => &[Rankings::Classic],
-            ("altt", true) => &[Rankings::Total, Rankings::Classic],
-            ("altt", false) => &[Rankings::Total],
-            ("alta", _) => &[Rankings::Total, Rankings::Classic],
-            ("newfirst", true) => &[Rankings::Total],
-            ("newfirst", false) => &[Rankings::Classic],
-            _ => &[Rankings::Total],
-        };
         let (cap, slice) = if first {
-            (lo, left.mul_f64(frac))
+            (lo, left.mul_f64(0.6))
         } else {
             let steps = (best.arena_bytes - lo) / g;
             (
@@ -179,7 +166,7 @@ fn optimise(
             )
         };
         first = false;
-        match decide_all(groups, cap, now + slice, families) {
+        match decide_all(groups, cap, now + slice) {
             Decision::Feasible(_) => {
                 let plan = assemble(problem, groups);
                 if plan.arena_bytes < best.arena_bytes {
@@ -202,13 +189,13 @@ fn optimise(
 }
 
 /// Decides every group at capacity `cap`; groups already known to fit are skipped.
-fn decide_all(groups: &mut [Group], cap: u64, deadline: Instant, families: &[Rankings]) -> Decision {
+fn decide_all(groups: &mut [Group], cap: u64, deadline: Instant) -> Decision {
     let mut timed_out = false;
     for gr in groups.iter_mut() {
         if gr.best.as_ref().is_some_and(|(_, a)| *a <= cap) {
             continue;
         }
-        match portfolio(gr, cap, deadline, families) {
+        match portfolio(gr, cap, deadline) {
             Decision::Feasible(offsets) => {
                 let arena = offsets
                     .iter()
@@ -250,38 +237,25 @@ fn luby(i: u64) -> u64 {
 /// Search is heavy-tailed (a good order solves in a few hundred nodes, a bad one may not in
 /// millions), so restarts pay. Any run that finishes answers: an infeasibility proof holds
 /// whatever the order.
-fn portfolio(gr: &Group, cap: u64, deadline: Instant, families: &[Rankings]) -> Decision {
-    let trace = std::env::var_os("TESSERA_TRACE").is_some();
-    let t0 = Instant::now();
-    for k in 0u64.. {
-        let family = families[(k % families.len() as u64) as usize];
-        let i = k / families.len() as u64 + 1;
-        let fixed = family.fixed();
+fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
+    for i in 1u64.. {
         // Alternate the fixed rankings (cycled, so they meet longer limits) with fresh noisy
         // ones.
         let j = (i - 1) / 2;
         let variant = if j % 2 == 0 {
-            ((j / 2) % u64::from(fixed)) as u32
+            ((j / 2) % u64::from(FIXED_RANKINGS)) as u32
         } else {
-            fixed + (j / 2) as u32
+            FIXED_RANKINGS + (j / 2) as u32
         };
         let count_focus = i % 2 == 1;
-        let rank = gr.inst.ranking(family, variant);
+        let rank = gr.inst.ranking(variant);
         let limit = RESTART_UNIT.saturating_mul(luby(i));
         let strategy = Strategy {
             rank: &rank,
             count_focus,
             node_limit: limit,
         };
-        let (d, nodes) = decide(&gr.inst, cap, deadline, &strategy);
-        if trace && !matches!(d, Decision::Timeout) {
-            eprintln!(
-                "cap={cap} k={k} fam={family:?} i={i} var={variant} cf={count_focus} limit={limit} nodes={nodes} t={:.2} {}",
-                t0.elapsed().as_secs_f64(),
-                match d { Decision::Feasible(_) => "FEAS", Decision::Infeasible => "INF", _ => "TO" }
-            );
-        }
-        match d {
+        match decide(&gr.inst, cap, deadline, &strategy).0 {
             Decision::Timeout if Instant::now() < deadline => {}
             d => return d,
         }
