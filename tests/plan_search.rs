@@ -3,23 +3,9 @@
 use proptest::prelude::*;
 use std::time::Duration;
 use tessera::plan::{
-    AutoPlanner, Budget, Buffer, ExactPlanner, HillClimbPlanner, IlpPlanner, Lifetime, Plan,
-    Planner, Problem, lower_bound, planner_by_name, read_csv, validate,
+    AutoPlanner, Budget, ExactPlanner, HillClimbPlanner, IlpPlanner, Plan, Planner, Problem,
+    lower_bound, planner_by_name, read_csv, validate,
 };
-
-fn problem(rows: &[(u64, u64, u64, u64)]) -> Problem {
-    let buffers = rows
-        .iter()
-        .enumerate()
-        .map(|(i, &(start, end, size, align))| Buffer {
-            name: format!("b{i}"),
-            lifetime: Lifetime { start, end },
-            size,
-            align,
-        })
-        .collect();
-    Problem { buffers }
-}
 
 /// The library validator: alignment, arena size and no overlap between conflicting buffers.
 fn check(p: &Problem, plan: &Plan) {
@@ -85,7 +71,7 @@ proptest! {
 
     #[test]
     fn exact_and_ilp_match_brute_force(rows in rows()) {
-        let p = problem(&rows);
+        let p = Problem::from_rows(&rows);
         let opt = brute_force(&p);
         let exact = ExactPlanner.plan(&p, &budget()).unwrap();
         check(&p, &exact.plan);
@@ -98,7 +84,7 @@ proptest! {
 
     #[test]
     fn auto_and_hill_climb_are_valid(rows in rows()) {
-        let p = problem(&rows);
+        let p = Problem::from_rows(&rows);
         let opt = brute_force(&p);
         let short = Budget { time_limit: Duration::from_millis(20) };
         for planner in [&AutoPlanner as &dyn Planner, &HillClimbPlanner] {
@@ -112,7 +98,7 @@ proptest! {
 
 #[test]
 fn exact_proves_input12() {
-    let p = problem(&[
+    let p = Problem::from_rows(&[
         (0, 3, 4, 1),
         (3, 9, 4, 1),
         (0, 9, 4, 1),

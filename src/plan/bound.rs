@@ -46,12 +46,11 @@ pub fn lower_bound(problem: &Problem) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::tests::problem;
 
     #[test]
     fn touching_lifetimes_do_not_add_up() {
         // input.12.csv: b1 [0,3) 4, b2 [3,9) 4, b3 [0,9) 4, b4 [9,21) 4, b5 [0,21) 4.
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -65,7 +64,7 @@ mod tests {
 
     #[test]
     fn curve_has_breakpoints_where_the_load_changes() {
-        let p = problem(&[(0, 4, 10, 1), (2, 6, 5, 1), (6, 8, 15, 1)]);
+        let p = Problem::from_rows(&[(0, 4, 10, 1), (2, 6, 5, 1), (6, 8, 15, 1)]);
         assert_eq!(
             memory_curve(&p),
             vec![(0, 10), (2, 15), (4, 5), (6, 15), (8, 0)]

@@ -285,21 +285,6 @@ fn assemble(problem: &Problem, groups: &[Group]) -> Plan {
 mod tests {
     use super::*;
     use crate::plan::validate::validate;
-    use crate::plan::{Buffer, Lifetime};
-
-    fn problem(rows: &[(u64, u64, u64, u64)]) -> Problem {
-        let buffers = rows
-            .iter()
-            .enumerate()
-            .map(|(i, &(s, e, size, align))| Buffer {
-                name: format!("b{i}"),
-                lifetime: Lifetime { start: s, end: e },
-                size,
-                align,
-            })
-            .collect();
-        Problem { buffers }
-    }
 
     fn budget() -> Budget {
         Budget {
@@ -309,7 +294,7 @@ mod tests {
 
     #[test]
     fn proves_input12() {
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -325,7 +310,7 @@ mod tests {
     #[test]
     fn beats_greedy_on_a_fragmenting_instance() {
         // Greedy by size puts the 3 at the bottom; the optimum is the bound 5.
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 2, 3, 1),
             (2, 4, 2, 1),
             (1, 3, 2, 1),
@@ -344,7 +329,7 @@ mod tests {
     #[test]
     fn proves_a_gap_above_the_bound() {
         // Three pairwise conflicting buffers of 3 aligned to 4: bound 9, optimum 11.
-        let p = problem(&[(0, 2, 3, 4), (0, 2, 3, 4), (0, 2, 3, 4)]);
+        let p = Problem::from_rows(&[(0, 2, 3, 4), (0, 2, 3, 4), (0, 2, 3, 4)]);
         let out = ExactPlanner.plan(&p, &budget()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert_eq!(out.plan.arena_bytes, 11);
@@ -353,7 +338,7 @@ mod tests {
 
     #[test]
     fn independent_groups_are_split() {
-        let p = problem(&[(0, 2, 3, 1), (0, 2, 3, 1), (2, 4, 5, 1), (3, 5, 1, 1)]);
+        let p = Problem::from_rows(&[(0, 2, 3, 1), (0, 2, 3, 1), (2, 4, 5, 1), (3, 5, 1, 1)]);
         assert_eq!(groups(&p).len(), 2);
         let out = ExactPlanner.plan(&p, &budget()).unwrap();
         assert_eq!(out.plan.arena_bytes, 6);
@@ -368,7 +353,7 @@ mod tests {
 
     #[test]
     fn rejects_zero_sizes() {
-        let p = problem(&[(0, 2, 0, 1)]);
+        let p = Problem::from_rows(&[(0, 2, 0, 1)]);
         assert!(ExactPlanner.plan(&p, &budget()).is_err());
     }
 

@@ -141,26 +141,11 @@ impl Planner for IlpPlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Buffer, Lifetime};
     use std::time::Duration;
-
-    fn problem(rows: &[(u64, u64, u64, u64)]) -> Problem {
-        let buffers = rows
-            .iter()
-            .enumerate()
-            .map(|(i, &(s, e, size, align))| Buffer {
-                name: format!("b{i}"),
-                lifetime: Lifetime { start: s, end: e },
-                size,
-                align,
-            })
-            .collect();
-        Problem { buffers }
-    }
 
     #[test]
     fn solves_input12() {
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -181,7 +166,7 @@ mod tests {
 
     #[test]
     fn honours_alignment() {
-        let p = problem(&[(0, 2, 3, 4), (0, 2, 3, 4), (0, 2, 3, 4)]);
+        let p = Problem::from_rows(&[(0, 2, 3, 4), (0, 2, 3, 4), (0, 2, 3, 4)]);
         let out = IlpPlanner.plan(&p, &Budget::default()).unwrap();
         assert_eq!(out.plan.arena_bytes, 11);
     }
@@ -190,7 +175,7 @@ mod tests {
     fn refuses_large_problems() {
         let rows: Vec<_> = (0..41).map(|i| (i, i + 1, 1, 1)).collect();
         let err = IlpPlanner
-            .plan(&problem(&rows), &Budget::default())
+            .plan(&Problem::from_rows(&rows), &Budget::default())
             .unwrap_err();
         assert!(matches!(
             err,

@@ -87,7 +87,6 @@ impl IntervalIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::tests::problem;
 
     fn collect(index: &IntervalIndex, start: u64, end: u64) -> Vec<usize> {
         let mut v = Vec::new();
@@ -112,7 +111,7 @@ mod tests {
                 (s, s + 1 + next() % 20, 1, 1)
             })
             .collect();
-        let p = problem(&spec);
+        let p = Problem::from_rows(&spec);
         let index = IntervalIndex::new(&p);
         for qs in 0..110 {
             for len in [1, 2, 7, 30] {
@@ -126,7 +125,7 @@ mod tests {
 
     #[test]
     fn touching_is_not_overlapping() {
-        let p = problem(&[(0, 3, 1, 1), (3, 9, 1, 1)]);
+        let p = Problem::from_rows(&[(0, 3, 1, 1), (3, 9, 1, 1)]);
         let index = IntervalIndex::new(&p);
         assert_eq!(collect(&index, 3, 9), vec![1]);
         assert_eq!(collect(&index, 0, 3), vec![0]);

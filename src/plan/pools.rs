@@ -178,7 +178,6 @@ fn fill_pool(
 mod tests {
     use super::*;
     use crate::plan::heuristics::GreedySize;
-    use crate::plan::validate::tests::problem;
 
     fn pools(fast: u64) -> Vec<Pool> {
         vec![
@@ -198,7 +197,7 @@ mod tests {
         // Heat: b0 = 8 x 4 = 32, b1 = 4 x 4 = 16, b2 = 4 x 4 = 16.
         // Fast pool of 8 bytes: b0 fits; b1 overlaps b0 in time and would need 12; b2 starts
         // when b0 ends and reuses its bytes.
-        let p = problem(&[(0, 4, 8, 1), (0, 4, 4, 1), (4, 8, 4, 1)]);
+        let p = Problem::from_rows(&[(0, 4, 8, 1), (0, 4, 4, 1), (4, 8, 4, 1)]);
         let out = plan_pools(&p, &pools(8), &GreedySize, &Budget::default(), None).unwrap();
         assert_eq!(
             out.slots,
@@ -213,7 +212,7 @@ mod tests {
 
     #[test]
     fn given_priorities_override_heat() {
-        let p = problem(&[(0, 4, 8, 1), (0, 4, 4, 1), (4, 8, 4, 1)]);
+        let p = Problem::from_rows(&[(0, 4, 8, 1), (0, 4, 4, 1), (4, 8, 4, 1)]);
         let prio = [1u128, 10, 5];
         let out = plan_pools(&p, &pools(8), &GreedySize, &Budget::default(), Some(&prio)).unwrap();
         let where_: Vec<usize> = out.slots.iter().map(|s| s.pool).collect();
@@ -223,7 +222,7 @@ mod tests {
 
     #[test]
     fn everything_fits_in_a_large_first_pool() {
-        let p = problem(&[(0, 4, 8, 1), (0, 4, 4, 1), (4, 8, 4, 1)]);
+        let p = Problem::from_rows(&[(0, 4, 8, 1), (0, 4, 4, 1), (4, 8, 4, 1)]);
         let out = plan_pools(&p, &pools(100), &GreedySize, &Budget::default(), None).unwrap();
         assert!(out.slots.iter().all(|s| s.pool == 0));
         assert_eq!(out.pool_bytes, vec![12, 0]);
@@ -231,7 +230,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        let p = problem(&[(0, 4, 8, 1)]);
+        let p = Problem::from_rows(&[(0, 4, 8, 1)]);
         let tiny = [Pool {
             name: "a".into(),
             capacity: Some(4),

@@ -35,6 +35,24 @@ pub struct Problem {
     pub buffers: Vec<Buffer>,
 }
 
+impl Problem {
+    /// Builds a problem from `(start, end, size, align)` rows, naming the buffers `b0`, `b1`, ...
+    /// Nothing is checked here; [`Problem::check`] reports zero sizes, empty lifetimes and the like.
+    pub fn from_rows(rows: &[(u64, u64, u64, u64)]) -> Problem {
+        let buffers = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end, size, align))| Buffer {
+                name: format!("b{i}"),
+                lifetime: Lifetime { start, end },
+                size,
+                align,
+            })
+            .collect();
+        Problem { buffers }
+    }
+}
+
 /// The answer: one offset per buffer (same order as `Problem::buffers`) and the arena size.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {

@@ -90,11 +90,10 @@ pub fn plan_and_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::tests::problem;
 
     #[test]
     fn report_for_input12() {
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -118,7 +117,7 @@ mod tests {
 
     #[test]
     fn unknown_planner_and_bad_problem_are_errors() {
-        let p = problem(&[(0, 3, 0, 1)]);
+        let p = Problem::from_rows(&[(0, 3, 0, 1)]);
         assert!(matches!(
             plan_and_check(&p, "nope", &Budget::default()),
             Err(PlanError::UnknownPlanner(..))

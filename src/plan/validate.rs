@@ -138,27 +138,10 @@ fn overlap_error(a: &Buffer, a_offset: u64, b: &Buffer, b_offset: u64) -> PlanEr
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::plan::Lifetime;
-
-    /// Builds a problem from `(start, end, size, align)` tuples named `b0`, `b1`, ...
-    pub(crate) fn problem(spec: &[(u64, u64, u64, u64)]) -> Problem {
-        Problem {
-            buffers: spec
-                .iter()
-                .enumerate()
-                .map(|(i, &(start, end, size, align))| Buffer {
-                    name: format!("b{i}"),
-                    lifetime: Lifetime { start, end },
-                    size,
-                    align,
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn touching_lifetimes_may_share_bytes() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 4, 1)]);
+        let p = Problem::from_rows(&[(0, 3, 4, 1), (3, 9, 4, 1)]);
         assert_eq!(
             validate(
                 &p,
@@ -173,7 +156,7 @@ pub(crate) mod tests {
 
     #[test]
     fn overlap_is_reported_with_both_buffers() {
-        let p = problem(&[(0, 4, 4, 1), (3, 9, 4, 1)]);
+        let p = Problem::from_rows(&[(0, 4, 4, 1), (3, 9, 4, 1)]);
         let err = validate(
             &p,
             &Plan {
@@ -191,7 +174,7 @@ pub(crate) mod tests {
     #[test]
     fn overlap_with_a_lower_neighbour_that_is_not_adjacent() {
         // b0 spans [0, 100) in bytes; b1 sits at [10, 20) and ends; b2 lands at [50, 60).
-        let p = problem(&[(0, 10, 100, 1), (0, 5, 10, 1), (5, 10, 10, 1)]);
+        let p = Problem::from_rows(&[(0, 10, 100, 1), (0, 5, 10, 1), (5, 10, 10, 1)]);
         let ok = Plan {
             offsets: vec![0, 100, 100],
             arena_bytes: 110,
@@ -206,7 +189,7 @@ pub(crate) mod tests {
 
     #[test]
     fn alignment_arena_and_count_are_checked() {
-        let p = problem(&[(0, 2, 10, 32), (0, 2, 8, 1)]);
+        let p = Problem::from_rows(&[(0, 2, 10, 32), (0, 2, 8, 1)]);
         let good = Plan {
             offsets: vec![32, 0],
             arena_bytes: 42,
@@ -255,23 +238,23 @@ pub(crate) mod tests {
     #[test]
     fn check_rejects_bad_buffers() {
         assert!(matches!(
-            problem(&[(0, 1, 0, 1)]).check(),
+            Problem::from_rows(&[(0, 1, 0, 1)]).check(),
             Err(PlanError::ZeroSize { .. })
         ));
         assert!(matches!(
-            problem(&[(0, 1, 1, 0)]).check(),
+            Problem::from_rows(&[(0, 1, 1, 0)]).check(),
             Err(PlanError::ZeroAlign { .. })
         ));
         assert!(matches!(
-            problem(&[(2, 2, 1, 1)]).check(),
+            Problem::from_rows(&[(2, 2, 1, 1)]).check(),
             Err(PlanError::EmptyLifetime { .. })
         ));
-        assert_eq!(problem(&[(0, 1, 3, 3)]).check(), Ok(()));
+        assert_eq!(Problem::from_rows(&[(0, 1, 3, 3)]).check(), Ok(()));
     }
 
     #[test]
     fn overflow_is_an_error_not_a_panic() {
-        let p = problem(&[(0, 1, 10, 1)]);
+        let p = Problem::from_rows(&[(0, 1, 10, 1)]);
         let plan = Plan {
             offsets: vec![u64::MAX - 1],
             arena_bytes: u64::MAX,

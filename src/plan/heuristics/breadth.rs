@@ -129,11 +129,11 @@ impl Planner for GreedyBreadth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::{tests::problem, validate};
+    use crate::plan::validate::validate;
 
     #[test]
     fn input12_needs_three_objects() {
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -151,7 +151,7 @@ mod tests {
         // Step 0: {b0 8, b1 2} (breadth 10); step 5: {b2 3, b3 1} (breadth 4).
         // b0 -> obj A (8), b1 -> obj B (2); b2 (3): A is the smallest free object >= 3;
         // b3 (1): B (2) is the only free one.
-        let p = problem(&[(0, 5, 8, 1), (0, 5, 2, 1), (5, 9, 3, 1), (5, 9, 1, 1)]);
+        let p = Problem::from_rows(&[(0, 5, 8, 1), (0, 5, 2, 1), (5, 9, 3, 1), (5, 9, 1, 1)]);
         let out = GreedyBreadth.plan(&p, &Budget::default()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert_eq!(out.plan.offsets, vec![0, 8, 0, 8]);

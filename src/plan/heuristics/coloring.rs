@@ -119,11 +119,11 @@ impl Planner for Coloring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::{tests::problem, validate};
+    use crate::plan::validate::validate;
 
     #[test]
     fn input12_gets_three_pools() {
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn a_path_graph_needs_two_colours_sized_by_members() {
         // b0 - b1 - b2 interfere in a chain; b0 and b2 can share.
-        let p = problem(&[(0, 2, 10, 1), (1, 3, 3, 1), (2, 4, 7, 1)]);
+        let p = Problem::from_rows(&[(0, 2, 10, 1), (1, 3, 3, 1), (2, 4, 7, 1)]);
         let out = Coloring.plan(&p, &Budget::default()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert_eq!(out.plan.offsets[0], out.plan.offsets[2]);

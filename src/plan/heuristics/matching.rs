@@ -103,7 +103,7 @@ impl Planner for Matching {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::{tests::problem, validate};
+    use crate::plan::validate::validate;
 
     #[test]
     fn compatibility_of_sorted_lifetime_lists() {
@@ -117,7 +117,7 @@ mod tests {
         // b0 (10) and b1 (9) are disjoint: weight 9. b2 (1) conflicts with both and with b3.
         // b3 (2) is disjoint from b0 and b1 only. Round 1 merges {b0,b1}; round 2 merges
         // {b0,b1} with b3. Objects: 10 and 1 bytes.
-        let p = problem(&[(0, 2, 10, 1), (2, 4, 9, 1), (0, 6, 1, 1), (4, 6, 2, 1)]);
+        let p = Problem::from_rows(&[(0, 2, 10, 1), (2, 4, 9, 1), (0, 6, 1, 1), (4, 6, 2, 1)]);
         let out = Matching.plan(&p, &Budget::default()).unwrap();
         validate(&p, &out.plan).unwrap();
         assert_eq!(out.plan.arena_bytes, 11);

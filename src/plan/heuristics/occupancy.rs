@@ -131,7 +131,6 @@ impl Occupancy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::tests::problem;
 
     #[test]
     fn ranges_coalesce() {
@@ -161,7 +160,7 @@ mod tests {
                 (s, s + 1 + next() % 15, 1 + next() % 50, 1)
             })
             .collect();
-        let p = problem(&spec);
+        let p = Problem::from_rows(&spec);
         let mut occ = Occupancy::new(&p);
         let offsets: Vec<u64> = (0..150).map(|_| next() % 500).collect();
         let mut out = Vec::new();

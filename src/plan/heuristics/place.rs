@@ -238,7 +238,7 @@ impl Planner for LifetimeAware {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::{tests::problem, validate};
+    use crate::plan::validate::validate;
 
     fn run(planner: &dyn Planner, p: &Problem) -> Plan {
         let out = planner.plan(p, &Budget::default()).unwrap();
@@ -248,7 +248,7 @@ mod tests {
 
     /// input.12.csv: b1 [0,3), b2 [3,9), b3 [0,9), b4 [9,21), b5 [0,21), all 4 bytes.
     fn input12() -> Problem {
-        problem(&[
+        Problem::from_rows(&[
             (0, 3, 4, 1),
             (3, 9, 4, 1),
             (0, 9, 4, 1),
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn first_fit_and_best_fit_pick_different_gaps() {
         // At t=2, P [0,3) and R [4,5) free up; T (1 byte) goes lowest or tightest.
-        let p = problem(&[
+        let p = Problem::from_rows(&[
             (0, 2, 3, 1),
             (0, 10, 1, 1),
             (0, 2, 1, 1),
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn alignment_is_honoured() {
-        let p = problem(&[(0, 2, 10, 1), (0, 2, 8, 32), (2, 4, 8, 32)]);
+        let p = Problem::from_rows(&[(0, 2, 10, 1), (0, 2, 8, 32), (2, 4, 8, 32)]);
         for planner in [
             &GreedySize as &dyn Planner,
             &BestFit,
@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn greedy_conflicts_places_the_most_conflicted_first() {
         // b2 conflicts with both others, so it is placed first, at 0.
-        let p = problem(&[(0, 2, 8, 1), (2, 4, 8, 1), (1, 3, 2, 1)]);
+        let p = Problem::from_rows(&[(0, 2, 8, 1), (2, 4, 8, 1), (1, 3, 2, 1)]);
         let plan = run(&GreedyConflicts, &p);
         assert_eq!(plan.offsets, vec![2, 2, 0]);
         assert_eq!(plan.arena_bytes, 10);
@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn overflow_is_an_error() {
         let huge = u64::MAX / 2 + 1;
-        let p = problem(&[(0, 2, huge, 1), (0, 2, huge, 1)]);
+        let p = Problem::from_rows(&[(0, 2, huge, 1), (0, 2, huge, 1)]);
         assert!(matches!(
             GreedySize.plan(&p, &Budget::default()),
             Err(PlanError::Overflow { .. })

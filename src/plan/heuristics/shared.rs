@@ -57,11 +57,11 @@ pub(crate) fn layout_groups(problem: &Problem, groups: &[Vec<usize>]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::validate::{tests::problem, validate};
+    use crate::plan::validate::validate;
 
     #[test]
     fn objects_are_sized_by_their_largest_member_and_aligned() {
-        let p = problem(&[(0, 3, 4, 1), (3, 9, 6, 1), (0, 9, 5, 8), (0, 2, 1, 4)]);
+        let p = Problem::from_rows(&[(0, 3, 4, 1), (3, 9, 6, 1), (0, 9, 5, 8), (0, 2, 1, 4)]);
         let plan = layout_groups(&p, &[vec![0, 1], vec![2], vec![3]]).unwrap();
         // Objects: {b2} align 8 size 5 -> 0; {b3} align 4 size 1 -> 8; {b0,b1} size 6 -> 9.
         assert_eq!(plan.offsets, vec![9, 9, 0, 8]);
