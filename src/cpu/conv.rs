@@ -27,11 +27,7 @@ pub(crate) fn conv2d(
     out_shape: &Shape,
 ) -> Result<TensorData, CpuError> {
     let (x, w) = (cx.f32_in(inputs, 0)?, cx.f32_in(inputs, 1)?);
-    let bias = if inputs.len() == 3 {
-        Some(cx.f32_in(inputs, 2)?)
-    } else {
-        None
-    };
+    let bias = cx.optional_f32_in(inputs, 2)?;
     let (xd, wd, od) = (cx.dims(inputs, 0)?, cx.dims(inputs, 1)?, out_shape.dims());
     let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
     let (oc, kh, kw) = (wd[0], wd[2], wd[3]);

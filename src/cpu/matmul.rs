@@ -58,11 +58,7 @@ pub(crate) fn linear(
     out_shape: &Shape,
 ) -> Result<TensorData, CpuError> {
     let (x, w) = (cx.f32_in(inputs, 0)?, cx.f32_in(inputs, 1)?);
-    let bias = if inputs.len() == 3 {
-        Some(cx.f32_in(inputs, 2)?)
-    } else {
-        None
-    };
+    let bias = cx.optional_f32_in(inputs, 2)?;
     let wd = cx.dims(inputs, 1)?;
     let (k, n) = (wd[0], wd[1]);
     let od = out_shape.dims();

@@ -147,6 +147,19 @@ impl Ctx<'_> {
             .ok_or_else(|| self.mismatch(format!("input {i} is missing or not f32")))
     }
 
+    /// Optional input `i` as floats: `None` when the node has fewer inputs (an absent bias).
+    pub(crate) fn optional_f32_in<'d>(
+        &self,
+        inputs: &[(&Shape, &'d TensorData)],
+        i: usize,
+    ) -> Result<Option<&'d [f32]>, CpuError> {
+        if inputs.len() > i {
+            self.f32_in(inputs, i).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Input `i` as integers.
     pub(crate) fn u32_in<'d>(
         &self,

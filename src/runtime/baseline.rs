@@ -28,7 +28,8 @@
 mod timeline;
 
 use super::dispatch::{
-    BufferTable, ParamsBuffer, Pipelines, bind_step, read_ranges, submit_steps, to_outputs,
+    BufferTable, ParamsBuffer, Pipelines, bind_step, output_specs, read_ranges, submit_steps,
+    to_outputs,
 };
 use super::executor::scoped;
 use super::lower::{Loc, Lowerer, Placement, Step, round4};
@@ -264,19 +265,7 @@ pub fn run_baseline(
     for t in graph.tensors_of_kind(TensorKind::Input) {
         inputs.push((place.tensor(t), init_words(graph, t)?));
     }
-    let outputs: Vec<(TensorId, DType, Loc, u64)> = graph
-        .outputs
-        .iter()
-        .map(|&t| {
-            let tensor = &graph.tensors[t.index()];
-            (
-                t,
-                tensor.dtype,
-                place.tensor(t),
-                round4(tensor.size_bytes()),
-            )
-        })
-        .collect();
+    let outputs = output_specs(graph, &place);
     let device = Device {
         gpu,
         graph,

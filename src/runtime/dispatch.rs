@@ -2,10 +2,10 @@
 //! built once per kernel, the uniform buffer holding every step's params, bind groups made from
 //! lowered [`Step`]s against a table of device buffers, dispatch encoding, and readback.
 
-use super::lower::{Region, Step};
+use super::lower::{Loc, Placement, Region, Step, round4};
 use super::shaders::{Kernel, PARAMS_BYTES};
 use super::{Gpu, OutputData, RuntimeError};
-use crate::graph::{DType, TensorId};
+use crate::graph::{DType, Graph, TensorId};
 use crate::layout::align_up;
 use std::collections::HashMap;
 
@@ -312,6 +312,27 @@ pub(crate) fn to_outputs(which: &[(TensorId, DType)], bytes: &[Vec<u8>]) -> Vec<
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
+        })
+        .collect()
+}
+
+/// Where each graph output lives and how many bytes to read back: `(tensor, dtype, location,
+/// bytes rounded up to 4)`, in `Graph::outputs` order.
+pub(crate) fn output_specs(
+    graph: &Graph,
+    place: &impl Placement,
+) -> Vec<(TensorId, DType, Loc, u64)> {
+    graph
+        .outputs
+        .iter()
+        .map(|&t| {
+            let tensor = &graph.tensors[t.index()];
+            (
+                t,
+                tensor.dtype,
+                place.tensor(t),
+                round4(tensor.size_bytes()),
+            )
         })
         .collect()
 }

@@ -3,7 +3,8 @@
 //! graph in one submission (or node by node for clobber checks) and reads the outputs back.
 
 use super::dispatch::{
-    CompiledStep, ParamsBuffer, Pipelines, bind_step, encode_steps, read_ranges, to_outputs,
+    CompiledStep, ParamsBuffer, Pipelines, bind_step, encode_steps, output_specs, read_ranges,
+    to_outputs,
 };
 use super::lower::{Lowerer, Step, round4};
 use super::{Gpu, RuntimeError};
@@ -193,18 +194,9 @@ pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compil
     };
     let weights = words_for(TensorKind::Weight)?;
     let inputs = words_for(TensorKind::Input)?;
-    let outputs = graph
-        .outputs
-        .iter()
-        .map(|&t| {
-            let tensor = &graph.tensors[t.index()];
-            (
-                t,
-                tensor.dtype,
-                layout.offset(t),
-                round4(tensor.size_bytes()),
-            )
-        })
+    let outputs = output_specs(graph, layout)
+        .into_iter()
+        .map(|(t, dtype, loc, bytes)| (t, dtype, loc.offset, bytes))
         .collect();
     scoped(gpu, || {
         build(gpu, lowered, weights, inputs, outputs, layout)
