@@ -1,13 +1,14 @@
 //! The clobber check ("validate the plan on real hardware", DESIGN.md): run node by node; after
 //! each node every tensor that is still needed (weights, inputs and activations that a later node
 //! reads, graph outputs) must hold exactly the bytes it had when it was produced. The first
-//! change names the tensor, the node that overwrote it, and the offsets.
+//! change names the tensor, the node that overwrote it, and the offsets. The same pass scans the
+//! guard bands after each node, so an out-of-plan write is attributed to the node that made it.
 
 use crate::analysis::liveness;
 use crate::cpu::initial_data;
 use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
-use crate::runtime::{Compiled, Gpu, RuntimeError};
+use crate::runtime::{AllocatorBytes, Compiled, Gpu, GuardViolation, RuntimeError, scan_snapshot};
 use serde::Serialize;
 
 /// A tensor whose bytes changed while it was still needed.
@@ -56,6 +57,11 @@ pub struct ClobberReport {
     pub tensor_checks: u64,
     /// The first clobber found, if any.
     pub failure: Option<Clobber>,
+    /// The first out-of-plan write: guard words that changed after a node (the guard bands are
+    /// re-armed when the pass starts), naming that node.
+    pub guard_failure: Option<GuardViolation>,
+    /// The node-by-node run's allocator peak ([`RunOutput::device_peak`](crate::runtime::RunOutput::device_peak)).
+    pub device_peak: Option<AllocatorBytes>,
 }
 
 struct Watched {
@@ -70,7 +76,8 @@ fn words_to_bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
-/// Runs `compiled` (built from `graph` at `layout`) node by node and checks every needed tensor.
+/// Runs `compiled` (built from `graph` at `layout`) node by node and checks every needed tensor
+/// and both guard bands after each node.
 pub fn clobber_check(
     gpu: &Gpu,
     compiled: &Compiled,
@@ -98,17 +105,27 @@ pub fn clobber_check(
         nodes_checked: 0,
         tensor_checks: 0,
         failure: None,
+        guard_failure: None,
+        device_peak: None,
     };
     let producers = graph.producers();
     let mut step = 0u64;
-    compiled.run_node_by_node(gpu, |node, snapshot| {
+    let run = compiled.run_node_by_node(gpu, |node, snapshot| {
         let s = step;
         step += 1;
         report.nodes_checked += 1;
+        let n = graph.node(node);
+        if report.guard_failure.is_none()
+            && let Some(mut v) = scan_snapshot(compiled.guard_bands(), snapshot)
+                .into_iter()
+                .next()
+        {
+            v.node = Some(format!("{} ({})", n.name, n.op.name()));
+            report.guard_failure = Some(v);
+        }
         if report.failure.is_some() {
             return;
         }
-        let n = graph.node(node);
         // An in-place node legitimately rewrites the input it writes over.
         let rewritten = n
             .inputs
@@ -165,5 +182,6 @@ pub fn clobber_check(
             }
         }
     })?;
+    report.device_peak = run.device_peak;
     Ok(report)
 }
