@@ -78,7 +78,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         "* measured by the wgpu allocator report: naive dynamic = peak while executing with one buffer per",
         "  tensor, created before its producer and freed after its last consumer (weights excluded);",
         "  measured device = allocator growth (signed) around creating the one buffer alone: weights, two guard",
-        "  bands (4 KiB each) and the arena, plus the allocator's rounding (+48 B on lavapipe).",
+        "  bands (4 KiB each) and the arena, plus the allocator's rounding (0-63 B on lavapipe).",
         "max abs err: largest difference from the CPU reference over every output element.",
     ] {
         println!("{line}");

@@ -54,7 +54,7 @@ pub struct PlanSection {
 pub struct MeasuredSection {
     /// Change of `total_allocated_bytes` sampled right before and right after creating the one
     /// buffer alone (nothing else created in between): `buffer_bytes` plus the allocator's
-    /// rounding (exactly +48 B on lavapipe). It covers weights, guard bands and arena.
+    /// rounding (0 to 63 B on lavapipe). It covers weights, guard bands and arena.
     pub arena_device_bytes: Option<i64>,
     /// Change of `total_reserved_bytes` over the same two samples: 0 when the buffer fit a
     /// device block the allocator already held, the new block's size when it needed one.

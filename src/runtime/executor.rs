@@ -464,8 +464,8 @@ impl Compiled {
 
     /// The signed allocator change sampled right before and right after creating the one
     /// buffer alone (`None` where the backend has no allocator report): `buffer_bytes()` plus
-    /// the allocator's rounding ([`LAVAPIPE_BUFFER_OVERHEAD_BYTES`](super::LAVAPIPE_BUFFER_OVERHEAD_BYTES)
-    /// on lavapipe).
+    /// the allocator's rounding (below
+    /// [`LAVAPIPE_ALLOCATOR_ROUNDING_BYTES`](super::LAVAPIPE_ALLOCATOR_ROUNDING_BYTES) on lavapipe).
     pub fn buffer_alloc(&self) -> Option<AllocatorDelta> {
         self.buffer_alloc
     }

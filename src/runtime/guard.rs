@@ -49,8 +49,8 @@ pub struct GuardViolation {
     pub end_changed_byte: u64,
     /// How many guard words changed.
     pub changed_words: u64,
-    /// The node after which the change was first seen, as `name (op)`; `None` when the
-    /// whole graph ran in one submission.
+    /// The node after which the change was first seen, as `name (op)`; `None` when it was
+    /// seen after the whole graph ran in one submission.
     pub node: Option<String>,
 }
 
@@ -68,7 +68,7 @@ impl std::fmt::Display for GuardViolation {
         )?;
         match &self.node {
             Some(node) => write!(f, ", written by node `{node}`"),
-            None => write!(f, " (run with --validate to name the node)"),
+            None => write!(f, ", seen after the whole graph ran in one submission"),
         }
     }
 }

@@ -30,6 +30,6 @@ pub use executor::{Compiled, Fault, OutputData, RunOutput, compile, compile_with
 pub use gpu::{AdapterSummary, Gpu};
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
 pub use measure::{
-    AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_BUFFER_OVERHEAD_BYTES,
+    AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_ALLOCATOR_ROUNDING_BYTES,
     MAX_BUFFER_ROUNDING_BYTES, measure_compile,
 };
