@@ -172,7 +172,7 @@ fn check_range(
             limit: max_binding,
         });
     }
-    if offset % align != 0 {
+    if !offset.is_multiple_of(align) {
         return Err(RuntimeError::Misaligned {
             what,
             offset,
