@@ -4,7 +4,7 @@
 //! change names the tensor, the node that overwrote it, and the offsets. The same pass scans the
 //! guard bands after each node, so an out-of-plan write is attributed to the node that made it.
 
-use crate::analysis::liveness;
+use crate::analysis::{Liveness, liveness};
 use crate::cpu::initial_data;
 use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
@@ -76,6 +76,108 @@ fn words_to_bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
+/// Weights and inputs with their initial bytes: watched from the start.
+fn initially_watched(graph: &Graph, layout: &MemoryLayout, live: &Liveness) -> Vec<Watched> {
+    let mut watched = Vec::new();
+    for t in graph.tensor_ids() {
+        let tensor = &graph.tensors[t.index()];
+        let until = match tensor.kind {
+            TensorKind::Weight => u64::MAX,
+            TensorKind::Input => live.interval(graph, t).map_or(0, |(_, e)| e),
+            TensorKind::Activation => continue,
+        };
+        watched.push(Watched {
+            tensor: t,
+            offset: layout.offset(t) as usize,
+            bytes: words_to_bytes(&initial_data(tensor).to_words()),
+            until,
+        });
+    }
+    watched
+}
+
+/// The tensors still needed, their expected bytes, and the checks made so far.
+struct Checker<'a> {
+    graph: &'a Graph,
+    layout: &'a MemoryLayout,
+    live: Liveness,
+    producers: Vec<Option<NodeId>>,
+    watched: Vec<Watched>,
+}
+
+impl Checker<'_> {
+    /// Checks every tensor live at step `s` (run by `node`) against `snapshot`; counts the checks
+    /// in `checks` and returns the first change.
+    fn check(&self, s: u64, node: NodeId, snapshot: &[u8], checks: &mut u64) -> Option<Clobber> {
+        let (graph, layout) = (self.graph, self.layout);
+        let n = graph.node(node);
+        // An in-place node legitimately rewrites the input it writes over.
+        let rewritten = n
+            .inputs
+            .first()
+            .filter(|_| layout.is_in_place(graph, node))
+            .map(|&a| self.live.root[a.index()]);
+        // Everything live at this step (including what the node itself read) must be intact.
+        for w in self
+            .watched
+            .iter()
+            .filter(|w| w.until > s && Some(w.tensor) != rewritten)
+        {
+            *checks += 1;
+            let changed = match snapshot.get(w.offset..w.offset + w.bytes.len()) {
+                Some(now) => now.iter().zip(&w.bytes).position(|(a, b)| a != b),
+                None => Some(0),
+            };
+            if let Some(i) = changed {
+                return Some(Clobber {
+                    tensor: w.tensor,
+                    tensor_name: graph.tensors[w.tensor.index()].name.clone(),
+                    offset: w.offset as u64,
+                    size: w.bytes.len() as u64,
+                    node,
+                    node_name: node_label(graph, node),
+                    node_output_offset: n.outputs.first().map_or(0, |&o| layout.offset(o)),
+                    first_changed_byte: (w.offset + i) as u64,
+                });
+            }
+        }
+        None
+    }
+
+    /// Drops what is dead after step `s` and records what `node` produced, if anyone needs it
+    /// later.
+    fn advance(&mut self, s: u64, node: NodeId, snapshot: &[u8]) {
+        let graph = self.graph;
+        self.watched.retain(|w| w.until > s + 1);
+        for &o in &graph.node(node).outputs {
+            let is_view = self.producers[o.index()].is_some_and(|p| graph.node(p).op.is_view());
+            if is_view {
+                continue;
+            }
+            if let Some((_, end)) = self.live.interval(graph, o) {
+                let off = self.layout.offset(o) as usize;
+                let size = graph.tensors[o.index()].size_bytes() as usize;
+                if end > s + 1
+                    && let Some(b) = snapshot.get(off..off + size)
+                {
+                    self.watched.push(Watched {
+                        tensor: o,
+                        offset: off,
+                        bytes: b.to_vec(),
+                        until: end,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `name (op)` of a node.
+fn node_label(graph: &Graph, node: NodeId) -> String {
+    let n = graph.node(node);
+    format!("{} ({})", n.name, n.op.name())
+}
+
 /// Runs `compiled` (built from `graph` at `layout`) node by node and checks every needed tensor
 /// and both guard bands after each node.
 pub fn clobber_check(
@@ -85,22 +187,13 @@ pub fn clobber_check(
     layout: &MemoryLayout,
 ) -> Result<ClobberReport, RuntimeError> {
     let live = liveness(graph);
-    let mut watched: Vec<Watched> = Vec::new();
-    for t in graph.tensor_ids() {
-        let tensor = &graph.tensors[t.index()];
-        let until = match tensor.kind {
-            TensorKind::Weight => u64::MAX,
-            TensorKind::Input => live.interval(graph, t).map_or(0, |(_, e)| e),
-            TensorKind::Activation => continue,
-        };
-        let bytes = words_to_bytes(&initial_data(tensor).to_words());
-        watched.push(Watched {
-            tensor: t,
-            offset: layout.offset(t) as usize,
-            bytes,
-            until,
-        });
-    }
+    let mut checker = Checker {
+        graph,
+        layout,
+        watched: initially_watched(graph, layout, &live),
+        live,
+        producers: graph.producers(),
+    };
     let mut report = ClobberReport {
         nodes_checked: 0,
         tensor_checks: 0,
@@ -108,78 +201,23 @@ pub fn clobber_check(
         guard_failure: None,
         device_peak: None,
     };
-    let producers = graph.producers();
-    let mut step = 0u64;
     let run = compiled.run_node_by_node(gpu, |node, snapshot| {
-        let s = step;
-        step += 1;
+        let s = report.nodes_checked as u64;
         report.nodes_checked += 1;
-        let n = graph.node(node);
         if report.guard_failure.is_none()
             && let Some(mut v) = scan_snapshot(compiled.guard_bands(), snapshot)
                 .into_iter()
                 .next()
         {
-            v.node = Some(format!("{} ({})", n.name, n.op.name()));
+            v.node = Some(node_label(graph, node));
             report.guard_failure = Some(v);
         }
         if report.failure.is_some() {
             return;
         }
-        // An in-place node legitimately rewrites the input it writes over.
-        let rewritten = n
-            .inputs
-            .first()
-            .filter(|_| layout.is_in_place(graph, node))
-            .map(|&a| live.root[a.index()]);
-        // Everything live at this step (including what the node itself read) must be intact.
-        for w in watched
-            .iter()
-            .filter(|w| w.until > s && Some(w.tensor) != rewritten)
-        {
-            report.tensor_checks += 1;
-            let now = snapshot.get(w.offset..w.offset + w.bytes.len());
-            let changed = match now {
-                Some(now) => now.iter().zip(&w.bytes).position(|(a, b)| a != b),
-                None => Some(0),
-            };
-            if let Some(i) = changed {
-                let t = &graph.tensors[w.tensor.index()];
-                let out = n.outputs.first().map_or(0, |&o| layout.offset(o));
-                report.failure = Some(Clobber {
-                    tensor: w.tensor,
-                    tensor_name: t.name.clone(),
-                    offset: w.offset as u64,
-                    size: w.bytes.len() as u64,
-                    node,
-                    node_name: format!("{} ({})", n.name, n.op.name()),
-                    node_output_offset: out,
-                    first_changed_byte: (w.offset + i) as u64,
-                });
-                return;
-            }
-        }
-        watched.retain(|w| w.until > s + 1);
-        // Record what this node produced, if anyone needs it later.
-        for &o in &n.outputs {
-            let is_view = producers[o.index()].is_some_and(|p| graph.node(p).op.is_view());
-            if is_view {
-                continue;
-            }
-            if let Some((_, end)) = live.interval(graph, o) {
-                let off = layout.offset(o) as usize;
-                let size = graph.tensors[o.index()].size_bytes() as usize;
-                if end > s + 1
-                    && let Some(b) = snapshot.get(off..off + size)
-                {
-                    watched.push(Watched {
-                        tensor: o,
-                        offset: off,
-                        bytes: b.to_vec(),
-                        until: end,
-                    });
-                }
-            }
+        report.failure = checker.check(s, node, snapshot, &mut report.tensor_checks);
+        if report.failure.is_none() {
+            checker.advance(s, node, snapshot);
         }
     })?;
     report.device_peak = run.device_peak;

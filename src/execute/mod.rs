@@ -151,6 +151,23 @@ impl Execution {
     }
 }
 
+/// The adapter and correctness sections of a run without a GPU.
+fn cpu_only(reference: &[TensorData]) -> (AdapterReport, CorrectnessSection) {
+    (
+        AdapterReport {
+            name: "cpu-reference (no GPU adapter)".into(),
+            backend: "none".into(),
+            device_type: "none".into(),
+        },
+        CorrectnessSection {
+            max_abs_err: None,
+            max_ref_abs: max_abs(reference),
+            scaled_err: None,
+            passed: true,
+        },
+    )
+}
+
 /// What the planned run on the device produced, before the CPU reference runs.
 struct DeviceRun {
     out: RunOutput,
@@ -268,19 +285,7 @@ pub fn execute(
     };
     let mut measured = MeasuredSection::default();
     let (adapter, correctness) = match device {
-        None => (
-            AdapterReport {
-                name: "cpu-reference (no GPU adapter)".into(),
-                backend: "none".into(),
-                device_type: "none".into(),
-            },
-            CorrectnessSection {
-                max_abs_err: None,
-                max_ref_abs: max_abs(&reference),
-                scaled_err: None,
-                passed: true,
-            },
-        ),
+        None => cpu_only(&reference),
         Some((gpu, run)) => {
             let s = gpu.summary();
             let adapter = AdapterReport {

@@ -10,8 +10,8 @@
 //! device gives exactly 48 for every size from 4 B to 50 MB). `r` is the padding the allocator
 //! adds to place the buffer at a 64-byte aligned offset inside its device block.
 //! `total_reserved_bytes` moves only when the allocator takes a new device block (64 MiB
-//! there). Other drivers pad to their own memory-requirement alignment, at most
-//! [`MAX_BUFFER_ROUNDING_BYTES`].
+//! there). Other drivers pad to their own memory-requirement alignment; the tests assume at most
+//! [`MAX_BUFFER_ROUNDING_BYTES`] there, a bound not yet measured on a real GPU.
 
 use super::{Compiled, Gpu, RuntimeError, compile};
 use crate::graph::Graph;
@@ -22,8 +22,8 @@ use serde::Serialize;
 /// `0 <= r <` this bound (measured; see the module doc).
 pub const LAVAPIPE_ALLOCATOR_ROUNDING_BYTES: i64 = 64;
 
-/// The most any driver is expected to add to one buffer's allocation beyond its size (a 64 KiB
-/// memory-requirement alignment, the largest in common use).
+/// The most a driver other than lavapipe is assumed to add to one buffer's allocation beyond its
+/// size (a 64 KiB memory-requirement alignment, the largest in common use; not yet measured).
 pub const MAX_BUFFER_ROUNDING_BYTES: i64 = 64 * 1024;
 
 /// One allocator sample.
