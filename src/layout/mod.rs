@@ -40,17 +40,17 @@ pub struct MemoryLayout {
 impl MemoryLayout {
     /// Size of the one device buffer: weights, guard band, arena, guard band.
     pub fn total_bytes(&self) -> u64 {
-        self.arena_end() + self.guard_bytes
+        self.arena_end().saturating_add(self.guard_bytes)
     }
 
     /// Absolute offset of the first arena byte (after the weights and the first guard band).
     pub fn arena_start(&self) -> u64 {
-        self.weights_bytes + self.guard_bytes
+        self.weights_bytes.saturating_add(self.guard_bytes)
     }
 
     /// Absolute offset one past the last arena byte (where the second guard band starts).
     pub fn arena_end(&self) -> u64 {
-        self.arena_start() + self.arena_bytes
+        self.arena_start().saturating_add(self.arena_bytes)
     }
 
     /// The two guard bands as `(offset, bytes)`: between the weights and the arena, and after
@@ -115,4 +115,44 @@ pub fn guard_band_bytes(alignment: u64) -> u64 {
 pub fn align_up(x: u64, align: u64) -> u64 {
     let a = align.max(1);
     x.div_ceil(a) * a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{DType, GraphBuilder, Init};
+
+    fn graph() -> Graph {
+        let mut b = GraphBuilder::new();
+        let w = b.weight("w", &[3], 1, 1.0);
+        let x = b.input("x", &[3], DType::F32, Init::Constant(1.0));
+        let y = b.add("y", x, w).expect("add");
+        b.output(y);
+        b.build().expect("graph")
+    }
+
+    #[test]
+    fn guard_bands_are_4_kib_rounded_up_to_the_alignment() {
+        assert_eq!(guard_band_bytes(32), 4096);
+        assert_eq!(guard_band_bytes(256), 4096);
+        assert_eq!(guard_band_bytes(3), 4098);
+        assert_eq!(guard_band_bytes(8192), 8192);
+    }
+
+    #[test]
+    fn the_arena_sits_between_two_guard_bands() {
+        let l = naive_layout(&graph(), 32);
+        assert_eq!((l.weights_bytes, l.guard_bytes), (32, 4096));
+        assert_eq!(l.arena_start(), 32 + 4096);
+        assert_eq!(l.arena_bytes, 64, "x and y, 32 bytes each");
+        assert_eq!(l.guard_bands(), [(32, 4096), (4192, 4096)]);
+        assert_eq!(l.total_bytes(), 4192 + 4096);
+        let g = graph();
+        for t in g.tensor_ids() {
+            let off = l.offset(t);
+            let in_weights = off + 12 <= l.weights_bytes;
+            let in_arena = off >= l.arena_start() && off + 12 <= l.arena_end();
+            assert!(in_weights || in_arena, "{t} at {off} is in a guard band");
+        }
+    }
 }

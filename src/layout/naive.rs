@@ -10,7 +10,7 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
     let mut offsets = vec![0u64; graph.tensors.len()];
     let weights_bytes = place_weights(graph, alignment, &mut offsets);
     let guard_bytes = guard_band_bytes(alignment);
-    let arena_start = weights_bytes + guard_bytes;
+    let arena_start = weights_bytes.saturating_add(guard_bytes);
     let mut cursor = arena_start;
     let producers = graph.producers();
     for (i, t) in graph.tensors.iter().enumerate() {
@@ -42,7 +42,7 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
         alignment,
         weights_bytes,
         guard_bytes,
-        arena_bytes: cursor - arena_start,
+        arena_bytes: cursor.saturating_sub(arena_start),
         tensor_offsets: offsets,
         workspace_offsets: ws_off,
         workspace_bytes: ws_bytes,

@@ -21,7 +21,7 @@ pub fn planned_layout(
     let mut offsets = vec![0u64; graph.tensors.len()];
     let weights_bytes = place_weights(graph, alignment, &mut offsets);
     let guard_bytes = guard_band_bytes(alignment);
-    let base = weights_bytes + guard_bytes;
+    let base = weights_bytes.saturating_add(guard_bytes);
     for (i, b) in analysis.tensor_buffer.iter().enumerate() {
         if let Some(b) = b {
             offsets[i] = base + plan.offsets[b.index()];

@@ -123,6 +123,19 @@ fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), R
             limit: gpu.max_buffer(),
         });
     }
+    let align = gpu.min_storage_buffer_offset_alignment().max(1);
+    let edges = [
+        ("the arena start", layout.arena_start(), align),
+        ("the second guard band", layout.arena_end(), 4),
+        ("the guard band size", layout.guard_bytes, 4),
+    ];
+    if let Some(&(what, offset, alignment)) = edges.iter().find(|e| !e.1.is_multiple_of(e.2)) {
+        return Err(RuntimeError::Misaligned {
+            what: what.into(),
+            offset,
+            alignment,
+        });
+    }
     for (what, offset, bytes) in binding_ranges(graph, layout) {
         check_range(gpu, layout, what, offset, bytes)?;
     }
