@@ -146,6 +146,22 @@ fn rounding_bound() -> i64 {
     }
 }
 
+#[test]
+fn the_static_check_refuses_a_misaligned_arena_start() {
+    let g = relu_graph();
+    let mut layout = naive(&g);
+    layout.guard_bytes += 4;
+    match compile(gpu(), &g, &layout) {
+        Err(RuntimeError::Misaligned { what, offset, .. }) => {
+            assert_eq!(
+                (what.as_str(), offset),
+                ("the arena start", layout.arena_start())
+            );
+        }
+        other => panic!("expected Misaligned, got {other:?}"),
+    }
+}
+
 fn config() -> PlanConfig {
     let mut cfg = PlanConfig::default();
     cfg.analysis.alignment = gpu().min_storage_buffer_offset_alignment();
