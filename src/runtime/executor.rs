@@ -47,7 +47,8 @@ pub struct RunOutput {
     /// The highest `total_allocated_bytes` and the highest `total_reserved_bytes` (absolute)
     /// over the allocator samples this run took: before it, after the input upload, after each
     /// node (node-by-node runs only), after the graph's submission completed, and after the
-    /// readback. `None` where the backend has no allocator report.
+    /// readback. The readback's staging buffer lives only inside the readback and is freed before
+    /// the last sample, so it is not counted. `None` where the backend has no allocator report.
     pub device_peak: Option<AllocatorBytes>,
 }
 
