@@ -30,6 +30,53 @@ fn opt_bytes(b: Option<u64>) -> String {
     )
 }
 
+/// A signed byte count in readable form, with its sign (`+1.00 KiB`, `-48 B`).
+pub fn signed_bytes(b: i64) -> String {
+    let sign = if b < 0 { "-" } else { "+" };
+    format!("{sign}{}", human_bytes(b.unsigned_abs()))
+}
+
+fn opt_signed(b: Option<i64>) -> String {
+    b.map_or_else(
+        || "not available".into(),
+        |b| format!("{} ({b:+} bytes)", signed_bytes(b)),
+    )
+}
+
+/// The allocator figures of a report, one line each.
+fn print_device_figures(r: &RunReport) {
+    let m = &r.measured;
+    println!(
+        "one buffer:       {} = weights {} + guard bands {} + arena {}",
+        opt_bytes(m.buffer_bytes),
+        r.plan.weights_bytes,
+        m.guard_bytes.unwrap_or(0),
+        m.buffer_bytes
+            .unwrap_or(0)
+            .saturating_sub(r.plan.weights_bytes + m.guard_bytes.unwrap_or(0))
+    );
+    let rounding = match (m.arena_device_bytes, m.buffer_bytes) {
+        (Some(d), Some(b)) => format!(
+            "; minus the buffer size: {:+} bytes (allocator rounding)",
+            i128::from(d) - i128::from(b)
+        ),
+        _ => String::new(),
+    };
+    println!(
+        "buffer allocated: {} allocator growth creating the one buffer alone{rounding}",
+        opt_signed(m.arena_device_bytes)
+    );
+    println!(
+        "buffer reserved:  {}",
+        opt_signed(m.arena_device_reserved_bytes)
+    );
+    println!(
+        "device peak:      allocated {}, reserved {} (peak over the run's samples minus the sample before compiling)",
+        opt_signed(m.device_peak_bytes),
+        opt_signed(m.device_peak_reserved_bytes)
+    );
+}
+
 /// Prints a report in readable form.
 pub fn print_report(r: &RunReport) {
     println!("model:            {} {:?}", r.model, r.options);
@@ -61,22 +108,15 @@ pub fn print_report(r: &RunReport) {
         human_bytes(r.plan.naive_static_bytes)
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
-    println!(
-        "device allocated: {}",
-        opt_bytes(r.measured.device_peak_bytes)
-    );
-    println!(
-        "device reserved:  {}",
-        opt_bytes(r.measured.device_reserved_bytes)
-    );
-    println!("one buffer:       {}", opt_bytes(r.measured.buffer_bytes));
+    print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
     if let Some(hw) = r.measured.high_water_bytes {
         println!(
-            "high-water:       {} ({hw} bytes of the arena touched)",
+            "touched extent:   {} ({hw} bytes of the arena changed by a run: use, not safety)",
             human_bytes(hw)
         );
     }
+    println!("guard check:      {}", r.validate.guard_check);
     if r.validate.clobber_check != "skipped" {
         println!("clobber check:    {}", r.validate.clobber_check);
     }
@@ -136,17 +176,15 @@ pub fn print_comparison(r: &RunReport) {
     }
     let ms = |x: f64| format!("{x:.1} ms");
     t.row(vec![
-        "planned run (weights and params excluded)".into(),
+        "planned run (buffer delta minus weights and guards)".into(),
         human_bytes(r.plan.arena_bytes),
         ratio(r.plan.arena_bytes),
-        r.measured
-            .arena_measured_bytes
-            .map_or("n/a".into(), human_bytes),
+        arena_share(r).map_or("n/a".into(), signed_bytes),
         r.timings.run_ms.map_or("n/a".into(), ms),
     ]);
     if let Some(hw) = r.measured.high_water_bytes {
         t.row(vec![
-            "high-water (sentinel scan)".into(),
+            "touched extent (sentinel scan)".into(),
             human_bytes(hw),
             ratio(hw),
             String::new(),
@@ -180,18 +218,23 @@ pub fn print_comparison(r: &RunReport) {
         ]);
     }
     print!("{t}");
-    if let (Some(planned), Some(dynamic)) = (
-        r.measured.arena_measured_bytes,
-        r.measured.naive_dynamic_peak_bytes,
-    ) {
+    if let (Some(planned), Some(dynamic)) = (arena_share(r), r.measured.naive_dynamic_peak_bytes) {
         println!(
-            "measured on the device: planned arena {} vs naive-dynamic peak {} ({:.2}x); the arena's measured bytes exceed the plan by {} (allocator rounding)",
-            human_bytes(planned),
+            "measured on the device: planned arena {} (the one buffer's allocator delta minus weights and guard bands) vs naive-dynamic peak {} ({:.2}x); that delta minus the planned arena: {:+} bytes (allocator rounding)",
+            signed_bytes(planned),
             human_bytes(dynamic),
             dynamic as f64 / planned.max(1) as f64,
-            human_bytes(planned.saturating_sub(r.plan.arena_bytes)),
+            i128::from(planned) - i128::from(r.plan.arena_bytes),
         );
     }
+}
+
+/// The arena's share of the one buffer's allocator delta: `arena_device_bytes` minus the
+/// weight region and the guard bands (comparable with the baselines, which exclude weights).
+fn arena_share(r: &RunReport) -> Option<i64> {
+    let others = r.plan.weights_bytes + r.measured.guard_bytes?;
+    let d = i128::from(r.measured.arena_device_bytes?) - i128::from(others);
+    i64::try_from(d).ok()
 }
 
 /// Checks that a report passed; an error names what failed.
@@ -215,12 +258,10 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
             r.model, b.name
         )));
     }
-    if let Some(hw) = r.measured.high_water_bytes
-        && hw > r.plan.arena_bytes
-    {
+    if !matches!(r.validate.guard_check.as_str(), "passed" | "skipped") {
         return Err(CliError::Check(format!(
-            "{}: the run touched {hw} arena bytes, beyond the planned {}",
-            r.model, r.plan.arena_bytes
+            "{}: guard check failed: {}",
+            r.model, r.validate.guard_check
         )));
     }
     Ok(())

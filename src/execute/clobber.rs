@@ -1,13 +1,14 @@
 //! The clobber check ("validate the plan on real hardware", DESIGN.md): run node by node; after
 //! each node every tensor that is still needed (weights, inputs and activations that a later node
 //! reads, graph outputs) must hold exactly the bytes it had when it was produced. The first
-//! change names the tensor, the node that overwrote it, and the offsets.
+//! change names the tensor, the node that overwrote it, and the offsets. The same pass scans the
+//! guard bands after each node, so an out-of-plan write is attributed to the node that made it.
 
-use crate::analysis::liveness;
+use crate::analysis::{Liveness, liveness};
 use crate::cpu::initial_data;
 use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
-use crate::runtime::{Compiled, Gpu, RuntimeError};
+use crate::runtime::{AllocatorBytes, Compiled, Gpu, GuardViolation, RuntimeError, scan_snapshot};
 use serde::Serialize;
 
 /// A tensor whose bytes changed while it was still needed.
@@ -56,6 +57,11 @@ pub struct ClobberReport {
     pub tensor_checks: u64,
     /// The first clobber found, if any.
     pub failure: Option<Clobber>,
+    /// The first out-of-plan write: guard words that changed after a node (the guard bands are
+    /// re-armed when the pass starts), naming that node.
+    pub guard_failure: Option<GuardViolation>,
+    /// The node-by-node run's allocator peak ([`RunOutput::device_peak`](crate::runtime::RunOutput::device_peak)).
+    pub device_peak: Option<AllocatorBytes>,
 }
 
 struct Watched {
@@ -70,15 +76,9 @@ fn words_to_bytes(words: &[u32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
-/// Runs `compiled` (built from `graph` at `layout`) node by node and checks every needed tensor.
-pub fn clobber_check(
-    gpu: &Gpu,
-    compiled: &Compiled,
-    graph: &Graph,
-    layout: &MemoryLayout,
-) -> Result<ClobberReport, RuntimeError> {
-    let live = liveness(graph);
-    let mut watched: Vec<Watched> = Vec::new();
+/// Weights and inputs with their initial bytes: watched from the start.
+fn initially_watched(graph: &Graph, layout: &MemoryLayout, live: &Liveness) -> Vec<Watched> {
+    let mut watched = Vec::new();
     for t in graph.tensor_ids() {
         let tensor = &graph.tensors[t.index()];
         let until = match tensor.kind {
@@ -86,76 +86,81 @@ pub fn clobber_check(
             TensorKind::Input => live.interval(graph, t).map_or(0, |(_, e)| e),
             TensorKind::Activation => continue,
         };
-        let bytes = words_to_bytes(&initial_data(tensor).to_words());
         watched.push(Watched {
             tensor: t,
             offset: layout.offset(t) as usize,
-            bytes,
+            bytes: words_to_bytes(&initial_data(tensor).to_words()),
             until,
         });
     }
-    let mut report = ClobberReport {
-        nodes_checked: 0,
-        tensor_checks: 0,
-        failure: None,
-    };
-    let producers = graph.producers();
-    let mut step = 0u64;
-    compiled.run_node_by_node(gpu, |node, snapshot| {
-        let s = step;
-        step += 1;
-        report.nodes_checked += 1;
-        if report.failure.is_some() {
-            return;
-        }
+    watched
+}
+
+/// The tensors still needed, their expected bytes, and the checks made so far.
+struct Checker<'a> {
+    graph: &'a Graph,
+    layout: &'a MemoryLayout,
+    live: Liveness,
+    producers: Vec<Option<NodeId>>,
+    watched: Vec<Watched>,
+}
+
+impl Checker<'_> {
+    /// Checks every tensor live at step `s` (run by `node`) against `snapshot`; counts the checks
+    /// in `checks` and returns the first change.
+    fn check(&self, s: u64, node: NodeId, snapshot: &[u8], checks: &mut u64) -> Option<Clobber> {
+        let (graph, layout) = (self.graph, self.layout);
         let n = graph.node(node);
         // An in-place node legitimately rewrites the input it writes over.
         let rewritten = n
             .inputs
             .first()
             .filter(|_| layout.is_in_place(graph, node))
-            .map(|&a| live.root[a.index()]);
+            .map(|&a| self.live.root[a.index()]);
         // Everything live at this step (including what the node itself read) must be intact.
-        for w in watched
+        for w in self
+            .watched
             .iter()
             .filter(|w| w.until > s && Some(w.tensor) != rewritten)
         {
-            report.tensor_checks += 1;
-            let now = snapshot.get(w.offset..w.offset + w.bytes.len());
-            let changed = match now {
+            *checks += 1;
+            let changed = match snapshot.get(w.offset..w.offset + w.bytes.len()) {
                 Some(now) => now.iter().zip(&w.bytes).position(|(a, b)| a != b),
                 None => Some(0),
             };
             if let Some(i) = changed {
-                let t = &graph.tensors[w.tensor.index()];
-                let out = n.outputs.first().map_or(0, |&o| layout.offset(o));
-                report.failure = Some(Clobber {
+                return Some(Clobber {
                     tensor: w.tensor,
-                    tensor_name: t.name.clone(),
+                    tensor_name: graph.tensors[w.tensor.index()].name.clone(),
                     offset: w.offset as u64,
                     size: w.bytes.len() as u64,
                     node,
-                    node_name: format!("{} ({})", n.name, n.op.name()),
-                    node_output_offset: out,
+                    node_name: node_label(graph, node),
+                    node_output_offset: n.outputs.first().map_or(0, |&o| layout.offset(o)),
                     first_changed_byte: (w.offset + i) as u64,
                 });
-                return;
             }
         }
-        watched.retain(|w| w.until > s + 1);
-        // Record what this node produced, if anyone needs it later.
-        for &o in &n.outputs {
-            let is_view = producers[o.index()].is_some_and(|p| graph.node(p).op.is_view());
+        None
+    }
+
+    /// Drops what is dead after step `s` and records what `node` produced, if anyone needs it
+    /// later.
+    fn advance(&mut self, s: u64, node: NodeId, snapshot: &[u8]) {
+        let graph = self.graph;
+        self.watched.retain(|w| w.until > s + 1);
+        for &o in &graph.node(node).outputs {
+            let is_view = self.producers[o.index()].is_some_and(|p| graph.node(p).op.is_view());
             if is_view {
                 continue;
             }
-            if let Some((_, end)) = live.interval(graph, o) {
-                let off = layout.offset(o) as usize;
+            if let Some((_, end)) = self.live.interval(graph, o) {
+                let off = self.layout.offset(o) as usize;
                 let size = graph.tensors[o.index()].size_bytes() as usize;
                 if end > s + 1
                     && let Some(b) = snapshot.get(off..off + size)
                 {
-                    watched.push(Watched {
+                    self.watched.push(Watched {
                         tensor: o,
                         offset: off,
                         bytes: b.to_vec(),
@@ -164,6 +169,57 @@ pub fn clobber_check(
                 }
             }
         }
+    }
+}
+
+/// `name (op)` of a node.
+fn node_label(graph: &Graph, node: NodeId) -> String {
+    let n = graph.node(node);
+    format!("{} ({})", n.name, n.op.name())
+}
+
+/// Runs `compiled` (built from `graph` at `layout`) node by node and checks every needed tensor
+/// and both guard bands after each node.
+pub fn clobber_check(
+    gpu: &Gpu,
+    compiled: &Compiled,
+    graph: &Graph,
+    layout: &MemoryLayout,
+) -> Result<ClobberReport, RuntimeError> {
+    let live = liveness(graph);
+    let mut checker = Checker {
+        graph,
+        layout,
+        watched: initially_watched(graph, layout, &live),
+        live,
+        producers: graph.producers(),
+    };
+    let mut report = ClobberReport {
+        nodes_checked: 0,
+        tensor_checks: 0,
+        failure: None,
+        guard_failure: None,
+        device_peak: None,
+    };
+    let run = compiled.run_node_by_node(gpu, |node, snapshot| {
+        let s = report.nodes_checked as u64;
+        report.nodes_checked += 1;
+        if report.guard_failure.is_none()
+            && let Some(mut v) = scan_snapshot(compiled.guard_bands(), snapshot)
+                .into_iter()
+                .next()
+        {
+            v.node = Some(node_label(graph, node));
+            report.guard_failure = Some(v);
+        }
+        if report.failure.is_some() {
+            return;
+        }
+        report.failure = checker.check(s, node, snapshot, &mut report.tensor_checks);
+        if report.failure.is_none() {
+            checker.advance(s, node, snapshot);
+        }
     })?;
+    report.device_peak = run.device_peak;
     Ok(report)
 }

@@ -12,7 +12,10 @@ use crate::report::{
     AdapterReport, BaselineReport, CorrectnessSection, MeasuredSection, PlanSection, RunReport,
     TimingSection, ValidateSection, Variant,
 };
-use crate::runtime::{Baseline, Gpu, OutputData, RuntimeError, measure_compile, run_baseline};
+use crate::runtime::{
+    Baseline, Gpu, GuardViolation, OutputData, RunOutput, RuntimeError, measure_compile,
+    run_baseline,
+};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -98,7 +101,8 @@ fn max_abs(reference: &[TensorData]) -> f64 {
 /// Options for [`execute`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExecuteOptions {
-    /// Run the clobber check and the sentinel high-water scan.
+    /// Run the clobber check (node by node, also naming the node of any out-of-plan write) and
+    /// the arena's touched-extent scan. The guard check runs either way.
     pub validate: bool,
     /// Also execute the allocation baselines (naive-static, naive-dynamic, buddy) on the device.
     pub baselines: bool,
@@ -147,17 +151,127 @@ impl Execution {
     }
 }
 
-/// Runs `planned` on `gpu` (or only on the CPU when `gpu` is `None`) and measures it.
+/// The adapter and correctness sections of a run without a GPU.
+fn cpu_only(reference: &[TensorData]) -> (AdapterReport, CorrectnessSection) {
+    (
+        AdapterReport {
+            name: "cpu-reference (no GPU adapter)".into(),
+            backend: "none".into(),
+            device_type: "none".into(),
+        },
+        CorrectnessSection {
+            max_abs_err: None,
+            max_ref_abs: max_abs(reference),
+            scaled_err: None,
+            passed: true,
+        },
+    )
+}
+
+/// What the planned run on the device produced, before the CPU reference runs.
+struct DeviceRun {
+    out: RunOutput,
+    measured: MeasuredSection,
+    validate: ValidateSection,
+    compile_ms: f64,
+}
+
+/// One line for `validate.guard_check`: `passed`, or the first out-of-plan write found
+/// (preferring one that names its node) and how many more bands were written.
+fn guard_verdict(found: &[GuardViolation]) -> String {
+    let first = found.iter().find(|v| v.node.is_some()).or(found.first());
+    match first {
+        None => "passed".into(),
+        Some(v) if found.len() > 1 => format!("{v} (and {} more)", found.len() - 1),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Compiles `planned` on `gpu` (every device limit is checked there), runs it once, checks the
+/// guard bands, and with `opts.validate` (or after a guard failure, to name the node) runs the
+/// node-by-node clobber check; with `opts.validate` also the touched-extent scan.
+fn run_on_device(
+    gpu: &Gpu,
+    graph: &Graph,
+    planned: &PlannedGraph,
+    opts: ExecuteOptions,
+) -> Result<DeviceRun, ExecuteError> {
+    let t = Instant::now();
+    let (compiled, bytes) = measure_compile(gpu, graph, &planned.layout)?;
+    let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+    let out = compiled.run(gpu)?;
+    let mut found = compiled.check_guards(gpu)?;
+    let mut peak = out.device_peak;
+    let mut validate = ValidateSection {
+        clobber_check: "skipped".into(),
+        guard_check: String::new(),
+        detail: None,
+    };
+    let mut measured = MeasuredSection::default();
+    if opts.validate || !found.is_empty() {
+        let c = clobber_check(gpu, &compiled, graph, &planned.layout)?;
+        peak = match (peak, c.device_peak) {
+            (Some(a), Some(b)) => Some(a.peak_with(b)),
+            (a, b) => a.or(b),
+        };
+        found.extend(c.guard_failure.clone());
+        if opts.validate {
+            validate.clobber_check = if c.failure.is_some() {
+                "failed"
+            } else {
+                "passed"
+            }
+            .into();
+            let clobber_detail = match &c.failure {
+                Some(f) => format!("clobbered: {f}"),
+                None => format!(
+                    "{} nodes, {} tensor checks, no live tensor changed",
+                    c.nodes_checked, c.tensor_checks
+                ),
+            };
+            let hw = compiled.high_water(gpu)?;
+            found.extend(compiled.check_guards(gpu)?);
+            measured.high_water_bytes = Some(hw);
+            validate.detail = Some(format!(
+                "{clobber_detail}; arena touched extent {hw} of {} planned bytes",
+                planned.outcome.plan.arena_bytes
+            ));
+        }
+    }
+    validate.guard_check = guard_verdict(&found);
+    let buffer = bytes.buffer;
+    measured.arena_device_bytes = buffer.map(|d| d.allocated);
+    measured.arena_device_reserved_bytes = buffer.map(|d| d.reserved);
+    let run_peak = peak.zip(bytes.before).map(|(p, b)| p.since(&b));
+    measured.device_peak_bytes = run_peak.map(|d| d.allocated);
+    measured.device_peak_reserved_bytes = run_peak.map(|d| d.reserved);
+    measured.buffer_bytes = Some(compiled.buffer_bytes());
+    measured.guard_bytes = Some(compiled.guard_bands().iter().map(|g| g.bytes).sum());
+    measured.params_bytes = Some(compiled.params_bytes());
+    Ok(DeviceRun {
+        out,
+        measured,
+        validate,
+        compile_ms,
+    })
+}
+
+/// Runs `planned` on `gpu` (or only on the CPU when `gpu` is `None`) and measures it. The device
+/// work (compile, with every device limit checked, run and validation) comes first, so a graph
+/// the device cannot hold is refused before the CPU reference spends time and host memory.
 pub fn execute(
     graph: &Graph,
     planned: &PlannedGraph,
     gpu: Option<&Gpu>,
     opts: ExecuteOptions,
 ) -> Result<Execution, ExecuteError> {
+    let device = match gpu {
+        Some(gpu) => Some((gpu, run_on_device(gpu, graph, planned, opts)?)),
+        None => None,
+    };
     let cpu_start = Instant::now();
     let reference = cpu::run_outputs(graph)?;
     let cpu_ms = cpu_start.elapsed().as_secs_f64() * 1e3;
-    let mut measured = MeasuredSection::default();
     let mut timings = TimingSection {
         plan_ms: planned.plan_ms,
         cpu_ms,
@@ -166,69 +280,23 @@ pub fn execute(
     let mut baselines: Vec<BaselineReport> = Vec::new();
     let mut validate = ValidateSection {
         clobber_check: "skipped".into(),
+        guard_check: "skipped".into(),
         detail: None,
     };
-    let (adapter, correctness) = match gpu {
-        None => (
-            AdapterReport {
-                name: "cpu-reference (no GPU adapter)".into(),
-                backend: "none".into(),
-                device_type: "none".into(),
-            },
-            CorrectnessSection {
-                max_abs_err: None,
-                max_ref_abs: max_abs(&reference),
-                scaled_err: None,
-                passed: true,
-            },
-        ),
-        Some(gpu) => {
+    let mut measured = MeasuredSection::default();
+    let (adapter, correctness) = match device {
+        None => cpu_only(&reference),
+        Some((gpu, run)) => {
             let s = gpu.summary();
             let adapter = AdapterReport {
                 name: s.name.clone(),
                 backend: s.backend.clone(),
                 device_type: s.device_type.clone(),
             };
-            let t = Instant::now();
-            let (compiled, bytes) = measure_compile(gpu, graph, &planned.layout)?;
-            timings.compile_ms = Some(t.elapsed().as_secs_f64() * 1e3);
-            measured.device_peak_bytes = bytes.delta_allocated.map(|d| d.max(0) as u64);
-            measured.device_reserved_bytes = bytes.after.map(|a| a.reserved);
-            measured.buffer_bytes = Some(compiled.buffer_bytes());
-            measured.params_bytes = Some(compiled.params_bytes());
-            measured.arena_measured_bytes = measured
-                .device_peak_bytes
-                .map(|d| d.saturating_sub(planned.layout.weights_bytes + compiled.params_bytes()));
-            let out = compiled.run(gpu)?;
-            timings.run_ms = Some(out.wall_ms);
-            if opts.validate {
-                let c = clobber_check(gpu, &compiled, graph, &planned.layout)?;
-                validate.clobber_check = if c.failure.is_some() {
-                    "failed"
-                } else {
-                    "passed"
-                }
-                .into();
-                let clobber_detail = match &c.failure {
-                    Some(f) => format!("clobbered: {f}"),
-                    None => format!(
-                        "{} nodes, {} tensor checks, no live tensor changed",
-                        c.nodes_checked, c.tensor_checks
-                    ),
-                };
-                let hw = compiled.high_water(gpu)?;
-                measured.high_water_bytes = Some(hw);
-                let ok = hw <= planned.outcome.plan.arena_bytes;
-                validate.detail = Some(format!(
-                    "{clobber_detail}; sentinel high-water {hw} bytes vs planned arena {} bytes: {}",
-                    planned.outcome.plan.arena_bytes,
-                    if ok {
-                        "within the plan"
-                    } else {
-                        "BEYOND the plan"
-                    }
-                ));
-            }
+            timings.compile_ms = Some(run.compile_ms);
+            timings.run_ms = Some(run.out.wall_ms);
+            (measured, validate) = (run.measured, run.validate);
+            let out = run.out;
             if opts.baselines {
                 for which in Baseline::ALL {
                     let b = run_baseline(gpu, graph, which)?;

@@ -1,5 +1,7 @@
-//! The memory layout of a graph inside ONE device buffer: a persistent region for weights, then
-//! the planned arena for everything with a lifetime (inputs, activations, workspace, outputs).
+//! The memory layout of a graph inside ONE device buffer: a persistent region for weights, a
+//! guard band, the planned arena for everything with a lifetime (inputs, activations, workspace,
+//! outputs), and a second guard band. The runtime fills both bands with a sentinel; any guard
+//! word that changes during a run is a write outside the plan (see [`GUARD_MIN_BYTES`]).
 //!
 //! The runtime binds every tensor at `tensor_offsets[t]` and every node's scratch at
 //! `workspace_offsets[n]`; it knows nothing about how these were chosen. An op whose output
@@ -21,7 +23,11 @@ pub struct MemoryLayout {
     pub alignment: u64,
     /// Bytes of the persistent weight region `[0, weights_bytes)` (aligned).
     pub weights_bytes: u64,
-    /// Bytes of the arena `[weights_bytes, weights_bytes + arena_bytes)`.
+    /// Bytes of each of the two guard bands, `[weights_bytes, arena_start())` and
+    /// `[arena_end(), total_bytes())`: [`guard_band_bytes`] of `alignment`. Nothing is planned
+    /// there.
+    pub guard_bytes: u64,
+    /// Bytes of the arena `[arena_start(), arena_end())`, the plan's arena rounded up to 4.
     pub arena_bytes: u64,
     /// Absolute offset of each tensor (`TensorId` order); views share their source's offset.
     pub tensor_offsets: Vec<u64>,
@@ -32,9 +38,28 @@ pub struct MemoryLayout {
 }
 
 impl MemoryLayout {
-    /// Size of the one device buffer.
+    /// Size of the one device buffer: weights, guard band, arena, guard band.
     pub fn total_bytes(&self) -> u64 {
-        self.weights_bytes + self.arena_bytes
+        self.arena_end().saturating_add(self.guard_bytes)
+    }
+
+    /// Absolute offset of the first arena byte (after the weights and the first guard band).
+    pub fn arena_start(&self) -> u64 {
+        self.weights_bytes.saturating_add(self.guard_bytes)
+    }
+
+    /// Absolute offset one past the last arena byte (where the second guard band starts).
+    pub fn arena_end(&self) -> u64 {
+        self.arena_start().saturating_add(self.arena_bytes)
+    }
+
+    /// The two guard bands as `(offset, bytes)`: between the weights and the arena, and after
+    /// the arena.
+    pub fn guard_bands(&self) -> [(u64, u64); 2] {
+        [
+            (self.weights_bytes, self.guard_bytes),
+            (self.arena_end(), self.guard_bytes),
+        ]
     }
 
     /// Offset of tensor `t`.
@@ -70,8 +95,64 @@ fn place_weights(graph: &Graph, alignment: u64, offsets: &mut [u64]) -> u64 {
     cursor
 }
 
+/// Smallest guard band: 4 KiB, i.e. 1024 words. The commonest out-of-plan write is a kernel
+/// whose last workgroup (256 threads in `shaders/`) or last 16 x 16 tile is not masked, so it
+/// writes up to a few hundred words past its tensor; a band of 1024 words holds such an
+/// overrun whole, so the reported extent is the overrun's, not just its first word. Any longer
+/// overrun still starts inside the band (writes are contiguous from the binding's offset, and a
+/// binding cannot reach past the buffer's end), so it is still caught. The cost is 8 KiB of
+/// device memory per buffer.
+pub const GUARD_MIN_BYTES: u64 = 4096;
+
+/// Bytes of each guard band for offset alignment `alignment`: [`GUARD_MIN_BYTES`] rounded up to
+/// a multiple of `alignment`, so the arena that follows the first band stays aligned (on
+/// lavapipe, alignment 32: 4096 B; on GPUs with alignment 256: 4096 B).
+pub fn guard_band_bytes(alignment: u64) -> u64 {
+    align_up(GUARD_MIN_BYTES, alignment)
+}
+
 /// Rounds `x` up to a multiple of `align` (`align >= 1`).
 pub fn align_up(x: u64, align: u64) -> u64 {
     let a = align.max(1);
     x.div_ceil(a) * a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{DType, GraphBuilder, Init};
+
+    fn graph() -> Graph {
+        let mut b = GraphBuilder::new();
+        let w = b.weight("w", &[3], 1, 1.0);
+        let x = b.input("x", &[3], DType::F32, Init::Constant(1.0));
+        let y = b.add("y", x, w).expect("add");
+        b.output(y);
+        b.build().expect("graph")
+    }
+
+    #[test]
+    fn guard_bands_are_4_kib_rounded_up_to_the_alignment() {
+        assert_eq!(guard_band_bytes(32), 4096);
+        assert_eq!(guard_band_bytes(256), 4096);
+        assert_eq!(guard_band_bytes(3), 4098);
+        assert_eq!(guard_band_bytes(8192), 8192);
+    }
+
+    #[test]
+    fn the_arena_sits_between_two_guard_bands() {
+        let l = naive_layout(&graph(), 32);
+        assert_eq!((l.weights_bytes, l.guard_bytes), (32, 4096));
+        assert_eq!(l.arena_start(), 32 + 4096);
+        assert_eq!(l.arena_bytes, 64, "x and y, 32 bytes each");
+        assert_eq!(l.guard_bands(), [(32, 4096), (4192, 4096)]);
+        assert_eq!(l.total_bytes(), 4192 + 4096);
+        let g = graph();
+        for t in g.tensor_ids() {
+            let off = l.offset(t);
+            let in_weights = off + 12 <= l.weights_bytes;
+            let in_arena = off >= l.arena_start() && off + 12 <= l.arena_end();
+            assert!(in_weights || in_arena, "{t} at {off} is in a guard band");
+        }
+    }
 }

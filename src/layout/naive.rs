@@ -1,14 +1,17 @@
 //! The naive layout: every tensor and workspace in its own region, nothing reused. It is the
 //! baseline the planned arena is compared against, and a layout that is trivially correct.
 
-use super::{MemoryLayout, align_up, place_weights};
+use super::{MemoryLayout, align_up, guard_band_bytes, place_weights};
 use crate::graph::{Graph, TensorKind};
 
-/// Lays out weights first, then every other tensor and every workspace end to end.
+/// Lays out weights first, then a guard band, then every other tensor and every workspace end
+/// to end (the arena), then the second guard band.
 pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
     let mut offsets = vec![0u64; graph.tensors.len()];
     let weights_bytes = place_weights(graph, alignment, &mut offsets);
-    let mut cursor = weights_bytes;
+    let guard_bytes = guard_band_bytes(alignment);
+    let arena_start = weights_bytes.saturating_add(guard_bytes);
+    let mut cursor = arena_start;
     let producers = graph.producers();
     for (i, t) in graph.tensors.iter().enumerate() {
         let is_view = producers[i].is_some_and(|n| graph.node(n).op.is_view());
@@ -38,7 +41,8 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
     MemoryLayout {
         alignment,
         weights_bytes,
-        arena_bytes: cursor - weights_bytes,
+        guard_bytes,
+        arena_bytes: cursor.saturating_sub(arena_start),
         tensor_offsets: offsets,
         workspace_offsets: ws_off,
         workspace_bytes: ws_bytes,

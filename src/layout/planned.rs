@@ -1,7 +1,8 @@
 //! The planned layout: weights in the persistent region, every other tensor and workspace at
-//! `weights_bytes + plan.offsets[buffer]` as decided by a planner over a [`MemoryAnalysis`].
+//! `arena_start() + plan.offsets[buffer]` as decided by a planner over a [`MemoryAnalysis`]
+//! (the arena starts after the weights and the first guard band).
 
-use super::{MemoryLayout, align_up, place_weights};
+use super::{MemoryLayout, align_up, guard_band_bytes, place_weights};
 use crate::analysis::MemoryAnalysis;
 use crate::graph::Graph;
 use crate::plan::Plan;
@@ -18,7 +19,9 @@ pub fn planned_layout(
         return None;
     }
     let mut offsets = vec![0u64; graph.tensors.len()];
-    let base = place_weights(graph, alignment, &mut offsets);
+    let weights_bytes = place_weights(graph, alignment, &mut offsets);
+    let guard_bytes = guard_band_bytes(alignment);
+    let base = weights_bytes.saturating_add(guard_bytes);
     for (i, b) in analysis.tensor_buffer.iter().enumerate() {
         if let Some(b) = b {
             offsets[i] = base + plan.offsets[b.index()];
@@ -31,7 +34,8 @@ pub fn planned_layout(
         .collect();
     Some(MemoryLayout {
         alignment,
-        weights_bytes: base,
+        weights_bytes,
+        guard_bytes,
         arena_bytes: align_up(plan.arena_bytes, 4),
         tensor_offsets: offsets,
         workspace_offsets,

@@ -47,24 +47,37 @@ pub struct PlanSection {
     pub proven_optimal: bool,
 }
 
-/// What the device really used.
+/// What the device really used. Every allocator figure is a signed difference of two samples of
+/// the wgpu allocator report, taken after waiting for the device, never clipped; null where the
+/// backend has no allocator report (GL, Metal).
 #[derive(Clone, Debug, Serialize, PartialEq, Default)]
 pub struct MeasuredSection {
-    /// Growth of the device allocator's `total_allocated_bytes` when the buffers were created
-    /// (null where the backend cannot tell).
-    pub device_peak_bytes: Option<u64>,
-    /// The allocator's `total_reserved_bytes` after the buffers exist: memory the device holds
-    /// in blocks, used or not (null where the backend cannot tell).
-    pub device_reserved_bytes: Option<u64>,
-    /// `device_peak_bytes` minus the weights region and the params buffer: what the arena cost
-    /// the device, measured the same way as the baselines (which are sampled after their weights
-    /// and params exist). Exceeds `plan.arena_bytes` only by the allocator's rounding.
-    pub arena_measured_bytes: Option<u64>,
-    /// Size of the one arena buffer as created (weights + arena).
+    /// Change of `total_allocated_bytes` sampled right before and right after creating the one
+    /// buffer alone (nothing else created in between): `buffer_bytes` plus the allocator's
+    /// rounding (0 to 63 B on lavapipe). It covers weights, guard bands and arena.
+    pub arena_device_bytes: Option<i64>,
+    /// Change of `total_reserved_bytes` over the same two samples: 0 when the buffer fit a
+    /// device block the allocator already held, the new block's size when it needed one.
+    pub arena_device_reserved_bytes: Option<i64>,
+    /// Peak of `total_allocated_bytes` over the samples taken during the runs (before each run,
+    /// after its input upload, after each node in node-by-node validation, after the graph's
+    /// submission completed, after readback) minus the sample taken before compiling: the one
+    /// buffer, the params buffer, the timestamp buffer and whatever the runs held at a sample
+    /// (the transient readback staging buffers are freed before any sample sees them).
+    pub device_peak_bytes: Option<i64>,
+    /// The same for `total_reserved_bytes`: peak over the run samples minus the sample before
+    /// compiling.
+    pub device_peak_reserved_bytes: Option<i64>,
+    /// Size of the one buffer as created: weights + both guard bands + arena, rounded up to 4.
     pub buffer_bytes: Option<u64>,
+    /// Bytes of the two guard bands together (part of `buffer_bytes`).
+    pub guard_bytes: Option<u64>,
     /// Size of the small uniform buffer holding every node's parameters.
     pub params_bytes: Option<u64>,
-    /// Highest arena byte a run changed (sentinel scan), relative to the arena start.
+    /// Touched extent of the arena: one past the highest arena byte a run changed from the
+    /// sentinel written before it, relative to the arena start (`--validate` only). It shows
+    /// how much of the arena the run used, not that the run stayed inside it (it cannot exceed
+    /// the arena by construction; that is `validate.guard_check`).
     pub high_water_bytes: Option<u64>,
     /// Measured peak of the naive-dynamic baseline (null until it is run).
     pub naive_dynamic_peak_bytes: Option<u64>,
@@ -75,6 +88,10 @@ pub struct MeasuredSection {
 pub struct ValidateSection {
     /// `passed`, `failed` or `skipped`.
     pub clobber_check: String,
+    /// `passed` when every guard word around the arena still held its sentinel after the run
+    /// (and after the node-by-node validation pass), `skipped` without a GPU, otherwise one line
+    /// naming the band, the changed buffer offsets and, when known, the node that wrote them.
+    pub guard_check: String,
     /// What failed, if anything.
     pub detail: Option<String>,
 }

@@ -27,7 +27,7 @@ pub enum RuntimeError {
     },
     /// The one buffer exceeds `max_buffer_size`.
     #[error(
-        "the arena buffer needs {bytes} bytes but the device's largest buffer is {limit} bytes"
+        "the one buffer (weights, guard bands and arena) needs {bytes} bytes but the device's largest buffer is {limit} bytes"
     )]
     ArenaTooLarge {
         /// Buffer size in bytes.
@@ -58,6 +58,24 @@ pub enum RuntimeError {
         end: u64,
         /// Buffer size.
         total: u64,
+    },
+    /// A binding lies outside both the weight region and the arena (e.g. in a guard band).
+    #[error(
+        "{what} occupies [{offset}, {end}), outside the weight region [0, {weights_end}) and the arena [{arena_start}, {arena_end})"
+    )]
+    OutsideRegions {
+        /// Tensor name (or `workspace of NODE`).
+        what: String,
+        /// Start offset.
+        offset: u64,
+        /// End offset (exclusive).
+        end: u64,
+        /// End of the weight region.
+        weights_end: u64,
+        /// First arena byte.
+        arena_start: u64,
+        /// One past the last arena byte.
+        arena_end: u64,
     },
     /// The layout does not describe this graph (table lengths differ, missing workspace...).
     #[error("layout does not match the graph: {0}")]

@@ -1,19 +1,20 @@
-//! The executor: validates a layout against the device limits, creates the ONE buffer, uploads
-//! the weights, prepares pipelines and bind groups at the planned offsets once, then runs the
-//! graph in one submission (or node by node for clobber checks) and reads the outputs back.
+//! The executor: validates a layout against the device limits, creates the ONE buffer (weights,
+//! guard band, arena, guard band) while sampling the allocator around that creation alone,
+//! fills the guard bands with the sentinel, uploads the weights, prepares pipelines and bind
+//! groups at the planned offsets once, then runs the graph in one submission (or node by node
+//! for clobber checks), samples the allocator during the run and reads the outputs back.
 
 use super::dispatch::{
     CompiledStep, ParamsBuffer, Pipelines, bind_step, encode_steps, output_specs, read_ranges,
-    to_outputs,
+    submit_steps, to_outputs,
 };
+use super::guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_band};
 use super::lower::{Lowerer, Step, round4};
+use super::measure::{AllocatorBytes, AllocatorDelta, Peak, sample};
 use super::{Gpu, RuntimeError};
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
 use std::time::Instant;
-
-/// Sentinel word written over the arena before [`Compiled::high_water`] runs.
-pub const SENTINEL: u32 = 0xDEAD_BEEF;
 
 /// One output read back after a run.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,10 +39,17 @@ impl OutputData {
 pub struct RunOutput {
     /// The graph outputs, in `Graph::outputs` order.
     pub outputs: Vec<OutputData>,
-    /// Host wall time from writing the inputs to the end of the GPU work and readback, in ms.
+    /// Host wall time from writing the inputs to the end of the GPU work and readback, in ms
+    /// (including the device waits of the allocator samples).
     pub wall_ms: f64,
     /// GPU time of the compute pass from timestamp queries, when the device supports them.
     pub gpu_ms: Option<f64>,
+    /// The highest `total_allocated_bytes` and the highest `total_reserved_bytes` (absolute)
+    /// over the allocator samples this run took: before it, after the input upload, after each
+    /// node (node-by-node runs only), after the graph's submission completed, and after the
+    /// readback. The readback's staging buffer lives only inside the readback and is freed before
+    /// the last sample, so it is not counted. `None` where the backend has no allocator report.
+    pub device_peak: Option<AllocatorBytes>,
 }
 
 /// A graph prepared for one device: the buffer, pipelines and bind groups, ready to run.
@@ -53,9 +61,12 @@ pub struct Compiled {
     nodes: Vec<(NodeId, Vec<CompiledStep>)>,
     inputs: Vec<(u64, Vec<u32>)>,
     outputs: Vec<(TensorId, DType, u64, u64)>,
-    weights_bytes: u64,
+    /// `[arena_start, arena_end)` in the buffer.
+    arena: (u64, u64),
+    guards: [GuardBand; 2],
     buffer_bytes: u64,
     params_bytes: u64,
+    buffer_alloc: Option<AllocatorDelta>,
     timestamps: Option<(wgpu::QuerySet, wgpu::Buffer)>,
 }
 
@@ -63,7 +74,7 @@ impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Compiled")
             .field("buffer_bytes", &self.buffer_bytes)
-            .field("weights_bytes", &self.weights_bytes)
+            .field("arena", &self.arena)
             .field("params_bytes", &self.params_bytes)
             .field("pipelines", &self.pipelines.len())
             .field("dispatches", &self.dispatch_count())
@@ -90,7 +101,8 @@ pub(crate) fn scoped<T>(
     }
 }
 
-/// Checks every offset, binding size and the buffer size against the device, before anything
+/// Checks every offset, binding size and the buffer size against the device, and that every
+/// binding lies inside the weight region or the arena (never in a guard band), before anything
 /// is created.
 fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), RuntimeError> {
     if layout.tensor_offsets.len() != graph.tensors.len()
@@ -105,11 +117,34 @@ fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), R
             graph.nodes.len()
         )));
     }
-    let (align, max_binding) = (
-        gpu.min_storage_buffer_offset_alignment().max(1),
-        gpu.max_binding(),
-    );
     let total = round4(layout.total_bytes());
+    if total > gpu.max_buffer() {
+        return Err(RuntimeError::ArenaTooLarge {
+            bytes: total,
+            limit: gpu.max_buffer(),
+        });
+    }
+    let align = gpu.min_storage_buffer_offset_alignment().max(1);
+    let edges = [
+        ("the arena start", layout.arena_start(), align),
+        ("the second guard band", layout.arena_end(), 4),
+        ("the guard band size", layout.guard_bytes, 4),
+    ];
+    if let Some(&(what, offset, alignment)) = edges.iter().find(|e| !e.1.is_multiple_of(e.2)) {
+        return Err(RuntimeError::Misaligned {
+            what: what.into(),
+            offset,
+            alignment,
+        });
+    }
+    for (what, offset, bytes) in binding_ranges(graph, layout) {
+        check_range(gpu, layout, what, offset, bytes)?;
+    }
+    Ok(())
+}
+
+/// Every tensor's and workspace's `(name, offset, bytes rounded up to 4)`.
+fn binding_ranges(graph: &Graph, layout: &MemoryLayout) -> Vec<(String, u64, u64)> {
     let mut ranges: Vec<(String, u64, u64)> = graph
         .tensors
         .iter()
@@ -125,45 +160,107 @@ fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), R
             ));
         }
     }
-    for (what, offset, bytes) in ranges {
-        if bytes == 0 {
-            continue;
-        }
-        if bytes > max_binding {
-            return Err(RuntimeError::BindingTooLarge {
-                tensor: what,
-                bytes,
-                limit: max_binding,
-            });
-        }
-        if offset % align != 0 {
-            return Err(RuntimeError::Misaligned {
-                what,
-                offset,
-                alignment: align,
-            });
-        }
-        if offset.saturating_add(bytes) > total {
-            return Err(RuntimeError::OutOfBounds {
-                what,
-                offset,
-                end: offset.saturating_add(bytes),
-                total,
-            });
-        }
-    }
-    if total > gpu.max_buffer() {
-        return Err(RuntimeError::ArenaTooLarge {
-            bytes: total,
-            limit: gpu.max_buffer(),
-        });
-    }
-    Ok(())
+    ranges
 }
 
-/// Validates `layout` against the device, creates the one buffer (weights uploaded), the
-/// params buffer, pipelines and every bind group at the planned offsets.
+/// One binding: not larger than the device allows, aligned, and inside the weight region or
+/// the arena.
+fn check_range(
+    gpu: &Gpu,
+    layout: &MemoryLayout,
+    what: String,
+    offset: u64,
+    bytes: u64,
+) -> Result<(), RuntimeError> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    let (align, max_binding) = (
+        gpu.min_storage_buffer_offset_alignment().max(1),
+        gpu.max_binding(),
+    );
+    if bytes > max_binding {
+        return Err(RuntimeError::BindingTooLarge {
+            tensor: what,
+            bytes,
+            limit: max_binding,
+        });
+    }
+    if !offset.is_multiple_of(align) {
+        return Err(RuntimeError::Misaligned {
+            what,
+            offset,
+            alignment: align,
+        });
+    }
+    let end = offset.saturating_add(bytes);
+    let (arena_start, arena_end) = (layout.arena_start(), layout.arena_end());
+    let inside = |(s, e): (u64, u64)| offset >= s && end <= e;
+    if inside((0, layout.weights_bytes)) || inside((arena_start, arena_end)) {
+        return Ok(());
+    }
+    Err(RuntimeError::OutsideRegions {
+        what,
+        offset,
+        end,
+        weights_end: layout.weights_bytes,
+        arena_start,
+        arena_end,
+    })
+}
+
+/// Validates `layout` against the device, creates the one buffer (weights uploaded, guard bands
+/// filled with [`SENTINEL`]), the params buffer, pipelines and every bind group at the planned
+/// offsets.
 pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compiled, RuntimeError> {
+    compile_inner(gpu, graph, layout, None)
+}
+
+/// A deliberate fault for tests that must show the guard check failing: every storage binding of
+/// `node`'s steps that starts at the node's planned output offset is moved by
+/// `shift_output_bytes` (keep it a multiple of the offset alignment, and inside the buffer), so
+/// the kernel writes outside its planned range. Never used by the normal path.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Fault {
+    /// The node whose output binding moves.
+    pub node: NodeId,
+    /// Signed byte shift of that binding's offset.
+    pub shift_output_bytes: i64,
+}
+
+/// [`compile`] with a deliberate [`Fault`] injected after lowering (tests only).
+#[doc(hidden)]
+pub fn compile_with_fault(
+    gpu: &Gpu,
+    graph: &Graph,
+    layout: &MemoryLayout,
+    fault: Fault,
+) -> Result<Compiled, RuntimeError> {
+    compile_inner(gpu, graph, layout, Some(fault))
+}
+
+/// Moves the output bindings of the faulted node (see [`Fault`]).
+fn inject(fault: Fault, graph: &Graph, layout: &MemoryLayout, lowered: &mut [(NodeId, Vec<Step>)]) {
+    let Some(&out) = graph.node(fault.node).outputs.first() else {
+        return;
+    };
+    let at = layout.offset(out);
+    for (_, steps) in lowered.iter_mut().filter(|(id, _)| *id == fault.node) {
+        for region in steps.iter_mut().flat_map(|s| s.bindings.iter_mut()) {
+            if region.offset == at {
+                region.offset = at.saturating_add_signed(fault.shift_output_bytes);
+            }
+        }
+    }
+}
+
+fn compile_inner(
+    gpu: &Gpu,
+    graph: &Graph,
+    layout: &MemoryLayout,
+    fault: Option<Fault>,
+) -> Result<Compiled, RuntimeError> {
     check_limits(gpu, graph, layout)?;
     let lowerer = Lowerer {
         graph,
@@ -173,6 +270,9 @@ pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compil
     let mut lowered: Vec<(NodeId, Vec<Step>)> = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));
+    }
+    if let Some(fault) = fault {
+        inject(fault, graph, layout, &mut lowered);
     }
     let words_for = |kind: TensorKind| -> Result<Vec<(u64, Vec<u32>)>, RuntimeError> {
         let mut v = Vec::new();
@@ -203,6 +303,60 @@ pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compil
     })
 }
 
+/// Creates the one buffer alone between two allocator samples (after waiting for the device),
+/// so their difference is the buffer's own cost; returns it with that signed delta.
+fn create_buffer_measured(
+    gpu: &Gpu,
+    bytes: u64,
+) -> Result<(wgpu::Buffer, Option<AllocatorDelta>), RuntimeError> {
+    let before = sample(gpu)?;
+    let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tessera arena"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let after = sample(gpu)?;
+    let delta = before.zip(after).map(|(b, a)| a.since(&b));
+    Ok((buffer, delta))
+}
+
+/// The two guard bands of `layout`.
+fn guard_bands(layout: &MemoryLayout) -> [GuardBand; 2] {
+    let [(b0, n0), (b1, n1)] = layout.guard_bands();
+    [
+        GuardBand {
+            position: BandPosition::BeforeArena,
+            offset: b0,
+            bytes: n0,
+        },
+        GuardBand {
+            position: BandPosition::AfterArena,
+            offset: b1,
+            bytes: n1,
+        },
+    ]
+}
+
+/// Queues `[offset, offset + bytes)` of `buffer` to be filled with [`SENTINEL`] words, in
+/// chunks of at most 16 MiB of host memory.
+fn fill_sentinel(gpu: &Gpu, buffer: &wgpu::Buffer, offset: u64, bytes: u64) {
+    const CHUNK: u64 = 16 << 20;
+    let pattern: Vec<u32> = vec![SENTINEL; (CHUNK.min(bytes) / 4) as usize];
+    let mut at = 0;
+    while at < bytes {
+        let n = CHUNK.min(bytes - at);
+        gpu.queue().write_buffer(
+            buffer,
+            offset + at,
+            &bytemuck::cast_slice(&pattern)[..n as usize],
+        );
+        at += n;
+    }
+}
+
 fn build(
     gpu: &Gpu,
     lowered: Vec<(NodeId, Vec<Step>)>,
@@ -213,14 +367,11 @@ fn build(
 ) -> Result<Compiled, RuntimeError> {
     let device = gpu.device();
     let buffer_bytes = round4(layout.total_bytes()).max(4);
-    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("tessera arena"),
-        size: buffer_bytes,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let (buffer, buffer_alloc) = create_buffer_measured(gpu, buffer_bytes)?;
+    let guards = guard_bands(layout);
+    for g in &guards {
+        fill_sentinel(gpu, &buffer, g.offset, g.bytes);
+    }
     for (offset, words) in &weights {
         if !words.is_empty() {
             gpu.queue()
@@ -250,7 +401,26 @@ fn build(
     // samples the allocator (otherwise the weights would be counted twice).
     gpu.queue().submit(std::iter::empty());
     gpu.wait()?;
-    let timestamps = gpu.has_timestamps().then(|| {
+    Ok(Compiled {
+        buffer,
+        params_bytes: params.bytes,
+        _params: params.buffer,
+        pipelines: kernels.pipelines,
+        nodes,
+        inputs,
+        outputs,
+        arena: (layout.arena_start(), layout.arena_end()),
+        guards,
+        buffer_bytes,
+        buffer_alloc,
+        timestamps: timestamp_queries(gpu),
+    })
+}
+
+/// A two-entry timestamp query set and its resolve buffer, when the device has timestamps.
+fn timestamp_queries(gpu: &Gpu) -> Option<(wgpu::QuerySet, wgpu::Buffer)> {
+    let device = gpu.device();
+    gpu.has_timestamps().then(|| {
         let set = device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("tessera timestamps"),
             ty: wgpu::QueryType::Timestamp,
@@ -263,23 +433,30 @@ fn build(
             mapped_at_creation: false,
         });
         (set, resolve)
-    });
-    Ok(Compiled {
-        buffer,
-        params_bytes: params.bytes,
-        _params: params.buffer,
-        pipelines: kernels.pipelines,
-        nodes,
-        inputs,
-        outputs,
-        weights_bytes: layout.weights_bytes,
-        buffer_bytes,
-        timestamps,
     })
 }
 
+/// Milliseconds between the two resolved timestamps (16 bytes), if they are ordered.
+fn timestamp_ms(gpu: &Gpu, resolved: &[u8]) -> Option<f64> {
+    let ticks: Vec<u64> = resolved
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect();
+    match ticks.as_slice() {
+        [a, b] if b >= a => {
+            Some((b - a) as f64 * f64::from(gpu.queue().get_timestamp_period()) / 1e6)
+        }
+        _ => None,
+    }
+}
+
+fn new_encoder(gpu: &Gpu, label: &str) -> wgpu::CommandEncoder {
+    gpu.device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+}
+
 impl Compiled {
-    /// Size of the one buffer (weights + arena, rounded up to 4).
+    /// Size of the one buffer: weights + both guard bands + arena, rounded up to 4.
     pub fn buffer_bytes(&self) -> u64 {
         self.buffer_bytes
     }
@@ -294,6 +471,51 @@ impl Compiled {
         self.nodes.iter().map(|(_, s)| s.len()).sum()
     }
 
+    /// The two guard bands of the buffer.
+    pub fn guard_bands(&self) -> &[GuardBand] {
+        &self.guards
+    }
+
+    /// The signed allocator change sampled right before and right after creating the one
+    /// buffer alone (`None` where the backend has no allocator report): `buffer_bytes()` plus
+    /// the allocator's rounding (below
+    /// [`LAVAPIPE_ALLOCATOR_ROUNDING_BYTES`](super::LAVAPIPE_ALLOCATOR_ROUNDING_BYTES) on lavapipe).
+    pub fn buffer_alloc(&self) -> Option<AllocatorDelta> {
+        self.buffer_alloc
+    }
+
+    /// Queues the guard bands to be refilled with [`SENTINEL`] (takes effect before the next
+    /// submission).
+    pub fn arm_guards(&self, gpu: &Gpu) {
+        for g in &self.guards {
+            fill_sentinel(gpu, &self.buffer, g.offset, g.bytes);
+        }
+    }
+
+    /// Reads both guard bands back and returns every band with a changed word (empty when
+    /// every guard word still holds the sentinel: no run since the last arming wrote outside
+    /// the plan). Changed bands are re-armed, so the next check starts clean.
+    pub fn check_guards(&self, gpu: &Gpu) -> Result<Vec<GuardViolation>, RuntimeError> {
+        let ranges: Vec<(&wgpu::Buffer, u64, u64)> = self
+            .guards
+            .iter()
+            .map(|g| (&self.buffer, g.offset, g.bytes))
+            .collect();
+        let bytes = scoped(gpu, || {
+            read_ranges(gpu, new_encoder(gpu, "tessera guard check"), &ranges)
+        })?;
+        let found: Vec<GuardViolation> = self
+            .guards
+            .iter()
+            .zip(&bytes)
+            .filter_map(|(&g, b)| scan_band(g, b))
+            .collect();
+        if !found.is_empty() {
+            self.arm_guards(gpu);
+        }
+        Ok(found)
+    }
+
     fn write_inputs(&self, gpu: &Gpu) {
         for (offset, words) in &self.inputs {
             if !words.is_empty() {
@@ -303,12 +525,11 @@ impl Compiled {
         }
     }
 
-    fn encode_steps<'a>(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        steps: impl Iterator<Item = &'a CompiledStep>,
-    ) {
-        encode_steps(&self.pipelines, pass, steps);
+    /// Writes the inputs, flushes them and samples the allocator into `peak`.
+    fn upload_inputs(&self, gpu: &Gpu, peak: &mut Peak) -> Result<(), RuntimeError> {
+        self.write_inputs(gpu);
+        gpu.queue().submit(std::iter::empty());
+        peak.sample(gpu)
     }
 
     fn output_ranges(&self) -> Vec<(&wgpu::Buffer, u64, u64)> {
@@ -324,16 +545,14 @@ impl Compiled {
     }
 
     /// Writes the inputs, records every dispatch in one compute pass and one submission, and
-    /// reads the outputs back.
+    /// reads the outputs back, sampling the allocator as [`RunOutput::device_peak`] says.
     pub fn run(&self, gpu: &Gpu) -> Result<RunOutput, RuntimeError> {
         scoped(gpu, || {
+            let mut peak = Peak::default();
+            peak.sample(gpu)?;
             let start = Instant::now();
-            self.write_inputs(gpu);
-            let mut encoder =
-                gpu.device()
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("tessera run"),
-                    });
+            self.upload_inputs(gpu, &mut peak)?;
+            let mut encoder = new_encoder(gpu, "tessera run");
             {
                 let timestamp_writes =
                     self.timestamps
@@ -347,110 +566,92 @@ impl Compiled {
                     label: Some("tessera graph"),
                     timestamp_writes,
                 });
-                self.encode_steps(&mut pass, self.nodes.iter().flat_map(|(_, s)| s));
+                encode_steps(
+                    &self.pipelines,
+                    &mut pass,
+                    self.nodes.iter().flat_map(|(_, s)| s),
+                );
             }
-            let mut ranges = self.output_ranges();
             if let Some((set, resolve)) = &self.timestamps {
                 encoder.resolve_query_set(set, 0..2, resolve, 0);
+            }
+            gpu.queue().submit([encoder.finish()]);
+            peak.sample(gpu)?;
+            let mut ranges = self.output_ranges();
+            if let Some((_, resolve)) = &self.timestamps {
                 ranges.push((resolve, 0, 16));
             }
-            let mut bytes = read_ranges(gpu, encoder, &ranges)?;
+            let mut bytes = read_ranges(gpu, new_encoder(gpu, "tessera readback"), &ranges)?;
+            peak.sample(gpu)?;
             let wall_ms = start.elapsed().as_secs_f64() * 1e3;
-            let gpu_ms = if self.timestamps.is_some() {
-                let t = bytes.pop().unwrap_or_default();
-                let ticks: Vec<u64> = t
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .collect();
-                match ticks.as_slice() {
-                    [a, b] if b >= a => {
-                        Some((b - a) as f64 * f64::from(gpu.queue().get_timestamp_period()) / 1e6)
-                    }
-                    _ => None,
-                }
-            } else {
-                None
+            let gpu_ms = match self.timestamps {
+                Some(_) => timestamp_ms(gpu, &bytes.pop().unwrap_or_default()),
+                None => None,
             };
             Ok(RunOutput {
                 outputs: self.to_outputs(&bytes),
                 wall_ms,
                 gpu_ms,
+                device_peak: peak.0,
             })
         })
     }
 
-    /// Runs one node per submission and calls `after_each(node, whole_buffer)` with a snapshot of
-    /// the entire buffer after each node (views, which dispatch nothing, are reported too).
+    /// Re-arms the guard bands, then runs one node per submission and calls
+    /// `after_each(node, whole_buffer)` with a snapshot of the entire buffer (guard bands
+    /// included) after each node (views, which dispatch nothing, are reported too). The
+    /// allocator is sampled after each node's submission completed (before its snapshot).
     pub fn run_node_by_node(
         &self,
         gpu: &Gpu,
         mut after_each: impl FnMut(NodeId, &[u8]),
     ) -> Result<RunOutput, RuntimeError> {
         scoped(gpu, || {
+            let mut peak = Peak::default();
+            peak.sample(gpu)?;
             let start = Instant::now();
-            self.write_inputs(gpu);
+            self.arm_guards(gpu);
+            self.upload_inputs(gpu, &mut peak)?;
             for (id, steps) in &self.nodes {
-                let mut encoder =
-                    gpu.device()
-                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("tessera node"),
-                        });
                 if !steps.is_empty() {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("tessera node"),
-                        timestamp_writes: None,
-                    });
-                    self.encode_steps(&mut pass, steps.iter());
+                    submit_steps(gpu, &self.pipelines, steps.iter())?;
                 }
-                let snapshot = read_ranges(gpu, encoder, &[(&self.buffer, 0, self.buffer_bytes)])?;
+                peak.sample(gpu)?;
+                let whole = [(&self.buffer, 0, self.buffer_bytes)];
+                let snapshot = read_ranges(gpu, new_encoder(gpu, "tessera snapshot"), &whole)?;
                 after_each(*id, snapshot.first().map(Vec::as_slice).unwrap_or(&[]));
             }
-            let encoder = gpu
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("tessera readback"),
-                });
-            let bytes = read_ranges(gpu, encoder, &self.output_ranges())?;
+            let bytes = read_ranges(
+                gpu,
+                new_encoder(gpu, "tessera readback"),
+                &self.output_ranges(),
+            )?;
+            peak.sample(gpu)?;
             Ok(RunOutput {
                 outputs: self.to_outputs(&bytes),
                 wall_ms: start.elapsed().as_secs_f64() * 1e3,
                 gpu_ms: None,
+                device_peak: peak.0,
             })
         })
     }
 
-    /// The measured high-water mark of the arena: fills the arena with [`SENTINEL`] words, runs
-    /// the graph, reads the arena back and returns one past the highest byte (relative to the
-    /// arena start) that changed, so it compares directly with `arena_bytes` (0 when nothing
-    /// changed). A byte that happens to be rewritten with its sentinel value is not seen.
+    /// The touched extent of the arena (a measure of use, not of safety): fills the arena with
+    /// [`SENTINEL`] words, runs the graph, reads the arena back and returns one past the highest
+    /// byte (relative to the arena start) that differs from the sentinel, so it compares
+    /// directly with `arena_bytes` (0 when nothing changed). It cannot exceed the arena by
+    /// construction; writes outside the arena are what [`Compiled::check_guards`] catches. A
+    /// byte rewritten with its sentinel value is not seen.
     pub fn high_water(&self, gpu: &Gpu) -> Result<u64, RuntimeError> {
-        let arena_start = self.weights_bytes.min(self.buffer_bytes);
-        let arena_len = self.buffer_bytes - arena_start;
+        let (arena_start, arena_end) = self.arena;
+        let arena_len = arena_end.saturating_sub(arena_start);
         if arena_len == 0 {
             return Ok(0);
         }
-        const CHUNK: u64 = 16 << 20;
-        let pattern: Vec<u32> = vec![SENTINEL; (CHUNK.min(arena_len) / 4) as usize];
-        scoped(gpu, || {
-            let mut at = 0;
-            while at < arena_len {
-                let n = CHUNK.min(arena_len - at);
-                gpu.queue().write_buffer(
-                    &self.buffer,
-                    arena_start + at,
-                    &bytemuck::cast_slice(&pattern)[..n as usize],
-                );
-                at += n;
-            }
-            Ok(())
-        })?;
+        fill_sentinel(gpu, &self.buffer, arena_start, arena_len);
         self.run(gpu)?;
         let arena = scoped(gpu, || {
-            let encoder = gpu
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("tessera high water"),
-                });
+            let encoder = new_encoder(gpu, "tessera high water");
             read_ranges(gpu, encoder, &[(&self.buffer, arena_start, arena_len)])
         })?;
         let bytes = arena.first().map(Vec::as_slice).unwrap_or(&[]);

@@ -4,7 +4,9 @@
 //! planned arena. Bind groups are prepared once at the planned offsets; a run writes the
 //! inputs, encodes every dispatch in one submission and reads the outputs back.
 //!
-//! It also measures: allocator bytes around buffer creation ([`measure_compile`]), the touched
+//! It also measures and checks: allocator samples around the creation of the one buffer alone
+//! and during runs ([`measure_compile`], [`RunOutput::device_peak`]), the guard bands around the
+//! arena whose changed words are out-of-plan writes ([`Compiled::check_guards`]), the touched
 //! extent of the arena ([`Compiled::high_water`]) and a node-by-node hook for clobber checks
 //! ([`Compiled::run_node_by_node`]).
 //!
@@ -17,12 +19,17 @@ mod dispatch;
 mod error;
 mod executor;
 mod gpu;
+mod guard;
 mod lower;
 mod measure;
 pub mod shaders;
 
 pub use baseline::{Baseline, BaselineRun, run_baseline};
 pub use error::RuntimeError;
-pub use executor::{Compiled, OutputData, RunOutput, SENTINEL, compile};
+pub use executor::{Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault};
 pub use gpu::{AdapterSummary, Gpu};
-pub use measure::{AllocatorBytes, DeviceBytes, measure_compile};
+pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
+pub use measure::{
+    AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_ALLOCATOR_ROUNDING_BYTES,
+    MAX_BUFFER_ROUNDING_BYTES, measure_compile,
+};
