@@ -227,7 +227,7 @@ fn build(
                 .write_buffer(&buffer, *offset, bytemuck::cast_slice(words));
         }
     }
-    let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, steps)| steps));
+    let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, steps)| steps))?;
     let mut kernels = Pipelines::default();
     let mut nodes = Vec::with_capacity(lowered.len());
     let mut slot = 0u64;

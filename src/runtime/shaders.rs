@@ -1,6 +1,15 @@
 //! The WGSL sources (one file per kernel family in `shaders/`, embedded with `include_str!`)
 //! and the kernel table: which file, entry point and how many storage bindings each uses.
-//! Constants shared with the shaders keep their WGSL names.
+//! Constants shared with the shaders keep their WGSL names; the params blocks are the structs of
+//! [`params`](self::ParamsStruct) (re-exported here). `tests/shader_reflection.rs` checks every
+//! entry point's bindings, workgroup size and params layout against this table with naga.
+
+mod params;
+
+pub use params::{
+    AttentionParams, ConvParams, DataParams, ElementwiseParams, Field, GemmParams, NormParams,
+    ParamsLayout, ParamsStruct, PoolParams,
+};
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
 pub const WORKGROUP_SIZE: u32 = 256;
@@ -27,6 +36,22 @@ pub const UNARY_SCALE: u32 = 2;
 pub const POOL_MAX: u32 = 0;
 /// Average pooling.
 pub const POOL_AVG: u32 = 1;
+
+/// Every WGSL `const` that mirrors a Rust constant, as `(name, value)`: a shader declaring one of
+/// these names must give it this value (checked by the reflection test).
+pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
+    ("WORKGROUP_SIZE", WORKGROUP_SIZE),
+    ("TILE", TILE),
+    ("MAX_RANK", MAX_RANK as u32),
+    ("BINARY_ADD", BINARY_ADD),
+    ("BINARY_SUB", BINARY_SUB),
+    ("BINARY_MUL", BINARY_MUL),
+    ("UNARY_RELU", UNARY_RELU),
+    ("UNARY_GELU", UNARY_GELU),
+    ("UNARY_SCALE", UNARY_SCALE),
+    ("POOL_MAX", POOL_MAX),
+    ("POOL_AVG", POOL_AVG),
+];
 
 /// Every shader file as `(file name, source)`.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -89,6 +114,32 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, in declaration order.
+    pub const ALL: [Kernel; 19] = {
+        use Kernel::*;
+        [
+            MatMul,
+            Binary,
+            BinaryInPlace,
+            Unary,
+            UnaryInPlace,
+            Softmax,
+            SoftmaxInPlace,
+            LayerNorm,
+            LayerNormInPlace,
+            Im2Col,
+            Pool2d,
+            GlobalAvgPool,
+            Permute,
+            ConcatPiece,
+            Embedding,
+            Copy,
+            AttnScores,
+            AttnSoftmax,
+            AttnPv,
+        ]
+    };
+
     /// The shader file that holds it.
     pub fn file(self) -> &'static str {
         use Kernel::*;
@@ -142,6 +193,32 @@ impl Kernel {
         }
     }
 
+    /// Its `@workgroup_size`: TILE x TILE for the GEMM, WORKGROUP_SIZE threads otherwise.
+    pub fn workgroup_size(self) -> [u32; 3] {
+        match self {
+            Kernel::MatMul => [TILE, TILE, 1],
+            _ => [WORKGROUP_SIZE, 1, 1],
+        }
+    }
+
+    /// The Rust struct of its WGSL `Params` block (binding 0).
+    pub fn params_layout(self) -> ParamsLayout {
+        use Kernel::*;
+        match self {
+            MatMul => ParamsLayout::of::<GemmParams>(),
+            Binary | BinaryInPlace | Unary | UnaryInPlace => {
+                ParamsLayout::of::<ElementwiseParams>()
+            }
+            Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => {
+                ParamsLayout::of::<NormParams>()
+            }
+            Im2Col => ParamsLayout::of::<ConvParams>(),
+            Pool2d | GlobalAvgPool => ParamsLayout::of::<PoolParams>(),
+            Permute | ConcatPiece | Embedding | Copy => ParamsLayout::of::<DataParams>(),
+            AttnScores | AttnSoftmax | AttnPv => ParamsLayout::of::<AttentionParams>(),
+        }
+    }
+
     /// The source of its shader file.
     pub fn source(self) -> &'static str {
         SOURCES
@@ -168,28 +245,7 @@ mod tests {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
         }
-        use Kernel::*;
-        let all = [
-            MatMul,
-            Binary,
-            BinaryInPlace,
-            Unary,
-            UnaryInPlace,
-            Softmax,
-            SoftmaxInPlace,
-            LayerNorm,
-            LayerNormInPlace,
-            Im2Col,
-            Pool2d,
-            GlobalAvgPool,
-            Permute,
-            ConcatPiece,
-            Embedding,
-            Copy,
-            AttnScores,
-            AttnSoftmax,
-            AttnPv,
-        ];
+        let all = Kernel::ALL;
         for k in all {
             let module = naga::front::wgsl::parse_str(k.source()).unwrap_or_default();
             assert!(
