@@ -7,6 +7,7 @@
 
 const WORKGROUP_SIZE: u32 = 256u;
 const POOL_MAX: u32 = 0u;
+const POOL_AVG: u32 = 1u;
 const LOWEST_F32: f32 = -3.402823e38;
 
 struct Params {
@@ -58,7 +59,7 @@ fn pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     if (p.kind == POOL_MAX) {
         out[i] = best;
-    } else {
+    } else { // POOL_AVG
         out[i] = sum / f32(max(count, 1u));
     }
 }

@@ -133,7 +133,11 @@ impl ParamsBuffer {
             mapped_at_creation: false,
         });
         let mut host = vec![0u8; bytes as usize];
-        for (block, at) in slots.blocks.iter().zip((0..bytes as usize).step_by(stride as usize)) {
+        for (block, at) in slots
+            .blocks
+            .iter()
+            .zip((0..bytes as usize).step_by(stride as usize))
+        {
             let words: &[u8] = bytemuck::cast_slice(block);
             host[at..at + words.len()].copy_from_slice(words);
         }
@@ -420,4 +424,71 @@ pub(crate) fn output_specs(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::shaders::Kernel;
+    use std::sync::Arc;
+
+    fn step(node: &str, first_word: u32) -> Step {
+        let mut params = vec![0; (PARAMS_BYTES / 4) as usize];
+        params[0] = first_word;
+        Step {
+            node: Arc::from(node),
+            kernel: Kernel::Copy,
+            bindings: Vec::new(),
+            params,
+            groups: [1, 1, 1],
+        }
+    }
+
+    #[test]
+    fn equal_blocks_share_a_slot() {
+        let steps = [
+            step("a", 1),
+            step("a", 1),
+            step("b", 2),
+            step("c", 1),
+            step("c", 3),
+        ];
+        let slots = ParamsSlots::new(steps.iter());
+        assert_eq!(slots.slot_of, vec![0, 0, 1, 0, 2]);
+        assert_eq!(slots.blocks.len(), 3);
+        let limits = wgpu::Limits::default();
+        assert_eq!(slots.check(256, &limits).expect("fits"), 3 * 256);
+    }
+
+    #[test]
+    fn a_params_buffer_past_the_device_limit_names_the_largest_node() {
+        let mut steps: Vec<Step> = (0..5).map(|i| step("conv", i)).collect();
+        steps.push(step("relu", 9));
+        let slots = ParamsSlots::new(steps.iter());
+        let limits = wgpu::Limits {
+            max_buffer_size: 5 * 256,
+            ..wgpu::Limits::default()
+        };
+        let err = slots.check(256, &limits).expect_err("6 blocks exceed 5");
+        assert!(
+            matches!(
+                &err,
+                RuntimeError::ParamsTooLarge { bytes: 1536, limit: 1280, slots: 6, node, node_slots: 5 }
+                    if node == "conv"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the params buffer needs 1536 bytes (6 blocks; node conv alone has 5) but the device's largest buffer is 1280 bytes"
+        );
+        let overflow = slots.check(u64::MAX / 2, &wgpu::Limits::default());
+        assert!(matches!(
+            overflow,
+            Err(RuntimeError::ParamsTooLarge {
+                bytes: u64::MAX,
+                ..
+            })
+        ));
+    }
 }

@@ -8,7 +8,11 @@ use crate::runtime::RuntimeError;
 use crate::runtime::shaders::{AttentionParams, Kernel};
 
 /// q [B, H, S, D], k and v [B, H, T, D] -> out [B, H, S, D].
-pub(super) fn attention(cx: &NodeCx<'_>, causal: bool, scale: f32) -> Result<Vec<Step>, RuntimeError> {
+pub(super) fn attention(
+    cx: &NodeCx<'_>,
+    causal: bool,
+    scale: f32,
+) -> Result<Vec<Step>, RuntimeError> {
     let (q, k, v, out) = (cx.input(0)?, cx.input(1)?, cx.input(2)?, cx.output()?);
     let bh = cx.dim(q, 0)?.saturating_mul(cx.dim(q, 1)?);
     let (s, t, d) = (cx.dim(q, 2)?, cx.dim(k, 2)?, cx.dim(q, 3)?);
@@ -26,10 +30,26 @@ pub(super) fn attention(cx: &NodeCx<'_>, causal: bool, scale: f32) -> Result<Vec
         total: cx.u32_of(total, "output elements")?,
         _pad: 0,
     };
-    let bindings = vec![cx.region(q)?, cx.region(k)?, cx.region(v)?, cx.region(out)?, ws];
+    let bindings = vec![
+        cx.region(q)?,
+        cx.region(k)?,
+        cx.region(v)?,
+        cx.region(out)?,
+        ws,
+    ];
     Ok(vec![
-        cx.step(Kernel::AttnScores, bindings.clone(), &params, cx.groups_1d(scores)?),
-        cx.step(Kernel::AttnSoftmax, bindings.clone(), &params, cx.grid(bh * s)?),
+        cx.step(
+            Kernel::AttnScores,
+            bindings.clone(),
+            &params,
+            cx.groups_1d(scores)?,
+        ),
+        cx.step(
+            Kernel::AttnSoftmax,
+            bindings.clone(),
+            &params,
+            cx.grid(bh * s)?,
+        ),
         cx.step(Kernel::AttnPv, bindings, &params, cx.groups_1d(total)?),
     ])
 }

@@ -39,7 +39,9 @@ fn geometry(cx: &NodeCx<'_>, a: &Conv2dAttrs) -> Result<ConvParams, RuntimeError
 pub(super) fn conv2d(cx: &NodeCx<'_>, a: &Conv2dAttrs) -> Result<Vec<Step>, RuntimeError> {
     let (x, w, out) = (cx.input(0)?, cx.input(1)?, cx.output()?);
     // Saturating: anything past 32 bits is refused by the checks below.
-    let ckk = cx.dim(x, 1)?.saturating_mul(cx.dim(w, 2)?.saturating_mul(cx.dim(w, 3)?));
+    let ckk = cx
+        .dim(x, 1)?
+        .saturating_mul(cx.dim(w, 2)?.saturating_mul(cx.dim(w, 3)?));
     let plane = cx.dim(out, 2)?.saturating_mul(cx.dim(out, 3)?);
     let (images, o) = (cx.dim(out, 0)?, cx.dim(w, 0)?);
     // One tile of one image at a time, with the same tile width the graph sized the workspace by.
@@ -49,7 +51,11 @@ pub(super) fn conv2d(cx: &NodeCx<'_>, a: &Conv2dAttrs) -> Result<Vec<Step>, Runt
     let ws = cx.workspace(tile_elems * 4)?;
     let c = cx.region(out)?;
     let has_bias = cx.input_count() > 2;
-    let bias = if has_bias { cx.region(cx.input(2)?)? } else { c };
+    let bias = if has_bias {
+        cx.region(cx.input(2)?)?
+    } else {
+        c
+    };
     let (xr, wr) = (cx.region(x)?, cx.region(w)?);
     let geometry = geometry(cx, a)?;
     let mut steps = Vec::new();

@@ -266,7 +266,10 @@ mod tests {
             let [x, y, z] = fold_grid(n, 3).expect("fits");
             let cover = u64::from(x) * u64::from(y) * u64::from(z);
             assert!(cover >= n, "{n}");
-            assert!(u64::from(x) * u64::from(y) * u64::from(z - 1) < n, "{n}: z minimal");
+            assert!(
+                u64::from(x) * u64::from(y) * u64::from(z - 1) < n,
+                "{n}: z minimal"
+            );
         }
         // Past 32-bit linear indices.
         assert_eq!(fold_grid(1 << 33, 65535), None);

@@ -19,7 +19,12 @@ pub(super) fn reshape(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         ..DataParams::default()
     };
     let bindings = vec![cx.region(x)?, cx.region(out)?];
-    Ok(vec![cx.step(Kernel::Copy, bindings, &params, cx.groups_1d(total)?)])
+    Ok(vec![cx.step(
+        Kernel::Copy,
+        bindings,
+        &params,
+        cx.groups_1d(total)?,
+    )])
 }
 
 /// Axis permutation: output axis i reads input axis perm[i].
@@ -42,7 +47,12 @@ pub(super) fn permute(cx: &NodeCx<'_>, perm: &[usize]) -> Result<Vec<Step>, Runt
         ..DataParams::default()
     };
     let bindings = vec![cx.region(x)?, cx.region(out)?];
-    Ok(vec![cx.step(Kernel::Permute, bindings, &params, cx.groups_1d(total)?)])
+    Ok(vec![cx.step(
+        Kernel::Permute,
+        bindings,
+        &params,
+        cx.groups_1d(total)?,
+    )])
 }
 
 /// Concatenation along `axis`: each non-empty input copied into its slice of every output row.
@@ -86,5 +96,10 @@ pub(super) fn embedding(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         ..DataParams::default()
     };
     let bindings = vec![cx.region(table)?, cx.region(ids)?, cx.region(out)?];
-    Ok(vec![cx.step(Kernel::Embedding, bindings, &params, cx.groups_1d(total)?)])
+    Ok(vec![cx.step(
+        Kernel::Embedding,
+        bindings,
+        &params,
+        cx.groups_1d(total)?,
+    )])
 }

@@ -50,7 +50,12 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
             )));
         }
         let bindings = vec![cx.region(a)?, cx.region(b)?];
-        return Ok(vec![cx.step(Kernel::BinaryInPlace, bindings, &params, groups)]);
+        return Ok(vec![cx.step(
+            Kernel::BinaryInPlace,
+            bindings,
+            &params,
+            groups,
+        )]);
     }
     let bindings = vec![cx.region(a)?, cx.region(b)?, cx.region(out)?];
     Ok(vec![cx.step(Kernel::Binary, bindings, &params, groups)])
@@ -74,7 +79,12 @@ pub(super) fn unary(cx: &NodeCx<'_>, op: UnaryOp) -> Result<Vec<Step>, RuntimeEr
     let groups = cx.groups_1d(total)?;
     if cx.in_place() {
         let bindings = vec![cx.region(x)?];
-        return Ok(vec![cx.step(Kernel::UnaryInPlace, bindings, &params, groups)]);
+        return Ok(vec![cx.step(
+            Kernel::UnaryInPlace,
+            bindings,
+            &params,
+            groups,
+        )]);
     }
     let bindings = vec![cx.region(x)?, cx.region(out)?];
     Ok(vec![cx.step(Kernel::Unary, bindings, &params, groups)])

@@ -80,7 +80,11 @@ pub(super) fn matmul(cx: &NodeCx<'_>, ta: bool, tb: bool) -> Result<Vec<Step>, R
     } else {
         (cx.dim(a, ra - 2)?, cx.dim(a, ra - 1)?)
     };
-    let n = if tb { cx.dim(b, rb - 2)? } else { cx.dim(b, rb - 1)? };
+    let n = if tb {
+        cx.dim(b, rb - 2)?
+    } else {
+        cx.dim(b, rb - 1)?
+    };
     let batch: u64 = cx.dims(a)[..ra - 2].iter().map(|&d| d as u64).product();
     cx.u32_of(cx.numel(a).max(cx.numel(b)).max(cx.numel(out)), "elements")?;
     let gemm = Gemm {
@@ -95,7 +99,9 @@ pub(super) fn matmul(cx: &NodeCx<'_>, ta: bool, tb: bool) -> Result<Vec<Step>, R
         ..Gemm::default()
     };
     let c = cx.region(out)?;
-    Ok(vec![gemm.step(cx, vec![cx.region(a)?, cx.region(b)?, c, c])?])
+    Ok(vec![
+        gemm.step(cx, vec![cx.region(a)?, cx.region(b)?, c, c])?,
+    ])
 }
 
 /// x [.., K] times w [K, N] plus an optional bias [N].
@@ -106,7 +112,11 @@ pub(super) fn linear(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     cx.u32_of(cx.numel(x).max(cx.numel(w)).max(cx.numel(out)), "elements")?;
     let c = cx.region(out)?;
     let has_bias = cx.input_count() > 2;
-    let bias = if has_bias { cx.region(cx.input(2)?)? } else { c };
+    let bias = if has_bias {
+        cx.region(cx.input(2)?)?
+    } else {
+        c
+    };
     let gemm = Gemm {
         m,
         n,
@@ -117,5 +127,7 @@ pub(super) fn linear(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         group_stride: m * n,
         ..Gemm::default()
     };
-    Ok(vec![gemm.step(cx, vec![cx.region(x)?, cx.region(w)?, c, bias])?])
+    Ok(vec![
+        gemm.step(cx, vec![cx.region(x)?, cx.region(w)?, c, bias])?,
+    ])
 }

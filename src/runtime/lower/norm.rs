@@ -27,7 +27,12 @@ pub(super) fn softmax(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     let groups = cx.grid(rows)?;
     if cx.in_place() {
         let bindings = vec![cx.region(x)?];
-        return Ok(vec![cx.step(Kernel::SoftmaxInPlace, bindings, &params, groups)]);
+        return Ok(vec![cx.step(
+            Kernel::SoftmaxInPlace,
+            bindings,
+            &params,
+            groups,
+        )]);
     }
     let bindings = vec![cx.region(x)?, cx.region(out)?];
     Ok(vec![cx.step(Kernel::Softmax, bindings, &params, groups)])
@@ -41,7 +46,12 @@ pub(super) fn layernorm(cx: &NodeCx<'_>, eps: f32) -> Result<Vec<Step>, RuntimeE
     let groups = cx.grid(rows)?;
     let mut bindings = vec![cx.region(x)?, cx.region(gamma)?, cx.region(beta)?];
     if cx.in_place() {
-        return Ok(vec![cx.step(Kernel::LayerNormInPlace, bindings, &params, groups)]);
+        return Ok(vec![cx.step(
+            Kernel::LayerNormInPlace,
+            bindings,
+            &params,
+            groups,
+        )]);
     }
     bindings.push(cx.region(out)?);
     Ok(vec![cx.step(Kernel::LayerNorm, bindings, &params, groups)])

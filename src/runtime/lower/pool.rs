@@ -48,5 +48,10 @@ pub(super) fn global_avg_pool(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError
     };
     let bindings = vec![cx.region(x)?, cx.region(out)?];
     let groups = cx.groups_1d(total)?;
-    Ok(vec![cx.step(Kernel::GlobalAvgPool, bindings, &params, groups)])
+    Ok(vec![cx.step(
+        Kernel::GlobalAvgPool,
+        bindings,
+        &params,
+        groups,
+    )])
 }
