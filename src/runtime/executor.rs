@@ -284,7 +284,7 @@ impl Compiled {
         self.buffer_bytes
     }
 
-    /// Size of the uniform params buffer (one block per distinct dispatch params block), reported separately.
+    /// Size of the uniform params buffer (one block per distinct params block), reported apart.
     pub fn params_bytes(&self) -> u64 {
         self.params_bytes
     }
