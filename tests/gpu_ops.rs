@@ -357,6 +357,15 @@ fn more_workgroups_than_one_dimension_allows_use_a_2d_grid() {
     // Row kernels: one workgroup per row, more rows than one dimension allows.
     let g = single(&[&[max + 37, 3]], Op::Softmax);
     check_layouts(&g, Some(N0), "softmax beyond one grid row");
+    // Attention's row softmax: one workgroup per (batch x head, query) row.
+    let g = single(
+        &[&[1, 2, max / 2 + 29, 3], &[1, 2, 5, 3], &[1, 2, 5, 3]],
+        Op::Attention {
+            causal: false,
+            scale: 0.5,
+        },
+    );
+    check_layouts(&g, None, "attention rows beyond one grid row");
 }
 
 #[test]
@@ -365,7 +374,7 @@ fn gemm_with_more_row_tiles_than_one_dimension_allows() {
     let tile = tessera::runtime::shaders::TILE as usize;
     // 65,535 * 16 + 40 = 1,048,600 rows on most devices: 65,538 row tiles, the last partial.
     let m = max * tile + 40;
-    assert!(m % tile != 0 && m.div_ceil(tile) > max);
+    assert!(!m.is_multiple_of(tile) && m.div_ceil(tile) > max);
     let mut b = GraphBuilder::new();
     let x = input(&mut b, "x", &[m, 3], 1);
     let w = b.weight("w", &[3, 5], 2, 0.5);

@@ -102,7 +102,7 @@ impl<'a> ParamsSlots<'a> {
         if bytes > limit {
             return Err(too_large(bytes, limit));
         }
-        let binding = u64::from(limits.max_uniform_buffer_binding_size);
+        let binding = limits.max_uniform_buffer_binding_size;
         if PARAMS_BYTES > binding {
             return Err(RuntimeError::Wgpu(format!(
                 "a params block is {PARAMS_BYTES} bytes but the device binds at most {binding} uniform bytes"

@@ -1,8 +1,9 @@
 //! The WGSL sources (one file per kernel family in `shaders/`, embedded with `include_str!`)
 //! and the kernel table: which file, entry point and how many storage bindings each uses.
-//! Constants shared with the shaders keep their WGSL names; the params blocks are the structs of
-//! [`params`](self::ParamsStruct) (re-exported here). `tests/shader_reflection.rs` checks every
-//! entry point's bindings, workgroup size and params layout against this table with naga.
+//! Constants shared with the shaders keep their WGSL names; each WGSL `Params` block has a
+//! `#[repr(C)]` Rust mirror ([`ParamsStruct`], defined in `shaders/params.rs`, re-exported here).
+//! `tests/shader_reflection.rs` checks every entry point's bindings, workgroup size and params
+//! layout against this table with naga.
 
 mod params;
 

@@ -48,7 +48,7 @@ pub(super) fn attention(
             Kernel::AttnSoftmax,
             bindings.clone(),
             &params,
-            cx.grid(bh * s)?,
+            cx.grid(bh.saturating_mul(s))?,
         ),
         cx.step(Kernel::AttnPv, bindings, &params, cx.groups_1d(total)?),
     ])

@@ -26,7 +26,7 @@ use crate::layout::MemoryLayout;
 use cx::NodeCx;
 use std::sync::Arc;
 
-pub(crate) use super::shaders::Kernel;
+use super::shaders::Kernel;
 
 /// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
 /// offset inside that buffer.
