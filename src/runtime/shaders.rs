@@ -18,8 +18,29 @@ pub const WORKGROUP_SIZE: u32 = 256;
 pub const TILE: u32 = 16;
 /// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
 pub const MAX_RANK: usize = 8;
-/// Bytes reserved for one dispatch's uniform params block (every WGSL `Params` fits).
-pub const PARAMS_BYTES: u64 = 256;
+/// Bytes of one dispatch's uniform params block: the largest `Params` struct rounded up to 16
+/// bytes, so every WGSL `Params` fits (144 today, for [`ConvParams`]). A slot of the params
+/// buffer is this rounded up to the device's `min_uniform_buffer_offset_alignment`.
+pub const PARAMS_BYTES: u64 = {
+    use std::mem::size_of;
+    let sizes = [
+        size_of::<GemmParams>(),
+        size_of::<ConvParams>(),
+        size_of::<ElementwiseParams>(),
+        size_of::<NormParams>(),
+        size_of::<PoolParams>(),
+        size_of::<DataParams>(),
+        size_of::<AttentionParams>(),
+    ];
+    let (mut max, mut i) = (0, 0);
+    while i < sizes.len() {
+        if sizes[i] > max {
+            max = sizes[i];
+        }
+        i += 1;
+    }
+    max.next_multiple_of(16) as u64
+};
 
 /// `BINARY_*` op codes of elementwise.wgsl.
 pub const BINARY_ADD: u32 = 0;
@@ -246,8 +267,8 @@ mod tests {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
         }
-        let all = Kernel::ALL;
-        for k in all {
+        for k in Kernel::ALL {
+            assert!(k.params_layout().size as u64 <= PARAMS_BYTES, "{k:?}");
             let module = naga::front::wgsl::parse_str(k.source()).unwrap_or_default();
             assert!(
                 module.entry_points.iter().any(|e| e.name == k.entry()),

@@ -2,7 +2,7 @@
 //! dispatches, im2col into the node's workspace and the GEMM writing those columns of the NCHW
 //! output, and both read ONE params block ([`ConvParams`], whose first 64 bytes are the GEMM's
 //! [`GemmParams`](crate::runtime::shaders::GemmParams)), so a convolution adds one block per
-//! tile to the params buffer (about 64 KiB of column matrix per 256 B block).
+//! tile to the params buffer (about 64 KiB of column matrix per 144 B block).
 
 use super::Step;
 use super::cx::NodeCx;
