@@ -15,6 +15,7 @@ pub(super) struct NodeCx<'a> {
 }
 
 impl<'a> NodeCx<'a> {
+    /// The context of node `id`.
     pub fn new(lw: &'a Lowerer<'a>, id: NodeId) -> NodeCx<'a> {
         NodeCx {
             lw,
@@ -49,6 +50,7 @@ impl<'a> NodeCx<'a> {
         }
     }
 
+    /// `Unsupported` naming this node.
     pub fn unsupported(&self, detail: impl Into<String>) -> RuntimeError {
         RuntimeError::Unsupported {
             node: self.name.to_string(),
@@ -57,6 +59,7 @@ impl<'a> NodeCx<'a> {
         }
     }
 
+    /// `DispatchTooLarge` naming this node.
     pub fn too_large(&self, detail: impl Into<String>) -> RuntimeError {
         RuntimeError::DispatchTooLarge {
             node: self.name.to_string(),
@@ -92,6 +95,7 @@ impl<'a> NodeCx<'a> {
             .ok_or_else(|| self.unsupported("no output"))
     }
 
+    /// The dimensions of tensor `t`.
     pub fn dims(&self, t: TensorId) -> &'a [usize] {
         self.lw.graph.tensors[t.index()].shape.dims()
     }
@@ -107,6 +111,7 @@ impl<'a> NodeCx<'a> {
         })
     }
 
+    /// The element count of tensor `t`.
     pub fn numel(&self, t: TensorId) -> u64 {
         self.lw.graph.tensors[t.index()].shape.numel()
     }
@@ -179,6 +184,7 @@ impl<'a> NodeCx<'a> {
             .ok_or_else(|| self.too_large(format!("{n} workgroups do not fit the dispatch grid")))
     }
 
+    /// `Unsupported` past MAX_RANK axes.
     pub fn check_rank(&self, rank: usize) -> Result<(), RuntimeError> {
         if rank > MAX_RANK {
             return Err(self.unsupported(format!("rank {rank} exceeds MAX_RANK = {MAX_RANK}")));
