@@ -16,6 +16,8 @@ mod conv;
 mod cx;
 mod data;
 mod elementwise;
+#[cfg(test)]
+mod fold_tests;
 mod matmul;
 mod norm;
 mod pool;
