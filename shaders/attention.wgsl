@@ -33,7 +33,7 @@ struct Params {
 var<workgroup> scratch: array<f32, WORKGROUP_SIZE>;
 
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
 }
 
 // Number of keys query row `s` may attend to.
@@ -75,7 +75,7 @@ fn reduce(v: f32, lid: u32, take_max: bool) -> f32 {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn attn_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
     if (row >= p.bh * p.s) { return; }
     let base = row * p.t;
     let len = valid_keys(row % p.s);

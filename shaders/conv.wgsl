@@ -1,7 +1,11 @@
 // conv.wgsl: im2col for 2-D convolution (NCHW, groups = 1). The column matrix
 // [C*KH*KW, cols] for `cols` output positions of ONE image, starting at `col_start`, goes to the
-// node's workspace (tiles run one after another, so the workspace stays small); the GEMM in matmul.wgsl then multiplies the
-// weight [O, C*KH*KW] by it and writes the NCHW output plus the per-channel bias.
+// node's workspace (tiles run one after another, so the workspace stays small); the GEMM in
+// matmul.wgsl then multiplies the weight [O, C*KH*KW] by it and writes the NCHW output plus the
+// per-channel bias.
+//
+// One params block per tile serves both dispatches: its first 16 members are matmul.wgsl's
+// Params (same names, same offsets), which the GEMM reads; im2col reads the members after them.
 //
 // Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
 //   0: params (uniform)
@@ -10,6 +14,24 @@
 const WORKGROUP_SIZE: u32 = 256u;
 
 struct Params {
+    // The GEMM over this tile (matmul.wgsl's Params); unused here.
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_batch_stride: u32,
+    b_batch_stride: u32,
+    c_batch_stride: u32,
+    trans_a: u32,
+    trans_b: u32,
+    bias_mode: u32,
+    col_group: u32,
+    group_stride: u32,
+    c_offset: u32,
+    tiles_n: u32,
+    tiles_m: u32,
+    tiles: u32,
+    // im2col.
     total: u32,
     cols: u32,
     c: u32,
@@ -37,7 +59,7 @@ struct Params {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    let i = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
     if (i >= p.total) { return; }
     let r = i / p.cols;
     let j = i % p.cols;

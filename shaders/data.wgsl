@@ -30,7 +30,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> arg3: array<u32>;
 
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -3,7 +3,8 @@
 //
 // Broadcasting: the output index is decomposed over `dims` (row-major, rank <= MAX_RANK) and
 // each operand is read at sum(coord[i] * stride[i]) with stride 0 on broadcast axes.
-// Indexing is 2-D-dispatch safe: i = (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid.
+// Indexing is folded-grid safe (2-D or 3-D dispatches past the per-dimension limit):
+// i = ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid.
 //
 // Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
 //   0: params (uniform)
@@ -38,7 +39,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
 }
 
 // Element offsets of operands a and b for output element i.

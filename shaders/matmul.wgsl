@@ -4,6 +4,10 @@
 // Also the GEMM of convolution: with `col_group = OH*OW` and `group_stride = O*OH*OW` the
 // result column j = n*P + p is written to NCHW position n*group_stride + row*P + p.
 // One 16x16 workgroup computes one 16x16 tile of C, staging A and B tiles in workgroup memory.
+// The tiles (tiles_n along n, tiles_m along m, then batch, n fastest) are numbered linearly and
+// the dispatch folds that count into a 2-D or 3-D grid when it exceeds the per-dimension limit
+// (65,535 on most devices): workgroup (x, y, z) of an (X, Y, Z) grid takes tile
+// (z * Y + y) * X + x, and workgroups past `tiles` return at once.
 //
 // Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
 //   0: params (uniform)
@@ -27,8 +31,11 @@ struct Params {
     bias_mode: u32,
     col_group: u32,
     group_stride: u32,
-    // Element offset added to every output index (convolution runs one image per GEMM).
+    // Element offset added to every output index (convolution runs one tile per GEMM).
     c_offset: u32,
+    tiles_n: u32,
+    tiles_m: u32,
+    tiles: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,10 +48,14 @@ var<workgroup> tile_a: array<array<f32, TILE>, TILE>;
 var<workgroup> tile_b: array<array<f32, TILE>, TILE>;
 
 @compute @workgroup_size(TILE, TILE)
-fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let batch = wid.z;
-    let row = wid.y * TILE + lid.y;
-    let col = wid.x * TILE + lid.x;
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tile = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
+    if (tile >= p.tiles) { return; }
+    let rest = tile / p.tiles_n;
+    let batch = rest / p.tiles_m;
+    let row = (rest % p.tiles_m) * TILE + lid.y;
+    let col = (tile % p.tiles_n) * TILE + lid.x;
     let a_base = batch * p.a_batch_stride;
     let b_base = batch * p.b_batch_stride;
     var acc = 0.0;

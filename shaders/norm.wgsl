@@ -54,7 +54,7 @@ fn reduce_sum(v: f32, lid: u32) -> f32 {
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var m = LOWEST_F32;
@@ -69,7 +69,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var m = LOWEST_F32;
@@ -84,7 +84,7 @@ fn softmax_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn layernorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let n = f32(p.cols);
@@ -102,7 +102,7 @@ fn layernorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn layernorm_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let n = f32(p.cols);

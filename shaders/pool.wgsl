@@ -7,6 +7,7 @@
 
 const WORKGROUP_SIZE: u32 = 256u;
 const POOL_MAX: u32 = 0u;
+const POOL_AVG: u32 = 1u;
 const LOWEST_F32: f32 = -3.402823e38;
 
 struct Params {
@@ -29,7 +30,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
+    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -58,7 +59,7 @@ fn pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     if (p.kind == POOL_MAX) {
         out[i] = best;
-    } else {
+    } else { // POOL_AVG
         out[i] = sum / f32(max(count, 1u));
     }
 }

@@ -357,6 +357,67 @@ fn more_workgroups_than_one_dimension_allows_use_a_2d_grid() {
     // Row kernels: one workgroup per row, more rows than one dimension allows.
     let g = single(&[&[max + 37, 3]], Op::Softmax);
     check_layouts(&g, Some(N0), "softmax beyond one grid row");
+    // Attention's row softmax: one workgroup per (batch x head, query) row.
+    let g = single(
+        &[&[1, 2, max / 2 + 29, 3], &[1, 2, 5, 3], &[1, 2, 5, 3]],
+        Op::Attention {
+            causal: false,
+            scale: 0.5,
+        },
+    );
+    check_layouts(&g, None, "attention rows beyond one grid row");
+}
+
+#[test]
+fn gemm_with_more_row_tiles_than_one_dimension_allows() {
+    let max = gpu().limits().max_compute_workgroups_per_dimension as usize;
+    let tile = tessera::runtime::shaders::TILE as usize;
+    // 65,535 * 16 + 40 = 1,048,600 rows on most devices: 65,538 row tiles, the last partial.
+    let m = max * tile + 40;
+    assert!(!m.is_multiple_of(tile) && m.div_ceil(tile) > max);
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, "x", &[m, 3], 1);
+    let w = b.weight("w", &[3, 5], 2, 0.5);
+    let bias = b.weight("bias", &[5], 3, 0.5);
+    let y = b.linear("y", x, w, Some(bias)).expect("linear");
+    b.output(y);
+    check_layouts(
+        &b.build().expect("graph"),
+        None,
+        "linear with M past the grid row",
+    );
+    // Batched: more matrices than one dimension allows (tiles fold batch into the grid too).
+    let g = single(
+        &[&[max + 3, 3, 2], &[2, 5]],
+        Op::MatMul {
+            trans_a: false,
+            trans_b: false,
+        },
+    );
+    check_layouts(&g, None, "matmul with batch past the grid row");
+}
+
+#[test]
+fn convolution_params_are_one_block_per_tile() {
+    let attrs = Conv2dAttrs {
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+    };
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, "x", &[3, 5, 23, 19], 4);
+    let w = b.weight("w", &[6, 5, 3, 3], 5, 0.5);
+    let y = b.op("y", Op::Conv2d(attrs), &[x, w]).expect("conv");
+    b.output(y);
+    let g = b.build().expect("graph");
+    let tiles = (23 * 19u64).div_ceil(tessera::graph::infer::im2col_tile_cols(45, 23 * 19)) * 3;
+    let compiled = compile(gpu(), &g, &naive(&g)).expect("compile");
+    assert_eq!(compiled.dispatch_count() as u64, 2 * tiles);
+    let stride = tessera::runtime::shaders::PARAMS_BYTES.next_multiple_of(u64::from(
+        gpu().limits().min_uniform_buffer_offset_alignment,
+    ));
+    // im2col and its GEMM share one block per tile.
+    assert_eq!(compiled.params_bytes(), tiles * stride);
 }
 
 #[test]

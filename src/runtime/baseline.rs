@@ -341,7 +341,7 @@ impl Device<'_> {
             }
             buffers[t.index()] = Some(buffer);
         }
-        let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, s)| s));
+        let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, s)| s))?;
         let mut kernels = Pipelines::default();
         for step in lowered.iter().flat_map(|(_, s)| s) {
             kernels.get(gpu.device(), step.kernel);

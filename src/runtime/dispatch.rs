@@ -36,22 +36,96 @@ pub(crate) struct CompiledStep {
     pub groups: [u32; 3],
 }
 
-/// The uniform buffer with one params block per step, at `stride`-byte slots.
+/// The uniform buffer with one params block per distinct block of the steps, at `stride`-byte
+/// slots: steps whose blocks are equal word for word (an im2col tile and its GEMM, the three
+/// attention dispatches, repeated layers of one shape) share one slot.
 pub(crate) struct ParamsBuffer {
     pub buffer: wgpu::Buffer,
     pub stride: u64,
     pub bytes: u64,
+    /// The slot of step `i` (in the order given to [`ParamsBuffer::new`]).
+    slot_of: Vec<u64>,
+}
+
+/// Where each step's params block goes: the distinct blocks in first-use order and each step's
+/// slot among them. Pure CPU; [`ParamsSlots::check`] compares its size with the device limits.
+pub(crate) struct ParamsSlots<'a> {
+    /// The distinct blocks, slot `i` at index `i`.
+    pub blocks: Vec<&'a [u32]>,
+    /// The slot of step `i`.
+    pub slot_of: Vec<u64>,
+    /// The node that owns the most slots and how many (the one to name when it is too large).
+    pub largest: Option<(&'a str, u64)>,
+}
+
+impl<'a> ParamsSlots<'a> {
+    /// Deduplicates the blocks of `steps`.
+    pub fn new(steps: impl Iterator<Item = &'a Step>) -> ParamsSlots<'a> {
+        let mut index: HashMap<&'a [u32], u64> = HashMap::new();
+        let (mut blocks, mut slot_of) = (Vec::new(), Vec::new());
+        let mut per_node: HashMap<&'a str, u64> = HashMap::new();
+        for step in steps {
+            let next = blocks.len() as u64;
+            let slot = *index.entry(&step.params).or_insert_with(|| {
+                blocks.push(step.params.as_slice());
+                *per_node.entry(&step.node).or_insert(0) += 1;
+                next
+            });
+            slot_of.push(slot);
+        }
+        let largest = per_node
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)));
+        ParamsSlots {
+            blocks,
+            slot_of,
+            largest,
+        }
+    }
+
+    /// Buffer bytes at `stride` bytes per slot (at least one slot), checked against
+    /// `max_buffer_size` and the block against `max_uniform_buffer_binding_size`.
+    pub fn check(&self, stride: u64, limits: &wgpu::Limits) -> Result<u64, RuntimeError> {
+        let slots = (self.blocks.len() as u64).max(1);
+        let (node, node_slots) = self.largest.unwrap_or(("(none)", 0));
+        let too_large = |bytes: u64, limit: u64| RuntimeError::ParamsTooLarge {
+            bytes,
+            limit,
+            slots,
+            node: node.to_string(),
+            node_slots,
+        };
+        let limit = limits.max_buffer_size;
+        let bytes = stride
+            .checked_mul(slots)
+            .ok_or_else(|| too_large(u64::MAX, limit))?;
+        if bytes > limit {
+            return Err(too_large(bytes, limit));
+        }
+        let binding = limits.max_uniform_buffer_binding_size;
+        if PARAMS_BYTES > binding {
+            return Err(RuntimeError::Wgpu(format!(
+                "a params block is {PARAMS_BYTES} bytes but the device binds at most {binding} uniform bytes"
+            )));
+        }
+        Ok(bytes)
+    }
 }
 
 impl ParamsBuffer {
-    /// Creates the buffer for `steps` (in order: step `i` uses slot `i`) and queues the upload.
-    pub fn new<'a>(gpu: &Gpu, steps: impl Iterator<Item = &'a Step> + Clone) -> ParamsBuffer {
+    /// Checks the size against the device limits, then creates the buffer for `steps` (in
+    /// order: step `i` is bound with `slot` `i` in [`bind_step`]) and queues the upload.
+    pub fn new<'a>(
+        gpu: &Gpu,
+        steps: impl Iterator<Item = &'a Step>,
+    ) -> Result<ParamsBuffer, RuntimeError> {
+        let limits = gpu.limits();
         let stride = align_up(
             PARAMS_BYTES,
-            u64::from(gpu.limits().min_uniform_buffer_offset_alignment),
+            u64::from(limits.min_uniform_buffer_offset_alignment),
         );
-        let count = steps.clone().count() as u64;
-        let bytes = (stride * count).max(stride);
+        let slots = ParamsSlots::new(steps);
+        let bytes = slots.check(stride, limits)?;
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("tessera params"),
             size: bytes,
@@ -59,30 +133,45 @@ impl ParamsBuffer {
             mapped_at_creation: false,
         });
         let mut host = vec![0u8; bytes as usize];
-        for (slot, step) in steps.enumerate() {
-            let at = slot * stride as usize;
-            let words: &[u8] = bytemuck::cast_slice(&step.params);
+        for (block, at) in slots
+            .blocks
+            .iter()
+            .zip((0..bytes as usize).step_by(stride as usize))
+        {
+            let words: &[u8] = bytemuck::cast_slice(block);
             host[at..at + words.len()].copy_from_slice(words);
         }
         gpu.queue().write_buffer(&buffer, 0, &host);
-        ParamsBuffer {
+        Ok(ParamsBuffer {
             buffer,
             stride,
             bytes,
-        }
+            slot_of: slots.slot_of,
+        })
     }
 }
 
-/// Creates the bind group of `step` (params block `slot`, storage regions looked up in
-/// `buffers`) and fetches its pipeline.
+/// Creates the bind group of `step` (the `step_index`-th step given to [`ParamsBuffer::new`],
+/// storage regions looked up in `buffers`) and fetches its pipeline.
 pub(crate) fn bind_step(
     device: &wgpu::Device,
     kernels: &mut Pipelines,
     params: &ParamsBuffer,
-    slot: u64,
+    step_index: u64,
     step: &Step,
     buffers: &dyn BufferTable,
 ) -> Result<CompiledStep, RuntimeError> {
+    let slot = usize::try_from(step_index)
+        .ok()
+        .and_then(|i| params.slot_of.get(i).copied())
+        .ok_or_else(|| {
+            RuntimeError::LayoutMismatch(format!(
+                "{} of node {} is step {step_index}, but the params buffer holds {} steps",
+                step.kernel.entry(),
+                step.node,
+                params.slot_of.len()
+            ))
+        })?;
     let (pipeline, bgl) = kernels.get(device, step.kernel);
     let mut entries = vec![wgpu::BindGroupEntry {
         binding: 0,
@@ -335,4 +424,71 @@ pub(crate) fn output_specs(
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::shaders::Kernel;
+    use std::sync::Arc;
+
+    fn step(node: &str, first_word: u32) -> Step {
+        let mut params = vec![0; (PARAMS_BYTES / 4) as usize];
+        params[0] = first_word;
+        Step {
+            node: Arc::from(node),
+            kernel: Kernel::Copy,
+            bindings: Vec::new(),
+            params,
+            groups: [1, 1, 1],
+        }
+    }
+
+    #[test]
+    fn equal_blocks_share_a_slot() {
+        let steps = [
+            step("a", 1),
+            step("a", 1),
+            step("b", 2),
+            step("c", 1),
+            step("c", 3),
+        ];
+        let slots = ParamsSlots::new(steps.iter());
+        assert_eq!(slots.slot_of, vec![0, 0, 1, 0, 2]);
+        assert_eq!(slots.blocks.len(), 3);
+        let limits = wgpu::Limits::default();
+        assert_eq!(slots.check(256, &limits).expect("fits"), 3 * 256);
+    }
+
+    #[test]
+    fn a_params_buffer_past_the_device_limit_names_the_largest_node() {
+        let mut steps: Vec<Step> = (0..5).map(|i| step("conv", i)).collect();
+        steps.push(step("relu", 9));
+        let slots = ParamsSlots::new(steps.iter());
+        let limits = wgpu::Limits {
+            max_buffer_size: 5 * 256,
+            ..wgpu::Limits::default()
+        };
+        let err = slots.check(256, &limits).expect_err("6 blocks exceed 5");
+        assert!(
+            matches!(
+                &err,
+                RuntimeError::ParamsTooLarge { bytes: 1536, limit: 1280, slots: 6, node, node_slots: 5 }
+                    if node == "conv"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the params buffer needs 1536 bytes (6 blocks; node conv alone has 5) but the device's largest buffer is 1280 bytes"
+        );
+        let overflow = slots.check(u64::MAX / 2, &wgpu::Limits::default());
+        assert!(matches!(
+            overflow,
+            Err(RuntimeError::ParamsTooLarge {
+                bytes: u64::MAX,
+                ..
+            })
+        ));
+    }
 }

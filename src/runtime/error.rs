@@ -100,6 +100,23 @@ pub enum RuntimeError {
         /// What exactly.
         detail: String,
     },
+    /// The uniform params buffer (one block per distinct dispatch params) exceeds
+    /// `max_buffer_size`.
+    #[error(
+        "the params buffer needs {bytes} bytes ({slots} blocks; node {node} alone has {node_slots}) but the device's largest buffer is {limit} bytes"
+    )]
+    ParamsTooLarge {
+        /// Buffer size in bytes (u64::MAX when it overflows).
+        bytes: u64,
+        /// The device limit.
+        limit: u64,
+        /// Distinct params blocks.
+        slots: u64,
+        /// The node owning the most blocks.
+        node: String,
+        /// How many blocks that node owns.
+        node_slots: u64,
+    },
     /// A wgpu validation or out-of-memory error caught by an error scope.
     #[error("wgpu error: {0}")]
     Wgpu(String),

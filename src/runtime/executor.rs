@@ -378,7 +378,7 @@ fn build(
                 .write_buffer(&buffer, *offset, bytemuck::cast_slice(words));
         }
     }
-    let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, steps)| steps));
+    let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, steps)| steps))?;
     let mut kernels = Pipelines::default();
     let mut nodes = Vec::with_capacity(lowered.len());
     let mut slot = 0u64;
@@ -461,7 +461,7 @@ impl Compiled {
         self.buffer_bytes
     }
 
-    /// Size of the uniform params buffer (one block per dispatch), reported separately.
+    /// Size of the uniform params buffer (one block per distinct params block), reported apart.
     pub fn params_bytes(&self) -> u64 {
         self.params_bytes
     }

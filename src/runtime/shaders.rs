@@ -1,6 +1,16 @@
 //! The WGSL sources (one file per kernel family in `shaders/`, embedded with `include_str!`)
 //! and the kernel table: which file, entry point and how many storage bindings each uses.
-//! Constants shared with the shaders keep their WGSL names.
+//! Constants shared with the shaders keep their WGSL names; each WGSL `Params` block has a
+//! `#[repr(C)]` Rust mirror ([`ParamsStruct`], defined in `shaders/params.rs`, re-exported here).
+//! `tests/shader_reflection.rs` checks every entry point's bindings, workgroup size and params
+//! layout against this table with naga.
+
+mod params;
+
+pub use params::{
+    AttentionParams, ConvParams, DataParams, ElementwiseParams, Field, GemmParams, NormParams,
+    ParamsLayout, ParamsStruct, PoolParams,
+};
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
 pub const WORKGROUP_SIZE: u32 = 256;
@@ -8,8 +18,29 @@ pub const WORKGROUP_SIZE: u32 = 256;
 pub const TILE: u32 = 16;
 /// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
 pub const MAX_RANK: usize = 8;
-/// Bytes reserved for one dispatch's uniform params block (every WGSL `Params` fits).
-pub const PARAMS_BYTES: u64 = 256;
+/// Bytes of one dispatch's uniform params block: the largest `Params` struct rounded up to 16
+/// bytes, so every WGSL `Params` fits (144 today, for [`ConvParams`]). A slot of the params
+/// buffer is this rounded up to the device's `min_uniform_buffer_offset_alignment`.
+pub const PARAMS_BYTES: u64 = {
+    use std::mem::size_of;
+    let sizes = [
+        size_of::<GemmParams>(),
+        size_of::<ConvParams>(),
+        size_of::<ElementwiseParams>(),
+        size_of::<NormParams>(),
+        size_of::<PoolParams>(),
+        size_of::<DataParams>(),
+        size_of::<AttentionParams>(),
+    ];
+    let (mut max, mut i) = (0, 0);
+    while i < sizes.len() {
+        if sizes[i] > max {
+            max = sizes[i];
+        }
+        i += 1;
+    }
+    max.next_multiple_of(16) as u64
+};
 
 /// `BINARY_*` op codes of elementwise.wgsl.
 pub const BINARY_ADD: u32 = 0;
@@ -27,6 +58,22 @@ pub const UNARY_SCALE: u32 = 2;
 pub const POOL_MAX: u32 = 0;
 /// Average pooling.
 pub const POOL_AVG: u32 = 1;
+
+/// Every WGSL `const` that mirrors a Rust constant, as `(name, value)`: a shader declaring one of
+/// these names must give it this value (checked by the reflection test).
+pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
+    ("WORKGROUP_SIZE", WORKGROUP_SIZE),
+    ("TILE", TILE),
+    ("MAX_RANK", MAX_RANK as u32),
+    ("BINARY_ADD", BINARY_ADD),
+    ("BINARY_SUB", BINARY_SUB),
+    ("BINARY_MUL", BINARY_MUL),
+    ("UNARY_RELU", UNARY_RELU),
+    ("UNARY_GELU", UNARY_GELU),
+    ("UNARY_SCALE", UNARY_SCALE),
+    ("POOL_MAX", POOL_MAX),
+    ("POOL_AVG", POOL_AVG),
+];
 
 /// Every shader file as `(file name, source)`.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -89,6 +136,32 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, in declaration order.
+    pub const ALL: [Kernel; 19] = {
+        use Kernel::*;
+        [
+            MatMul,
+            Binary,
+            BinaryInPlace,
+            Unary,
+            UnaryInPlace,
+            Softmax,
+            SoftmaxInPlace,
+            LayerNorm,
+            LayerNormInPlace,
+            Im2Col,
+            Pool2d,
+            GlobalAvgPool,
+            Permute,
+            ConcatPiece,
+            Embedding,
+            Copy,
+            AttnScores,
+            AttnSoftmax,
+            AttnPv,
+        ]
+    };
+
     /// The shader file that holds it.
     pub fn file(self) -> &'static str {
         use Kernel::*;
@@ -142,6 +215,32 @@ impl Kernel {
         }
     }
 
+    /// Its `@workgroup_size`: TILE x TILE for the GEMM, WORKGROUP_SIZE threads otherwise.
+    pub fn workgroup_size(self) -> [u32; 3] {
+        match self {
+            Kernel::MatMul => [TILE, TILE, 1],
+            _ => [WORKGROUP_SIZE, 1, 1],
+        }
+    }
+
+    /// The Rust struct of its WGSL `Params` block (binding 0).
+    pub fn params_layout(self) -> ParamsLayout {
+        use Kernel::*;
+        match self {
+            MatMul => ParamsLayout::of::<GemmParams>(),
+            Binary | BinaryInPlace | Unary | UnaryInPlace => {
+                ParamsLayout::of::<ElementwiseParams>()
+            }
+            Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => {
+                ParamsLayout::of::<NormParams>()
+            }
+            Im2Col => ParamsLayout::of::<ConvParams>(),
+            Pool2d | GlobalAvgPool => ParamsLayout::of::<PoolParams>(),
+            Permute | ConcatPiece | Embedding | Copy => ParamsLayout::of::<DataParams>(),
+            AttnScores | AttnSoftmax | AttnPv => ParamsLayout::of::<AttentionParams>(),
+        }
+    }
+
     /// The source of its shader file.
     pub fn source(self) -> &'static str {
         SOURCES
@@ -168,29 +267,8 @@ mod tests {
             .validate(&module)
             .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
         }
-        use Kernel::*;
-        let all = [
-            MatMul,
-            Binary,
-            BinaryInPlace,
-            Unary,
-            UnaryInPlace,
-            Softmax,
-            SoftmaxInPlace,
-            LayerNorm,
-            LayerNormInPlace,
-            Im2Col,
-            Pool2d,
-            GlobalAvgPool,
-            Permute,
-            ConcatPiece,
-            Embedding,
-            Copy,
-            AttnScores,
-            AttnSoftmax,
-            AttnPv,
-        ];
-        for k in all {
+        for k in Kernel::ALL {
+            assert!(k.params_layout().size as u64 <= PARAMS_BYTES, "{k:?}");
             let module = naga::front::wgsl::parse_str(k.source()).unwrap_or_default();
             assert!(
                 module.entry_points.iter().any(|e| e.name == k.entry()),

@@ -1,0 +1,118 @@
+//! Folded grids on the device: real devices allow 65,535 workgroups per dimension, so the 3-D
+//! fold (more than 65,535^2 workgroups) cannot be reached by a test. Here the lowering is given
+//! a per-dimension limit of 5, so 26 or more workgroups fold into 3-D grids, and every folded
+//! kernel family runs on the GPU (lavapipe in CI) against the CPU reference.
+
+use super::Lowerer;
+use crate::graph::{DType, Graph, GraphBuilder, Init, Op, TensorKind};
+use crate::layout::naive_layout;
+use crate::runtime::Gpu;
+use crate::runtime::dispatch::{
+    ParamsBuffer, Pipelines, bind_step, output_specs, read_ranges, submit_steps, to_outputs,
+};
+
+/// The per-dimension limit the lowering is told.
+const TINY: u32 = 5;
+
+/// Runs `graph` with every dispatch lowered against [`TINY`] and compares with the CPU.
+fn check_folded(gpu: &Gpu, graph: &Graph, what: &str) {
+    let layout = naive_layout(graph, gpu.min_storage_buffer_offset_alignment());
+    let lowerer = Lowerer {
+        graph,
+        place: &layout,
+        max_groups: TINY,
+    };
+    let steps: Vec<_> = graph
+        .node_ids()
+        .flat_map(|id| lowerer.lower(id).expect("lower"))
+        .collect();
+    assert!(steps.iter().any(|s| s.groups[2] > 1), "{what}: no 3-D grid");
+    let device = gpu.device();
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("fold test"),
+        size: layout.total_bytes().div_ceil(4) * 4,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    for kind in [TensorKind::Weight, TensorKind::Input] {
+        for t in graph.tensors_of_kind(kind) {
+            let tensor = &graph.tensors[t.index()];
+            let words = tensor.init.words(tensor.shape.numel() as usize);
+            gpu.queue()
+                .write_buffer(&buffer, layout.offset(t), bytemuck::cast_slice(&words));
+        }
+    }
+    let params = ParamsBuffer::new(gpu, steps.iter()).expect("params");
+    let mut kernels = Pipelines::default();
+    let bound: Vec<_> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| bind_step(device, &mut kernels, &params, i as u64, s, &buffer).expect("bind"))
+        .collect();
+    submit_steps(gpu, &kernels.pipelines, bound.iter()).expect("run");
+    let specs = output_specs(graph, &layout);
+    let ranges: Vec<_> = specs.iter().map(|s| (&buffer, s.2.offset, s.3)).collect();
+    let encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+    let bytes = read_ranges(gpu, encoder, &ranges).expect("read");
+    let which: Vec<_> = specs.iter().map(|s| (s.0, s.1)).collect();
+    let want = crate::cpu::run_outputs(graph).expect("cpu");
+    for (got, want) in to_outputs(&which, &bytes).iter().zip(&want) {
+        let (got, want) = (got.to_f32(), want.as_f32().expect("f32 output"));
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * scale,
+                "{what}: element {k}: gpu {g}, cpu {w}"
+            );
+        }
+    }
+}
+
+fn input(b: &mut GraphBuilder, dims: &[usize], seed: u64) -> crate::graph::TensorId {
+    let name = format!("x{seed}");
+    b.input(&name, dims, DType::F32, Init::Uniform { seed, scale: 1.0 })
+}
+
+#[test]
+fn every_folded_kernel_family_agrees_with_the_cpu() {
+    let gpu = Gpu::new().expect("GPU tests need a wgpu adapter (scripts/test installs lavapipe)");
+    // 1-D: 30 * 256 + 17 elements -> 31 workgroups -> [5, 5, 2].
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, &[30 * 256 + 17], 1);
+    let y = b.relu("relu", x).expect("relu");
+    b.output(y);
+    check_folded(&gpu, &b.build().expect("graph"), "relu");
+    // GEMM: 31 row tiles of a linear; 3 batches of 9 row tiles of a matmul.
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, &[16 * 30 + 7, 3], 2);
+    let w = b.weight("w", &[3, 5], 3, 0.5);
+    let bias = b.weight("bias", &[5], 4, 0.5);
+    let y = b.linear("linear", x, w, Some(bias)).expect("linear");
+    b.output(y);
+    let a = input(&mut b, &[3, 16 * 8 + 5, 4], 5);
+    let m = b.weight("m", &[4, 19], 6, 0.5);
+    let mm = Op::MatMul {
+        trans_a: false,
+        trans_b: false,
+    };
+    let z = b.op("matmul", mm, &[a, m]).expect("matmul");
+    b.output(z);
+    check_folded(&gpu, &b.build().expect("graph"), "gemm");
+    // Rows: 31 softmax rows; attention with 2 x 16 rows.
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, &[31, 7], 7);
+    let y = b.op("softmax", Op::Softmax, &[x]).expect("softmax");
+    b.output(y);
+    let q = input(&mut b, &[1, 2, 16, 3], 8);
+    let k = input(&mut b, &[1, 2, 5, 3], 9);
+    let v = input(&mut b, &[1, 2, 5, 3], 10);
+    let attn = Op::Attention {
+        causal: false,
+        scale: 0.5,
+    };
+    let o = b.op("attention", attn, &[q, k, v]).expect("attention");
+    b.output(o);
+    check_folded(&gpu, &b.build().expect("graph"), "rows");
+}

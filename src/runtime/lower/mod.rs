@@ -1,0 +1,135 @@
+//! Lowering: one graph node becomes zero or more kernel steps (kernel, storage regions at the
+//! planned offsets, a uniform params block, workgroup counts). Pure CPU code; the executor and
+//! the baselines turn steps into pipelines and bind groups.
+//!
+//! Where a tensor lives is asked of a [`Placement`]: a buffer slot and a byte offset in it. The
+//! single-arena executor answers slot 0 at the layout's offset for everything; the baselines
+//! answer one slot per tensor (or a pool slot at a buddy block's offset).
+//!
+//! One file per op family, mirroring `src/cpu/`: `matmul` (matmul, linear and the GEMM that
+//! convolution shares), `elementwise`, `norm` (softmax, layernorm), `conv`, `pool`, `data`
+//! (reshape, permute, concat, embedding) and `attention`. `cx` holds the per-node helpers they
+//! share (regions, checked 32-bit conversions, folded workgroup grids).
+
+mod attention;
+mod conv;
+mod cx;
+mod data;
+mod elementwise;
+#[cfg(test)]
+mod fold_tests;
+mod matmul;
+mod norm;
+mod pool;
+
+use super::RuntimeError;
+use crate::graph::{DType, Graph, NodeId, Op, TensorId};
+use crate::layout::MemoryLayout;
+use cx::NodeCx;
+use std::sync::Arc;
+
+use super::shaders::Kernel;
+
+/// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
+/// offset inside that buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Loc {
+    pub buffer: usize,
+    pub offset: u64,
+}
+
+/// Answers "where is tensor t" and "where is node n's workspace" for the lowering.
+pub(crate) trait Placement {
+    /// The bytes of tensor `t` (a view answers its source's location).
+    fn tensor(&self, t: TensorId) -> Loc;
+    /// Node `n`'s workspace location and its size in bytes, if it has one.
+    fn workspace(&self, n: NodeId) -> Option<(Loc, u64)>;
+}
+
+/// The single-arena executor: everything in buffer slot 0 at the layout's offsets.
+impl Placement for MemoryLayout {
+    fn tensor(&self, t: TensorId) -> Loc {
+        Loc {
+            buffer: 0,
+            offset: self.offset(t),
+        }
+    }
+    fn workspace(&self, n: NodeId) -> Option<(Loc, u64)> {
+        let offset = self.workspace_offsets.get(n.index()).copied().flatten()?;
+        let bytes = self.workspace_bytes.get(n.index()).copied().unwrap_or(0);
+        Some((Loc { buffer: 0, offset }, bytes))
+    }
+}
+
+/// A byte range of one buffer bound as one storage binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Region {
+    pub buffer: usize,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// One dispatch.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    /// The name of the node it belongs to (for error messages).
+    pub node: Arc<str>,
+    pub kernel: Kernel,
+    /// Storage bindings 1..=n, in order.
+    pub bindings: Vec<Region>,
+    /// The uniform block, `PARAMS_BYTES / 4` words: one of the `shaders::*Params` structs,
+    /// zero-padded. Steps with equal blocks may share one slot of the params buffer.
+    pub params: Vec<u32>,
+    pub groups: [u32; 3],
+}
+
+/// Rounds a byte count up to whole 32-bit words (binding sizes must be multiples of 4).
+pub(crate) fn round4(bytes: u64) -> u64 {
+    bytes.div_ceil(4) * 4
+}
+
+/// Lowers the nodes of one graph against one placement.
+pub(crate) struct Lowerer<'a> {
+    pub graph: &'a Graph,
+    pub place: &'a dyn Placement,
+    /// `max_compute_workgroups_per_dimension`.
+    pub max_groups: u32,
+}
+
+impl Lowerer<'_> {
+    /// The steps of node `id` (empty for views at their source's offset and empty outputs).
+    pub fn lower(&self, id: NodeId) -> Result<Vec<Step>, RuntimeError> {
+        let cx = NodeCx::new(self, id);
+        let node = self.graph.node(id);
+        let out = cx.output()?;
+        if cx.numel(out) == 0 {
+            return Ok(Vec::new());
+        }
+        if self.graph.tensors[out.index()].dtype == DType::F16 {
+            return Err(cx.unsupported("f16 tensors have no kernels yet"));
+        }
+        if cx.in_place() && !node.op.can_run_in_place() {
+            return Err(RuntimeError::LayoutMismatch(format!(
+                "node {} ({}) cannot run in place but its output shares its first input's offset",
+                node.name,
+                node.op.name()
+            )));
+        }
+        match &node.op {
+            Op::MatMul { trans_a, trans_b } => matmul::matmul(&cx, *trans_a, *trans_b),
+            Op::Linear => matmul::linear(&cx),
+            Op::Binary(op) => elementwise::binary(&cx, *op),
+            Op::Unary(op) => elementwise::unary(&cx, *op),
+            Op::Softmax => norm::softmax(&cx),
+            Op::LayerNorm { eps } => norm::layernorm(&cx, *eps),
+            Op::Conv2d(a) => conv::conv2d(&cx, a),
+            Op::Pool2d(a) => pool::pool2d(&cx, a),
+            Op::GlobalAvgPool => pool::global_avg_pool(&cx),
+            Op::Reshape { .. } => data::reshape(&cx),
+            Op::Permute { perm } => data::permute(&cx, perm),
+            Op::Concat { axis } => data::concat(&cx, *axis),
+            Op::Embedding => data::embedding(&cx),
+            Op::Attention { causal, scale } => attention::attention(&cx, *causal, *scale),
+        }
+    }
+}
