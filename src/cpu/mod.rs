@@ -195,8 +195,9 @@ impl Ctx<'_> {
     }
 }
 
-fn numel(shape: &Shape) -> Result<usize, ()> {
-    usize::try_from(shape.numel()).map_err(|_| ())
+/// The element count of `shape` as a `usize`, `None` when it overflows.
+fn numel(shape: &Shape) -> Option<usize> {
+    usize::try_from(shape.checked_numel()?).ok()
 }
 
 /// Checks the inputs against the op, then dispatches to the kernel of its family.
@@ -208,11 +209,19 @@ fn eval(
 ) -> Result<TensorData, CpuError> {
     let cx = Ctx { node, op };
     for (i, (shape, data)) in inputs.iter().enumerate() {
-        if numel(shape) != Ok(data.len()) {
-            return Err(cx.mismatch(format!(
-                "input {i} has shape {shape} but {} elements",
-                data.len()
-            )));
+        match numel(shape) {
+            None => {
+                return Err(cx.mismatch(format!(
+                    "input {i} has shape {shape}, whose element count overflows"
+                )));
+            }
+            Some(n) if n != data.len() => {
+                return Err(cx.mismatch(format!(
+                    "input {i} has shape {shape} but {} elements",
+                    data.len()
+                )));
+            }
+            Some(_) => {}
         }
     }
     let infos: Vec<_> = inputs.iter().map(|(s, d)| (*s, d.dtype())).collect();
@@ -255,7 +264,7 @@ fn eval(
         Op::Embedding => layout_ops::embedding(&cx, inputs)?,
         Op::Attention { causal, scale } => attention::attention(&cx, inputs, *causal, *scale)?,
     };
-    if numel(out_shape) != Ok(out.len()) {
+    if numel(out_shape) != Some(out.len()) {
         return Err(cx.mismatch(format!(
             "kernel produced {} elements for output {out_shape}",
             out.len()

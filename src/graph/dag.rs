@@ -99,19 +99,30 @@ impl Graph {
     }
 
     /// Scratch bytes node `n` asks for while it runs ([`infer::workspace_bytes`]); 0 for a node
-    /// without outputs. Assumes a validated graph.
+    /// without outputs. Assumes a validated graph (validation rejects a request that overflows;
+    /// here it would saturate).
     pub fn workspace_bytes(&self, n: NodeId) -> u64 {
+        self.checked_workspace_bytes(n).unwrap_or(u64::MAX)
+    }
+
+    /// [`Graph::workspace_bytes`], or `None` when the request overflows a `u64`.
+    pub fn checked_workspace_bytes(&self, n: NodeId) -> Option<u64> {
         let node = self.node(n);
         let infos = self.input_infos(node);
-        node.outputs.first().map_or(0, |o| {
-            infer::workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
-        })
+        match node.outputs.first() {
+            Some(o) => {
+                infer::checked_workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
+            }
+            None => Some(0),
+        }
     }
 
     /// Sum of the sizes of every tensor (the naive no-reuse footprint, weights included).
+    /// Saturates; validation rejects a graph whose sum overflows.
     pub fn total_tensor_bytes(&self) -> u64 {
         self.tensors
             .iter()
-            .fold(0u64, |acc, t| acc.saturating_add(t.size_bytes()))
+            .try_fold(0u64, |acc, t| acc.checked_add(t.checked_size_bytes()?))
+            .unwrap_or(u64::MAX)
     }
 }

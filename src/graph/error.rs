@@ -102,6 +102,15 @@ pub enum GraphError {
         /// Inferred shape.
         inferred: Shape,
     },
+    /// A byte count does not fit in 64 bits: a tensor's size, a node's workspace, or the sum
+    /// of every tensor's size.
+    #[error("{what} is too large: {detail}")]
+    TooLarge {
+        /// What overflows: "tensor 3 `h` [..] f32", "node `attn` (attention) workspace", ...
+        what: String,
+        /// The sizes involved.
+        detail: String,
+    },
     /// A graph output or tensor id is not valid, or the graph has no outputs.
     #[error("graph: {0}")]
     Invalid(String),

@@ -11,7 +11,9 @@ mod planned;
 pub use naive::naive_layout;
 pub use planned::planned_layout;
 
+use crate::bytes::align_up;
 use crate::graph::{Graph, NodeId, TensorId};
+use crate::plan::PlanError;
 use serde::{Deserialize, Serialize};
 
 /// Byte offsets of every tensor and workspace in the one buffer.
@@ -32,9 +34,10 @@ pub struct MemoryLayout {
 }
 
 impl MemoryLayout {
-    /// Size of the one device buffer.
+    /// Size of the one device buffer. The layout functions refuse layouts where this sum
+    /// overflows; for a hand-made layout it saturates.
     pub fn total_bytes(&self) -> u64 {
-        self.weights_bytes + self.arena_bytes
+        self.weights_bytes.saturating_add(self.arena_bytes)
     }
 
     /// Offset of tensor `t`.
@@ -58,20 +61,26 @@ impl MemoryLayout {
 }
 
 /// Lays the weights out end to end from offset 0 (each aligned), writing their offsets into
-/// `offsets`; returns the aligned size of the weight region.
-fn place_weights(graph: &Graph, alignment: u64, offsets: &mut [u64]) -> u64 {
+/// `offsets`; returns the aligned size of the weight region, or an overflow error.
+fn place_weights(graph: &Graph, alignment: u64, offsets: &mut [u64]) -> Result<u64, PlanError> {
     let mut cursor = 0u64;
     for (i, t) in graph.tensors.iter().enumerate() {
         if t.kind == crate::graph::TensorKind::Weight {
             offsets[i] = cursor;
-            cursor = align_up(cursor + t.size_bytes(), alignment);
+            cursor = advance(cursor, t.size_bytes(), alignment, &t.name)?;
         }
     }
-    cursor
+    Ok(cursor)
 }
 
-/// Rounds `x` up to a multiple of `align` (`align >= 1`).
-pub fn align_up(x: u64, align: u64) -> u64 {
-    let a = align.max(1);
-    x.div_ceil(a) * a
+/// `align_up(cursor + bytes, alignment)`, or an overflow error naming what is placed.
+fn advance(cursor: u64, bytes: u64, alignment: u64, what: &str) -> Result<u64, PlanError> {
+    cursor
+        .checked_add(bytes)
+        .and_then(|end| align_up(end, alignment))
+        .ok_or_else(|| PlanError::SizeOverflow {
+            what: format!(
+                "layout: `{what}` ({bytes} bytes) at offset {cursor}, aligned to {alignment}"
+            ),
+        })
 }

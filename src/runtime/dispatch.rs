@@ -6,7 +6,7 @@ use super::lower::{Loc, Placement, Region, Step, round4};
 use super::shaders::{Kernel, PARAMS_BYTES};
 use super::{Gpu, OutputData, RuntimeError};
 use crate::graph::{DType, Graph, TensorId};
-use crate::layout::align_up;
+use crate::bytes::align_up;
 use std::collections::HashMap;
 
 /// The device buffers a step's [`Region::buffer`] slots refer to.
@@ -49,7 +49,8 @@ impl ParamsBuffer {
         let stride = align_up(
             PARAMS_BYTES,
             u64::from(gpu.limits().min_uniform_buffer_offset_alignment),
-        );
+        )
+        .unwrap_or(u64::MAX); // a u32 alignment: 256 rounded up to it cannot overflow
         let count = steps.clone().count() as u64;
         let bytes = (stride * count).max(stride);
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
