@@ -132,3 +132,43 @@ fn absurd_attributes_are_errors_not_overflows() {
     });
     assert!(eval_node(&op, &[(&sx, &x), (&sw, &w)], &sx).is_err());
 }
+
+#[test]
+fn a_graph_beyond_the_host_memory_is_refused_with_its_estimate() {
+    let mut b = crate::graph::GraphBuilder::new();
+    let x = b.input("x", &[4, 8], DType::F32, crate::graph::Init::Constant(1.0));
+    let a = b.relu("a", x).unwrap();
+    b.output(a);
+    let g = b.build().unwrap();
+    let room = |bytes| HostMemory {
+        bytes,
+        source: "a test".into(),
+    };
+    // Peak until last use: x generated (256) then x and a together (256).
+    assert_eq!(host_peak_bytes(&g, Retention::UntilLastUse), 256);
+    assert_eq!(
+        check_host_limits(&g, Retention::UntilLastUse, room(256)),
+        Ok(())
+    );
+    let err = check_host_limits(&g, Retention::UntilLastUse, room(255)).unwrap_err();
+    assert_eq!(
+        err,
+        CpuError::HostMemory {
+            needed: 256,
+            available: 255,
+            origin: "a test".into()
+        }
+    );
+    assert!(err.to_string().contains("256 bytes"), "{err}");
+}
+
+#[test]
+fn run_outputs_matches_run_while_holding_less() {
+    let g = crate::models::build("gpt", &crate::models::ModelOptions::default()).unwrap();
+    let all = run(&g).unwrap();
+    let outs = run_outputs(&g).unwrap();
+    for (k, o) in g.outputs.iter().enumerate() {
+        assert_eq!(all[o.index()].as_ref(), Some(&outs[k]));
+    }
+    assert!(host_peak_bytes(&g, Retention::UntilLastUse) < host_peak_bytes(&g, Retention::All));
+}
