@@ -238,8 +238,11 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             c.arity(1, 1)?;
             let new = Shape::new(shape.clone());
             let count = new.checked_numel();
-            if count.is_none() {
-                return Err(c.shape_err(format!("cannot reshape to {new}: too many elements")));
+            if count.is_none() || inputs[0].0.checked_numel().is_none() {
+                return Err(GraphError::TooLarge {
+                    what: format!("node `{node}` (reshape) of {} to {new}", inputs[0].0),
+                    detail: "an element count exceeds 2^64".into(),
+                });
             }
             if count != inputs[0].0.checked_numel() {
                 return Err(c.shape_err(format!("cannot reshape to {new}: element count differs")));
