@@ -68,7 +68,8 @@ fn main() {
         let _ = std::fs::remove_dir(dir);
     }
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        // Errors quote untrusted text escaped already; this keeps the promise of one line.
+        eprintln!("error: {}", e.to_string().replace(['\n', '\r'], " "));
         std::process::exit(2);
     }
 }

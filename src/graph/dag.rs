@@ -28,6 +28,12 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Reads a graph from JSON (as `tessera export` writes it); not validated. A syntax or
+    /// schema error is [`GraphError::Json`], with serde's message (line and column) on one line.
+    pub fn from_json(text: &str) -> Result<Graph, GraphError> {
+        serde_json::from_str(text).map_err(|e| GraphError::Json(super::printable(&e.to_string())))
+    }
+
     /// The tensor with this id, or an error naming it.
     pub fn tensor(&self, id: TensorId) -> Result<&Tensor, GraphError> {
         self.tensors

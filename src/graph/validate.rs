@@ -19,6 +19,7 @@ impl Graph {
                 self.nodes.len()
             )));
         }
+        self.check_names()?;
         self.check_tensor_sizes()?;
         let mut produced = vec![false; self.tensors.len()];
         for (i, t) in self.tensors.iter().enumerate() {
@@ -107,6 +108,22 @@ impl Graph {
             }
         }
         Ok(())
+    }
+
+    /// Tensor and node names are labels printed in errors and reports: no control characters.
+    fn check_names(&self) -> Result<(), GraphError> {
+        let tensors = self.tensors.iter().map(|t| ("tensor", &t.name));
+        let nodes = self.nodes.iter().map(|n| ("node", &n.name));
+        match tensors
+            .chain(nodes)
+            .find(|(_, name)| name.chars().any(char::is_control))
+        {
+            Some((what, name)) => Err(GraphError::Invalid(format!(
+                "{what} name `{}` contains a control character",
+                printable(name)
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Every tensor's byte size, and their sum, must fit in a `u64`.
