@@ -22,6 +22,8 @@ use tessera::plan::{Budget, parse_csv, plan_and_check, planner_names};
 
 /// Cases per input family (three families: at least 10,000 cases in all).
 const CASES: usize = 5000;
+/// Valid graphs whose CPU reference holds at most this many bytes are also evaluated.
+const CPU_CAP_BYTES: u64 = 1 << 20;
 /// Graphs with more nodes (and CSV problems with more buffers) are not planned.
 const SIZE_CAP: usize = 2000;
 
@@ -366,7 +368,13 @@ fn graph_case(rng: &mut Rng, text: &str) -> bool {
         graph.nodes.len() <= SIZE_CAP,
         "mutations cannot grow a graph past the cap"
     );
-    let _ = tessera::cpu::host_peak_bytes(&graph, tessera::cpu::Retention::UntilLastUse);
+    let host = tessera::cpu::host_peak_bytes(&graph, tessera::cpu::Retention::UntilLastUse);
+    if host <= CPU_CAP_BYTES {
+        // Small enough to evaluate: the CPU reference must give values or a one-line error.
+        if let Err(e) = tessera::cpu::run_outputs(&graph) {
+            one_line("CPU reference", &e);
+        }
+    }
     plan_case(rng, &graph)
 }
 
@@ -436,18 +444,21 @@ fn check_layout(graph: &Graph, layout: &tessera::layout::MemoryLayout) {
     }
 }
 
-/// Small versions of every built-in model, serialised as `tessera export` does.
+/// Small versions of every built-in model, serialised as `tessera export` does. A batch of 13
+/// appears nowhere else in these graphs, so a mutation can find and scale it; the other sizes
+/// are tiny so the CPU reference evaluates them in microseconds.
 fn seed_graphs() -> Vec<String> {
-    let small = |batch, layers| ModelOptions {
-        batch: Some(batch),
-        layers: Some(layers),
-        ..Default::default()
+    let opts = |seq, image, width| ModelOptions {
+        batch: Some(13),
+        seq,
+        image,
+        width: Some(width),
+        layers: Some(1),
     };
     [
-        // A batch of 13 appears nowhere else in these graphs: mutations can find and scale it.
-        ("mlp", small(13, 1)),
-        ("gpt", small(13, 1)),
-        ("resnet", small(13, 1)),
+        ("mlp", opts(None, None, 8)),
+        ("gpt", opts(Some(5), None, 8)),
+        ("resnet", opts(None, Some(6), 4)),
     ]
     .iter()
     .map(|(name, opts)| {
