@@ -167,7 +167,7 @@ pub fn available_host_bytes() -> HostMemory {
     if let Some(cap) = cap.filter(|&c| c < mem.bytes) {
         mem = HostMemory {
             bytes: cap,
-            source: format!("{HOST_MEMORY_ENV}"),
+            source: HOST_MEMORY_ENV.to_string(),
         };
     }
     mem
