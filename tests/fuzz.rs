@@ -208,33 +208,21 @@ fn mutate_graph(rng: &mut Rng, g: &mut Value) {
     mutate_graph_with(rng, g, kind);
 }
 
-/// Applies mutation number `kind` (see [`mutate_graph`]).
+/// Applies mutation number `kind` (see [`mutate_graph`]): 2 to 6 change ids, the others values.
 fn mutate_graph_with(rng: &mut Rng, g: &mut Value, kind: usize) {
+    if (2..=6).contains(&kind) {
+        mutate_ids(rng, g, kind);
+    } else {
+        mutate_values(rng, g, kind);
+    }
+}
+
+/// Id mutations: duplicate producers, cycles, dangling inputs, bad outputs, nodes duplicated
+/// or dropped.
+fn mutate_ids(rng: &mut Rng, g: &mut Value, kind: usize) {
     let n_tensors = g["tensors"].as_array().map_or(0, Vec::len);
     let n_nodes = g["nodes"].as_array().map_or(0, Vec::len);
     match kind {
-        0 => {
-            if let Some(t) = index_of(rng, &g["tensors"])
-                && let Some(d) = index_of(rng, &g["tensors"][t]["shape"])
-            {
-                g["tensors"][t]["shape"][d] = wild_json_number(rng);
-            }
-        }
-        1 => {
-            // The batch dimension of every tensor at once: a consistent graph with huge sizes.
-            let batch = g["tensors"][0]["shape"][0].clone();
-            let new = json!(*rng.pick(EDGE));
-            for t in g["tensors"].as_array_mut().into_iter().flatten() {
-                for d in t["shape"].as_array_mut().into_iter().flatten() {
-                    if *d == batch {
-                        *d = new.clone();
-                    }
-                }
-            }
-            for node in g["nodes"].as_array_mut().into_iter().flatten() {
-                walk_numbers(&mut node["op"], &batch, &new);
-            }
-        }
         2 if n_nodes > 0 => {
             // A duplicate producer: a node's output becomes another tensor's id.
             let n = rng.below(n_nodes);
@@ -277,6 +265,37 @@ fn mutate_graph_with(rng: &mut Rng, g: &mut Value, kind: usize) {
                 } else {
                     nodes.remove(n);
                 }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Value mutations: dimensions (one, or the batch everywhere), attributes, dtypes, kinds, names.
+fn mutate_values(rng: &mut Rng, g: &mut Value, kind: usize) {
+    let n_tensors = g["tensors"].as_array().map_or(0, Vec::len);
+    let n_nodes = g["nodes"].as_array().map_or(0, Vec::len);
+    match kind {
+        0 => {
+            if let Some(t) = index_of(rng, &g["tensors"])
+                && let Some(d) = index_of(rng, &g["tensors"][t]["shape"])
+            {
+                g["tensors"][t]["shape"][d] = wild_json_number(rng);
+            }
+        }
+        1 => {
+            // The batch dimension of every tensor at once: a consistent graph with huge sizes.
+            let batch = g["tensors"][0]["shape"][0].clone();
+            let new = json!(*rng.pick(EDGE));
+            for t in g["tensors"].as_array_mut().into_iter().flatten() {
+                for d in t["shape"].as_array_mut().into_iter().flatten() {
+                    if *d == batch {
+                        *d = new.clone();
+                    }
+                }
+            }
+            for node in g["nodes"].as_array_mut().into_iter().flatten() {
+                walk_numbers(&mut node["op"], &batch, &new);
             }
         }
         7 if n_nodes > 0 => {
