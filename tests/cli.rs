@@ -240,6 +240,15 @@ fn the_cpu_reference_refuses_what_the_host_cannot_hold() {
             "1073741824",
         ],
     );
+    // A cap that is not a number is an error, not ignored.
+    let out = tessera_env(
+        &["run", "--model", "mlp"],
+        &[
+            ("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere"),
+            ("TESSERA_HOST_MEMORY", "lots"),
+        ],
+    );
+    one_error_line(&out, &["TESSERA_HOST_MEMORY=\"lots\"", "bytes"]);
     // The same sizes as given, on whatever this machine has: one line too (the device limits
     // or the host memory, whichever is checked first), never an abort.
     let out = tessera(&args);

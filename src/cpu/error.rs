@@ -62,6 +62,14 @@ pub enum CpuError {
         /// Where the available figure comes from.
         origin: String,
     },
+    /// The variable capping the reference's host memory is not a number of bytes.
+    #[error("{variable}={value:?} is not a whole number of bytes")]
+    HostMemoryCap {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The host could not allocate a result buffer.
     #[error("node `{node}` ({op}): could not allocate {elements} elements on the host")]
     OutOfMemory {

@@ -4,6 +4,7 @@
 //! exceeds what is available, with both numbers in the error, instead of aborting on a failed
 //! allocation halfway through.
 
+use super::CpuError;
 use crate::graph::{Graph, Op, TensorKind};
 
 /// Bytes the reference holds per element of any value (f32; f16 is held as f32; u32 ids).
@@ -140,8 +141,9 @@ fn cgroup_room() -> Option<u64> {
 
 /// Host memory available now: on Linux `MemAvailable` from `/proc/meminfo` (lowered to the
 /// room a cgroup v2 memory limit leaves); elsewhere, or when that cannot be read,
-/// [`FALLBACK_AVAILABLE_BYTES`]. [`HOST_MEMORY_ENV`] lowers it further when set.
-pub fn available_host_bytes() -> HostMemory {
+/// [`FALLBACK_AVAILABLE_BYTES`]. [`HOST_MEMORY_ENV`] lowers it further when set; a value
+/// that is not a whole number of bytes is a [`CpuError::HostMemoryCap`].
+pub fn available_host_bytes() -> Result<HostMemory, CpuError> {
     let system = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| parse_meminfo(&t));
@@ -161,16 +163,24 @@ pub fn available_host_bytes() -> HostMemory {
             source: "the cgroup memory limit".into(),
         };
     }
-    let cap = std::env::var(HOST_MEMORY_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let cap = match std::env::var(HOST_MEMORY_ENV) {
+        Ok(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| CpuError::HostMemoryCap {
+                    variable: HOST_MEMORY_ENV,
+                    value: crate::graph::printable(&v),
+                })?,
+        ),
+        Err(_) => None,
+    };
     if let Some(cap) = cap.filter(|&c| c < mem.bytes) {
         mem = HostMemory {
             bytes: cap,
             source: HOST_MEMORY_ENV.to_string(),
         };
     }
-    mem
+    Ok(mem)
 }
 
 #[cfg(test)]

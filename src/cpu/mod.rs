@@ -102,7 +102,7 @@ fn check_host_limits(
 /// same steps).
 fn evaluate(graph: &Graph, retention: Retention) -> Result<Vec<Option<TensorData>>, CpuError> {
     graph.validate()?;
-    check_host_limits(graph, retention, available_host_bytes())?;
+    check_host_limits(graph, retention, available_host_bytes()?)?;
     let drop_after = host::drop_after(graph, retention);
     let mut values: Vec<Option<TensorData>> = vec![None; graph.tensors.len()];
     for (step, node) in graph.nodes.iter().enumerate() {
