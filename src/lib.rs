@@ -3,7 +3,8 @@
 //!
 //! The pipeline runs one way: [`graph`] -> [`analysis`] -> [`plan`] -> [`layout`] -> [`runtime`]
 //! -> [`report`]. [`cpu`] is the reference backend; [`models`] builds the demo graphs;
-//! [`pipeline`] and [`execute`] tie the stages together.
+//! [`pipeline`] and [`execute`] tie the stages together; [`bytes`] holds the checked size
+//! arithmetic they share.
 //!
 //! Planning needs no GPU:
 //!
@@ -25,6 +26,7 @@
 //! Some(&gpu), Default::default())`, which also checks the result against the CPU reference.
 
 pub mod analysis;
+pub mod bytes;
 pub mod cpu;
 pub mod execute;
 pub mod graph;

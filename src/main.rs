@@ -28,9 +28,38 @@ fn quiet_window_system_probe() {
 #[cfg(not(unix))]
 fn quiet_window_system_probe() {}
 
+/// Parses the command line; a usage error (unknown option, bad number, missing value) becomes
+/// one `error:` line and exit code 2, like every other error. Help and version print as usual.
+fn parse_args() -> cli::Cli {
+    use clap::error::ErrorKind;
+    match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("error: {} (see `tessera --help`)", one_line(&e.to_string()));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The first line of clap's message without its `error: ` prefix.
+fn one_line(message: &str) -> &str {
+    let first = message.lines().next().unwrap_or("bad command line");
+    first.strip_prefix("error: ").unwrap_or(first).trim()
+}
+
 fn main() {
     quiet_window_system_probe();
-    let cli = cli::Cli::parse();
+    let cli = parse_args();
     let result = cli::dispatch(cli);
     #[cfg(unix)]
     if let Ok(dir) = std::env::var("XDG_RUNTIME_DIR")
@@ -39,7 +68,8 @@ fn main() {
         let _ = std::fs::remove_dir(dir);
     }
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        // Errors quote untrusted text escaped already; this keeps the promise of one line.
+        eprintln!("error: {}", e.to_string().replace(['\n', '\r'], " "));
         std::process::exit(2);
     }
 }

@@ -69,15 +69,10 @@ pub fn plan_variants(graph: &Graph, base: &PlanConfig) -> Result<Vec<Variant>, P
 /// Analyses and plans `graph`; the plan is validated and never below the lower bound.
 pub fn plan_graph(graph: &Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError> {
     let started = Instant::now();
-    let analysis = analyze(graph, &cfg.analysis);
+    let analysis = analyze(graph, &cfg.analysis)?;
     let (outcome, _report) = plan_and_check(&analysis.problem, &cfg.planner, &cfg.budget)?;
     let lb = lower_bound(&analysis.problem);
-    let layout = planned_layout(graph, &analysis, &outcome.plan, cfg.analysis.alignment).ok_or(
-        PlanError::OffsetCount {
-            expected: analysis.problem.buffers.len(),
-            got: outcome.plan.offsets.len(),
-        },
-    )?;
+    let layout = planned_layout(graph, &analysis, &outcome.plan, cfg.analysis.alignment)?;
     let plan_ms = started.elapsed().as_secs_f64() * 1e3;
     Ok(PlannedGraph {
         analysis,

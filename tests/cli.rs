@@ -156,23 +156,234 @@ fn plan_csv_prints_peak_bound_and_writes_offsets() {
 
 #[test]
 fn a_tensor_beyond_the_binding_limit_is_a_clear_error() {
-    // 4096 x 20000 f32 activations = 327 MB, above lavapipe's 128 MiB binding limit (and most
-    // GPUs' default); the runtime must refuse before allocating.
+    // Sizes from this adapter's own limits: mlp's input x is [batch, 300] f32, so a batch of
+    // max_binding / 1200 + 1 makes x one binding too large, while width 1 keeps every other
+    // tensor (and the CPU reference's work) small. The runtime must refuse before allocating.
+    let gpu = tessera::runtime::Gpu::new().expect("this test needs a wgpu adapter");
+    let row = 300 * 4;
+    let batch = gpu.max_binding() / row + 1;
+    let x_bytes = batch * row;
+    assert!(x_bytes > gpu.max_binding());
+    // x plus the small [batch, 1] and [batch, 10] tensors, with room for alignment.
+    let buffer_estimate = x_bytes + batch * 4 * 24 + (1 << 20);
+    let needle = if batch > tessera::models::MAX_OPTION as u64 {
+        "at most" // the batch itself is refused by the model
+    } else if buffer_estimate > gpu.max_buffer() {
+        "buffer" // cannot exceed the binding limit without exceeding the buffer limit first
+    } else {
+        "binding"
+    };
+    let batch = batch.to_string();
     fails_with(
         &[
             "run",
             "--model",
             "mlp",
             "--batch",
-            "4096",
+            &batch,
             "--width",
-            "20000",
+            "1",
             "--layers",
             "1",
+            "--no-baselines",
             "--require-gpu",
         ],
-        &["binding"],
+        &[needle],
     );
+}
+
+/// `tessera` with extra environment variables.
+fn tessera_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run tessera")
+}
+
+/// Asserts `out` failed with exactly one `error:` line mentioning every needle.
+fn one_error_line(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+    for n in needles {
+        assert!(
+            errors[0].contains(n),
+            "`{}` does not mention `{n}`",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn the_cpu_reference_refuses_what_the_host_cannot_hold() {
+    // Without an adapter the CPU reference is all that runs; with the host memory capped at
+    // 1 GiB, [400000, 10000] f32 activations (16 GB each) must be refused with the estimate,
+    // before anything is allocated (no abort).
+    let args = [
+        "run", "--model", "mlp", "--batch", "400000", "--width", "10000",
+    ];
+    let out = tessera_env(
+        &args,
+        &[
+            ("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere"),
+            ("TESSERA_HOST_MEMORY", "1073741824"),
+        ],
+    );
+    one_error_line(
+        &out,
+        &[
+            "CPU reference would hold",
+            "32400040000 bytes",
+            "1073741824",
+        ],
+    );
+    // A cap that is not a number is an error, not ignored.
+    let out = tessera_env(
+        &["run", "--model", "mlp"],
+        &[
+            ("WGPU_ADAPTER_NAME", "no-such-adapter-anywhere"),
+            ("TESSERA_HOST_MEMORY", "lots"),
+        ],
+    );
+    one_error_line(&out, &["TESSERA_HOST_MEMORY=\"lots\"", "bytes"]);
+    // The same sizes as given, on whatever this machine has: one line too (the device limits
+    // or the host memory, whichever is checked first), never an abort.
+    let out = tessera(&args);
+    one_error_line(&out, &[]);
+}
+
+#[test]
+fn bad_alignments_are_one_line() {
+    for (value, needle) in [
+        ("9223372036854775808", "2^32"),
+        ("0", "at least 1"),
+        ("3", "power of two"),
+    ] {
+        fails_with(
+            &["plan", "--model", "mlp", "--alignment", value],
+            &["--alignment", value, needle],
+        );
+        fails_with(
+            &["run", "--model", "mlp", "--alignment", value],
+            &["--alignment", needle],
+        );
+    }
+    fails_with(
+        &[
+            "plan",
+            "--model",
+            "mlp",
+            "--alignment",
+            "18446744073709551616",
+        ],
+        &["--alignment", "too large"],
+    );
+}
+
+#[test]
+fn huge_dimensions_in_a_graph_are_one_line() {
+    let path = tmp("huge-src.json");
+    let out = tessera(&[
+        "export",
+        "--model",
+        "mlp",
+        "--layers",
+        "1",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let bad = tmp("huge.json");
+    let write = |g: &serde_json::Value| std::fs::write(&bad, g.to_string()).unwrap();
+    // One tensor whose element count overflows.
+    let mut h = g.clone();
+    h["tensors"][0]["shape"] = serde_json::json!([1u64 << 62, 1u64 << 62]);
+    write(&h);
+    fails_with(
+        &["plan", "--graph", bad.to_str().unwrap()],
+        &["invalid graph", "`x`", "too large"],
+    );
+    // Elements fit but bytes do not (2^62 f32 = 2^64 bytes).
+    h["tensors"][0]["shape"] = serde_json::json!([1u64 << 61, 2]);
+    write(&h);
+    fails_with(&["plan", "--graph", bad.to_str().unwrap()], &["too large"]);
+    // A dimension beyond u64, and a negative one: JSON errors naming the place.
+    let text = g
+        .to_string()
+        .replacen("[8,300]", "[8,99999999999999999999999]", 1);
+    std::fs::write(&bad, text).unwrap();
+    fails_with(
+        &["plan", "--graph", bad.to_str().unwrap()],
+        &["not a tessera graph", "line"],
+    );
+    let text = g.to_string().replacen("[8,300]", "[8,-300]", 1);
+    std::fs::write(&bad, text).unwrap();
+    fails_with(
+        &["plan", "--graph", bad.to_str().unwrap()],
+        &["not a tessera graph"],
+    );
+}
+
+#[test]
+fn sizes_whose_products_overflow_are_one_line() {
+    // 2^32 x 2^32 tokens: the element count overflows 64 bits while every option is in range.
+    fails_with(
+        &[
+            "plan",
+            "--model",
+            "gpt",
+            "--batch",
+            "4294967296",
+            "--seq",
+            "4294967296",
+        ],
+        &["bad --", "too large"],
+    );
+    fails_with(
+        &[
+            "plan",
+            "--model",
+            "mlp",
+            "--batch",
+            "4294967296",
+            "--width",
+            "4294967296",
+        ],
+        &["bad --"],
+    );
+    fails_with(
+        &["plan", "--model", "mlp", "--batch", "18446744073709551615"],
+        &["bad --batch", "at most"],
+    );
+    fails_with(
+        &[
+            "plan",
+            "--model",
+            "mlp",
+            "--batch",
+            "99999999999999999999999",
+        ],
+        &["--batch", "too large"],
+    );
+    fails_with(&["plan", "--model", "mlp", "--batch", "-3"], &["-3"]);
+}
+
+#[test]
+fn an_unknown_option_is_one_line() {
+    fails_with(
+        &["plan", "--model", "mlp", "--bogus"],
+        &["unexpected argument '--bogus'", "--help"],
+    );
+    fails_with(&["frobnicate"], &["unrecognized subcommand"]);
 }
 
 #[test]

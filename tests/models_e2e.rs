@@ -31,7 +31,7 @@ fn check_model(graph: &Graph) {
     let naive = compile(
         gpu(),
         graph,
-        &naive_layout(graph, gpu().min_storage_buffer_offset_alignment()),
+        &naive_layout(graph, gpu().min_storage_buffer_offset_alignment()).expect("naive layout"),
     )
     .expect("compile naive")
     .run(gpu())

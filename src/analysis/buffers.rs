@@ -2,8 +2,9 @@
 //! in-place ops written over it) and workspace buffers, each with a half-open lifetime.
 
 use super::{Liveness, WorkspacePolicy, liveness};
+use crate::bytes::{align_up, check_alignment};
 use crate::graph::{Graph, NodeId, Op, TensorId, TensorKind};
-use crate::plan::{Buffer, BufferId, Lifetime, Problem};
+use crate::plan::{Buffer, BufferId, Lifetime, PlanError, Problem};
 
 /// Switches for [`analyze`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +62,13 @@ pub struct MemoryAnalysis {
     pub workspace_bytes: u64,
 }
 
-fn align_up(x: u64, a: u64) -> u64 {
-    x.div_ceil(a.max(1)) * a.max(1)
+/// `total + align_up(bytes, alignment)`, or an overflow error naming `what`.
+fn add_aligned(total: u64, bytes: u64, alignment: u64, what: &str) -> Result<u64, PlanError> {
+    align_up(bytes, alignment)
+        .and_then(|b| total.checked_add(b))
+        .ok_or_else(|| PlanError::SizeOverflow {
+            what: format!("{what}: {total} bytes plus {bytes} aligned to {alignment}"),
+        })
 }
 
 /// May `node` (at `step`) write its output over its first input?
@@ -95,23 +101,41 @@ fn in_place_ok(graph: &Graph, live: &Liveness, node: NodeId, step: u64) -> bool 
         && live.last_use[r.index()] == Some(step)
 }
 
-/// Builds the planning problem for `graph` in its node order.
-pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
-    let live = liveness(graph);
-    let nt = graph.tensors.len();
-    // Storage groups: group[t] = index of the group owning root tensor t.
-    let mut group_of: Vec<Option<usize>> = vec![None; nt];
-    let mut groups: Vec<Vec<TensorId>> = Vec::new();
-    let mut in_place_nodes = Vec::new();
-    let mut weights_bytes = 0u64;
-    let mut naive = 0u64;
+/// Storage groups: each root tensor with the in-place outputs written over it.
+struct Groups {
+    members: Vec<Vec<TensorId>>,
+    group_of: Vec<Option<usize>>,
+    in_place_nodes: Vec<NodeId>,
+    weights_bytes: u64,
+    naive: u64,
+}
+
+/// Forms the storage groups in schedule order and sums the weight region and the no-reuse
+/// footprint of the tensors (checked).
+fn storage_groups(
+    graph: &Graph,
+    live: &Liveness,
+    opts: &AnalysisOptions,
+) -> Result<Groups, PlanError> {
+    let a = opts.alignment;
+    let mut g = Groups {
+        members: Vec::new(),
+        group_of: vec![None; graph.tensors.len()],
+        in_place_nodes: Vec::new(),
+        weights_bytes: 0,
+        naive: 0,
+    };
     for t in graph.tensor_ids() {
         let tensor = &graph.tensors[t.index()];
         if tensor.kind == TensorKind::Weight {
-            weights_bytes = align_up(weights_bytes + tensor.size_bytes(), opts.alignment);
-        } else if tensor.kind == TensorKind::Input && live.root[t.index()] == t {
-            group_of[t.index()] = Some(groups.len());
-            groups.push(vec![t]);
+            let what = format!("weight region up to `{}`", tensor.name);
+            g.weights_bytes = add_aligned(g.weights_bytes, tensor.size_bytes(), a, &what)?;
+        } else if tensor.kind == TensorKind::Input {
+            g.naive = add_aligned(g.naive, tensor.size_bytes(), a, "no-reuse footprint")?;
+            if live.root[t.index()] == t {
+                g.group_of[t.index()] = Some(g.members.len());
+                g.members.push(vec![t]);
+            }
         }
     }
     for (step, id) in graph.node_ids().enumerate() {
@@ -122,26 +146,27 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
         if node.op.is_view() {
             continue;
         }
-        naive += align_up(graph.tensors[out.index()].size_bytes(), opts.alignment);
-        if opts.in_place && in_place_ok(graph, &live, id, step as u64) {
-            let a = live.root[node.inputs[0].index()];
-            if let Some(g) = group_of[a.index()] {
-                groups[g].push(out);
-                group_of[out.index()] = Some(g);
-                in_place_nodes.push(id);
+        let size = graph.tensors[out.index()].size_bytes();
+        g.naive = add_aligned(g.naive, size, a, "no-reuse footprint")?;
+        if opts.in_place && in_place_ok(graph, live, id, step as u64) {
+            let root = live.root[node.inputs[0].index()];
+            if let Some(k) = g.group_of[root.index()] {
+                g.members[k].push(out);
+                g.group_of[out.index()] = Some(k);
+                g.in_place_nodes.push(id);
                 continue;
             }
         }
-        group_of[out.index()] = Some(groups.len());
-        groups.push(vec![out]);
+        g.group_of[out.index()] = Some(g.members.len());
+        g.members.push(vec![out]);
     }
-    for t in graph.tensors_of_kind(TensorKind::Input) {
-        naive += align_up(graph.tensors[t.index()].size_bytes(), opts.alignment);
-    }
+    Ok(g)
+}
 
+/// One buffer per storage group: the largest member's size over the union of the lifetimes.
+fn group_buffers(graph: &Graph, live: &Liveness, groups: &Groups, align: u64) -> Problem {
     let mut problem = Problem::default();
-    let mut origins = Vec::new();
-    for members in &groups {
+    for members in &groups.members {
         let mut span: Option<Lifetime> = None;
         let mut size = 0u64;
         for &m in members {
@@ -151,35 +176,31 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
                 span = Some(span.map_or(l, |x| x.union(&l)));
             }
         }
-        let lifetime = span.unwrap_or(Lifetime { start: 0, end: 1 });
-        let name = graph.tensors[members[0].index()].name.clone();
         problem.buffers.push(Buffer {
-            name,
-            lifetime,
+            name: graph.tensors[members[0].index()].name.clone(),
+            lifetime: span.unwrap_or(Lifetime { start: 0, end: 1 }),
             size: size.max(1),
-            align: opts.alignment,
+            align,
         });
-        origins.push(BufferOrigin::Tensors(members.clone()));
     }
-    let mut tensor_buffer = vec![None; nt];
-    for t in graph.tensor_ids() {
-        let r = live.root[t.index()];
-        tensor_buffer[t.index()] = group_of[r.index()].map(|g| BufferId(g as u32));
-    }
+    problem
+}
 
-    // Workspace requests.
-    let mut request = vec![0u64; graph.nodes.len()];
-    for (i, id) in graph.node_ids().enumerate() {
-        request[i] = graph.workspace_bytes(id);
-        naive += align_up(request[i], opts.alignment);
-    }
-    let family = |op: &Op| match op {
-        Op::Conv2d(_) => 0usize,
-        _ => 1,
+/// Workspace buffers under the chosen policy: (the nodes sharing it, bytes, lifetime, label).
+type WorkspaceGroup = (Vec<NodeId>, u64, Lifetime, &'static str);
+
+/// Groups the nodes' workspace requests into buffers according to `opts.workspace`.
+fn workspace_groups(
+    graph: &Graph,
+    request: &[u64],
+    steps: u64,
+    policy: WorkspacePolicy,
+) -> Vec<WorkspaceGroup> {
+    let label = |op: &Op| match op {
+        Op::Conv2d(_) => "conv",
+        _ => "attention",
     };
-    let mut node_workspace = vec![None; graph.nodes.len()];
-    let mut ws_groups: Vec<(Vec<NodeId>, u64, Lifetime, &'static str)> = Vec::new();
-    let steps = live.steps.max(1);
+    let mut ws_groups: Vec<WorkspaceGroup> = Vec::new();
     for (i, id) in graph.node_ids().enumerate() {
         let bytes = request[i];
         if bytes == 0 {
@@ -189,14 +210,12 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
             start: i as u64,
             end: i as u64 + 1,
         };
-        let slot = match opts.workspace {
+        let kind = label(&graph.node(id).op);
+        let slot = match policy {
             WorkspacePolicy::Planned => None,
             WorkspacePolicy::Global => ws_groups.first().map(|_| 0),
-            WorkspacePolicy::Grouped => ws_groups
-                .iter()
-                .position(|g| g.3 == ["conv", "attention"][family(&graph.node(id).op)]),
+            WorkspacePolicy::Grouped => ws_groups.iter().position(|g| g.3 == kind),
         };
-        let label = ["conv", "attention"][family(&graph.node(id).op)];
         match slot {
             Some(k) => {
                 let g = &mut ws_groups[k];
@@ -205,7 +224,7 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
                 g.2 = g.2.union(&step);
             }
             None => {
-                let life = if opts.workspace == WorkspacePolicy::Global {
+                let life = if policy == WorkspacePolicy::Global {
                     Lifetime {
                         start: 0,
                         end: steps,
@@ -213,36 +232,74 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
                 } else {
                     step
                 };
-                ws_groups.push((vec![id], bytes, life, label));
+                ws_groups.push((vec![id], bytes, life, kind));
             }
         }
     }
+    ws_groups
+}
+
+/// Builds the planning problem for `graph` in its node order.
+///
+/// Errors: [`PlanError::Alignment`] when `opts.alignment` is not a power of two in
+/// `1..=`[`crate::bytes::MAX_ALIGNMENT`]; [`PlanError::SizeOverflow`] when the weight region,
+/// the no-reuse footprint or the workspace total does not fit in a `u64`.
+pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> Result<MemoryAnalysis, PlanError> {
+    let a = opts.alignment;
+    check_alignment(a).map_err(|p| PlanError::Alignment {
+        align: a,
+        reason: p.to_string(),
+    })?;
+    let live = liveness(graph);
+    let groups = storage_groups(graph, &live, opts)?;
+    let mut naive = groups.naive;
+    let mut problem = group_buffers(graph, &live, &groups, a);
+    let mut origins: Vec<BufferOrigin> = groups
+        .members
+        .iter()
+        .map(|m| BufferOrigin::Tensors(m.clone()))
+        .collect();
+    let tensor_buffer = graph
+        .tensor_ids()
+        .map(|t| groups.group_of[live.root[t.index()].index()].map(|g| BufferId(g as u32)))
+        .collect();
+
+    let request: Vec<u64> = graph
+        .node_ids()
+        .map(|id| graph.workspace_bytes(id))
+        .collect();
+    for &bytes in &request {
+        naive = add_aligned(naive, bytes, a, "no-reuse footprint")?;
+    }
+    let mut node_workspace = vec![None; graph.nodes.len()];
     let mut workspace_bytes = 0;
-    for (nodes, bytes, life, label) in ws_groups {
+    for (nodes, bytes, life, label) in
+        workspace_groups(graph, &request, live.steps.max(1), opts.workspace)
+    {
         let b = BufferId(problem.buffers.len() as u32);
         for &n in &nodes {
             node_workspace[n.index()] = Some(b);
         }
         let name = format!("workspace:{}:{}", label, graph.node(nodes[0]).name);
+        workspace_bytes = add_aligned(workspace_bytes, bytes, a, "workspace total")?;
         problem.buffers.push(Buffer {
             name,
             lifetime: life,
             size: bytes,
-            align: opts.alignment,
+            align: a,
         });
         origins.push(BufferOrigin::Workspace(nodes));
-        workspace_bytes += align_up(bytes, opts.alignment);
     }
-    MemoryAnalysis {
+    Ok(MemoryAnalysis {
         liveness: live,
         problem,
         origins,
         tensor_buffer,
         node_workspace,
         workspace_request: request,
-        in_place_nodes,
-        weights_bytes,
+        in_place_nodes: groups.in_place_nodes,
+        weights_bytes: groups.weights_bytes,
         naive_static_bytes: naive,
         workspace_bytes,
-    }
+    })
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::graph::{Conv2dAttrs, DType, GraphBuilder, Init, Op};
-use crate::plan::{Budget, lower_bound, planner_by_name, validate};
+use crate::plan::{Budget, PlanError, lower_bound, planner_by_name, validate};
 
 /// x -> relu a -> relu b -> add(b, x) c (output). Sizes 4*6 = 24 bytes each.
 fn chain() -> crate::graph::Graph {
@@ -37,7 +37,7 @@ fn in_place_merges_dying_inputs_but_never_graph_inputs_or_outputs() {
         in_place: true,
         workspace: WorkspacePolicy::Planned,
     };
-    let m = analyze(&g, &opts);
+    let m = analyze(&g, &opts).unwrap();
     // relu a reads the graph input x: not in place. relu b over a: in place. add c over b:
     // in place (b dies at step 2, same shape); x is read by c but is input 1.
     assert_eq!(m.in_place_nodes.len(), 2);
@@ -47,7 +47,7 @@ fn in_place_merges_dying_inputs_but_never_graph_inputs_or_outputs() {
         in_place: false,
         ..opts
     };
-    let m2 = analyze(&g, &off);
+    let m2 = analyze(&g, &off).unwrap();
     assert!(m2.in_place_nodes.is_empty());
     assert_eq!(m2.problem.buffers.len(), 4);
     assert!(lower_bound(&m.problem) < lower_bound(&m2.problem));
@@ -86,6 +86,7 @@ fn workspace_policies_size_as_documented() {
                 workspace: ws,
             },
         )
+        .unwrap()
     };
     let planned = mk(WorkspacePolicy::Planned);
     assert_eq!(planned.workspace_request, vec![1800, 300]);
@@ -108,7 +109,8 @@ fn every_planner_plans_the_analysed_problem_validly() {
             alignment: 32,
             ..AnalysisOptions::default()
         },
-    );
+    )
+    .unwrap();
     let budget = Budget {
         time_limit: std::time::Duration::from_millis(50),
     };
@@ -120,4 +122,49 @@ fn every_planner_plans_the_analysed_problem_validly() {
         validate(&m.problem, &p.plan).unwrap();
         assert!(p.plan.arena_bytes >= lower_bound(&m.problem), "{name}");
     }
+}
+
+#[test]
+fn bad_alignments_are_errors() {
+    let g = chain();
+    for (align, needle) in [(0, "at least 1"), (3, "power of two"), (1 << 63, "2^32")] {
+        let opts = AnalysisOptions {
+            alignment: align,
+            ..AnalysisOptions::default()
+        };
+        let err = analyze(&g, &opts).unwrap_err();
+        assert!(
+            matches!(err, PlanError::Alignment { .. }) && err.to_string().contains(needle),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_footprint_past_2_64_is_an_error() {
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[2], DType::F32, Init::Constant(1.0));
+    b.weight("w0", &[4], 1, 0.1);
+    b.weight("w1", &[4], 2, 0.1);
+    let y = b.relu("y", x).unwrap();
+    b.output(y);
+    let mut g = b.build().unwrap();
+    // Two weights of 2^63 bytes: their sum overflows, and validation says so.
+    g.tensors[1].shape = crate::graph::Shape::new([1usize << 61]);
+    g.tensors[2].shape = crate::graph::Shape::new([1usize << 61]);
+    assert!(matches!(
+        g.validate(),
+        Err(crate::graph::GraphError::TooLarge { .. })
+    ));
+    // 2^63 - 4 and 2^63 - 128 bytes fit in a u64 together, but not once each is padded to
+    // the 256-byte alignment: analysis must refuse, naming the weight that overflows.
+    g.tensors[1].shape = crate::graph::Shape::new([(1usize << 61) - 1]);
+    g.tensors[2].shape = crate::graph::Shape::new([(1usize << 61) - 32]);
+    g.validate().unwrap();
+    let err = analyze(&g, &AnalysisOptions::default()).unwrap_err();
+    assert!(matches!(err, PlanError::SizeOverflow { .. }), "{err}");
+    assert!(
+        err.to_string().contains("weight region up to `w1`"),
+        "{err}"
+    );
 }

@@ -50,8 +50,8 @@ pub fn build_model(args: &ModelArgs) -> Result<Graph, CliError> {
 pub fn load_graph(path: &Path) -> Result<Graph, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    let graph: Graph = serde_json::from_str(&text)
-        .map_err(|e| CliError::Usage(format!("{}: not a tessera graph: {e}", path.display())))?;
+    let graph =
+        Graph::from_json(&text).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
     graph
         .validate()
         .map_err(|e| CliError::Usage(format!("{}: invalid graph: {e}", path.display())))?;

@@ -5,6 +5,7 @@ use super::args::{PlanArgs, PlanOpts};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
+use tessera::bytes::check_alignment;
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
 use tessera::report::{PlanSection, Table, Variant, human_bytes};
@@ -17,10 +18,11 @@ pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
             opts.workspace
         ))
     })?;
-    if alignment == 0 || !alignment.is_power_of_two() {
-        return Err(CliError::Usage(format!(
-            "alignment {alignment} is not a power of two"
-        )));
+    // The value given (`run` may raise it to the device's), then the one used.
+    for align in opts.alignment.into_iter().chain([alignment]) {
+        check_alignment(align).map_err(|problem| {
+            CliError::Usage(format!("--alignment {align} cannot be used: {problem}"))
+        })?;
     }
     Ok(PlanConfig {
         planner: opts.planner.clone(),

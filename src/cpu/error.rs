@@ -48,6 +48,28 @@ pub enum CpuError {
         /// The limit.
         limit: u64,
     },
+    /// The reference would hold more bytes at its peak than the host has available.
+    #[error(
+        "the CPU reference would hold about {needed} bytes ({:.1} GiB) of tensor values at its peak, more than the {available} bytes ({:.1} GiB) available (from {origin}); use smaller sizes",
+        *needed as f64 / (1u64 << 30) as f64,
+        *available as f64 / (1u64 << 30) as f64
+    )]
+    HostMemory {
+        /// The estimated peak ([`crate::cpu::host_peak_bytes`]).
+        needed: u64,
+        /// The bytes available ([`crate::cpu::available_host_bytes`]).
+        available: u64,
+        /// Where the available figure comes from.
+        origin: String,
+    },
+    /// The variable capping the reference's host memory is not a number of bytes.
+    #[error("{variable}={value:?} is not a whole number of bytes")]
+    HostMemoryCap {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The host could not allocate a result buffer.
     #[error("node `{node}` ({op}): could not allocate {elements} elements on the host")]
     OutOfMemory {

@@ -5,6 +5,10 @@
 //! for clarity, not speed: convolution is a direct seven-deep loop (never im2col) so that it
 //! checks the GPU's im2col path independently. One file per op family; [`eval_node`] runs one op.
 //!
+//! Before allocating anything, [`run`] and [`run_outputs`] estimate the host bytes they will
+//! hold at their peak ([`host_peak_bytes`], from their own retention policy) and refuse a graph
+//! that would not fit in the available memory ([`available_host_bytes`]).
+//!
 //! Future work (not built): a host arena executing the same memory plan as the GPU, so that a
 //! planner bug shows up on the CPU too.
 
@@ -13,6 +17,7 @@ mod conv;
 mod data;
 mod elementwise;
 mod error;
+mod host;
 mod layout_ops;
 mod matmul;
 mod norm;
@@ -20,6 +25,10 @@ mod pool;
 
 pub use data::{TensorData, initial_data};
 pub use error::CpuError;
+pub use host::{
+    FALLBACK_AVAILABLE_BYTES, HOST_MEMORY_ENV, HostMemory, Retention, VALUE_BYTES,
+    available_host_bytes, host_peak_bytes,
+};
 
 use crate::graph::infer::infer;
 use crate::graph::{DType, Graph, Op, Shape, TensorKind};
@@ -27,13 +36,46 @@ use crate::graph::{DType, Graph, Op, Shape, TensorKind};
 /// Largest element count of any one tensor the CPU reference accepts (16 GiB of f32).
 pub const MAX_ELEMENTS: u64 = 1 << 32;
 
-/// Evaluates every node of `graph` in order.
+/// Evaluates every node of `graph` in order, keeping every value.
 ///
 /// Returns one entry per tensor, indexed by `TensorId`: inputs and weights hold their initial
 /// values, activations the computed values (a reshape output holds a copy), and `None` marks a
-/// tensor that no node computes. The graph is validated first.
+/// tensor that no node computes. The graph is validated first, and refused with
+/// [`CpuError::HostMemory`] when its values would not fit in the host's available memory
+/// ([`host_peak_bytes`] with [`Retention::All`]).
 pub fn run(graph: &Graph) -> Result<Vec<Option<TensorData>>, CpuError> {
-    graph.validate()?;
+    evaluate(graph, Retention::All)
+}
+
+/// Evaluates `graph` and returns the values of its outputs, in `graph.outputs` order. Each
+/// value is dropped after its last reader ([`Retention::UntilLastUse`]), so the host holds far
+/// less than [`run`] does; a graph whose peak would not fit is refused like in [`run`].
+pub fn run_outputs(graph: &Graph) -> Result<Vec<TensorData>, CpuError> {
+    let mut values = evaluate(graph, Retention::UntilLastUse)?;
+    let mut outputs: Vec<TensorData> = Vec::with_capacity(graph.outputs.len());
+    for (k, &o) in graph.outputs.iter().enumerate() {
+        // A tensor listed twice as an output is moved out once and copied after.
+        let earlier = graph.outputs[..k].iter().position(|&p| p == o);
+        let value = match earlier {
+            Some(e) => Some(outputs[e].clone()),
+            None => values.get_mut(o.index()).and_then(Option::take),
+        };
+        outputs.push(value.ok_or_else(|| {
+            CpuError::from(crate::graph::GraphError::Invalid(format!(
+                "output {o} has no value"
+            )))
+        })?);
+    }
+    Ok(outputs)
+}
+
+/// Refuses `graph` when a tensor exceeds [`MAX_ELEMENTS`] or the peak host bytes under
+/// `retention` exceed the available memory.
+fn check_host_limits(
+    graph: &Graph,
+    retention: Retention,
+    available: HostMemory,
+) -> Result<(), CpuError> {
     for t in &graph.tensors {
         let elements = t.shape.numel();
         if elements > MAX_ELEMENTS {
@@ -44,57 +86,85 @@ pub fn run(graph: &Graph) -> Result<Vec<Option<TensorData>>, CpuError> {
             });
         }
     }
-    let mut values: Vec<Option<TensorData>> = graph
-        .tensors
-        .iter()
-        .map(|t| (t.kind != TensorKind::Activation).then(|| initial_data(t)))
-        .collect();
-    for node in &graph.nodes {
-        let mut inputs = Vec::with_capacity(node.inputs.len());
+    let needed = host_peak_bytes(graph, retention);
+    if needed > available.bytes {
+        return Err(CpuError::HostMemory {
+            needed,
+            available: available.bytes,
+            origin: available.source,
+        });
+    }
+    Ok(())
+}
+
+/// The evaluation loop behind [`run`] and [`run_outputs`]: inputs and weights are generated
+/// when first read, values are dropped as `retention` says ([`host_peak_bytes`] follows the
+/// same steps).
+fn evaluate(graph: &Graph, retention: Retention) -> Result<Vec<Option<TensorData>>, CpuError> {
+    graph.validate()?;
+    check_host_limits(graph, retention, available_host_bytes()?)?;
+    let drop_after = host::drop_after(graph, retention);
+    let mut values: Vec<Option<TensorData>> = vec![None; graph.tensors.len()];
+    for (step, node) in graph.nodes.iter().enumerate() {
         for &t in &node.inputs {
-            let tensor = graph.tensor(t)?;
-            let data = values
-                .get(t.index())
-                .and_then(Option::as_ref)
-                .ok_or_else(|| CpuError::Mismatch {
-                    node: node.name.clone(),
-                    op: node.op.name(),
-                    detail: format!("input {t} `{}` has no value yet", tensor.name),
-                })?;
-            inputs.push((&tensor.shape, data));
+            materialise(graph, &mut values, t.index());
         }
-        let [out] = node.outputs[..] else {
-            return Err(CpuError::Mismatch {
-                node: node.name.clone(),
-                op: node.op.name(),
-                detail: format!("expected one output, found {}", node.outputs.len()),
-            });
-        };
-        let result = eval(&node.name, &node.op, &inputs, &graph.tensor(out)?.shape)?;
-        if let Some(slot) = values.get_mut(out.index()) {
+        let result = eval_graph_node(graph, node, &values)?;
+        if let Some(slot) = node.outputs.first().and_then(|o| values.get_mut(o.index())) {
             *slot = Some(result);
+        }
+        for &t in &node.inputs {
+            if drop_after[t.index()] == Some(step) {
+                values[t.index()] = None;
+            }
+        }
+    }
+    for t in 0..graph.tensors.len() {
+        let returned = retention == Retention::All || graph.outputs.iter().any(|o| o.index() == t);
+        if returned {
+            materialise(graph, &mut values, t);
         }
     }
     Ok(values)
 }
 
-/// Evaluates `graph` and returns the values of its outputs, in `graph.outputs` order.
-pub fn run_outputs(graph: &Graph) -> Result<Vec<TensorData>, CpuError> {
-    let values = run(graph)?;
-    graph
-        .outputs
-        .iter()
-        .map(|&o| {
-            values
-                .get(o.index())
-                .and_then(Option::clone)
-                .ok_or_else(|| {
-                    CpuError::from(crate::graph::GraphError::Invalid(format!(
-                        "output {o} has no value"
-                    )))
-                })
-        })
-        .collect()
+/// Gives an input or weight without a value its initial value (activations are left alone).
+fn materialise(graph: &Graph, values: &mut [Option<TensorData>], t: usize) {
+    if let (Some(tensor), Some(slot)) = (graph.tensors.get(t), values.get_mut(t))
+        && tensor.kind != TensorKind::Activation
+        && slot.is_none()
+    {
+        *slot = Some(initial_data(tensor));
+    }
+}
+
+/// Evaluates one node of `graph` on the values held so far.
+fn eval_graph_node(
+    graph: &Graph,
+    node: &crate::graph::Node,
+    values: &[Option<TensorData>],
+) -> Result<TensorData, CpuError> {
+    let mut inputs = Vec::with_capacity(node.inputs.len());
+    for &t in &node.inputs {
+        let tensor = graph.tensor(t)?;
+        let data = values
+            .get(t.index())
+            .and_then(Option::as_ref)
+            .ok_or_else(|| CpuError::Mismatch {
+                node: node.name.clone(),
+                op: node.op.name(),
+                detail: format!("input {t} `{}` has no value yet", tensor.name),
+            })?;
+        inputs.push((&tensor.shape, data));
+    }
+    let [out] = node.outputs[..] else {
+        return Err(CpuError::Mismatch {
+            node: node.name.clone(),
+            op: node.op.name(),
+            detail: format!("expected one output, found {}", node.outputs.len()),
+        });
+    };
+    eval(&node.name, &node.op, &inputs, &graph.tensor(out)?.shape)
 }
 
 /// Evaluates one op on explicit inputs, checking data lengths against shapes and the inferred
@@ -195,8 +265,9 @@ impl Ctx<'_> {
     }
 }
 
-fn numel(shape: &Shape) -> Result<usize, ()> {
-    usize::try_from(shape.numel()).map_err(|_| ())
+/// The element count of `shape` as a `usize`, `None` when it overflows.
+fn numel(shape: &Shape) -> Option<usize> {
+    usize::try_from(shape.checked_numel()?).ok()
 }
 
 /// Checks the inputs against the op, then dispatches to the kernel of its family.
@@ -208,11 +279,19 @@ fn eval(
 ) -> Result<TensorData, CpuError> {
     let cx = Ctx { node, op };
     for (i, (shape, data)) in inputs.iter().enumerate() {
-        if numel(shape) != Ok(data.len()) {
-            return Err(cx.mismatch(format!(
-                "input {i} has shape {shape} but {} elements",
-                data.len()
-            )));
+        match numel(shape) {
+            None => {
+                return Err(cx.mismatch(format!(
+                    "input {i} has shape {shape}, whose element count overflows"
+                )));
+            }
+            Some(n) if n != data.len() => {
+                return Err(cx.mismatch(format!(
+                    "input {i} has shape {shape} but {} elements",
+                    data.len()
+                )));
+            }
+            Some(_) => {}
         }
     }
     let infos: Vec<_> = inputs.iter().map(|(s, d)| (*s, d.dtype())).collect();
@@ -255,7 +334,7 @@ fn eval(
         Op::Embedding => layout_ops::embedding(&cx, inputs)?,
         Op::Attention { causal, scale } => attention::attention(&cx, inputs, *causal, *scale)?,
     };
-    if numel(out_shape) != Ok(out.len()) {
+    if numel(out_shape) != Some(out.len()) {
         return Err(cx.mismatch(format!(
             "kernel produced {} elements for output {out_shape}",
             out.len()

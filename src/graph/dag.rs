@@ -28,6 +28,12 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// Reads a graph from JSON (as `tessera export` writes it); not validated. A syntax or
+    /// schema error is [`GraphError::Json`], with serde's message (line and column) on one line.
+    pub fn from_json(text: &str) -> Result<Graph, GraphError> {
+        serde_json::from_str(text).map_err(|e| GraphError::Json(super::printable(&e.to_string())))
+    }
+
     /// The tensor with this id, or an error naming it.
     pub fn tensor(&self, id: TensorId) -> Result<&Tensor, GraphError> {
         self.tensors
@@ -99,19 +105,30 @@ impl Graph {
     }
 
     /// Scratch bytes node `n` asks for while it runs ([`infer::workspace_bytes`]); 0 for a node
-    /// without outputs. Assumes a validated graph.
+    /// without outputs. Assumes a validated graph (validation rejects a request that overflows;
+    /// here it would saturate).
     pub fn workspace_bytes(&self, n: NodeId) -> u64 {
+        self.checked_workspace_bytes(n).unwrap_or(u64::MAX)
+    }
+
+    /// [`Graph::workspace_bytes`], or `None` when the request overflows a `u64`.
+    pub fn checked_workspace_bytes(&self, n: NodeId) -> Option<u64> {
         let node = self.node(n);
         let infos = self.input_infos(node);
-        node.outputs.first().map_or(0, |o| {
-            infer::workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
-        })
+        match node.outputs.first() {
+            Some(o) => {
+                infer::checked_workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
+            }
+            None => Some(0),
+        }
     }
 
     /// Sum of the sizes of every tensor (the naive no-reuse footprint, weights included).
+    /// Saturates; validation rejects a graph whose sum overflows.
     pub fn total_tensor_bytes(&self) -> u64 {
         self.tensors
             .iter()
-            .fold(0u64, |acc, t| acc.saturating_add(t.size_bytes()))
+            .try_fold(0u64, |acc, t| acc.checked_add(t.checked_size_bytes()?))
+            .unwrap_or(u64::MAX)
     }
 }

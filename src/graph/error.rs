@@ -102,7 +102,33 @@ pub enum GraphError {
         /// Inferred shape.
         inferred: Shape,
     },
+    /// A byte count does not fit in 64 bits: a tensor's size, a node's workspace, or the sum
+    /// of every tensor's size.
+    #[error("{what} is too large: {detail}")]
+    TooLarge {
+        /// What overflows: "tensor 3 `h` [..] f32", "node `attn` (attention) workspace", ...
+        what: String,
+        /// The sizes involved.
+        detail: String,
+    },
+    /// The text is not a graph in tessera's JSON form (as `tessera export` writes it).
+    #[error("not a tessera graph: {0}")]
+    Json(String),
     /// A graph output or tensor id is not valid, or the graph has no outputs.
     #[error("graph: {0}")]
     Invalid(String),
+}
+
+/// `text` with every control character (a newline, a carriage return, ...) written as its
+/// escape, so that an error quoting untrusted text stays on one line.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }

@@ -237,7 +237,14 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
         Op::Reshape { shape } => {
             c.arity(1, 1)?;
             let new = Shape::new(shape.clone());
-            if new.numel() != inputs[0].0.numel() {
+            let count = new.checked_numel();
+            if count.is_none() || inputs[0].0.checked_numel().is_none() {
+                return Err(GraphError::TooLarge {
+                    what: format!("node `{node}` (reshape) of {} to {new}", inputs[0].0),
+                    detail: "an element count exceeds 2^64".into(),
+                });
+            }
+            if count != inputs[0].0.checked_numel() {
                 return Err(c.shape_err(format!("cannot reshape to {new}: element count differs")));
             }
             Ok((new, inputs[0].1))
@@ -333,24 +340,30 @@ pub fn im2col_tile_cols(ckk: u64, plane: u64) -> u64 {
 }
 
 /// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
-/// convolution, the score matrix of attention. Call only on inputs that passed [`infer`].
+/// convolution, the score matrix of attention. Saturates; validation rejects a graph where it
+/// would (see [`checked_workspace_bytes`]). Call only on inputs that passed [`infer`].
 pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64 {
+    checked_workspace_bytes(op, inputs, output).unwrap_or(u64::MAX)
+}
+
+/// [`workspace_bytes`], or `None` when the byte count overflows a `u64`.
+pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> Option<u64> {
     let f32_bytes = DType::F32.size_bytes();
     match op {
         Op::Conv2d(_) => {
             let (x, w, o) = (inputs[0].0.dims(), inputs[1].0.dims(), output.dims());
             // [C*KH*KW, tile]: one tile of one image's column matrix (see `im2col_tile_cols`).
-            let ckk = Shape::new([x[1], w[2], w[3]]).numel();
-            let plane = Shape::new([o[2], o[3]]).numel();
-            ckk.saturating_mul(im2col_tile_cols(ckk, plane))
-                .saturating_mul(f32_bytes)
+            let ckk = Shape::new([x[1], w[2], w[3]]).checked_numel()?;
+            let plane = Shape::new([o[2], o[3]]).checked_numel()?;
+            ckk.checked_mul(im2col_tile_cols(ckk, plane))?
+                .checked_mul(f32_bytes)
         }
         Op::Attention { .. } => {
             let (q, k) = (inputs[0].0.dims(), inputs[1].0.dims());
             Shape::new([q[0], q[1], q[2], k[2]])
-                .numel()
-                .saturating_mul(f32_bytes)
+                .checked_numel()?
+                .checked_mul(f32_bytes)
         }
-        _ => 0,
+        _ => Some(0),
     }
 }

@@ -15,7 +15,7 @@ mod validate;
 pub use builder::GraphBuilder;
 pub use dag::{Graph, Node};
 pub use dtype::DType;
-pub use error::GraphError;
+pub use error::{GraphError, printable};
 pub use ids::{NodeId, TensorId};
 pub use op::{BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, UnaryOp};
 pub use shape::Shape;

@@ -22,11 +22,24 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements (1 for a scalar). Saturates instead of overflowing.
+    /// Number of elements (1 for a scalar). Saturates instead of overflowing; a validated graph
+    /// has no shape where it would (see [`Shape::checked_numel`]).
     pub fn numel(&self) -> u64 {
-        self.0
-            .iter()
-            .fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+        self.checked_numel().unwrap_or(u64::MAX)
+    }
+
+    /// Number of elements, or `None` when the product of the non-zero dimensions does not fit
+    /// in a `u64` (a zero dimension does not excuse the others: strides must fit too).
+    pub fn checked_numel(&self) -> Option<u64> {
+        let mut product = 1u64;
+        let mut zero = false;
+        for &d in &self.0 {
+            match d {
+                0 => zero = true,
+                d => product = product.checked_mul(u64::try_from(d).ok()?)?,
+            }
+        }
+        Some(if zero { 0 } else { product })
     }
 
     /// The last dimension (1 for a scalar).
@@ -34,11 +47,12 @@ impl Shape {
         self.0.last().copied().unwrap_or(1)
     }
 
-    /// Row-major strides in elements.
+    /// Row-major strides in elements (saturating; exact for shapes whose
+    /// [`Shape::checked_numel`] is `Some`).
     pub fn strides(&self) -> Vec<usize> {
         let mut strides = vec![1usize; self.0.len()];
         for i in (0..self.0.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * self.0[i + 1];
+            strides[i] = strides[i + 1].saturating_mul(self.0[i + 1]);
         }
         strides
     }
@@ -98,5 +112,16 @@ mod tests {
     fn strides_are_row_major() {
         assert_eq!(Shape::new([2, 3, 4]).strides(), vec![12, 4, 1]);
         assert_eq!(Shape::new([] as [usize; 0]).numel(), 1);
+    }
+
+    #[test]
+    fn checked_numel_refuses_overflow_even_next_to_a_zero() {
+        let big = 1usize << 40;
+        assert_eq!(Shape::new([big, big]).checked_numel(), None);
+        assert_eq!(Shape::new([0, big, big]).checked_numel(), None);
+        assert_eq!(Shape::new([big, big, 0]).checked_numel(), None);
+        assert_eq!(Shape::new([0, big]).checked_numel(), Some(0));
+        assert_eq!(Shape::new([3, 5]).checked_numel(), Some(15));
+        assert_eq!(Shape::new([big, big]).numel(), u64::MAX);
     }
 }

@@ -98,8 +98,16 @@ pub struct Tensor {
 }
 
 impl Tensor {
-    /// Size in bytes: elements times the dtype's size.
+    /// Size in bytes: elements times the dtype's size. Saturates; validation rejects every
+    /// tensor where it would (see [`Tensor::checked_size_bytes`]).
     pub fn size_bytes(&self) -> u64 {
-        self.shape.numel().saturating_mul(self.dtype.size_bytes())
+        self.checked_size_bytes().unwrap_or(u64::MAX)
+    }
+
+    /// Size in bytes, or `None` when the element count or the byte count overflows a `u64`.
+    pub fn checked_size_bytes(&self) -> Option<u64> {
+        self.shape
+            .checked_numel()?
+            .checked_mul(self.dtype.size_bytes())
     }
 }

@@ -1,6 +1,7 @@
 //! Graph validation: ids in range, one producer per activation, nodes in a topological order
-//! (a cycle shows up as a use before definition), and every recorded shape equal to the inferred
-//! one. Returns the first problem found as a [`GraphError`]; never panics.
+//! (a cycle shows up as a use before definition), every recorded shape equal to the inferred
+//! one, and every byte count (each tensor, each workspace request, the sum of all tensors)
+//! representable in a `u64`. Returns the first problem found as a [`GraphError`]; never panics.
 
 use super::infer::infer;
 use super::*;
@@ -11,37 +12,22 @@ impl Graph {
         if self.outputs.is_empty() {
             return Err(GraphError::Invalid("the graph has no outputs".into()));
         }
+        if u32::try_from(self.tensors.len()).is_err() || u32::try_from(self.nodes.len()).is_err() {
+            return Err(GraphError::Invalid(format!(
+                "{} tensors and {} nodes: ids are limited to 2^32",
+                self.tensors.len(),
+                self.nodes.len()
+            )));
+        }
+        self.check_names()?;
+        self.check_tensor_sizes()?;
         let mut produced = vec![false; self.tensors.len()];
         for (i, t) in self.tensors.iter().enumerate() {
             if t.kind != TensorKind::Activation {
                 produced[i] = true;
             }
         }
-        // Which activations have a producer at all (to tell cycles from missing producers).
-        let mut has_producer = vec![false; self.tensors.len()];
-        for id in self.node_ids() {
-            let node = self.node(id);
-            for &t in node.inputs.iter().chain(&node.outputs) {
-                if t.index() >= self.tensors.len() {
-                    return Err(GraphError::DanglingTensor {
-                        node: id,
-                        op: node.op.name(),
-                        tensor: t,
-                    });
-                }
-            }
-            for &t in &node.outputs {
-                let tensor = &self.tensors[t.index()];
-                if tensor.kind != TensorKind::Activation
-                    || std::mem::replace(&mut has_producer[t.index()], true)
-                {
-                    return Err(GraphError::MultipleProducers {
-                        tensor: t,
-                        name: tensor.name.clone(),
-                    });
-                }
-            }
-        }
+        self.check_ids_and_producers()?;
         for id in self.node_ids() {
             let node = self.node(id);
             for &t in &node.inputs {
@@ -74,6 +60,12 @@ impl Graph {
                     inferred: shape,
                 });
             }
+            if self.checked_workspace_bytes(id).is_none() {
+                return Err(GraphError::TooLarge {
+                    what: format!("node `{}` ({}) workspace", node.name, node.op.name()),
+                    detail: format!("its scratch for output {shape} exceeds 2^64 bytes"),
+                });
+            }
             produced[out.index()] = true;
         }
         for &o in &self.outputs {
@@ -83,6 +75,80 @@ impl Graph {
             if !produced[o.index()] {
                 return Err(GraphError::Invalid(format!("output {o} is never produced")));
             }
+        }
+        Ok(())
+    }
+
+    /// Every id a node names exists, and each activation has at most one producer (inputs and
+    /// weights none).
+    fn check_ids_and_producers(&self) -> Result<(), GraphError> {
+        // Which activations have a producer at all (to tell cycles from missing producers).
+        let mut has_producer = vec![false; self.tensors.len()];
+        for id in self.node_ids() {
+            let node = self.node(id);
+            for &t in node.inputs.iter().chain(&node.outputs) {
+                if t.index() >= self.tensors.len() {
+                    return Err(GraphError::DanglingTensor {
+                        node: id,
+                        op: node.op.name(),
+                        tensor: t,
+                    });
+                }
+            }
+            for &t in &node.outputs {
+                let tensor = &self.tensors[t.index()];
+                if tensor.kind != TensorKind::Activation
+                    || std::mem::replace(&mut has_producer[t.index()], true)
+                {
+                    return Err(GraphError::MultipleProducers {
+                        tensor: t,
+                        name: tensor.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tensor and node names are labels printed in errors and reports: no control characters.
+    fn check_names(&self) -> Result<(), GraphError> {
+        let tensors = self.tensors.iter().map(|t| ("tensor", &t.name));
+        let nodes = self.nodes.iter().map(|n| ("node", &n.name));
+        match tensors
+            .chain(nodes)
+            .find(|(_, name)| name.chars().any(char::is_control))
+        {
+            Some((what, name)) => Err(GraphError::Invalid(format!(
+                "{what} name `{}` contains a control character",
+                printable(name)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Every tensor's byte size, and their sum, must fit in a `u64`.
+    fn check_tensor_sizes(&self) -> Result<(), GraphError> {
+        let mut total = 0u64;
+        for (i, t) in self.tensors.iter().enumerate() {
+            let what = || {
+                format!(
+                    "tensor {} `{}` {} {}",
+                    TensorId(i as u32),
+                    t.name,
+                    t.shape,
+                    t.dtype
+                )
+            };
+            let bytes = t.checked_size_bytes().ok_or_else(|| GraphError::TooLarge {
+                what: what(),
+                detail: "its element or byte count exceeds 2^64".into(),
+            })?;
+            total = total
+                .checked_add(bytes)
+                .ok_or_else(|| GraphError::TooLarge {
+                    what: "the graph".into(),
+                    detail: format!("its tensors up to {} sum to more than 2^64 bytes", what()),
+                })?;
         }
         Ok(())
     }

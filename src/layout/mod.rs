@@ -13,7 +13,9 @@ mod planned;
 pub use naive::naive_layout;
 pub use planned::planned_layout;
 
+use crate::bytes::align_up;
 use crate::graph::{Graph, NodeId, TensorId};
+use crate::plan::PlanError;
 use serde::{Deserialize, Serialize};
 
 /// Byte offsets of every tensor and workspace in the one buffer.
@@ -83,16 +85,16 @@ impl MemoryLayout {
 }
 
 /// Lays the weights out end to end from offset 0 (each aligned), writing their offsets into
-/// `offsets`; returns the aligned size of the weight region.
-fn place_weights(graph: &Graph, alignment: u64, offsets: &mut [u64]) -> u64 {
+/// `offsets`; returns the aligned size of the weight region, or an overflow error.
+fn place_weights(graph: &Graph, alignment: u64, offsets: &mut [u64]) -> Result<u64, PlanError> {
     let mut cursor = 0u64;
     for (i, t) in graph.tensors.iter().enumerate() {
         if t.kind == crate::graph::TensorKind::Weight {
             offsets[i] = cursor;
-            cursor = align_up(cursor + t.size_bytes(), alignment);
+            cursor = advance(cursor, t.size_bytes(), alignment, &t.name)?;
         }
     }
-    cursor
+    Ok(cursor)
 }
 
 /// Smallest guard band: 4 KiB, i.e. 1024 words. The commonest out-of-plan write is a kernel
@@ -108,13 +110,20 @@ pub const GUARD_MIN_BYTES: u64 = 4096;
 /// a multiple of `alignment`, so the arena that follows the first band stays aligned (on
 /// lavapipe, alignment 32: 4096 B; on GPUs with alignment 256: 4096 B).
 pub fn guard_band_bytes(alignment: u64) -> u64 {
-    align_up(GUARD_MIN_BYTES, alignment)
+    // Alignments are at most 2^32 (`bytes::check_alignment`), so this cannot overflow.
+    align_up(GUARD_MIN_BYTES, alignment.max(1)).unwrap_or(u64::MAX)
 }
 
-/// Rounds `x` up to a multiple of `align` (`align >= 1`).
-pub fn align_up(x: u64, align: u64) -> u64 {
-    let a = align.max(1);
-    x.div_ceil(a) * a
+/// `align_up(cursor + bytes, alignment)`, or an overflow error naming what is placed.
+fn advance(cursor: u64, bytes: u64, alignment: u64, what: &str) -> Result<u64, PlanError> {
+    cursor
+        .checked_add(bytes)
+        .and_then(|end| align_up(end, alignment))
+        .ok_or_else(|| PlanError::SizeOverflow {
+            what: format!(
+                "layout: `{what}` ({bytes} bytes) at offset {cursor}, aligned to {alignment}"
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -141,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_arena_sits_between_two_guard_bands() {
-        let l = naive_layout(&graph(), 32);
+        let l = naive_layout(&graph(), 32).expect("layout");
         assert_eq!((l.weights_bytes, l.guard_bytes), (32, 4096));
         assert_eq!(l.arena_start(), 32 + 4096);
         assert_eq!(l.arena_bytes, 64, "x and y, 32 bytes each");

@@ -1,23 +1,25 @@
 //! The naive layout: every tensor and workspace in its own region, nothing reused. It is the
 //! baseline the planned arena is compared against, and a layout that is trivially correct.
 
-use super::{MemoryLayout, align_up, guard_band_bytes, place_weights};
+use super::{MemoryLayout, advance, guard_band_bytes, place_weights};
 use crate::graph::{Graph, TensorKind};
+use crate::plan::PlanError;
 
 /// Lays out weights first, then a guard band, then every other tensor and every workspace end
 /// to end (the arena), then the second guard band.
-pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
+/// Errors: [`PlanError::SizeOverflow`] when the buffer would exceed 2^64 bytes.
+pub fn naive_layout(graph: &Graph, alignment: u64) -> Result<MemoryLayout, PlanError> {
     let mut offsets = vec![0u64; graph.tensors.len()];
-    let weights_bytes = place_weights(graph, alignment, &mut offsets);
+    let weights_bytes = place_weights(graph, alignment, &mut offsets)?;
     let guard_bytes = guard_band_bytes(alignment);
-    let arena_start = weights_bytes.saturating_add(guard_bytes);
+    let arena_start = advance(weights_bytes, guard_bytes, 1, "guard band")?;
     let mut cursor = arena_start;
     let producers = graph.producers();
     for (i, t) in graph.tensors.iter().enumerate() {
         let is_view = producers[i].is_some_and(|n| graph.node(n).op.is_view());
         if t.kind != TensorKind::Weight && !is_view {
             offsets[i] = cursor;
-            cursor = align_up(cursor + t.size_bytes(), alignment);
+            cursor = advance(cursor, t.size_bytes(), alignment, &t.name)?;
         }
     }
     // Views share the bytes of their source (sources precede views in schedule order).
@@ -35,10 +37,10 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
         if bytes > 0 {
             ws_off[i] = Some(cursor);
             ws_bytes[i] = bytes;
-            cursor = align_up(cursor + bytes, alignment);
+            cursor = advance(cursor, bytes, alignment, "workspace")?;
         }
     }
-    MemoryLayout {
+    Ok(MemoryLayout {
         alignment,
         weights_bytes,
         guard_bytes,
@@ -46,5 +48,5 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> MemoryLayout {
         tensor_offsets: offsets,
         workspace_offsets: ws_off,
         workspace_bytes: ws_bytes,
-    }
+    })
 }

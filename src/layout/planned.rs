@@ -2,26 +2,36 @@
 //! `arena_start() + plan.offsets[buffer]` as decided by a planner over a [`MemoryAnalysis`]
 //! (the arena starts after the weights and the first guard band).
 
-use super::{MemoryLayout, align_up, guard_band_bytes, place_weights};
+use super::{MemoryLayout, advance, guard_band_bytes, place_weights};
 use crate::analysis::MemoryAnalysis;
 use crate::graph::Graph;
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanError};
 
 /// Places the graph's tensors using `plan` (one offset per buffer of `analysis.problem`).
-/// Returns `None` when the plan does not match the problem (wrong number of offsets).
+///
+/// Errors: [`PlanError::OffsetCount`] when the plan does not match the problem;
+/// [`PlanError::SizeOverflow`] when the weights plus the arena do not fit in a `u64`.
 pub fn planned_layout(
     graph: &Graph,
     analysis: &MemoryAnalysis,
     plan: &Plan,
     alignment: u64,
-) -> Option<MemoryLayout> {
+) -> Result<MemoryLayout, PlanError> {
     if plan.offsets.len() != analysis.problem.buffers.len() {
-        return None;
+        return Err(PlanError::OffsetCount {
+            expected: analysis.problem.buffers.len(),
+            got: plan.offsets.len(),
+        });
     }
     let mut offsets = vec![0u64; graph.tensors.len()];
-    let weights_bytes = place_weights(graph, alignment, &mut offsets);
+    let weights_bytes = place_weights(graph, alignment, &mut offsets)?;
     let guard_bytes = guard_band_bytes(alignment);
-    let base = weights_bytes.saturating_add(guard_bytes);
+    let base = advance(weights_bytes, guard_bytes, 1, "guard band")?;
+    // The arena rounded to whole 4-byte words; the end of the buffer, with the second guard
+    // band, must fit too.
+    let arena_bytes = advance(0, plan.arena_bytes, 4, "arena")?;
+    let end = advance(base, arena_bytes, 1, "arena after the weights")?;
+    advance(end, guard_bytes, 1, "guard band after the arena")?;
     for (i, b) in analysis.tensor_buffer.iter().enumerate() {
         if let Some(b) = b {
             offsets[i] = base + plan.offsets[b.index()];
@@ -32,11 +42,11 @@ pub fn planned_layout(
         .iter()
         .map(|b| b.map(|b| base + plan.offsets[b.index()]))
         .collect();
-    Some(MemoryLayout {
+    Ok(MemoryLayout {
         alignment,
         weights_bytes,
         guard_bytes,
-        arena_bytes: align_up(plan.arena_bytes, 4),
+        arena_bytes,
         tensor_offsets: offsets,
         workspace_offsets,
         workspace_bytes: analysis.workspace_request.clone(),

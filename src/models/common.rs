@@ -164,6 +164,24 @@ pub fn check_size(
     if bytes <= MAX_MODEL_BYTES {
         return Ok(());
     }
+    Err(blame(
+        model,
+        spec,
+        opts,
+        format!(
+            "the model would need {bytes} bytes of tensors and workspace, more than 2^40 ({MAX_MODEL_BYTES})"
+        ),
+    ))
+}
+
+/// A [`ModelError::BadOption`] for the option furthest above its default (`--batch` when none
+/// was given), with `reason`.
+pub fn blame(
+    model: &'static str,
+    spec: &[OptionSpec],
+    opts: &ModelOptions,
+    reason: String,
+) -> ModelError {
     let culprit = given(opts)
         .into_iter()
         .filter_map(|(name, v)| {
@@ -173,14 +191,7 @@ pub fn check_size(
         })
         .max_by(|a, b| a.2.total_cmp(&b.2));
     let (option, value) = culprit.map_or(("batch", opts.batch.unwrap_or(0)), |(n, v, _)| (n, v));
-    Err(bad(
-        model,
-        option,
-        value,
-        format!(
-            "the model would need {bytes} bytes of tensors and workspace, more than 2^40 ({MAX_MODEL_BYTES})"
-        ),
-    ))
+    bad(model, option, value, reason)
 }
 
 /// FNV-1a of `model/name`: a stable, distinct seed per weight that does not shift when layers

@@ -15,7 +15,7 @@ pub mod resnet;
 pub use common::{MAX_LAYERS, MAX_MODEL_BYTES, MAX_OPTION};
 pub use error::ModelError;
 
-use crate::graph::Graph;
+use crate::graph::{Graph, GraphError};
 use common::{OptionSpec, Sizes};
 use serde::Serialize;
 
@@ -116,7 +116,18 @@ pub fn build(name: &str, opts: &ModelOptions) -> Result<Graph, ModelError> {
             })?;
     let sizes = common::resolve(entry.name, entry.options, opts)?;
     (entry.check)(&sizes)?;
-    let graph = (entry.build)(&sizes)?;
+    let graph = match (entry.build)(&sizes) {
+        // A size so large that a byte count overflows: the options' fault, not a builder bug.
+        Err(ModelError::Graph(e @ GraphError::TooLarge { .. })) => {
+            return Err(common::blame(
+                entry.name,
+                entry.options,
+                opts,
+                e.to_string(),
+            ));
+        }
+        other => other?,
+    };
     common::check_size(entry.name, entry.options, opts, &graph)?;
     Ok(graph)
 }

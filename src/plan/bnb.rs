@@ -24,7 +24,7 @@
 //!   each group is solved on its own and a failing group fails the node without retrying the
 //!   others.
 
-use super::place::align_up;
+use super::place::align_up_or_max;
 use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
@@ -414,7 +414,7 @@ impl Search<'_> {
                 if self.placed[b] {
                     continue;
                 }
-                let e = align_up(self.cand[b].max(self.m), inst.align[b]);
+                let e = align_up_or_max(self.cand[b].max(self.m), inst.align[b]);
                 let barred = self.blocked[b] == e;
                 if e.saturating_add(u64::from(barred))
                     .saturating_add(inst.size[b])
@@ -515,7 +515,7 @@ impl Search<'_> {
         !self.placed[b]
             && self.blocked[b] != x
             && self.twin_ready(b)
-            && align_up(self.cand[b].max(self.m), self.inst.align[b]) == x
+            && align_up_or_max(self.cand[b].max(self.m), self.inst.align[b]) == x
     }
 
     /// Solves the independent parts of `set` one after the other; on failure of one part,
@@ -567,13 +567,13 @@ impl Search<'_> {
             if self.placed[b] {
                 continue;
             }
-            let mut e = align_up(self.cand[b].max(self.m), inst.align[b]);
+            let mut e = align_up_or_max(self.cand[b].max(self.m), inst.align[b]);
             if !self.twin_ready(b) {
                 // Must sit on or above its unplaced identical twin, which is at `e` or higher.
                 e = e.saturating_add(inst.size[b]);
             } else if self.blocked[b] == e {
                 // Barred from `e`: canonical offsets are multiples of the step and alignment.
-                e = align_up(e.saturating_add(1), inst.align[b].max(inst.step));
+                e = align_up_or_max(e.saturating_add(1), inst.align[b].max(inst.step));
             } else if e == x {
                 self.count[inst.lo[b] as usize] += 1;
                 self.count[inst.hi[b] as usize] -= 1;

@@ -77,7 +77,7 @@ fn parse_u64(field: &str, line: usize, column: &str) -> Result<u64, PlanError> {
         csv_err(
             line,
             column,
-            format!("`{field}` is not a non-negative integer"),
+            format!("{field:?} is not a non-negative integer"),
         )
     })
 }
@@ -105,6 +105,13 @@ pub fn parse_csv(text: &str) -> Result<Problem, PlanError> {
         let name = fields[cols.id].to_string();
         if name.is_empty() {
             return Err(csv_err(line_no, "id", "empty id"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(csv_err(
+                line_no,
+                "id",
+                format!("id {name:?} contains a control character"),
+            ));
         }
         let lower = parse_u64(fields[cols.lower], line_no, "lower")?;
         let upper_col = if cols.upper_inclusive { "end" } else { "upper" };

@@ -39,6 +39,20 @@ pub enum PlanError {
         /// The buffer being placed.
         name: String,
     },
+    /// A byte count (a region, a total, an aligned size) does not fit in a `u64`.
+    #[error("byte count overflows 2^64: {what}")]
+    SizeOverflow {
+        /// What was being computed, with the sizes involved.
+        what: String,
+    },
+    /// An offset alignment cannot be used.
+    #[error("alignment {align} cannot be used: {reason}")]
+    Alignment {
+        /// The alignment asked for.
+        align: u64,
+        /// Why not.
+        reason: String,
+    },
     /// A CSV input is malformed.
     #[error("CSV line {line}, column `{column}`: {message}")]
     Csv {
@@ -115,17 +129,6 @@ pub enum PlanError {
         /// The max-load lower bound.
         lower_bound: u64,
     },
-    /// Pool placement: a buffer fits in none of the pools.
-    #[error("buffer `{name}` ({size} bytes) fits in no pool")]
-    PoolsExhausted {
-        /// The buffer's name.
-        name: String,
-        /// Its size.
-        size: u64,
-    },
-    /// Pool placement: the pool list is empty or priorities are malformed.
-    #[error("invalid pool configuration: {0}")]
-    PoolConfig(String),
     /// A search planner refuses a problem too large for it.
     #[error("planner `{planner}` accepts at most {limit} {what}; this problem has {actual}")]
     TooLarge {

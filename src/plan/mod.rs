@@ -14,7 +14,6 @@ pub mod buddy;
 pub mod csv;
 pub mod heuristics;
 mod interval_index;
-pub mod pools;
 pub mod registry;
 pub mod report;
 pub mod validate;
@@ -33,7 +32,6 @@ pub use problem::{Buffer, BufferId, Plan, Problem};
 
 pub use bound::{lower_bound, memory_curve};
 pub use csv::{parse_csv, read_csv, write_csv};
-pub use pools::{Pool, PoolPlan, PoolSlot, plan_pools};
 pub use registry::{planner_by_name, planner_names};
 pub use report::{PlanReport, plan_and_check};
 pub use validate::validate;

@@ -7,15 +7,12 @@
 //!   `g`, used to turn "capacity `C - g` is infeasible" into a proof that `C` is optimal.
 
 use super::{Plan, Problem};
+use crate::bytes::align_up;
 
-/// Rounds `x` up to a multiple of `align` (`align >= 1`), saturating at `u64::MAX`.
-pub(crate) fn align_up(x: u64, align: u64) -> u64 {
-    let rem = x % align;
-    if rem == 0 {
-        x
-    } else {
-        x.saturating_add(align - rem)
-    }
+/// [`align_up`] saturating at `u64::MAX`: a candidate offset past every capacity, which the
+/// search treats as "does not fit". Problems that pass [`Problem::check`] never reach it.
+pub(crate) fn align_up_or_max(x: u64, align: u64) -> u64 {
+    align_up(x, align).unwrap_or(u64::MAX)
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
@@ -161,7 +158,7 @@ pub(crate) fn place_in_order(
         let mut best: Option<(u64, u64)> = None; // (gap size, offset)
         let mut low = 0u64;
         for &(lo, hi) in scratch.iter() {
-            let at = align_up(low, b.align);
+            let at = align_up_or_max(low, b.align);
             if lo > at && lo - at >= b.size {
                 let gap = lo - at;
                 if best.is_none_or(|(g, _)| gap < g) {
@@ -172,7 +169,7 @@ pub(crate) fn place_in_order(
         }
         let at = match best {
             Some((_, at)) => at,
-            None => align_up(low, b.align),
+            None => align_up_or_max(low, b.align),
         };
         offsets[i as usize] = at;
         arena = arena.max(at.saturating_add(b.size));

@@ -10,12 +10,15 @@ use super::{Buffer, Plan, PlanError, Problem};
 use std::collections::BTreeSet;
 
 impl Problem {
-    /// Rejects buffers with size 0, alignment 0 or an empty lifetime, and problems too large
-    /// for [`super::BufferId`]. Alignments need not be powers of two.
+    /// Rejects buffers with size 0, alignment 0 or an empty lifetime, problems too large for
+    /// [`super::BufferId`], and problems whose buffers laid end to end (each padded to its
+    /// alignment) would not fit in a `u64`: every planner's arena stays below that sum, so
+    /// planners never overflow on a checked problem. Alignments need not be powers of two.
     pub fn check(&self) -> Result<(), PlanError> {
         if u32::try_from(self.buffers.len()).is_err() {
             return Err(PlanError::TooManyBuffers(self.buffers.len()));
         }
+        let mut end_to_end = 0u64;
         for b in &self.buffers {
             if b.size == 0 {
                 return Err(PlanError::ZeroSize {
@@ -34,6 +37,15 @@ impl Problem {
                     end: b.lifetime.end,
                 });
             }
+            end_to_end = end_to_end
+                .checked_add(b.size)
+                .and_then(|e| e.checked_add(b.align - 1))
+                .ok_or_else(|| PlanError::SizeOverflow {
+                    what: format!(
+                        "the buffers laid end to end with alignment padding, up to `{}` ({} bytes, alignment {})",
+                        b.name, b.size, b.align
+                    ),
+                })?;
         }
         Ok(())
     }
@@ -250,6 +262,23 @@ pub(crate) mod tests {
             Err(PlanError::EmptyLifetime { .. })
         ));
         assert_eq!(Problem::from_rows(&[(0, 1, 3, 3)]).check(), Ok(()));
+    }
+
+    #[test]
+    fn check_rejects_sizes_whose_sum_overflows() {
+        let half = 1u64 << 63;
+        assert_eq!(Problem::from_rows(&[(0, 1, half, 1)]).check(), Ok(()));
+        let err = Problem::from_rows(&[(0, 1, half, 1), (1, 2, half, 1)]).check();
+        assert!(
+            matches!(&err, Err(PlanError::SizeOverflow { what }) if what.contains("`b1`")),
+            "{err:?}"
+        );
+        // Alignment padding counts: one byte aligned to 2^63 may end at 2^64 - 1.
+        let err = Problem::from_rows(&[(0, 1, half, 1), (0, 1, 1, half)]).check();
+        assert!(
+            matches!(err, Err(PlanError::SizeOverflow { .. })),
+            "{err:?}"
+        );
     }
 
     #[test]

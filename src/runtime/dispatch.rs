@@ -5,8 +5,8 @@
 use super::lower::{Loc, Placement, Region, Step, round4};
 use super::shaders::{Kernel, PARAMS_BYTES};
 use super::{Gpu, OutputData, RuntimeError};
+use crate::bytes::align_up;
 use crate::graph::{DType, Graph, TensorId};
-use crate::layout::align_up;
 use std::collections::HashMap;
 
 /// The device buffers a step's [`Region::buffer`] slots refer to.
@@ -123,7 +123,8 @@ impl ParamsBuffer {
         let stride = align_up(
             PARAMS_BYTES,
             u64::from(limits.min_uniform_buffer_offset_alignment),
-        );
+        )
+        .unwrap_or(u64::MAX); // a u32 alignment: PARAMS_BYTES rounded up to it cannot overflow
         let slots = ParamsSlots::new(steps);
         let bytes = slots.check(stride, limits)?;
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {

@@ -23,7 +23,7 @@ pub fn gpu() -> &'static Gpu {
 
 /// The naive layout at this device's storage offset alignment.
 pub fn naive(graph: &Graph) -> MemoryLayout {
-    naive_layout(graph, gpu().min_storage_buffer_offset_alignment())
+    naive_layout(graph, gpu().min_storage_buffer_offset_alignment()).expect("naive layout")
 }
 
 /// The naive layout with node `n`'s output moved onto its first input (in place). The caller

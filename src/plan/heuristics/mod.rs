@@ -32,11 +32,3 @@ fn outcome(problem: &Problem, plan: Plan) -> Outcome {
         proven_optimal,
     }
 }
-
-/// Rounds `x` up to a multiple of `align` (`align >= 1`); `None` on overflow.
-pub(crate) fn align_up(x: u64, align: u64) -> Option<u64> {
-    match x % align {
-        0 => Some(x),
-        r => x.checked_add(align - r),
-    }
-}

@@ -9,7 +9,8 @@
 //! byte ranges gathered from the tree nodes meeting its lifetime, never a scan over all buffers.
 
 use super::occupancy::Occupancy;
-use super::{align_up, outcome};
+use super::outcome;
+use crate::bytes::align_up;
 use crate::plan::validate::end_of;
 use crate::plan::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::cmp::Reverse;
@@ -327,15 +328,16 @@ mod tests {
 
     #[test]
     fn overflow_is_an_error() {
+        // Refused by `Problem::check` before any placement: the sizes sum past 2^64.
         let huge = u64::MAX / 2 + 1;
         let p = Problem::from_rows(&[(0, 2, huge, 1), (0, 2, huge, 1)]);
         assert!(matches!(
             GreedySize.plan(&p, &Budget::default()),
-            Err(PlanError::Overflow { .. })
+            Err(PlanError::SizeOverflow { .. })
         ));
         assert!(matches!(
             Naive.plan(&p, &Budget::default()),
-            Err(PlanError::Overflow { .. })
+            Err(PlanError::SizeOverflow { .. })
         ));
     }
 }

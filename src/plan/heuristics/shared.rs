@@ -3,7 +3,7 @@
 //! members' alignments. Objects are laid out end to end (most-aligned first, then largest
 //! first, to keep padding small); every member gets its object's offset.
 
-use super::align_up;
+use crate::bytes::align_up;
 use crate::plan::{Plan, PlanError, Problem};
 use std::cmp::Reverse;
 

@@ -16,7 +16,8 @@ const TINY: u32 = 5;
 
 /// Runs `graph` with every dispatch lowered against [`TINY`] and compares with the CPU.
 fn check_folded(gpu: &Gpu, graph: &Graph, what: &str) {
-    let layout = naive_layout(graph, gpu.min_storage_buffer_offset_alignment());
+    let layout =
+        naive_layout(graph, gpu.min_storage_buffer_offset_alignment()).expect("naive layout");
     let lowerer = Lowerer {
         graph,
         place: &layout,
