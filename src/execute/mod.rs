@@ -100,7 +100,7 @@ fn max_abs(reference: &[TensorData]) -> f64 {
 pub struct ExecuteOptions {
     /// Run the clobber check and the sentinel high-water scan.
     pub validate: bool,
-    /// Also execute the allocation baselines (naive-static, naive-dynamic, buddy) on the device.
+    /// Also execute the allocation baselines ([`Baseline::ALL`]) on the device.
     pub baselines: bool,
 }
 
@@ -237,6 +237,8 @@ pub fn execute(
                     }
                     baselines.push(BaselineReport {
                         name: which.name().to_string(),
+                        reserved_peak_bytes: b.reserved_bytes,
+                        segments: b.segments,
                         measured_peak_bytes: b.peak_allocated_bytes,
                         requested_peak_bytes: b.requested_peak_bytes,
                         held_peak_bytes: b.held_peak_bytes,

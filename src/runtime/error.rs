@@ -85,9 +85,9 @@ pub enum RuntimeError {
     /// A wgpu validation or out-of-memory error caught by an error scope.
     #[error("wgpu error: {0}")]
     Wgpu(String),
-    /// The buddy baseline's pool cannot hold its allocations (or was misused).
-    #[error("buddy pool: {0}")]
-    Buddy(#[from] crate::plan::buddy::BuddyError),
+    /// A pool baseline's host replay (buddy, caching, ggml-style) refused its allocations.
+    #[error("baseline replay: {0}")]
+    Replay(#[from] super::baseline::ReplayError),
     /// Mapping a readback buffer failed or the device was lost while waiting.
     #[error("readback failed: {0}")]
     Readback(String),

@@ -21,7 +21,7 @@ mod lower;
 mod measure;
 pub mod shaders;
 
-pub use baseline::{Baseline, BaselineRun, run_baseline};
+pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
 pub use error::RuntimeError;
 pub use executor::{Compiled, OutputData, RunOutput, SENTINEL, compile};
 pub use gpu::{AdapterSummary, Gpu};
