@@ -158,17 +158,16 @@ pub fn print_comparison(r: &RunReport) {
         let differ = if b.outputs_equal_planned {
             ""
         } else {
-            " (OUTPUTS DIFFER)"
+            ", OUTPUTS DIFFER"
         };
         t.row(vec![
-            format!("{}: reserved{differ}", b.name),
             format!(
-                "{} ({:.2}x arena; requested {}, held {})",
-                human_bytes(b.reserved_peak_bytes),
+                "{} reserved: {:.2}x arena (held {}{differ})",
+                b.name,
                 b.reserved_peak_bytes as f64 / arena,
-                human_bytes(b.requested_peak_bytes),
-                human_bytes(b.held_peak_bytes)
+                human_bytes(b.held_peak_bytes),
             ),
+            human_bytes(b.reserved_peak_bytes),
             ratio(b.reserved_peak_bytes),
             b.measured_peak_bytes.map_or("n/a".into(), human_bytes),
             ms(b.run_ms),
