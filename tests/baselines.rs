@@ -124,8 +124,8 @@ fn check_model(name: &str) {
         let what = format!("{name} {}", which.name());
         let run = run_baseline(gpu(), &graph, which).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(run.baseline, which);
-        assert_eq!(
-            run.outputs, want,
+        assert!(
+            run.outputs == want,
             "{what}: outputs differ from the planned run"
         );
         check_common(&graph, &run, &what);
