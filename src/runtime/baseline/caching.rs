@@ -48,7 +48,7 @@ fn pool_of(rounded: u64) -> usize {
 
 /// `round_size`: `bytes` rounded up to a multiple of 512, at least 512.
 fn round_size(bytes: u64) -> Option<u64> {
-    Some(bytes.max(1).checked_next_multiple_of(MIN_BLOCK)?)
+    bytes.max(1).checked_next_multiple_of(MIN_BLOCK)
 }
 
 /// `get_allocation_size`: the segment created for a rounded request no cached block fits.
