@@ -12,7 +12,7 @@ use common::gpu;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tessera::analysis::liveness;
-use tessera::graph::{Graph, TensorKind};
+use tessera::graph::{DType, Graph, GraphBuilder, Init, TensorKind};
 use tessera::models::{ModelOptions, build};
 use tessera::pipeline::{PlanConfig, plan_graph};
 use tessera::runtime::{Baseline, BaselineRun, compile, run_baseline};
@@ -157,4 +157,59 @@ fn resnet_baselines_match_the_planned_run() {
 #[test]
 fn gpt_baselines_match_the_planned_run() {
     check_model("gpt");
+}
+
+/// x [128, 64] -> relu a -> a @ w [64, 4096] = h [128, 4096] (2 MiB) -> relu b (output).
+fn growing_graph() -> Graph {
+    let mut g = GraphBuilder::new();
+    let init = Init::Uniform {
+        seed: 3,
+        scale: 1.0,
+    };
+    let x = g.input("x", &[128, 64], DType::F32, init);
+    let w = g.weight("w", &[64, 4096], 4, 0.1);
+    let a = g.relu("a", x).expect("relu");
+    let h = g.matmul("h", a, w, false, false).expect("matmul");
+    let b = g.relu("b", h).expect("relu");
+    g.output(b);
+    g.build().expect("graph")
+}
+
+#[test]
+fn caching_segments_appear_on_the_device_when_the_replay_creates_them() {
+    let _serial = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
+    let graph = growing_graph();
+    let run = |b| run_baseline(gpu(), &graph, b).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+    let (naive, caching, ggml) = (
+        run(Baseline::NaiveDynamic),
+        run(Baseline::Caching),
+        run(Baseline::GgmlStyle),
+    );
+    assert!(caching.outputs == naive.outputs && ggml.outputs == naive.outputs);
+    // x and a (32 KiB each) share a 2 MiB small segment created before node 0; h (2 MiB, a
+    // large request under 10 MiB) needs a 20 MiB segment, created right before node 1; b comes
+    // from that segment's cached remainder.
+    assert_eq!((caching.segments, caching.reserved_bytes), (2, 22 * MIB));
+    // ggml-style: x at 0, a at 32 KiB; x freed; h does not fit x's 32 KiB hole and goes to
+    // the end (64 KiB); b runs in place over h. One pool of 2 MiB + 64 KiB.
+    assert_eq!(
+        (ggml.segments, ggml.reserved_bytes),
+        (1, 2 * MIB + 64 * 1024)
+    );
+    if gpu().allocator_bytes().is_some() {
+        let s: Vec<u64> = caching.samples.iter().map(|s| s.expect("sample")).collect();
+        assert!(
+            (2 * MIB..20 * MIB).contains(&s[0]),
+            "after node 0 only the small segment exists: {s:?}"
+        );
+        assert!(
+            s[1] >= 22 * MIB,
+            "the large segment appeared before node 1: {s:?}"
+        );
+        let g0 = ggml.samples[0].expect("sample");
+        assert!(
+            g0 >= ggml.reserved_bytes,
+            "the pool exists from node 0: {g0}"
+        );
+    }
 }
