@@ -206,4 +206,18 @@ mod tests {
         assert_eq!(at(a.alloc(128).unwrap()), (0, 128));
         assert_eq!(a.max_size(), 256);
     }
+
+    #[test]
+    fn a_freed_block_between_two_free_blocks_joins_them() {
+        let mut a = DynAllocator::new(32);
+        let b: Vec<PoolBlock> = (0..4).map(|_| a.alloc(64).unwrap()).collect();
+        // Free [0, 64) and [128, 192), then [64, 128): it ends where [128, 192) starts and
+        // starts where [0, 64) ends, so all three become one free block [0, 192).
+        a.free(b[0]).unwrap();
+        a.free(b[2]).unwrap();
+        a.free(b[1]).unwrap();
+        // 192 bytes fit at 0 without touching the tail at 256.
+        assert_eq!(at(a.alloc(192).unwrap()), (0, 192));
+        assert_eq!(a.max_size(), 256);
+    }
 }
