@@ -468,14 +468,30 @@ impl Device<'_> {
             }
             after_free.push(delta(self.allocated()?));
         }
-        let encoder = gpu
+        Ok(Measured {
+            outputs: self.read_outputs(&buffers, outputs)?,
+            samples,
+            samples_after_free: after_free,
+            wall_ms: start.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Reads the graph outputs back from wherever the scheme put them.
+    fn read_outputs(
+        &self,
+        buffers: &[Option<wgpu::Buffer>],
+        outputs: &[(TensorId, DType, Loc, u64)],
+    ) -> Result<Vec<OutputData>, RuntimeError> {
+        let encoder = self
+            .gpu
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("tessera baseline readback"),
             });
         let mut ranges = Vec::with_capacity(outputs.len());
         for &(t, _, loc, bytes) in outputs {
-            let buffer = buffers.buffer(loc.buffer).ok_or_else(|| {
+            let buffer = buffers.get(loc.buffer).and_then(Option::as_ref);
+            let buffer = buffer.ok_or_else(|| {
                 RuntimeError::LayoutMismatch(format!(
                     "output {} has no buffer at the end of the run",
                     self.graph.tensors[t.index()].name
@@ -483,13 +499,8 @@ impl Device<'_> {
             })?;
             ranges.push((buffer, loc.offset, bytes));
         }
-        let bytes = read_ranges(gpu, encoder, &ranges)?;
+        let bytes = read_ranges(self.gpu, encoder, &ranges)?;
         let which: Vec<(TensorId, DType)> = outputs.iter().map(|o| (o.0, o.1)).collect();
-        Ok(Measured {
-            outputs: to_outputs(&which, &bytes),
-            samples,
-            samples_after_free: after_free,
-            wall_ms: start.elapsed().as_secs_f64() * 1e3,
-        })
+        Ok(to_outputs(&which, &bytes))
     }
 }
