@@ -213,3 +213,33 @@ fn caching_segments_appear_on_the_device_when_the_replay_creates_them() {
         );
     }
 }
+
+#[test]
+fn a_segment_beyond_the_device_limit_is_one_clear_error() {
+    let max = gpu().max_buffer();
+    // One f32 tensor just past the largest buffer; the check runs before any upload, so no
+    // host memory is needed. Kernels index with 32 bits: past 2^32 elements lowering refuses
+    // first (another check), so this case needs a device with buffers under 16 GiB.
+    let elements = (max / 4 + 1024) as usize;
+    if elements as u64 >= u64::from(u32::MAX) {
+        eprintln!("skipped: max_buffer_size {max} needs more than 2^32 elements");
+        return;
+    }
+    let mut g = GraphBuilder::new();
+    let x = g.input("x", &[elements], DType::F32, Init::Constant(0.0));
+    let y = g.relu("y", x).expect("relu");
+    g.output(y);
+    let graph = g.build().expect("graph");
+    for which in [
+        Baseline::Caching,
+        Baseline::GgmlStyle,
+        Baseline::NaiveDynamic,
+    ] {
+        let err = run_baseline(gpu(), &graph, which).expect_err("too large");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!("baseline {} needs a ", which.name())) && !msg.contains('\n'),
+            "{msg}"
+        );
+    }
+}

@@ -212,13 +212,14 @@ fn init_words(graph: &Graph, t: TensorId) -> Result<Vec<u32>, RuntimeError> {
 /// limits.
 fn check_limits(
     gpu: &Gpu,
-    graph: &Graph,
-    tl: &Timeline,
+    which: Baseline,
+    (graph, tl): (&Graph, &Timeline),
     pool: Option<&PoolReplay>,
     lowered: &[(NodeId, Vec<Step>)],
 ) -> Result<(), RuntimeError> {
     let max_buffer = gpu.max_buffer();
-    let too_big = |bytes: u64| RuntimeError::ArenaTooLarge {
+    let too_big = |bytes: u64| RuntimeError::BaselineTooLarge {
+        baseline: which.name(),
         bytes,
         limit: max_buffer,
     };
@@ -234,7 +235,7 @@ fn check_limits(
         .find_map(|(u, b)| b.filter(|b| b.offset % align != 0).map(|b| (u, b)))
     {
         return Err(RuntimeError::Misaligned {
-            what: format!("baseline allocation {u}"),
+            what: format!("{} allocation {u}", which.name()),
             offset: b.offset,
             alignment: align,
         });
@@ -319,7 +320,7 @@ pub fn run_baseline(
         lowered.push((id, lowerer.lower(id)?));
     }
     let pool = place.pool.as_ref().map(|(_, r)| r);
-    check_limits(gpu, graph, &tl, pool, &lowered)?;
+    check_limits(gpu, which, (graph, &tl), pool, &lowered)?;
     let mut inputs = Vec::new();
     for t in graph.tensors_of_kind(TensorKind::Input) {
         inputs.push((place.tensor(t), init_words(graph, t)?));
