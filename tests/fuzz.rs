@@ -437,7 +437,10 @@ fn plan_case(rng: &mut Rng, graph: &Graph) -> bool {
 /// Every tensor lies inside the one buffer, checked in 128-bit arithmetic so that a wrapped
 /// (overflowed) offset or size cannot hide.
 fn check_layout(graph: &Graph, layout: &tessera::layout::MemoryLayout) {
-    let total = u128::from(layout.weights_bytes) + u128::from(layout.arena_bytes);
+    // Weights, guard band, arena, guard band.
+    let total = u128::from(layout.weights_bytes)
+        + 2 * u128::from(layout.guard_bytes)
+        + u128::from(layout.arena_bytes);
     assert_eq!(
         total,
         u128::from(layout.total_bytes()),

@@ -118,7 +118,8 @@ pub struct RunArgs {
     /// Fail when no GPU adapter exists instead of running the CPU reference only.
     #[arg(long)]
     pub require_gpu: bool,
-    /// Skip executing the allocation baselines (naive-static, naive-dynamic, buddy).
+    /// Skip executing the allocation baselines (naive-static, naive-dynamic,
+    /// naive-dynamic-inplace, caching, ggml-style, buddy).
     #[arg(long)]
     pub no_baselines: bool,
 }

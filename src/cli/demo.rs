@@ -6,7 +6,19 @@ use super::run::{check, open_gpu, plan_and_execute, signed_bytes};
 use super::{CliError, plan, write_json};
 use tessera::execute::ExecuteOptions;
 use tessera::models::{ModelOptions, build, catalog};
-use tessera::report::{Table, human_bytes};
+use tessera::report::{RunReport, Table, human_bytes};
+
+/// The reserved bytes of baseline `name` and their ratio to the planned arena ("n/a" when it
+/// did not run).
+fn baseline_cell(r: &RunReport, name: &str) -> String {
+    r.baselines
+        .iter()
+        .find(|b| b.name == name)
+        .map_or("n/a".into(), |b| {
+            let ratio = b.reserved_peak_bytes as f64 / r.plan.arena_bytes.max(1) as f64;
+            format!("{} ({ratio:.1}x)", human_bytes(b.reserved_peak_bytes))
+        })
+}
 
 /// Runs the command.
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
@@ -29,6 +41,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         "lower bound",
         "naive static",
         "naive dynamic*",
+        "caching reserved",
+        "ggml-style pool",
         "weights",
         "measured device*",
         "max abs err",
@@ -59,6 +73,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             r.measured
                 .naive_dynamic_peak_bytes
                 .map_or("n/a".into(), human_bytes),
+            baseline_cell(&r, "caching"),
+            baseline_cell(&r, "ggml-style"),
             human_bytes(r.plan.weights_bytes),
             r.measured
                 .arena_device_bytes
@@ -79,6 +95,9 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         "  tensor, created before its producer and freed after its last consumer (weights excluded);",
         "  measured device = allocator growth (signed) around creating the one buffer alone: weights, two guard",
         "  bands (4 KiB each) and the arena, plus the allocator's rounding (0-63 B on lavapipe).",
+        "caching reserved: segments a PyTorch-style caching allocator created (its memory_reserved());",
+        "ggml-style pool: the one buffer ggml-alloc's measuring pass sizes (best fit, in place); both run",
+        "  on the device with outputs equal to the planned run's, weights excluded, ratio to the arena.",
         "max abs err: largest difference from the CPU reference over every output element.",
         "Every row passed the clobber check and the guard check (no write outside the arena); the demo fails otherwise.",
     ] {

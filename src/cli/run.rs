@@ -191,28 +191,22 @@ pub fn print_comparison(r: &RunReport) {
             String::new(),
         ]);
     }
+    let arena = r.plan.arena_bytes.max(1) as f64;
     for b in &r.baselines {
-        let held = if b.held_peak_bytes != b.requested_peak_bytes {
-            format!(
-                " (held {}, frag {})",
-                human_bytes(b.held_peak_bytes),
-                human_bytes(b.internal_fragmentation_bytes)
-            )
+        let differ = if b.outputs_equal_planned {
+            ""
         } else {
-            String::new()
+            ", OUTPUTS DIFFER"
         };
         t.row(vec![
             format!(
-                "{}{}",
+                "{} reserved: {:.2}x arena (held {}{differ})",
                 b.name,
-                if b.outputs_equal_planned {
-                    ""
-                } else {
-                    " (OUTPUTS DIFFER)"
-                }
+                b.reserved_peak_bytes as f64 / arena,
+                human_bytes(b.held_peak_bytes),
             ),
-            format!("{}{held}", human_bytes(b.requested_peak_bytes)),
-            ratio(b.requested_peak_bytes),
+            human_bytes(b.reserved_peak_bytes),
+            ratio(b.reserved_peak_bytes),
             b.measured_peak_bytes.map_or("n/a".into(), human_bytes),
             ms(b.run_ms),
         ]);

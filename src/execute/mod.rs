@@ -104,7 +104,7 @@ pub struct ExecuteOptions {
     /// Run the clobber check (node by node, also naming the node of any out-of-plan write) and
     /// the arena's touched-extent scan. The guard check runs either way.
     pub validate: bool,
-    /// Also execute the allocation baselines (naive-static, naive-dynamic, buddy) on the device.
+    /// Also execute the allocation baselines ([`Baseline::ALL`]) on the device.
     pub baselines: bool,
 }
 
@@ -305,6 +305,8 @@ pub fn execute(
                     }
                     baselines.push(BaselineReport {
                         name: which.name().to_string(),
+                        reserved_peak_bytes: b.reserved_bytes,
+                        segments: b.segments,
                         measured_peak_bytes: b.peak_allocated_bytes,
                         requested_peak_bytes: b.requested_peak_bytes,
                         held_peak_bytes: b.held_peak_bytes,

@@ -140,16 +140,23 @@ pub struct Variant {
 /// One allocation baseline executed on the device (weights excluded from every number).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct BaselineReport {
-    /// `naive-static`, `naive-dynamic` or `buddy`.
+    /// `naive-static`, `naive-dynamic`, `naive-dynamic-inplace`, `caching`, `ggml-style` or
+    /// `buddy`.
     pub name: String,
-    /// Peak growth of the allocator's `total_allocated_bytes` over the run (null where the
-    /// backend cannot tell).
+    /// Device bytes the scheme created at its peak: its segments (caching: every segment,
+    /// never freed: what PyTorch's `memory_reserved()` shows), its one pool buffer
+    /// (ggml-style, buddy) or its live buffers (naive schemes, sizes rounded up to 4 bytes).
+    pub reserved_peak_bytes: u64,
+    /// Device buffers the pool schemes created for their pool (0 for the naive schemes).
+    pub segments: usize,
+    /// Peak growth of the allocator's `total_allocated_bytes` over the run, sampled after every
+    /// node (null where the backend cannot tell).
     pub measured_peak_bytes: Option<u64>,
-    /// Peak bytes requested by live tensors.
+    /// Peak bytes requested by live tensors and workspaces.
     pub requested_peak_bytes: u64,
-    /// Peak bytes the scheme held (buddy blocks, including internal fragmentation).
+    /// Peak bytes the scheme held for them (its blocks, including their rounding).
     pub held_peak_bytes: u64,
-    /// Held minus requested at the held peak (buddy only).
+    /// Held minus requested at the held peak (pool schemes only).
     pub internal_fragmentation_bytes: u64,
     /// Wall time of the run (one submission per node), ms.
     pub run_ms: f64,

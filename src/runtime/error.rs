@@ -120,9 +120,22 @@ pub enum RuntimeError {
     /// A wgpu validation or out-of-memory error caught by an error scope.
     #[error("wgpu error: {0}")]
     Wgpu(String),
-    /// The buddy baseline's pool cannot hold its allocations (or was misused).
-    #[error("buddy pool: {0}")]
-    Buddy(#[from] crate::plan::buddy::BuddyError),
+    /// A baseline needs a device buffer (a tensor's, a segment or its pool) beyond
+    /// `max_buffer_size`.
+    #[error(
+        "baseline {baseline} needs a {bytes}-byte device buffer but the device's largest buffer is {limit} bytes (--no-baselines skips the baselines)"
+    )]
+    BaselineTooLarge {
+        /// Baseline name.
+        baseline: &'static str,
+        /// Buffer size in bytes.
+        bytes: u64,
+        /// The device limit.
+        limit: u64,
+    },
+    /// A pool baseline's host replay (buddy, caching, ggml-style) refused its allocations.
+    #[error("baseline replay: {0}")]
+    Replay(#[from] super::baseline::ReplayError),
     /// Mapping a readback buffer failed or the device was lost while waiting.
     #[error("readback failed: {0}")]
     Readback(String),

@@ -10,9 +10,11 @@
 //! extent of the arena ([`Compiled::high_water`]) and a node-by-node hook for clobber checks
 //! ([`Compiled::run_node_by_node`]).
 //!
-//! [`run_baseline`] executes the same kernels under dynamic-allocation baselines (one buffer
-//! per tensor, kept or freed eagerly, or a buddy-allocated pool) and samples the allocator after
-//! every node, so the planned arena can be compared with what those schemes really use.
+//! [`run_baseline`] executes the same kernels under the allocation schemes a user would pick
+//! instead of a plan (one buffer per tensor kept or freed eagerly, with or without in-place
+//! reuse; a PyTorch-style caching allocator; ggml-alloc's best fit in one measured buffer; a
+//! buddy pool) and samples the allocator after every node, so the planned arena can be
+//! compared with what those schemes really use.
 
 mod baseline;
 mod dispatch;
@@ -24,7 +26,7 @@ mod lower;
 mod measure;
 pub mod shaders;
 
-pub use baseline::{Baseline, BaselineRun, run_baseline};
+pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
 pub use error::RuntimeError;
 pub use executor::{Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault};
 pub use gpu::{AdapterSummary, Gpu};
