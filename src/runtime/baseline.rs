@@ -293,7 +293,7 @@ pub fn run_baseline(
     which: Baseline,
 ) -> Result<BaselineRun, RuntimeError> {
     let live = liveness(graph);
-    let tl = timeline(graph, &live, which);
+    let tl = timeline(graph, &live, which)?;
     let tensors = graph.tensors.len();
     let pool = pool_replay(gpu, &tl, which)?;
     let curve = match &pool {

@@ -136,6 +136,9 @@ pub enum RuntimeError {
     /// A pool baseline's host replay (buddy, caching, ggml-style) refused its allocations.
     #[error("baseline replay: {0}")]
     Replay(#[from] super::baseline::ReplayError),
+    /// Analysing the graph for a baseline's in-place groups failed (sizes that overflow).
+    #[error("baseline analysis: {0}")]
+    Analysis(#[from] crate::plan::PlanError),
     /// Mapping a readback buffer failed or the device was lost while waiting.
     #[error("readback failed: {0}")]
     Readback(String),

@@ -13,6 +13,7 @@
 use super::Baseline;
 use crate::analysis::{AnalysisOptions, BufferOrigin, Liveness, analyze};
 use crate::graph::{Graph, TensorId, TensorKind};
+use crate::plan::PlanError;
 use crate::plan::buddy::{BuddyAllocator, BuddyError};
 use thiserror::Error;
 
@@ -54,16 +55,20 @@ impl Timeline {
 /// of its storage group, exactly as analysis groups them for the planner (an in-place-capable
 /// op over a dying activation that is not a graph output and that this node reads last:
 /// [`crate::graph::Op::can_run_in_place`] and analysis' rule).
-pub(crate) fn owners(graph: &Graph, live: &Liveness, in_place: bool) -> Vec<TensorId> {
+pub(crate) fn owners(
+    graph: &Graph,
+    live: &Liveness,
+    in_place: bool,
+) -> Result<Vec<TensorId>, PlanError> {
     if !in_place {
-        return live.root.clone();
+        return Ok(live.root.clone());
     }
     let opts = AnalysisOptions {
         in_place: true,
         ..AnalysisOptions::default()
     };
-    let analysis = analyze(graph, &opts);
-    graph
+    let analysis = analyze(graph, &opts)?;
+    Ok(graph
         .tensor_ids()
         .map(|t| {
             let group =
@@ -73,16 +78,22 @@ pub(crate) fn owners(graph: &Graph, live: &Liveness, in_place: bool) -> Vec<Tens
                 _ => live.root[t.index()],
             }
         })
-        .collect()
+        .collect())
 }
 
 /// The allocation events of `which`: naive-static creates every unit up front and frees none;
 /// the dynamic schemes create a unit right before its first producer (graph inputs up front)
 /// and free it right after its last reader through any view or in-place successor (units
 /// holding a graph output never), and a workspace lives only for its node.
-pub(crate) fn timeline(graph: &Graph, live: &Liveness, which: Baseline) -> Timeline {
+///
+/// Errors: the analysis behind the in-place groups refused the graph (sizes that overflow).
+pub(crate) fn timeline(
+    graph: &Graph,
+    live: &Liveness,
+    which: Baseline,
+) -> Result<Timeline, PlanError> {
     let (tensors, nodes) = (graph.tensors.len(), graph.nodes.len());
-    let owner = owners(graph, live, which.in_place());
+    let owner = owners(graph, live, which.in_place())?;
     let mut units = vec![None; tensors + nodes];
     // Last reading step and pinning of each unit, over every tensor it holds.
     let mut end: Vec<Option<u64>> = vec![None; tensors];
@@ -112,7 +123,7 @@ pub(crate) fn timeline(graph: &Graph, live: &Liveness, which: Baseline) -> Timel
         out.upfront = (0..out.units.len())
             .filter(|&u| out.units[u].is_some())
             .collect();
-        return out;
+        return Ok(out);
     }
     let last = nodes - 1;
     for u in 0..tensors {
@@ -139,7 +150,7 @@ pub(crate) fn timeline(graph: &Graph, live: &Liveness, which: Baseline) -> Timel
             out.free_after[n].push(tensors + n);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Byte curves of a timeline under some sizing rule.
@@ -366,7 +377,7 @@ mod tests {
     #[test]
     fn dynamic_frees_after_last_reader_through_views() {
         let g = chain();
-        let tl = timeline(&g, &liveness(&g), Baseline::NaiveDynamic);
+        let tl = timeline(&g, &liveness(&g), Baseline::NaiveDynamic).expect("timeline");
         // Units: x (0), a (1), b (3); the view v (2) has none.
         assert_eq!(tl.units[..4], [Some(128), Some(128), None, Some(128)]);
         assert_eq!(tl.upfront, vec![0]);
@@ -381,14 +392,14 @@ mod tests {
     fn in_place_units_follow_the_analysis_groups() {
         let g = broadcast_chain();
         let live = liveness(&g);
-        let off = timeline(&g, &live, Baseline::NaiveDynamic);
+        let off = timeline(&g, &live, Baseline::NaiveDynamic).expect("timeline");
         // Without in-place: x, a, b, c each a unit; x dies after node 0, a after 1, b after 2.
         assert_eq!(off.upfront, vec![0]);
         assert_eq!(off.alloc_before, vec![vec![2], vec![3], vec![4]]);
         assert_eq!(off.free_after, vec![vec![0], vec![2], vec![3]]);
         // Peak at node 1 (or 2): two 128-byte tensors live.
         assert_eq!(peaks(&off, |u| off.bytes(u)).requested, 256);
-        let on = timeline(&g, &live, Baseline::NaiveDynamicInPlace);
+        let on = timeline(&g, &live, Baseline::NaiveDynamicInPlace).expect("timeline");
         // a is not in place (its first input x is a graph input of another shape); b and c
         // write over a, so unit 2 holds a, b and c and, holding the output c, is never freed.
         let ids: Vec<usize> = on.owner.iter().map(|t| t.index()).collect();
@@ -403,14 +414,14 @@ mod tests {
     #[test]
     fn replay_records_when_segments_appear() {
         let g = broadcast_chain();
-        let tl = timeline(&g, &liveness(&g), Baseline::Caching);
+        let tl = timeline(&g, &liveness(&g), Baseline::Caching).expect("timeline");
         let r = replay(&tl, &mut super::super::caching::CachingAllocator::default()).unwrap();
         // Every request rounds to 512 B and is small: one 2 MiB segment, created with x
         // before node 0. x at 0, a at 512; x freed; b best-fits x's 512-byte hole at 0; a
         // freed and merged with the segment's tail; c takes 512 again.
         assert_eq!(r.segments, vec![2 << 20]);
         assert_eq!(r.created_upfront, vec![0]);
-        assert_eq!(r.created_before, vec![vec![]; 3]);
+        assert_eq!(r.created_before, vec![Vec::<usize>::new(); 3]);
         let at = |u: usize| r.blocks[u].map(|b| (b.segment, b.offset, b.held));
         assert_eq!(at(0), Some((0, 0, 512)));
         assert_eq!(at(2), Some((0, 512, 512)));
@@ -422,10 +433,10 @@ mod tests {
     #[test]
     fn static_holds_everything_and_buddy_rounds_up() {
         let g = chain();
-        let tl = timeline(&g, &liveness(&g), Baseline::NaiveStatic);
+        let tl = timeline(&g, &liveness(&g), Baseline::NaiveStatic).expect("timeline");
         assert_eq!(tl.upfront, vec![0, 1, 3]);
         assert_eq!(peaks(&tl, |_| 0).requested, 384);
-        let dynamic = timeline(&g, &liveness(&g), Baseline::Buddy);
+        let dynamic = timeline(&g, &liveness(&g), Baseline::Buddy).expect("timeline");
         let r = buddy_replay(&dynamic, 32, 1 << 20).unwrap();
         let at = |u: usize| r.blocks[u].map(|b| (b.segment, b.offset, b.held));
         // x and a coexist (two 128-byte blocks), then x's block is reused by b.
