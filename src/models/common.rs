@@ -12,7 +12,7 @@ pub const MAX_MODEL_BYTES: u64 = 1 << 40;
 /// Largest value of any size option (beyond it every model exceeds [`MAX_MODEL_BYTES`]).
 pub const MAX_OPTION: usize = 1 << 32;
 
-/// Most layers a model may have (keeps graph construction itself bounded).
+/// Most layers (or random-graph nodes) a model may have (keeps graph construction bounded).
 pub const MAX_LAYERS: usize = 1024;
 
 /// One option a model takes: name (as on the command line), default, meaning.

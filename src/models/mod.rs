@@ -154,9 +154,9 @@ pub fn catalog() -> Vec<ModelInfo> {
 /// Builds the named model with `opts` (defaults for `None`), validated.
 ///
 /// Errors: [`ModelError::UnknownModel`]; [`ModelError::BadOption`] for an option the model does
-/// not take, a zero, a value over [`MAX_OPTION`] (or layers over [`MAX_LAYERS`]), a
-/// model-specific impossibility, or a graph whose tensors plus workspace exceed
-/// [`MAX_MODEL_BYTES`].
+/// not take, a zero (except `seed`), a value over [`MAX_OPTION`] (or layers or nodes over
+/// [`MAX_LAYERS`]), a model-specific impossibility, or a graph whose tensors plus workspace
+/// exceed [`MAX_MODEL_BYTES`].
 pub fn build(name: &str, opts: &ModelOptions) -> Result<Graph, ModelError> {
     let entry =
         ENTRIES
