@@ -476,6 +476,7 @@ fn seed_graphs() -> Vec<String> {
         image,
         width: Some(width),
         layers: Some(1),
+        ..ModelOptions::default()
     };
     [
         ("mlp", opts(None, None, 8)),
@@ -634,8 +635,8 @@ fn parse_option(text: &Option<String>) -> Result<Option<usize>, String> {
 
 /// Model options through the CLI's path: parse, build (option checks, size limit, validation),
 /// then plan at a parsed alignment. True when the model was built.
-fn options_case(rng: &mut Rng, texts: &[Option<String>; 6], model: &str) -> bool {
-    let parsed: Result<Vec<Option<usize>>, String> = texts[..5].iter().map(parse_option).collect();
+fn options_case(rng: &mut Rng, texts: &[Option<String>; 10], model: &str) -> bool {
+    let parsed: Result<Vec<Option<usize>>, String> = texts[..9].iter().map(parse_option).collect();
     let Ok(v) = parsed else { return false };
     let opts = ModelOptions {
         batch: v[0],
@@ -643,6 +644,10 @@ fn options_case(rng: &mut Rng, texts: &[Option<String>; 6], model: &str) -> bool
         image: v[2],
         width: v[3],
         layers: v[4],
+        heads: v[5],
+        vocab: v[6],
+        nodes: v[7],
+        seed: v[8],
     };
     let graph = match build(model, &opts) {
         Ok(g) => g,
@@ -660,7 +665,7 @@ fn options_case(rng: &mut Rng, texts: &[Option<String>; 6], model: &str) -> bool
     if layers > 8 {
         return true; // valid but slow to plan thousands of times; the cap above is what matters
     }
-    let alignment = match texts[5].as_deref().map(str::parse::<u64>) {
+    let alignment = match texts[9].as_deref().map(str::parse::<u64>) {
         None => 256,
         Some(Ok(a)) => a,
         Some(Err(e)) => {
@@ -696,8 +701,10 @@ fn fuzz_model_options() {
     for case in 0..CASES {
         let seed = 0x4f50_5400_0000 + case as u64;
         let mut rng = Rng::new(seed);
-        let texts: [Option<String>; 6] = std::array::from_fn(|_| option_text(&mut rng));
-        let model = *rng.pick(&["mlp", "gpt", "resnet", "mlp", "gpt", "resnet", "nosuch"]);
+        let texts: [Option<String>; 10] = std::array::from_fn(|_| option_text(&mut rng));
+        let model = *rng.pick(&[
+            "mlp", "gpt", "resnet", "unet", "randwire", "mlp", "gpt", "resnet", "nosuch",
+        ]);
         let shown = format!("--model {model} {texts:?}");
         let ok = Cell::new(false);
         run_case("model options", seed, &shown, || {

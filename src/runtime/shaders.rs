@@ -9,7 +9,7 @@ mod params;
 
 pub use params::{
     AttentionParams, ConvParams, DataParams, ElementwiseParams, Field, GemmParams, NormParams,
-    ParamsLayout, ParamsStruct, PoolParams,
+    ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -31,6 +31,7 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<PoolParams>(),
         size_of::<DataParams>(),
         size_of::<AttentionParams>(),
+        size_of::<ResizeParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -90,6 +91,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "attention.wgsl",
         include_str!("../../shaders/attention.wgsl"),
     ),
+    ("resize.wgsl", include_str!("../../shaders/resize.wgsl")),
 ];
 
 /// One compute entry point.
@@ -133,11 +135,13 @@ pub enum Kernel {
     AttnSoftmax,
     /// Attention probabilities times v.
     AttnPv,
+    /// Nearest-neighbour 2x upsampling (optionally cropped by one).
+    Upsample2x,
 }
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 19] = {
+    pub const ALL: [Kernel; 20] = {
         use Kernel::*;
         [
             MatMul,
@@ -159,6 +163,7 @@ impl Kernel {
             AttnScores,
             AttnSoftmax,
             AttnPv,
+            Upsample2x,
         ]
     };
 
@@ -173,6 +178,7 @@ impl Kernel {
             Pool2d | GlobalAvgPool => "pool.wgsl",
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
             AttnScores | AttnSoftmax | AttnPv => "attention.wgsl",
+            Upsample2x => "resize.wgsl",
         }
     }
 
@@ -199,6 +205,7 @@ impl Kernel {
             AttnScores => "attn_scores",
             AttnSoftmax => "attn_softmax",
             AttnPv => "attn_pv",
+            Upsample2x => "upsample2x",
         }
     }
 
@@ -208,7 +215,7 @@ impl Kernel {
         match self {
             UnaryInPlace | SoftmaxInPlace => 1,
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
-            | ConcatPiece | Copy => 2,
+            | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
             MatMul | LayerNorm => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
@@ -238,6 +245,7 @@ impl Kernel {
             Pool2d | GlobalAvgPool => ParamsLayout::of::<PoolParams>(),
             Permute | ConcatPiece | Embedding | Copy => ParamsLayout::of::<DataParams>(),
             AttnScores | AttnSoftmax | AttnPv => ParamsLayout::of::<AttentionParams>(),
+            Upsample2x => ParamsLayout::of::<ResizeParams>(),
         }
     }
 

@@ -21,6 +21,7 @@ mod fold_tests;
 mod matmul;
 mod norm;
 mod pool;
+mod resize;
 
 use super::RuntimeError;
 use crate::graph::{DType, Graph, NodeId, Op, TensorId};
@@ -130,6 +131,7 @@ impl Lowerer<'_> {
             Op::Concat { axis } => data::concat(&cx, *axis),
             Op::Embedding => data::embedding(&cx),
             Op::Attention { causal, scale } => attention::attention(&cx, *causal, *scale),
+            Op::Upsample2x { .. } => resize::upsample2x(&cx),
         }
     }
 }

@@ -213,6 +213,22 @@ params_struct! {
 }
 
 params_struct! {
+    /// `Params` of resize.wgsl: nearest-neighbour 2x upsampling, optionally cropped by one.
+    ResizeParams {
+        /// Output elements.
+        total: u32,
+        /// Input height.
+        h: u32,
+        /// Input width.
+        w: u32,
+        /// Output height (2h or 2h - 1).
+        oh: u32,
+        /// Output width (2w or 2w - 1).
+        ow: u32,
+    }
+}
+
+params_struct! {
     /// `Params` of pool.wgsl: max/average pooling and global average pooling.
     PoolParams {
         /// Output elements.
@@ -353,6 +369,7 @@ mod tests {
             ParamsLayout::of::<PoolParams>(),
             ParamsLayout::of::<DataParams>(),
             ParamsLayout::of::<AttentionParams>(),
+            ParamsLayout::of::<ResizeParams>(),
         ] {
             let mut at = 0;
             for f in l.fields {
