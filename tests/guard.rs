@@ -175,7 +175,8 @@ fn every_built_in_model_passes_the_guard_check_with_honest_device_figures() {
         validate: true,
         baselines: false,
     };
-    for info in catalog() {
+    // Full-size models (resnet50, gpt2-small) are benchmarks, not tests.
+    for info in catalog().into_iter().filter(|i| !i.full_size) {
         let graph = build(info.name, &ModelOptions::default()).expect("model");
         let planned = plan_graph(&graph, &config()).expect("plan");
         let exec = execute(&graph, &planned, Some(gpu()), opts).expect("execute");
