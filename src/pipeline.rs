@@ -42,6 +42,9 @@ pub struct PlannedGraph {
     pub layout: MemoryLayout,
     /// Analysis + planning time.
     pub plan_ms: f64,
+    /// What runs the attention nodes ([`Graph::attention_summary`]): `tiled`, `materialized`,
+    /// `mixed` or `none`.
+    pub attention: &'static str,
 }
 
 /// Plans `graph` under every (in-place, workspace policy) combination, other settings as in
@@ -80,5 +83,6 @@ pub fn plan_graph(graph: &Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanE
         lower_bound: lb,
         layout,
         plan_ms,
+        attention: graph.attention_summary(),
     })
 }

@@ -96,6 +96,10 @@ pub struct PlanOpts {
     /// Offset alignment for `plan` (default: 256, a common GPU value); `run` uses the device's.
     #[arg(long)]
     pub alignment: Option<u64>,
+    /// Attention kernel: tiled (flash-style, no score matrix) or materialized (scores in the
+    /// workspace).
+    #[arg(long, default_value = "tiled")]
+    pub attention: String,
 }
 
 /// `tessera plan`.

@@ -1,11 +1,12 @@
 //! `tessera plan`: analyse and plan a model; print arena, lower bound, ratio and how in-place
 //! reuse and each workspace policy change the arena.
 
-use super::args::{PlanArgs, PlanOpts};
+use super::args::{ModelArgs, PlanArgs, PlanOpts};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
 use tessera::bytes::check_alignment;
+use tessera::graph::{AttentionKernel, Graph};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
 use tessera::report::{PlanSection, Table, Variant, human_bytes};
@@ -37,6 +38,20 @@ pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
     })
 }
 
+/// The model's graph with every attention node set to run the `--attention` kernel, so that
+/// analysis and the planner see the workspace that kernel needs.
+pub fn model_graph(model: &ModelArgs, opts: &PlanOpts) -> Result<Graph, CliError> {
+    let kernel = AttentionKernel::from_name(&opts.attention).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown attention kernel `{}` (known: tiled, materialized)",
+            opts.attention
+        ))
+    })?;
+    let mut graph = models::build_model(model)?;
+    graph.set_attention_kernel(kernel)?;
+    Ok(graph)
+}
+
 /// The plan section of a report.
 pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
     let arena = p.outcome.plan.arena_bytes;
@@ -57,6 +72,7 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         buffers: p.analysis.problem.buffers.len(),
         alignment: cfg.analysis.alignment,
         proven_optimal: p.outcome.proven_optimal,
+        attention: p.attention.to_string(),
     }
 }
 
@@ -120,7 +136,7 @@ struct PlanJson {
 
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let graph = models::build_model(&args.model)?;
+    let graph = model_graph(&args.model, &args.opts)?;
     let cfg = config(&args.opts, args.opts.alignment.unwrap_or(256))?;
     let p = plan_graph(&graph, &cfg)?;
     let s = section(&p, &cfg);
@@ -157,6 +173,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     );
     println!("weights:        {}", human_bytes(s.weights_bytes));
     println!("in-place nodes: {}", s.in_place_nodes);
+    println!("attention:      {}", s.attention);
     println!("alignment:      {}", s.alignment);
     println!("planning time:  {:.1} ms", p.plan_ms);
     let curve = per_step(

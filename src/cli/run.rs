@@ -98,6 +98,7 @@ pub fn print_report(r: &RunReport) {
         human_bytes(r.plan.arena_bytes),
         r.plan.arena_bytes
     );
+    println!("attention:        {}", r.plan.attention);
     println!(
         "lower bound:      {} (ratio {:.4})",
         human_bytes(r.plan.lower_bound_bytes),
@@ -279,7 +280,7 @@ pub fn plan_and_execute(
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let graph = models::build_model(&args.model)?;
+    let graph = plan::model_graph(&args.model, &args.opts)?;
     let gpu = open_gpu(args.require_gpu)?;
     let alignment = match (&gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),

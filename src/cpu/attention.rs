@@ -70,7 +70,11 @@ mod tests {
             TensorData::F32(v.to_vec()),
         );
         let out = eval_node(
-            &Op::Attention { causal, scale },
+            &Op::Attention {
+                causal,
+                scale,
+                kernel: Default::default(),
+            },
             &[(&sq, &q), (&sk, &k), (&sk, &v)],
             &sq,
         )

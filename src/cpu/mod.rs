@@ -333,7 +333,7 @@ fn eval(
         Op::Permute { perm } => layout_ops::permute(&cx, perm, inputs, out_shape)?,
         Op::Concat { axis } => layout_ops::concat(&cx, *axis, inputs, out_shape)?,
         Op::Embedding => layout_ops::embedding(&cx, inputs)?,
-        Op::Attention { causal, scale } => attention::attention(&cx, inputs, *causal, *scale)?,
+        Op::Attention { causal, scale, .. } => attention::attention(&cx, inputs, *causal, *scale)?,
         Op::Upsample2x { .. } => resize::upsample2x(&cx, inputs, out_shape)?,
     };
     if numel(out_shape) != Some(out.len()) {

@@ -1,6 +1,7 @@
 //! Shape and dtype inference for every op, plus each op's workspace request. Used by the
 //! builder when a node is added and again by validation for hand-made graphs.
 
+use super::op::{AttentionKernel, TILED_ATTENTION_MAX_HEAD_DIM};
 use super::{DType, GraphError, Op, PoolAttrs, Shape};
 
 /// Input facts handed to inference.
@@ -323,7 +324,11 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             out.push(table[1]);
             Ok((Shape(out), DType::F32))
         }
-        Op::Attention { causal, scale } => {
+        Op::Attention {
+            causal,
+            scale,
+            kernel,
+        } => {
             c.arity(3, 3)?;
             c.all_f32()?;
             if !scale.is_finite() {
@@ -338,6 +343,13 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             }
             if *causal && q[2] != k[2] {
                 return Err(c.shape_err("causal attention needs S == T"));
+            }
+            if *kernel == AttentionKernel::Tiled && q[3] > TILED_ATTENTION_MAX_HEAD_DIM {
+                return Err(c.attr_err(format!(
+                    "head dimension {} exceeds the tiled kernel's maximum {TILED_ATTENTION_MAX_HEAD_DIM}; \
+                     use --attention materialized",
+                    q[3]
+                )));
             }
             Ok((inputs[0].0.clone(), DType::F32))
         }
@@ -359,7 +371,7 @@ pub fn im2col_tile_cols(ckk: u64, plane: u64) -> u64 {
 }
 
 /// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
-/// convolution, the score matrix of attention. Saturates; validation rejects a graph where it
+/// convolution, the score matrix of materialised attention (tiled attention needs none). Saturates; validation rejects a graph where it
 /// would (see [`checked_workspace_bytes`]). Call only on inputs that passed [`infer`].
 pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64 {
     checked_workspace_bytes(op, inputs, output).unwrap_or(u64::MAX)
@@ -377,7 +389,14 @@ pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape
             ckk.checked_mul(im2col_tile_cols(ckk, plane))?
                 .checked_mul(f32_bytes)
         }
-        Op::Attention { .. } => {
+        Op::Attention {
+            kernel: AttentionKernel::Tiled,
+            ..
+        } => Some(0),
+        Op::Attention {
+            kernel: AttentionKernel::Materialized,
+            ..
+        } => {
             let (q, k) = (inputs[0].0.dims(), inputs[1].0.dims());
             Shape::new([q[0], q[1], q[2], k[2]])
                 .checked_numel()?

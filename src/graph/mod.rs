@@ -8,6 +8,7 @@ mod error;
 mod ids;
 pub mod infer;
 mod op;
+mod rewrite;
 mod shape;
 mod tensor;
 mod validate;
@@ -17,6 +18,9 @@ pub use dag::{Graph, Node};
 pub use dtype::DType;
 pub use error::{GraphError, printable};
 pub use ids::{NodeId, TensorId};
-pub use op::{BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, UnaryOp};
+pub use op::{
+    AttentionKernel, BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, TILED_ATTENTION_MAX_HEAD_DIM,
+    UnaryOp,
+};
 pub use shape::Shape;
 pub use tensor::{Init, Lcg, Tensor, TensorKind};

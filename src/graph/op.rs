@@ -58,6 +58,41 @@ pub struct PoolAttrs {
     pub padding: [usize; 2],
 }
 
+/// Largest head dimension `D` the tiled attention kernel handles (`ATTN_MAX_D` in
+/// attention_tiled.wgsl); inference refuses a tiled attention node with a larger one.
+pub const TILED_ATTENTION_MAX_HEAD_DIM: usize = 128;
+
+/// How an attention node runs; a contract name in reports (`plan.attention`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKernel {
+    /// Flash-style: query-row blocks stream K/V tiles through workgroup memory with an online
+    /// softmax; the score matrix never exists and the node needs no workspace. Head dims up to
+    /// [`TILED_ATTENTION_MAX_HEAD_DIM`].
+    #[default]
+    Tiled,
+    /// Scores `[B, H, S, T]` written to the node's workspace, row softmax, then times v.
+    Materialized,
+}
+
+impl AttentionKernel {
+    /// Both kernels, default first.
+    pub const ALL: [AttentionKernel; 2] = [AttentionKernel::Tiled, AttentionKernel::Materialized];
+
+    /// The contract name: `tiled` or `materialized`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttentionKernel::Tiled => "tiled",
+            AttentionKernel::Materialized => "materialized",
+        }
+    }
+
+    /// The kernel called `name`, if any.
+    pub fn from_name(name: &str) -> Option<AttentionKernel> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// An operator. Inputs are listed in the node; their order is documented per variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -115,13 +150,17 @@ pub enum Op {
         /// Output rows and columns.
         size: [usize; 2],
     },
-    /// Scaled dot-product attention, materialised: inputs `q [B, H, S, D]`, `k [B, H, T, D]`,
-    /// `v [B, H, T, D]`; output `[B, H, S, D]`. Scores `[B, H, S, T]` live in the workspace.
+    /// Scaled dot-product attention: inputs `q [B, H, S, D]`, `k [B, H, T, D]`,
+    /// `v [B, H, T, D]`; output `[B, H, S, D]`. `kernel` says how it runs and so what workspace
+    /// it needs: the materialised scores `[B, H, S, T]`, or none for the tiled kernel.
     Attention {
         /// Mask keys after the query position (requires S == T).
         causal: bool,
         /// Multiplies q.k; usually 1/sqrt(D).
         scale: f32,
+        /// Which kernel runs it (graphs written before the field existed read as `tiled`).
+        #[serde(default)]
+        kernel: AttentionKernel,
     },
 }
 

@@ -16,7 +16,7 @@
 
 use super::ModelError;
 use super::common::{Net, OptionSpec, Sizes, bad, uniform_scale};
-use crate::graph::{DType, Graph, Init, Op, TensorId};
+use crate::graph::{AttentionKernel, DType, Graph, Init, Op, TensorId};
 
 /// Model name.
 pub const NAME: &str = "gpt";
@@ -118,6 +118,7 @@ fn block(net: &mut Net, name: &str, x: TensorId, s: &Sizes) -> Result<TensorId, 
         Op::Attention {
             causal: true,
             scale,
+            kernel: AttentionKernel::default(),
         },
         &[q, k, v],
     )?;

@@ -45,6 +45,10 @@ pub struct PlanSection {
     pub alignment: u64,
     /// True when the planner proved the arena minimal.
     pub proven_optimal: bool,
+    /// The attention kernel planned (`--attention`): `tiled` (no workspace), `materialized`
+    /// (scores in the workspace), `mixed` (a graph file choosing per node) or `none` (no
+    /// attention nodes).
+    pub attention: String,
 }
 
 /// What the device really used. Every allocator figure is a signed difference of two samples of

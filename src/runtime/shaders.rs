@@ -9,7 +9,7 @@ mod params;
 
 pub use params::{
     AttentionParams, ConvParams, DataParams, ElementwiseParams, Field, GemmParams, NormParams,
-    ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
+    ParamsLayout, ParamsStruct, PoolParams, ResizeParams, TiledAttentionParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -32,6 +32,7 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<DataParams>(),
         size_of::<AttentionParams>(),
         size_of::<ResizeParams>(),
+        size_of::<TiledAttentionParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -42,6 +43,23 @@ pub const PARAMS_BYTES: u64 = {
     }
     max.next_multiple_of(16) as u64
 };
+
+/// Query rows per workgroup of the tiled attention kernel (`ATTN_ROWS` in attention_tiled.wgsl).
+pub const ATTN_ROWS: u32 = 16;
+/// Keys per K/V tile of the tiled attention kernel (`ATTN_KEYS`); `ATTN_ROWS * ATTN_KEYS` is
+/// the workgroup size, one score per thread.
+pub const ATTN_KEYS: u32 = 16;
+/// Largest head dimension of the tiled attention kernel (`ATTN_MAX_D`), the graph's
+/// [`TILED_ATTENTION_MAX_HEAD_DIM`](crate::graph::TILED_ATTENTION_MAX_HEAD_DIM).
+pub const ATTN_MAX_D: u32 = crate::graph::TILED_ATTENTION_MAX_HEAD_DIM as u32;
+/// Workgroup memory of the tiled attention kernel: q, k and v tiles of `ATTN_MAX_D` floats per
+/// row or key and one score tile. The tile sizes are chosen so this stays within 32 KiB, the
+/// `max_compute_workgroup_storage_size` of lavapipe and WebGPU's default (25,600 bytes).
+pub const ATTN_WORKGROUP_BYTES: u32 =
+    ((ATTN_ROWS + 2 * ATTN_KEYS) * ATTN_MAX_D + ATTN_ROWS * ATTN_KEYS) * 4;
+const _: () = assert!(ATTN_WORKGROUP_BYTES <= 32 * 1024);
+const _: () = assert!(ATTN_ROWS * ATTN_KEYS == WORKGROUP_SIZE);
+const _: () = assert!(ATTN_MAX_D % (WORKGROUP_SIZE / ATTN_ROWS) == 0);
 
 /// `BINARY_*` op codes of elementwise.wgsl.
 pub const BINARY_ADD: u32 = 0;
@@ -74,6 +92,9 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("UNARY_SCALE", UNARY_SCALE),
     ("POOL_MAX", POOL_MAX),
     ("POOL_AVG", POOL_AVG),
+    ("ATTN_ROWS", ATTN_ROWS),
+    ("ATTN_KEYS", ATTN_KEYS),
+    ("ATTN_MAX_D", ATTN_MAX_D),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -92,6 +113,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/attention.wgsl"),
     ),
     ("resize.wgsl", include_str!("../../shaders/resize.wgsl")),
+    (
+        "attention_tiled.wgsl",
+        include_str!("../../shaders/attention_tiled.wgsl"),
+    ),
 ];
 
 /// One compute entry point.
@@ -137,11 +162,13 @@ pub enum Kernel {
     AttnPv,
     /// Nearest-neighbour 2x upsampling (optionally cropped by one).
     Upsample2x,
+    /// Flash-style attention: online softmax over K/V tiles, no score matrix.
+    AttnTiled,
 }
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 20] = {
+    pub const ALL: [Kernel; 21] = {
         use Kernel::*;
         [
             MatMul,
@@ -164,6 +191,7 @@ impl Kernel {
             AttnSoftmax,
             AttnPv,
             Upsample2x,
+            AttnTiled,
         ]
     };
 
@@ -179,6 +207,7 @@ impl Kernel {
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
             AttnScores | AttnSoftmax | AttnPv => "attention.wgsl",
             Upsample2x => "resize.wgsl",
+            AttnTiled => "attention_tiled.wgsl",
         }
     }
 
@@ -206,6 +235,7 @@ impl Kernel {
             AttnSoftmax => "attn_softmax",
             AttnPv => "attn_pv",
             Upsample2x => "upsample2x",
+            AttnTiled => "attn_tiled",
         }
     }
 
@@ -217,7 +247,7 @@ impl Kernel {
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
             | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
-            MatMul | LayerNorm => 4,
+            MatMul | LayerNorm | AttnTiled => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
         }
     }
@@ -246,6 +276,7 @@ impl Kernel {
             Permute | ConcatPiece | Embedding | Copy => ParamsLayout::of::<DataParams>(),
             AttnScores | AttnSoftmax | AttnPv => ParamsLayout::of::<AttentionParams>(),
             Upsample2x => ParamsLayout::of::<ResizeParams>(),
+            AttnTiled => ParamsLayout::of::<TiledAttentionParams>(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! kernel family runs on the GPU (lavapipe in CI) against the CPU reference.
 
 use super::Lowerer;
-use crate::graph::{DType, Graph, GraphBuilder, Init, Op, TensorKind};
+use crate::graph::{AttentionKernel, DType, Graph, GraphBuilder, Init, Op, TensorKind};
 use crate::layout::naive_layout;
 use crate::runtime::Gpu;
 use crate::runtime::dispatch::{
@@ -112,6 +112,7 @@ fn every_folded_kernel_family_agrees_with_the_cpu() {
     let attn = Op::Attention {
         causal: false,
         scale: 0.5,
+        kernel: AttentionKernel::Materialized,
     };
     let o = b.op("attention", attn, &[q, k, v]).expect("attention");
     b.output(o);

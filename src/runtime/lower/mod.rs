@@ -24,7 +24,7 @@ mod pool;
 mod resize;
 
 use super::RuntimeError;
-use crate::graph::{DType, Graph, NodeId, Op, TensorId};
+use crate::graph::{AttentionKernel, DType, Graph, NodeId, Op, TensorId};
 use crate::layout::MemoryLayout;
 use cx::NodeCx;
 use std::sync::Arc;
@@ -130,7 +130,16 @@ impl Lowerer<'_> {
             Op::Permute { perm } => data::permute(&cx, perm),
             Op::Concat { axis } => data::concat(&cx, *axis),
             Op::Embedding => data::embedding(&cx),
-            Op::Attention { causal, scale } => attention::attention(&cx, *causal, *scale),
+            Op::Attention {
+                causal,
+                scale,
+                kernel: AttentionKernel::Materialized,
+            } => attention::materialized(&cx, *causal, *scale),
+            Op::Attention {
+                causal,
+                scale,
+                kernel: AttentionKernel::Tiled,
+            } => attention::tiled(&cx, *causal, *scale),
             Op::Upsample2x { .. } => resize::upsample2x(&cx),
         }
     }

@@ -306,6 +306,28 @@ params_struct! {
     }
 }
 
+params_struct! {
+    /// `Params` of attention_tiled.wgsl.
+    TiledAttentionParams {
+        /// Batch times heads.
+        bh: u32,
+        /// Query length.
+        s: u32,
+        /// Key length.
+        t: u32,
+        /// Head dimension (at most `ATTN_MAX_D`).
+        d: u32,
+        /// 1 for a causal mask.
+        causal: u32,
+        /// Score scale.
+        scale: f32,
+        /// Query-row blocks per (batch, head): ceil(s / ATTN_ROWS).
+        blocks: u32,
+        /// Workgroups in all (bh * blocks); the folded grid skips the rest.
+        groups: u32,
+    }
+}
+
 impl GemmParams {
     /// A convolution tile's block: this GEMM in the first 64 bytes, the im2col fields of
     /// `im2col` after them.
@@ -370,6 +392,7 @@ mod tests {
             ParamsLayout::of::<DataParams>(),
             ParamsLayout::of::<AttentionParams>(),
             ParamsLayout::of::<ResizeParams>(),
+            ParamsLayout::of::<TiledAttentionParams>(),
         ] {
             let mut at = 0;
             for f in l.fields {

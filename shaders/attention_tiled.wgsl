@@ -1,0 +1,131 @@
+// attention_tiled.wgsl: flash-style scaled dot-product attention in one dispatch that never
+// materialises the score matrix. One workgroup owns ATTN_ROWS query rows of one (batch, head)
+// and streams the keys in tiles of ATTN_KEYS through workgroup memory with an online softmax:
+// per query row a running max m, a running denominator l and an output accumulator that is
+// rescaled by exp(m_old - m_new) whenever the max grows. With `causal`, tiles wholly above the
+// diagonal of the block are skipped and keys past the query position inside a tile are masked.
+// S and T need not be multiples of the tiles; head dims up to ATTN_MAX_D.
+//
+// Workgroup memory: q, k and v tiles of ATTN_ROWS (= ATTN_KEYS) x ATTN_MAX_D floats and one
+// ATTN_ROWS x ATTN_KEYS score tile: (3 * 16 * 128 + 16 * 16) * 4 = 25,600 bytes, under the
+// 32 KiB that lavapipe (and WebGPU's default limit) allows; 32-key tiles would need 42 KiB.
+//
+// Threads: WORKGROUP_SIZE = ATTN_ROWS x ATTN_KEYS. In the score phase thread (r, j) computes
+// the score of query row r and key j of the tile; in the update phase thread (r, lane) owns
+// output columns lane, lane + LANES, ... of row r (at most PER_LANE of them), and every
+// thread of a row keeps its own identical copy of m and l.
+//
+// Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
+//   0: params (uniform)
+//   1 = q [BH, S, D], 2 = k [BH, T, D], 3 = v [BH, T, D], 4 = out [BH, S, D]
+
+const WORKGROUP_SIZE: u32 = 256u;
+const ATTN_ROWS: u32 = 16u;
+const ATTN_KEYS: u32 = 16u;
+const ATTN_MAX_D: u32 = 128u;
+const LANES: u32 = WORKGROUP_SIZE / ATTN_ROWS;   // threads per query row
+const PER_LANE: u32 = ATTN_MAX_D / LANES;       // output columns per thread
+const LOWEST_F32: f32 = -3.402823e38;
+
+struct Params {
+    bh: u32,
+    s: u32,
+    t: u32,
+    d: u32,
+    causal: u32,
+    scale: f32,
+    blocks: u32,
+    groups: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> q: array<f32>;
+@group(0) @binding(2) var<storage, read_write> k: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+var<workgroup> q_tile: array<f32, ATTN_ROWS * ATTN_MAX_D>;   // row-major with stride D
+var<workgroup> k_tile: array<f32, ATTN_KEYS * ATTN_MAX_D>;
+var<workgroup> v_tile: array<f32, ATTN_KEYS * ATTN_MAX_D>;
+var<workgroup> s_tile: array<f32, ATTN_ROWS * ATTN_KEYS>;   // scaled scores
+
+// Copies keys t0 .. t0 + ATTN_KEYS of head `head` into k_tile and v_tile (zeros past T).
+fn load_kv(head: u32, t0: u32, lid: u32) {
+    for (var i = lid; i < ATTN_KEYS * p.d; i = i + WORKGROUP_SIZE) {
+        let key = t0 + i / p.d;
+        var kx = 0.0;
+        var vx = 0.0;
+        if (key < p.t) {
+            let at = (head * p.t + key) * p.d + i % p.d;
+            kx = k[at];
+            vx = v[at];
+        }
+        k_tile[i] = kx;
+        v_tile[i] = vx;
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let g = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
+    if (g >= p.groups) { return; }
+    let head = g / p.blocks;
+    let s0 = (g % p.blocks) * ATTN_ROWS;
+    let d = p.d;
+    for (var i = lid; i < ATTN_ROWS * d; i = i + WORKGROUP_SIZE) {
+        let qrow = s0 + i / d;
+        var x = 0.0;
+        if (qrow < p.s) { x = q[(head * p.s + qrow) * d + i % d]; }
+        q_tile[i] = x;
+    }
+    let r = lid / LANES;
+    let lane = lid % LANES;
+    let row = s0 + r;
+    // Keys the block needs (uniform): with the causal mask none past its last row.
+    var keys = p.t;
+    var visible = p.t;
+    if (p.causal != 0u) {
+        keys = min(min(s0 + ATTN_ROWS, p.s), p.t);
+        visible = min(row + 1u, p.t);
+    }
+    let tiles = (keys + ATTN_KEYS - 1u) / ATTN_KEYS;
+    var m = LOWEST_F32;
+    var l = 0.0;
+    var acc: array<f32, PER_LANE>;
+    for (var tile = 0u; tile < tiles; tile = tile + 1u) {
+        let t0 = tile * ATTN_KEYS;
+        workgroupBarrier();   // q staged; the previous tile's readers are done
+        load_kv(head, t0, lid);
+        workgroupBarrier();
+        var dot = 0.0;
+        for (var c = 0u; c < d; c = c + 1u) {
+            dot = dot + q_tile[r * d + c] * k_tile[lane * d + c];
+        }
+        s_tile[lid] = p.scale * dot;
+        workgroupBarrier();
+        // Keys of this tile that row `row` may see: t0 .. t0 + n.
+        let n = min(ATTN_KEYS, visible - min(visible, t0));
+        if (row < p.s && n > 0u) {
+            var m_new = m;
+            for (var j = 0u; j < n; j = j + 1u) { m_new = max(m_new, s_tile[r * ATTN_KEYS + j]); }
+            let alpha = exp(m - m_new);
+            l = l * alpha;
+            for (var i = 0u; i < PER_LANE; i = i + 1u) { acc[i] = acc[i] * alpha; }
+            for (var j = 0u; j < n; j = j + 1u) {
+                let pj = exp(s_tile[r * ATTN_KEYS + j] - m_new);
+                l = l + pj;
+                for (var i = 0u; i < PER_LANE; i = i + 1u) {
+                    let c = lane + i * LANES;
+                    if (c < d) { acc[i] = acc[i] + pj * v_tile[j * d + c]; }
+                }
+            }
+            m = m_new;
+        }
+    }
+    if (row >= p.s) { return; }
+    for (var i = 0u; i < PER_LANE; i = i + 1u) {
+        let c = lane + i * LANES;
+        if (c < d) { out[(head * p.s + row) * d + c] = select(0.0, acc[i] / l, l > 0.0); }
+    }
+}
