@@ -7,8 +7,8 @@ mod common;
 
 use common::{check, check_layouts, gpu, in_place_at, naive};
 use tessera::graph::{
-    BinaryOp, Conv2dAttrs, DType, Graph, GraphBuilder, Init, NodeId, Op, PoolAttrs, PoolKind,
-    UnaryOp,
+    AttentionKernel, BinaryOp, Conv2dAttrs, DType, Graph, GraphBuilder, Init, NodeId, Op,
+    PoolAttrs, PoolKind, UnaryOp,
 };
 use tessera::runtime::{RuntimeError, compile, measure_compile};
 
@@ -216,7 +216,11 @@ fn attention_causal_and_not() {
         let scale = 1.0 / 3.0;
         let g = single(
             &[&[2, 3, 13, 9], &[2, 3, 13, 9], &[2, 3, 13, 9]],
-            Op::Attention { causal, scale },
+            Op::Attention {
+                causal,
+                scale,
+                kernel: AttentionKernel::Materialized,
+            },
         );
         check_layouts(&g, None, &format!("attention causal={causal}"));
     }
@@ -225,6 +229,7 @@ fn attention_causal_and_not() {
         Op::Attention {
             causal: false,
             scale: 0.3,
+            kernel: AttentionKernel::Materialized,
         },
     );
     check_layouts(&g, None, "attention S=13 T=11");
@@ -363,6 +368,7 @@ fn more_workgroups_than_one_dimension_allows_use_a_2d_grid() {
         Op::Attention {
             causal: false,
             scale: 0.5,
+            kernel: AttentionKernel::Materialized,
         },
     );
     check_layouts(&g, None, "attention rows beyond one grid row");

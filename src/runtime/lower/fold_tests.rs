@@ -101,7 +101,7 @@ fn every_folded_kernel_family_agrees_with_the_cpu() {
     let z = b.op("matmul", mm, &[a, m]).expect("matmul");
     b.output(z);
     check_folded(&gpu, &b.build().expect("graph"), "gemm");
-    // Rows: 31 softmax rows; attention with 2 x 16 rows.
+    // Rows: 31 softmax rows; attention with 2 x 16 rows; tiled attention with 30 row blocks.
     let mut b = GraphBuilder::new();
     let x = input(&mut b, &[31, 7], 7);
     let y = b.op("softmax", Op::Softmax, &[x]).expect("softmax");
@@ -115,6 +115,17 @@ fn every_folded_kernel_family_agrees_with_the_cpu() {
         kernel: AttentionKernel::Materialized,
     };
     let o = b.op("attention", attn, &[q, k, v]).expect("attention");
+    b.output(o);
+    // Tiled attention: 3 heads x 10 blocks of 16 query rows = 30 workgroups.
+    let q = input(&mut b, &[1, 3, 150, 5], 11);
+    let k = input(&mut b, &[1, 3, 150, 5], 12);
+    let v = input(&mut b, &[1, 3, 150, 5], 13);
+    let tiled = Op::Attention {
+        causal: true,
+        scale: 0.4,
+        kernel: AttentionKernel::Tiled,
+    };
+    let o = b.op("tiled", tiled, &[q, k, v]).expect("tiled attention");
     b.output(o);
     check_folded(&gpu, &b.build().expect("graph"), "rows");
 }
