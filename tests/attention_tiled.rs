@@ -42,7 +42,11 @@ fn attention(
 fn check_tiled(dims: (usize, usize, usize, usize, usize), causal: bool) {
     let g = attention(dims, causal, AttentionKernel::Tiled);
     assert_eq!(g.workspace_bytes(tessera::graph::NodeId(0)), 0);
-    check_layouts(&g, None, &format!("tiled attention {dims:?} causal={causal}"));
+    check_layouts(
+        &g,
+        None,
+        &format!("tiled attention {dims:?} causal={causal}"),
+    );
 }
 
 #[test]

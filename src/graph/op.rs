@@ -87,6 +87,17 @@ impl AttentionKernel {
         }
     }
 
+    /// The default for a head dimension: tiled when the tiled kernel can run it (up to
+    /// [`TILED_ATTENTION_MAX_HEAD_DIM`]), materialised otherwise. Model builders use it, so
+    /// that a graph builds at any head size and `--attention` then chooses.
+    pub fn default_for(head_dim: usize) -> AttentionKernel {
+        if head_dim <= TILED_ATTENTION_MAX_HEAD_DIM {
+            AttentionKernel::Tiled
+        } else {
+            AttentionKernel::Materialized
+        }
+    }
+
     /// The kernel called `name`, if any.
     pub fn from_name(name: &str) -> Option<AttentionKernel> {
         Self::ALL.into_iter().find(|k| k.name() == name)

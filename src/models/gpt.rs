@@ -118,7 +118,7 @@ fn block(net: &mut Net, name: &str, x: TensorId, s: &Sizes) -> Result<TensorId, 
         Op::Attention {
             causal: true,
             scale,
-            kernel: AttentionKernel::default(),
+            kernel: AttentionKernel::default_for(dh),
         },
         &[q, k, v],
     )?;
