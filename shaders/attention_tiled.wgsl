@@ -93,6 +93,8 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     var m = LOWEST_F32;
     var l = 0.0;
     var acc: array<f32, PER_LANE>;
+    // Output columns lane + i * LANES < d that this thread owns: i < cols (at most PER_LANE).
+    let cols = (d + LANES - 1u - min(lane, d)) / LANES;
     for (var tile = 0u; tile < tiles; tile = tile + 1u) {
         let t0 = tile * ATTN_KEYS;
         workgroupBarrier();   // q staged; the previous tile's readers are done
@@ -111,21 +113,19 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
             for (var j = 0u; j < n; j = j + 1u) { m_new = max(m_new, s_tile[r * ATTN_KEYS + j]); }
             let alpha = exp(m - m_new);
             l = l * alpha;
-            for (var i = 0u; i < PER_LANE; i = i + 1u) { acc[i] = acc[i] * alpha; }
+            for (var i = 0u; i < cols; i = i + 1u) { acc[i] = acc[i] * alpha; }
             for (var j = 0u; j < n; j = j + 1u) {
                 let pj = exp(s_tile[r * ATTN_KEYS + j] - m_new);
                 l = l + pj;
-                for (var i = 0u; i < PER_LANE; i = i + 1u) {
-                    let c = lane + i * LANES;
-                    if (c < d) { acc[i] = acc[i] + pj * v_tile[j * d + c]; }
+                for (var i = 0u; i < cols; i = i + 1u) {
+                    acc[i] = acc[i] + pj * v_tile[j * d + lane + i * LANES];
                 }
             }
             m = m_new;
         }
     }
     if (row >= p.s) { return; }
-    for (var i = 0u; i < PER_LANE; i = i + 1u) {
-        let c = lane + i * LANES;
-        if (c < d) { out[(head * p.s + row) * d + c] = select(0.0, acc[i] / l, l > 0.0); }
+    for (var i = 0u; i < cols; i = i + 1u) {
+        out[(head * p.s + row) * d + lane + i * LANES] = select(0.0, acc[i] / l, l > 0.0);
     }
 }
