@@ -59,7 +59,7 @@ pub const ATTN_WORKGROUP_BYTES: u32 =
     ((ATTN_ROWS + 2 * ATTN_KEYS) * ATTN_MAX_D + ATTN_ROWS * ATTN_KEYS) * 4;
 const _: () = assert!(ATTN_WORKGROUP_BYTES <= 32 * 1024);
 const _: () = assert!(ATTN_ROWS * ATTN_KEYS == WORKGROUP_SIZE);
-const _: () = assert!(ATTN_MAX_D % (WORKGROUP_SIZE / ATTN_ROWS) == 0);
+const _: () = assert!(ATTN_MAX_D.is_multiple_of(WORKGROUP_SIZE / ATTN_ROWS));
 
 /// `BINARY_*` op codes of elementwise.wgsl.
 pub const BINARY_ADD: u32 = 0;
