@@ -1,7 +1,8 @@
 //! The tiled (flash-style) attention kernel on the GPU (lavapipe in CI) against the CPU
 //! reference: query and key lengths that are not multiples of the tiles (1, 7, 33, 301),
-//! causal and not, head dims from 1 to the kernel's maximum, several batch x heads, and more
-//! workgroups than one grid dimension allows (a folded grid).
+//! causal and not, head dims from 1 to the kernel's maximum (so K/V tiles of 16 to 64 keys,
+//! including odd widths), several batch x heads, and more workgroups than one grid dimension
+//! allows (a folded grid).
 
 mod common;
 
@@ -58,6 +59,8 @@ fn tiled_attention_odd_lengths_causal() {
         (1, 2, 33, 33, 64),
         (2, 1, 33, 33, TILED_ATTENTION_MAX_HEAD_DIM),
         (1, 3, 301, 301, 5),
+        // 51 keys per K/V tile (2048 / 40): tiles of an odd width.
+        (1, 2, 100, 100, 40),
         (1, 1, 301, 301, TILED_ATTENTION_MAX_HEAD_DIM),
     ] {
         check_tiled(dims, true);
@@ -73,6 +76,8 @@ fn tiled_attention_odd_lengths_not_causal() {
         (1, 2, 33, 7, 64),
         (1, 1, 33, 301, TILED_ATTENTION_MAX_HEAD_DIM),
         (2, 2, 301, 33, 64),
+        // 20 keys per K/V tile (2048 / 100).
+        (2, 1, 45, 77, 100),
     ] {
         check_tiled(dims, false);
     }

@@ -46,19 +46,22 @@ pub const PARAMS_BYTES: u64 = {
 
 /// Query rows per workgroup of the tiled attention kernel (`ATTN_ROWS` in attention_tiled.wgsl).
 pub const ATTN_ROWS: u32 = 16;
-/// Keys per K/V tile of the tiled attention kernel (`ATTN_KEYS`); `ATTN_ROWS * ATTN_KEYS` is
-/// the workgroup size, one score per thread.
+/// Keys per K/V tile of the tiled attention kernel at the largest head dim (`ATTN_KEYS`); a
+/// tile holds `min(ATTN_MAX_KEYS, ATTN_KEYS * ATTN_MAX_D / D)` keys for head dim `D`.
 pub const ATTN_KEYS: u32 = 16;
+/// Most keys per K/V tile of the tiled attention kernel (`ATTN_MAX_KEYS`): the score tile's width.
+pub const ATTN_MAX_KEYS: u32 = 64;
 /// Largest head dimension of the tiled attention kernel (`ATTN_MAX_D`), the graph's
 /// [`TILED_ATTENTION_MAX_HEAD_DIM`](crate::graph::TILED_ATTENTION_MAX_HEAD_DIM).
 pub const ATTN_MAX_D: u32 = crate::graph::TILED_ATTENTION_MAX_HEAD_DIM as u32;
 /// Workgroup memory of the tiled attention kernel: q, k and v tiles of `ATTN_MAX_D` floats per
-/// row or key and one score tile. The tile sizes are chosen so this stays within 32 KiB, the
-/// `max_compute_workgroup_storage_size` of lavapipe and WebGPU's default (25,600 bytes).
+/// row or key and one `ATTN_ROWS x ATTN_MAX_KEYS` score tile. The tile sizes are chosen so this
+/// stays within 32 KiB, the `max_compute_workgroup_storage_size` of lavapipe and WebGPU's
+/// default (28,672 bytes).
 pub const ATTN_WORKGROUP_BYTES: u32 =
-    ((ATTN_ROWS + 2 * ATTN_KEYS) * ATTN_MAX_D + ATTN_ROWS * ATTN_KEYS) * 4;
+    ((ATTN_ROWS + 2 * ATTN_KEYS) * ATTN_MAX_D + ATTN_ROWS * ATTN_MAX_KEYS) * 4;
 const _: () = assert!(ATTN_WORKGROUP_BYTES <= 32 * 1024);
-const _: () = assert!(ATTN_ROWS * ATTN_KEYS == WORKGROUP_SIZE);
+const _: () = assert!(WORKGROUP_SIZE.is_multiple_of(ATTN_ROWS));
 const _: () = assert!(ATTN_MAX_D.is_multiple_of(WORKGROUP_SIZE / ATTN_ROWS));
 
 /// `BINARY_*` op codes of elementwise.wgsl.
@@ -94,6 +97,7 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("POOL_AVG", POOL_AVG),
     ("ATTN_ROWS", ATTN_ROWS),
     ("ATTN_KEYS", ATTN_KEYS),
+    ("ATTN_MAX_KEYS", ATTN_MAX_KEYS),
     ("ATTN_MAX_D", ATTN_MAX_D),
 ];
 
