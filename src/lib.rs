@@ -1,8 +1,8 @@
 //! tessera: run tensor graphs on any GPU through wgpu inside one device buffer laid out ahead of
 //! time by a static memory planner, then measure what the device really used.
 //!
-//! The pipeline runs one way: [`graph`] -> [`analysis`] -> [`plan`] -> [`layout`] -> [`runtime`]
-//! -> [`report`]. [`cpu`] is the reference backend; [`models`] builds the demo graphs;
+//! The pipeline runs one way: [`graph`] -> [`schedule`] -> [`analysis`] -> [`plan`] ->
+//! [`layout`] -> [`runtime`] -> [`report`]. [`cpu`] is the reference backend; [`models`] builds the demo graphs;
 //! [`pipeline`] and [`execute`] tie the stages together.
 //!
 //! Planning needs no GPU:
@@ -21,7 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Running it on a GPU is `runtime::Gpu::new()`, then `execute::execute(&graph, &planned,
+//! Running it on a GPU is `runtime::Gpu::new()`, then `execute::execute(&planned.graph, &planned,
 //! Some(&gpu), Default::default())`, which also checks the result against the CPU reference.
 
 pub mod analysis;
@@ -34,3 +34,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod runtime;
+pub mod schedule;

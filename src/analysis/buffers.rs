@@ -1,8 +1,8 @@
 //! From a graph to a planning problem: storage groups (a root tensor plus the outputs of
 //! in-place ops written over it) and workspace buffers, each with a half-open lifetime.
 
-use super::{Liveness, WorkspacePolicy, liveness};
-use crate::graph::{Graph, NodeId, Op, TensorId, TensorKind};
+use super::{Liveness, WorkspacePolicy, liveness, workspace_family};
+use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::plan::{Buffer, BufferId, Lifetime, Problem};
 
 /// Switches for [`analyze`].
@@ -61,38 +61,48 @@ pub struct MemoryAnalysis {
     pub workspace_bytes: u64,
 }
 
-fn align_up(x: u64, a: u64) -> u64 {
+/// `x` rounded up to a multiple of `a` (`a = 0` counts as 1).
+pub(crate) fn align_up(x: u64, a: u64) -> u64 {
     x.div_ceil(a.max(1)) * a.max(1)
 }
 
-/// May `node` (at `step`) write its output over its first input?
-fn in_place_ok(graph: &Graph, live: &Liveness, node: NodeId, step: u64) -> bool {
+/// The storage root `node` would write its output over if it ran in place, by the rules that do
+/// not depend on the order: an in-place-capable op, output shape and dtype equal to input 0's,
+/// input 0's root an activation that is not pinned to the end (not a graph output), and not read
+/// twice by the node. Running in place also needs the node to be the root's last reader, which
+/// depends on the schedule: analysis checks it against liveness, the `schedule` stage against
+/// the nodes already run. `root` and `pinned_to_end` are [`Liveness`]'s.
+pub fn in_place_target(
+    graph: &Graph,
+    root: &[TensorId],
+    pinned_to_end: &[bool],
+    node: NodeId,
+) -> Option<TensorId> {
     let n = graph.node(node);
     if !n.op.can_run_in_place() {
-        return false;
+        return None;
     }
-    let (Some(&a), Some(&out)) = (n.inputs.first(), n.outputs.first()) else {
-        return false;
-    };
-    if n.inputs
-        .iter()
-        .filter(|&&x| live.root[x.index()] == live.root[a.index()])
-        .count()
-        != 1
-    {
-        return false;
+    let (&a, &out) = (n.inputs.first()?, n.outputs.first()?);
+    let r = root[a.index()];
+    if n.inputs.iter().filter(|&&x| root[x.index()] == r).count() != 1 {
+        return None;
     }
-    let r = live.root[a.index()];
     let (ta, to, tr) = (
         &graph.tensors[a.index()],
         &graph.tensors[out.index()],
         &graph.tensors[r.index()],
     );
-    ta.shape == to.shape
+    let ok = ta.shape == to.shape
         && ta.dtype == to.dtype
         && tr.kind == TensorKind::Activation
-        && !live.pinned_to_end[r.index()]
-        && live.last_use[r.index()] == Some(step)
+        && !pinned_to_end[r.index()];
+    ok.then_some(r)
+}
+
+/// May `node` (at `step`) write its output over its first input?
+fn in_place_ok(graph: &Graph, live: &Liveness, node: NodeId, step: u64) -> bool {
+    in_place_target(graph, &live.root, &live.pinned_to_end, node)
+        .is_some_and(|r| live.last_use[r.index()] == Some(step))
 }
 
 /// Builds the planning problem for `graph` in its node order.
@@ -173,10 +183,6 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
         request[i] = graph.workspace_bytes(id);
         naive += align_up(request[i], opts.alignment);
     }
-    let family = |op: &Op| match op {
-        Op::Conv2d(_) => 0usize,
-        _ => 1,
-    };
     let mut node_workspace = vec![None; graph.nodes.len()];
     let mut ws_groups: Vec<(Vec<NodeId>, u64, Lifetime, &'static str)> = Vec::new();
     let steps = live.steps.max(1);
@@ -194,9 +200,9 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> MemoryAnalysis {
             WorkspacePolicy::Global => ws_groups.first().map(|_| 0),
             WorkspacePolicy::Grouped => ws_groups
                 .iter()
-                .position(|g| g.3 == ["conv", "attention"][family(&graph.node(id).op)]),
+                .position(|g| g.3 == workspace_family(&graph.node(id).op)),
         };
-        let label = ["conv", "attention"][family(&graph.node(id).op)];
+        let label = workspace_family(&graph.node(id).op);
         match slot {
             Some(k) => {
                 let g = &mut ws_groups[k];

@@ -10,9 +10,10 @@ mod buffers;
 mod liveness;
 mod workspace;
 
-pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze};
+pub(crate) use buffers::align_up;
+pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze, in_place_target};
 pub use liveness::{Liveness, liveness};
-pub use workspace::WorkspacePolicy;
+pub use workspace::{WorkspacePolicy, workspace_family};
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,12 @@ pub enum ExecuteError {
     /// The GPU runtime failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The graph given is not the one the plan was made for (e.g. the caller's order instead
+    /// of the scheduled graph, `PlannedGraph::graph`).
+    #[error(
+        "the graph to execute differs from the planned (scheduled) graph; pass PlannedGraph::graph"
+    )]
+    GraphMismatch,
 }
 
 /// The result of comparing outputs with the reference.
@@ -147,13 +153,17 @@ impl Execution {
     }
 }
 
-/// Runs `planned` on `gpu` (or only on the CPU when `gpu` is `None`) and measures it.
+/// Runs `planned` on `gpu` (or only on the CPU when `gpu` is `None`) and measures it. `graph`
+/// must be `planned.graph` (the scheduled graph its layout describes), or this fails.
 pub fn execute(
     graph: &Graph,
     planned: &PlannedGraph,
     gpu: Option<&Gpu>,
     opts: ExecuteOptions,
 ) -> Result<Execution, ExecuteError> {
+    if graph.nodes != planned.graph.nodes {
+        return Err(ExecuteError::GraphMismatch);
+    }
     let cpu_start = Instant::now();
     let reference = cpu::run_outputs(graph)?;
     let cpu_ms = cpu_start.elapsed().as_secs_f64() * 1e3;
