@@ -1,6 +1,6 @@
 //! Property tests of the schedule stage on random small DAGs (1 to 9 nodes: linear layers that
 //! widen or narrow, relu that may run in place, concatenations and additions for fan-in, views,
-//! several outputs, tensors read by many nodes), CPU only:
+//! several outputs, tensors read by many nodes; alignments 1, 4 and 256), CPU only:
 //! - `exact`'s peak equals the minimum over every topological order, found by a plain
 //!   enumerator here;
 //! - `greedy`, `beam` and `program` are never below it, and every order they produce is
@@ -60,14 +60,17 @@ fn build(inputs: &[usize], specs: &[Spec], extra_outputs: &[usize]) -> Graph {
     g.build().unwrap()
 }
 
-fn dag() -> impl Strategy<Value = (Graph, bool)> {
+fn dag() -> impl Strategy<Value = (Graph, bool, u64)> {
     (
         prop::collection::vec(1usize..40, 1..=2),
         prop::collection::vec((0u8..5, 0usize..64, 0usize..64, 1usize..64), 1..=9),
         prop::collection::vec(0usize..64, 0..=2),
         any::<bool>(),
+        prop::sample::select(vec![1u64, 4, 256]),
     )
-        .prop_map(|(inputs, specs, outs, in_place)| (build(&inputs, &specs, &outs), in_place))
+        .prop_map(|(inputs, specs, outs, in_place, align)| {
+            (build(&inputs, &specs, &outs), in_place, align)
+        })
 }
 
 /// Every topological order of the model's nodes, visited depth first; returns the least peak
@@ -126,8 +129,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn exact_equals_brute_force_and_heuristics_never_beat_it((g, in_place) in dag()) {
-        let opts = AnalysisOptions { alignment: 4, in_place, workspace: WorkspacePolicy::Planned };
+    fn exact_equals_brute_force_and_heuristics_never_beat_it((g, in_place, alignment) in dag()) {
+        let opts = AnalysisOptions { alignment, in_place, workspace: WorkspacePolicy::Planned };
         let m = MemoryModel::new(&g, &opts);
         let (optimum, some_orders) = brute_force(&m, 24);
         let limit = Duration::from_secs(10);

@@ -61,8 +61,7 @@ pub struct MemoryAnalysis {
     pub workspace_bytes: u64,
 }
 
-/// `x` rounded up to a multiple of `a` (`a = 0` counts as 1).
-pub(crate) fn align_up(x: u64, a: u64) -> u64 {
+fn align_up(x: u64, a: u64) -> u64 {
     x.div_ceil(a.max(1)) * a.max(1)
 }
 

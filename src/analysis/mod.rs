@@ -10,7 +10,6 @@ mod buffers;
 mod liveness;
 mod workspace;
 
-pub(crate) use buffers::align_up;
 pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze, in_place_target};
 pub use liveness::{Liveness, liveness};
 pub use workspace::{WorkspacePolicy, workspace_family};

@@ -57,8 +57,8 @@ pub struct ScheduleSection {
     /// The scheduler whose order runs: the same as `name`, except the winning candidate for
     /// `auto`, and `beam` when `exact` stopped at its time limit or state cap.
     pub chosen: String,
-    /// Peak live bytes of the chosen order under the scheduling memory model (the max-load
-    /// lower bound of the arena for that order, alignment included).
+    /// Peak live bytes of the chosen order under the scheduling memory model: the max-load
+    /// lower bound (`lower_bound_bytes`) of that order.
     pub peak_live_bytes: u64,
     /// The same for the graph's own node order.
     pub program_peak_live_bytes: u64,

@@ -6,15 +6,15 @@
 //! from a family's first request to its last under `grouped`); and a node that analysis would
 //! run in place ([`in_place_target`], last reader of that root) allocates no new output.
 //!
-//! Sizes are rounded up to the analysis alignment, as the planner places them. For any order the
-//! peak this model computes equals the max-load lower bound of analysing the reordered graph
-//! when every size is a multiple of the alignment (tested).
+//! Sizes are the analysis buffer sizes (alignment padding is the planner's business), so for any
+//! order the peak this model computes equals the max-load lower bound of analysing the
+//! reordered graph (tested on random DAGs).
 //!
 //! The bytes live after a set of nodes has run depend only on the set, not on the order inside
 //! it, which is what makes the dynamic programme of `exact` over sets of executed nodes valid.
 
 use crate::analysis::workspace_family;
-use crate::analysis::{AnalysisOptions, WorkspacePolicy, align_up, in_place_target, liveness};
+use crate::analysis::{AnalysisOptions, WorkspacePolicy, in_place_target, liveness};
 use crate::graph::{Graph, TensorKind};
 
 /// A set of nodes as a bitset (bit `i` = node at program position `i`).
@@ -42,7 +42,7 @@ pub struct MemoryModel {
     pub n: usize,
     /// Nodes that must run before each node, as a bitset.
     preds: Vec<NodeSet>,
-    /// Aligned bytes each node's output allocates (0 for views and weights).
+    /// Bytes each node's output allocates (0 for views and weights).
     out_bytes: Vec<u64>,
     /// The storage root (compact index) each node allocates, if any.
     out_root: Vec<Option<usize>>,
@@ -50,7 +50,7 @@ pub struct MemoryModel {
     reads: Vec<Vec<usize>>,
     /// Distinct nodes reading each root (directly or through a view).
     readers: Vec<Vec<usize>>,
-    /// Aligned bytes of each root.
+    /// Bytes of each root.
     root_bytes: Vec<u64>,
     /// Roots that stay live to the end (graph outputs and what they view).
     pinned: Vec<bool>,
@@ -60,11 +60,11 @@ pub struct MemoryModel {
     initial_live: u64,
     /// Input bytes nobody reads, freed after the first step.
     unread_inputs: u64,
-    /// Aligned workspace bytes each node requests.
+    /// Workspace bytes each node requests.
     ws: Vec<u64>,
     /// Workspace family of each requesting node (index into `families`), for `grouped`.
     ws_family: Vec<Option<usize>>,
-    /// For `grouped`: (aligned bytes, requesting nodes) per family.
+    /// For `grouped`: (bytes, requesting nodes) per family.
     families: Vec<(u64, Vec<usize>)>,
     /// For `global`: the one region live for the whole run.
     ws_global: u64,
@@ -85,7 +85,6 @@ impl MemoryModel {
     pub fn new(graph: &Graph, opts: &AnalysisOptions) -> Self {
         let live = liveness(graph);
         let n = graph.nodes.len();
-        let a = opts.alignment;
         let mut compact = vec![usize::MAX; graph.tensors.len()];
         let mut root_bytes = Vec::new();
         let mut pinned = Vec::new();
@@ -93,7 +92,7 @@ impl MemoryModel {
             let tensor = &graph.tensors[t.index()];
             if live.root[t.index()] == t && tensor.kind != TensorKind::Weight {
                 compact[t.index()] = root_bytes.len();
-                root_bytes.push(align_up(tensor.size_bytes().max(1), a));
+                root_bytes.push(tensor.size_bytes().max(1));
                 pinned.push(live.pinned_to_end[t.index()]);
             }
         }
@@ -148,11 +147,11 @@ impl MemoryModel {
                 m.unread_inputs += m.root_bytes[r];
             }
         }
-        m.add_workspace(graph, a);
+        m.add_workspace(graph);
         m
     }
 
-    fn add_workspace(&mut self, graph: &Graph, alignment: u64) {
+    fn add_workspace(&mut self, graph: &Graph) {
         let mut names: Vec<&'static str> = Vec::new();
         for id in graph.node_ids() {
             let bytes = graph.workspace_bytes(id);
@@ -160,7 +159,7 @@ impl MemoryModel {
                 continue;
             }
             let i = id.index();
-            self.ws[i] = align_up(bytes, alignment);
+            self.ws[i] = bytes;
             self.ws_global = self.ws_global.max(self.ws[i]);
             let fam = workspace_family(&graph.node(id).op);
             let f = names.iter().position(|&x| x == fam).unwrap_or_else(|| {
