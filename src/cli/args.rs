@@ -61,9 +61,21 @@ pub struct ModelArgs {
     /// Hidden size or channels.
     #[arg(long)]
     pub width: Option<usize>,
-    /// Number of layers or blocks.
+    /// Number of layers or blocks (U-Net: levels).
     #[arg(long)]
     pub layers: Option<usize>,
+    /// Attention heads (transformers; must divide --width).
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Vocabulary size (transformers).
+    #[arg(long)]
+    pub vocab: Option<usize>,
+    /// Nodes of a randomly wired network (randwire).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Seed of a randomly wired network's graph (randwire; 0 allowed).
+    #[arg(long)]
+    pub seed: Option<usize>,
 }
 
 /// Planning switches shared by `plan`, `run` and `demo`.

@@ -36,7 +36,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         "time",
     ]);
     let mut reports = Vec::new();
-    for info in catalog() {
+    // Full-size models (resnet50, gpt2-small) are benchmarks: minutes on a CPU device.
+    for info in catalog().into_iter().filter(|m| !m.full_size) {
         let graph = build(info.name, &ModelOptions::default())?;
         let options = info
             .options

@@ -9,9 +9,14 @@ use tessera::models::{ModelOptions, build, catalog};
 /// Prints the catalog.
 pub fn list() -> Result<(), CliError> {
     for m in catalog() {
-        println!("{:<8} {}", m.name, m.description);
+        let size = if m.full_size {
+            " (full size: plan it; run it as a benchmark, not in the demo)"
+        } else {
+            ""
+        };
+        println!("{:<10} {}{size}", m.name, m.description);
         for (opt, default, meaning) in &m.options {
-            println!("         --{opt:<8} {default:>6}  {meaning}");
+            println!("           --{opt:<8} {default:>6}  {meaning}");
         }
     }
     Ok(())
@@ -25,6 +30,10 @@ pub fn options(args: &ModelArgs) -> ModelOptions {
         image: args.image,
         width: args.width,
         layers: args.layers,
+        heads: args.heads,
+        vocab: args.vocab,
+        nodes: args.nodes,
+        seed: args.seed,
     }
 }
 
@@ -79,6 +88,10 @@ pub fn options_used(args: &ModelArgs) -> Vec<(String, usize)> {
         ("image", args.image),
         ("width", args.width),
         ("layers", args.layers),
+        ("heads", args.heads),
+        ("vocab", args.vocab),
+        ("nodes", args.nodes),
+        ("seed", args.seed),
     ];
     let defaults = catalog()
         .into_iter()

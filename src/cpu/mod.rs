@@ -17,6 +17,7 @@ mod layout_ops;
 mod matmul;
 mod norm;
 mod pool;
+mod resize;
 
 pub use data::{TensorData, initial_data};
 pub use error::CpuError;
@@ -254,6 +255,7 @@ fn eval(
         Op::Concat { axis } => layout_ops::concat(&cx, *axis, inputs, out_shape)?,
         Op::Embedding => layout_ops::embedding(&cx, inputs)?,
         Op::Attention { causal, scale } => attention::attention(&cx, inputs, *causal, *scale)?,
+        Op::Upsample2x { .. } => resize::upsample2x(&cx, inputs, out_shape)?,
     };
     if numel(out_shape) != Ok(out.len()) {
         return Err(cx.mismatch(format!(

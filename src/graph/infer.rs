@@ -225,6 +225,25 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
                 _ => Err(c.shape_err("window larger than the padded input")),
             }
         }
+        Op::Upsample2x { size } => {
+            c.arity(1, 1)?;
+            c.all_f32()?;
+            let x = c.dims(0);
+            if x.len() != 4 {
+                return Err(c.shape_err("upsample2x needs x [N, C, H, W]"));
+            }
+            for (axis, (&out, &inp)) in size.iter().zip(&x[2..]).enumerate() {
+                let double = inp
+                    .checked_mul(2)
+                    .ok_or_else(|| c.shape_err("2x overflows"))?;
+                if out != double && out.checked_add(1) != Some(double) {
+                    return Err(c.attr_err(format!(
+                        "size[{axis}] {out} must be 2 x {inp} = {double} or one less"
+                    )));
+                }
+            }
+            Ok((Shape::new([x[0], x[1], size[0], size[1]]), DType::F32))
+        }
         Op::GlobalAvgPool => {
             c.arity(1, 1)?;
             c.all_f32()?;

@@ -107,6 +107,14 @@ pub enum Op {
     },
     /// Embedding gather: inputs `table [V, D]` (f32), `ids [..]` (u32); output `[.., D]`.
     Embedding,
+    /// Nearest-neighbour 2x upsampling, NCHW: input `x [N, C, H, W]`; output
+    /// `[N, C, size[0], size[1]]` with `out[y][x] = in[y / 2][x / 2]`. Each `size` entry is
+    /// `2 H` (`2 W`) or one less, which crops the last row (column) so that a decoder can match
+    /// an odd-sized skip connection.
+    Upsample2x {
+        /// Output rows and columns.
+        size: [usize; 2],
+    },
     /// Scaled dot-product attention, materialised: inputs `q [B, H, S, D]`, `k [B, H, T, D]`,
     /// `v [B, H, T, D]`; output `[B, H, S, D]`. Scores `[B, H, S, T]` live in the workspace.
     Attention {
@@ -146,6 +154,7 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::Embedding => "embedding",
             Op::Attention { .. } => "attention",
+            Op::Upsample2x { .. } => "upsample2x",
         }
     }
 

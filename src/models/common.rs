@@ -31,6 +31,14 @@ pub struct Sizes {
     pub width: usize,
     /// Layer (block) count.
     pub layers: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Nodes of a random graph.
+    pub nodes: usize,
+    /// Random-graph seed (0 allowed).
+    pub seed: usize,
 }
 
 impl Sizes {
@@ -41,20 +49,34 @@ impl Sizes {
             "image" => Some(&mut self.image),
             "width" => Some(&mut self.width),
             "layers" => Some(&mut self.layers),
+            "heads" => Some(&mut self.heads),
+            "vocab" => Some(&mut self.vocab),
+            "nodes" => Some(&mut self.nodes),
+            "seed" => Some(&mut self.seed),
             _ => None,
         }
     }
 }
 
-fn given(opts: &ModelOptions) -> [(&'static str, Option<usize>); 5] {
+fn given(opts: &ModelOptions) -> [(&'static str, Option<usize>); 9] {
     [
         ("batch", opts.batch),
         ("seq", opts.seq),
         ("image", opts.image),
         ("width", opts.width),
         ("layers", opts.layers),
+        ("heads", opts.heads),
+        ("vocab", opts.vocab),
+        ("nodes", opts.nodes),
+        ("seed", opts.seed),
     ]
 }
+
+/// Options that count graph pieces (layers, random-graph nodes): capped at [`MAX_LAYERS`].
+const COUNT_OPTIONS: [&str; 2] = ["layers", "nodes"];
+
+/// Options where 0 is a value like any other (a generator seed).
+const ZERO_OK: [&str; 1] = ["seed"];
 
 /// A [`ModelError::BadOption`].
 pub fn bad(
@@ -71,8 +93,8 @@ pub fn bad(
     }
 }
 
-/// Applies defaults and the checks every model shares: options the model does not take, zero,
-/// absurdly large values, too many layers.
+/// Applies defaults and the checks every model shares: options the model does not take, zero
+/// (except for `seed`), absurdly large values, too many layers or nodes.
 pub fn resolve(
     model: &'static str,
     spec: &[OptionSpec],
@@ -99,7 +121,9 @@ pub fn resolve(
                     format!("the {model} model does not take this option (it takes {takes})"),
                 ));
             }
-            (Some(0), Some(_)) => return Err(bad(model, option, 0, "must be at least 1")),
+            (Some(0), Some(_)) if !ZERO_OK.contains(&option) => {
+                return Err(bad(model, option, 0, "must be at least 1"));
+            }
             (Some(v), Some(_)) if v > MAX_OPTION => {
                 return Err(bad(
                     model,
@@ -108,7 +132,7 @@ pub fn resolve(
                     format!("must be at most {MAX_OPTION}"),
                 ));
             }
-            (Some(v), Some(_)) if option == "layers" && v > MAX_LAYERS => {
+            (Some(v), Some(_)) if COUNT_OPTIONS.contains(&option) && v > MAX_LAYERS => {
                 return Err(bad(
                     model,
                     option,
@@ -166,6 +190,7 @@ pub fn check_size(
     }
     let culprit = given(opts)
         .into_iter()
+        .filter(|(name, _)| !ZERO_OK.contains(name))
         .filter_map(|(name, v)| {
             let v = v?;
             let &(spec_name, default, _) = spec.iter().find(|(n, _, _)| *n == name)?;

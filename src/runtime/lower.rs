@@ -401,6 +401,7 @@ impl Lowerer<'_> {
                 }])
             }
             Op::Attention { causal, scale } => self.attention(&cx, *causal, *scale),
+            Op::Upsample2x { .. } => Self::upsample2x(&cx),
         }
     }
 
@@ -576,6 +577,25 @@ impl Lowerer<'_> {
         let rows = cx.numel(x).checked_div(cols).unwrap_or(0);
         cx.u32_of(cx.numel(x), "elements")?;
         Ok((rows as u32, cols as u32))
+    }
+
+    fn upsample2x(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
+        let (x, out) = (cx.input(0)?, cx.output()?);
+        let (xd, od) = (cx.dims(x), cx.dims(out));
+        let total = cx.numel(out);
+        let p = vec![
+            cx.u32_of(total, "outputs")?,
+            xd[2] as u32,
+            xd[3] as u32,
+            od[2] as u32,
+            od[3] as u32,
+        ];
+        Ok(vec![Step {
+            kernel: Kernel::Upsample2x,
+            bindings: vec![cx.region(x)?, cx.region(out)?],
+            params: block(p),
+            groups: cx.groups_1d(total)?,
+        }])
     }
 
     fn softmax(&self, cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {

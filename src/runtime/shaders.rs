@@ -43,6 +43,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "attention.wgsl",
         include_str!("../../shaders/attention.wgsl"),
     ),
+    ("resize.wgsl", include_str!("../../shaders/resize.wgsl")),
 ];
 
 /// One compute entry point.
@@ -86,6 +87,8 @@ pub enum Kernel {
     AttnSoftmax,
     /// Attention probabilities times v.
     AttnPv,
+    /// Nearest-neighbour 2x upsampling (optionally cropped by one).
+    Upsample2x,
 }
 
 impl Kernel {
@@ -100,6 +103,7 @@ impl Kernel {
             Pool2d | GlobalAvgPool => "pool.wgsl",
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
             AttnScores | AttnSoftmax | AttnPv => "attention.wgsl",
+            Upsample2x => "resize.wgsl",
         }
     }
 
@@ -126,6 +130,7 @@ impl Kernel {
             AttnScores => "attn_scores",
             AttnSoftmax => "attn_softmax",
             AttnPv => "attn_pv",
+            Upsample2x => "upsample2x",
         }
     }
 
@@ -135,7 +140,7 @@ impl Kernel {
         match self {
             UnaryInPlace | SoftmaxInPlace => 1,
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
-            | ConcatPiece | Copy => 2,
+            | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
             MatMul | LayerNorm => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
@@ -189,6 +194,7 @@ mod tests {
             AttnScores,
             AttnSoftmax,
             AttnPv,
+            Upsample2x,
         ];
         for k in all {
             let module = naga::front::wgsl::parse_str(k.source()).unwrap_or_default();
