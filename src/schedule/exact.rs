@@ -2,10 +2,15 @@
 //! the manner of Serenity (Ahn et al., MLSys 2020). The state is the set of nodes run so far;
 //! its value is the least peak of any order reaching it (the live bytes after a set do not
 //! depend on the order inside it, so the peak of a completion depends only on the set). States
-//! are expanded layer by layer (sets of size k, then k + 1), each keeping the predecessor that
-//! reached it with the least peak; states whose peak exceeds a known order's peak (the upper
-//! bound, from `beam`) are pruned, as Serenity prunes with its budget. The search stops at a
-//! time limit or a state cap and then reports that it did not finish.
+//! are expanded layer by layer, each keeping the predecessor that reached it with the least
+//! peak. A node that is free to run right after its producer (an in-place unary op on a tensor
+//! only it reads: [`MemoryModel::follower`]) runs together with it, which loses no optimum and
+//! shrinks the state space; states whose peak exceeds a known order's peak (the upper
+//! bound) are pruned, as Serenity prunes with its budget. One pass with bound `B` either finds
+//! the optimum (when it is at most `B`: every optimal order then stays within `B`) or proves the
+//! optimum exceeds `B`. [`exact_search`] bisects `B` between a lower bound ([`MemoryModel::
+//! floor`]) and the best known order's peak, so most passes are cheap, tightly pruned ones. The
+//! search stops at a time limit or a state cap and then reports that it did not finish.
 
 use super::model::{MemoryModel, NodeSet, empty_set, insert};
 use std::collections::HashMap;
@@ -36,43 +41,60 @@ struct Entry {
     peak: u64,
 }
 
-/// The minimum-peak order (program positions), its peak and the number of states explored,
-/// given an order with peak `upper_bound` exists (pass `u64::MAX` if none is known).
-pub fn exact(m: &MemoryModel, upper_bound: u64, limit: Duration, cap: usize) -> ExactResult {
+/// One layer of the programme: (set, index into the entries, live bytes after the set).
+type Layer = Vec<(NodeSet, u32, u64)>;
+
+/// Runs `i` and the chain of free followers it drags along ([`MemoryModel::follower`]) after
+/// `done`: the new set, the peak of those steps and the live bytes after them.
+fn advance(m: &MemoryModel, done: &[u64], live: u64, i: usize) -> (NodeSet, u64, u64) {
+    let mut set: NodeSet = done.into();
+    let (mut peak, mut live, mut k) = (0u64, live, Some(i));
+    while let Some(v) = k {
+        let c = m.step(&set, live, v);
+        peak = peak.max(c.during);
+        live = c.after;
+        insert(&mut set, v);
+        k = m.follower(v);
+    }
+    (set, peak, live)
+}
+
+/// The minimum-peak order (program positions), its peak and the number of states stored,
+/// among the orders whose peak is at most `bound` (`u64::MAX`: no bound).
+pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactResult {
     let started = Instant::now();
     let mut entries = vec![Entry {
         parent: u32::MAX,
         node: u32::MAX,
         peak: 0,
     }];
-    // The current layer: (set, index into entries, live bytes after the set).
-    let mut layer: Vec<(NodeSet, u32, u64)> = vec![(empty_set(m.n), 0, m.initial_live())];
+    let mut layer: Layer = vec![(empty_set(m.n), 0, m.initial_live())];
+    let heads = (0..m.n).filter(|&i| !m.is_follower(i)).count();
     let mut expanded = 0usize;
-    for _ in 0..m.n {
-        let mut next: Vec<(NodeSet, u32, u64)> = Vec::new();
+    for _ in 0..heads {
+        let mut next: Layer = Vec::new();
         let mut index: HashMap<NodeSet, usize> = HashMap::new();
         for (done, e, live) in &layer {
             let base = entries[*e as usize].peak;
-            for i in (0..m.n).filter(|&i| m.ready(done, i)) {
+            for i in (0..m.n).filter(|&i| !m.is_follower(i) && m.ready(done, i)) {
                 expanded += 1;
-                if expanded % 1024 == 0 && started.elapsed() > limit {
+                if expanded % 1024 == 1 && started.elapsed() > limit {
                     return Err(Unfinished::TimeLimit);
                 }
-                let c = m.step(done, *live, i);
-                let peak = base.max(c.during);
-                if peak > upper_bound {
+                let (set, during, after) = advance(m, done, *live, i);
+                let peak = base.max(during);
+                if peak > bound {
                     continue;
                 }
-                let mut set = done.clone();
-                insert(&mut set, i);
+                let entry = Entry {
+                    parent: *e,
+                    node: i as u32,
+                    peak,
+                };
                 if let Some(&k) = index.get(&set) {
                     let slot = &mut entries[next[k].1 as usize];
                     if peak < slot.peak {
-                        *slot = Entry {
-                            parent: *e,
-                            node: i as u32,
-                            peak,
-                        };
+                        *slot = entry;
                     }
                     continue;
                 }
@@ -80,12 +102,8 @@ pub fn exact(m: &MemoryModel, upper_bound: u64, limit: Duration, cap: usize) -> 
                     return Err(Unfinished::StateCap);
                 }
                 index.insert(set.clone(), next.len());
-                next.push((set, entries.len() as u32, c.after));
-                entries.push(Entry {
-                    parent: *e,
-                    node: i as u32,
-                    peak,
-                });
+                next.push((set, entries.len() as u32, after));
+                entries.push(entry);
             }
         }
         if next.is_empty() {
@@ -94,13 +112,83 @@ pub fn exact(m: &MemoryModel, upper_bound: u64, limit: Duration, cap: usize) -> 
         layer = next;
     }
     let (_, last, _) = layer.first().ok_or(Unfinished::NoOrderWithinBound)?;
-    let peak = entries[*last as usize].peak;
-    let mut order = Vec::with_capacity(m.n);
-    let mut k = *last;
+    Ok((
+        unwind(m, &entries, *last),
+        entries[*last as usize].peak,
+        entries.len(),
+    ))
+}
+
+/// The order that reached entry `last`, followers included.
+fn unwind(m: &MemoryModel, entries: &[Entry], last: u32) -> Vec<usize> {
+    let mut heads = Vec::new();
+    let mut k = last;
     while entries[k as usize].parent != u32::MAX {
-        order.push(entries[k as usize].node as usize);
+        heads.push(entries[k as usize].node as usize);
         k = entries[k as usize].parent;
     }
-    order.reverse();
-    Ok((order, peak, entries.len()))
+    let mut order = Vec::with_capacity(m.n);
+    for &h in heads.iter().rev() {
+        let mut v = Some(h);
+        while let Some(x) = v {
+            order.push(x);
+            v = m.follower(x);
+        }
+    }
+    order
+}
+
+/// What [`exact_search`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search {
+    /// The best order found (the known one when nothing better was found).
+    pub order: Vec<usize>,
+    /// Its peak.
+    pub peak: u64,
+    /// True when `peak` is proven minimal.
+    pub proven: bool,
+    /// States stored by the pass that found the optimum (0 otherwise).
+    pub states: usize,
+    /// Why the search stopped before a proof, if it did.
+    pub stopped: Option<Unfinished>,
+}
+
+/// The minimum-peak order by bisection on the bound: `known` is an order (program positions)
+/// with peak `known_peak`; the passes share the time `limit`, each may store `cap` states.
+pub fn exact_search(
+    m: &MemoryModel,
+    known: &[usize],
+    known_peak: u64,
+    limit: Duration,
+    cap: usize,
+) -> Search {
+    let started = Instant::now();
+    let mut out = Search {
+        order: known.to_vec(),
+        peak: known_peak,
+        proven: false,
+        states: 0,
+        stopped: None,
+    };
+    // The optimum lies in [lo, out.peak]: passes below lo are pointless, out.peak is reached.
+    let mut lo = m.floor().min(out.peak);
+    while lo < out.peak {
+        let mid = lo + (out.peak - lo - 1) / 2;
+        let left = limit.saturating_sub(started.elapsed());
+        match exact(m, mid, left, cap) {
+            Ok((order, peak, states)) => {
+                // Optimal: every optimal order stays within `mid`, so the pass saw them all.
+                out.states = states;
+                (out.order, out.peak, out.proven) = (order, peak, true);
+                return out;
+            }
+            Err(Unfinished::NoOrderWithinBound) => lo = mid + 1,
+            Err(why) => {
+                out.stopped = Some(why);
+                return out;
+            }
+        }
+    }
+    out.proven = true;
+    out
 }

@@ -6,8 +6,9 @@
 //! - `program`: the graph's node order, as the model builder wrote it.
 //! - `greedy`: the ready node with the best live-bytes change first (`greedy.rs`).
 //! - `beam`: beam search over topological orders, width [`BEAM_WIDTH`] (`beam.rs`).
-//! - `exact`: Serenity's dynamic programme over sets of executed nodes, with a time limit and a
-//!   state cap; when it stops early the result is beam's order and says so (`exact.rs`).
+//! - `exact`: Serenity's dynamic programme over sets of executed nodes, bisecting on the peak
+//!   bound, with a time limit and a state cap; when it stops before proving optimality the result
+//!   is the best of the program, greedy and beam orders, and says so (`exact.rs`).
 //! - `auto`: every scheduler above as a candidate; `pipeline` plans each distinct order and
 //!   keeps the smallest planned arena (ties to the earlier candidate, `program` first).
 //!
@@ -21,7 +22,7 @@ mod greedy;
 mod model;
 
 pub use beam::{BEAM_WIDTH, beam};
-pub use exact::{ExactResult, STATE_CAP, Unfinished, exact};
+pub use exact::{ExactResult, STATE_CAP, Search, Unfinished, exact, exact_search};
 pub use greedy::greedy;
 pub use model::{MemoryModel, StepCost};
 
@@ -40,7 +41,7 @@ pub enum Scheduler {
     Greedy,
     /// Beam search of width [`BEAM_WIDTH`].
     Beam,
-    /// Dynamic programme over sets of executed nodes (falls back to beam).
+    /// Dynamic programme over sets of executed nodes (falls back to the best heuristic order).
     Exact,
     /// The candidate whose planned arena is smallest.
     Auto,
@@ -104,7 +105,7 @@ pub struct Schedule {
     pub order: Vec<NodeId>,
     /// The peak of the order under the [`MemoryModel`], bytes.
     pub peak_bytes: u64,
-    /// The scheduler that produced the order (`beam` when `exact` fell back to it).
+    /// The scheduler that produced the order (the heuristic's when `exact` fell back to it).
     pub scheduler: Scheduler,
     /// What happened, when it is not the obvious (e.g. why `exact` fell back).
     pub note: Option<String>,
@@ -157,26 +158,27 @@ fn program(m: &MemoryModel) -> Schedule {
     make(order, peak, Scheduler::Program, None)
 }
 
-/// `exact` within `limit`, pruned by the best of the other orders; beam's order when it stops.
-fn exact_or_beam(
-    m: &MemoryModel,
-    known: &[Schedule],
-    beam: &Schedule,
-    limit: Duration,
-) -> Schedule {
+/// `exact` within `limit`, bisecting from the best of the `known` orders (ties to the first);
+/// when it stops before a proof, that best known order, saying so.
+fn exact_or_best(m: &MemoryModel, known: &[Schedule], limit: Duration) -> Schedule {
     let started = Instant::now();
-    let bound = known.iter().map(|s| s.peak_bytes).min().unwrap_or(u64::MAX);
-    match exact(m, bound, limit, STATE_CAP) {
-        Ok((order, peak, states)) => make(
-            order,
-            peak,
+    let Some(best) = known.iter().min_by_key(|s| s.peak_bytes) else {
+        return program(m);
+    };
+    let pos: Vec<usize> = best.order.iter().map(|n| n.index()).collect();
+    let r = exact_search(m, &pos, best.peak_bytes, limit, STATE_CAP);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    match r.stopped {
+        None => make(
+            r.order,
+            r.peak,
             Scheduler::Exact,
             Some(format!(
-                "exact: optimal under the memory model ({states} states, {:.1} ms)",
-                started.elapsed().as_secs_f64() * 1e3
+                "exact: proven optimal under the memory model ({} states, {ms:.1} ms)",
+                r.states
             )),
         ),
-        Err(why) => {
+        Some(why) => {
             let reason = match why {
                 Unfinished::TimeLimit => {
                     format!("hit the time limit of {:.1} s", limit.as_secs_f64())
@@ -184,15 +186,19 @@ fn exact_or_beam(
                 Unfinished::StateCap => format!("passed the cap of {STATE_CAP} states"),
                 Unfinished::NoOrderWithinBound => "found no order within the bound".into(),
             };
-            let mut s = beam.clone();
-            s.note = Some(format!("exact {reason}; fell back to beam's order"));
+            let mut s = best.clone();
+            s.note = Some(format!(
+                "exact {reason} before proving optimality; kept {}'s order (the best of program, \
+                 greedy and beam)",
+                best.scheduler.name()
+            ));
             s
         }
     }
 }
 
 /// Every candidate order for `graph` under `opts`: program, greedy, beam and exact (exact
-/// within `limit`, falling back to beam), identical orders listed once (first name kept).
+/// within `limit`), identical orders listed once (first name kept, later notes added).
 pub fn candidates(graph: &Graph, opts: &AnalysisOptions, limit: Duration) -> Vec<Schedule> {
     let m = MemoryModel::new(graph, opts);
     let p = program(&m);
@@ -200,7 +206,7 @@ pub fn candidates(graph: &Graph, opts: &AnalysisOptions, limit: Duration) -> Vec
     let g = make(go, gp, Scheduler::Greedy, None);
     let (bo, bp) = beam(&m, BEAM_WIDTH);
     let b = make(bo, bp, Scheduler::Beam, None);
-    let e = exact_or_beam(&m, &[p.clone(), g.clone(), b.clone()], &b, limit);
+    let e = exact_or_best(&m, &[p.clone(), g.clone(), b.clone()], limit);
     let mut out: Vec<Schedule> = Vec::new();
     for s in [p, g, b, e] {
         match out.iter_mut().find(|x| x.order == s.order) {
@@ -233,12 +239,14 @@ pub fn schedule(
             make(o, p, Scheduler::Beam, None)
         }
         Scheduler::Exact => {
-            let p = program(&m);
             let (go, gp) = greedy(&m);
             let (bo, bp) = beam(&m, BEAM_WIDTH);
-            let b = make(bo, bp, Scheduler::Beam, None);
-            let g = make(go, gp, Scheduler::Greedy, None);
-            exact_or_beam(&m, &[p, g, b.clone()], &b, limit)
+            let known = [
+                program(&m),
+                make(go, gp, Scheduler::Greedy, None),
+                make(bo, bp, Scheduler::Beam, None),
+            ];
+            exact_or_best(&m, &known, limit)
         }
         Scheduler::Auto => candidates(graph, opts, limit)
             .into_iter()

@@ -69,6 +69,10 @@ pub struct MemoryModel {
     /// For `global`: the one region live for the whole run.
     ws_global: u64,
     policy: WorkspacePolicy,
+    /// The free follower of each node (see [`MemoryModel::follower`]).
+    follower: Vec<Option<usize>>,
+    /// Whether each node is some node's free follower.
+    is_follower: Vec<bool>,
 }
 
 /// What running one node from a given set costs.
@@ -114,6 +118,8 @@ impl MemoryModel {
             families: Vec::new(),
             ws_global: 0,
             policy: opts.workspace,
+            follower: vec![None; n],
+            is_follower: vec![false; n],
         };
         for id in graph.node_ids() {
             let i = id.index();
@@ -148,7 +154,46 @@ impl MemoryModel {
             }
         }
         m.add_workspace(graph);
+        m.find_followers();
         m
+    }
+
+    /// Marks every node `v` that runs in place over the output of its only predecessor `u`,
+    /// reads nothing else, is that output's only reader and asks for no workspace. Running `v`
+    /// right after `u` is never worse: its step holds at most what `u`'s held (it allocates
+    /// nothing and frees `u`'s output as it takes it over), and the steps it moves ahead of see
+    /// the same bytes (`v`'s output occupies `u`'s).
+    fn find_followers(&mut self) {
+        for v in 0..self.n {
+            let [r] = self.reads[v][..] else {
+                continue;
+            };
+            let one_pred = self.preds[v].iter().map(|w| w.count_ones()).sum::<u32>() == 1;
+            let Some(u) = (0..self.n).find(|&u| self.out_root[u] == Some(r)) else {
+                continue;
+            };
+            if one_pred
+                && contains(&self.preds[v], u)
+                && self.in_place[v] == Some(r)
+                && self.readers[r] == [v]
+                && !self.pinned[r]
+                && self.ws[v] == 0
+                && self.follower[u].is_none()
+            {
+                self.follower[u] = Some(v);
+                self.is_follower[v] = true;
+            }
+        }
+    }
+
+    /// The node that always runs right after `u` in `exact` (a free follower), if any.
+    pub fn follower(&self, u: usize) -> Option<usize> {
+        self.follower[u]
+    }
+
+    /// Is `v` some node's free follower?
+    pub fn is_follower(&self, v: usize) -> bool {
+        self.is_follower[v]
     }
 
     fn add_workspace(&mut self, graph: &Graph) {
@@ -171,6 +216,28 @@ impl MemoryModel {
             self.families[f].1.push(i);
             self.ws_family[i] = Some(f);
         }
+    }
+
+    /// A lower bound on the peak of every order: the bytes live before the first step, and for
+    /// each node what must be live while it runs whatever the order (every root it reads, its
+    /// output unless it may run in place, its workspace).
+    pub fn floor(&self) -> u64 {
+        let mut floor = self.initial_live;
+        for i in 0..self.n {
+            let reads: u64 = self.reads[i].iter().map(|&r| self.root_bytes[r]).sum();
+            let out = if self.in_place[i].is_some() {
+                0
+            } else {
+                self.out_bytes[i]
+            };
+            let ws = match self.policy {
+                WorkspacePolicy::Planned => self.ws[i],
+                WorkspacePolicy::Global => self.ws_global,
+                WorkspacePolicy::Grouped => self.ws_family[i].map_or(0, |f| self.families[f].0),
+            };
+            floor = floor.max(reads.saturating_add(out).saturating_add(ws));
+        }
+        floor
     }
 
     /// Bytes live before any node ran.

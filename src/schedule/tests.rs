@@ -195,14 +195,19 @@ fn exact_gives_up_at_its_state_cap_and_time_limit() {
     );
     let (order, peak, _) = exact(&m, u64::MAX, LIMIT, STATE_CAP).unwrap();
     assert_eq!((m.peak(&order), peak), (Some(408), 408));
-    // A wide graph (12 independent branches) with no time at all stops on the clock.
+    // A wide graph (12 branches widening then narrowing, the program order widening all
+    // first) with no time at all stops on the clock, and `exact` keeps a heuristic's order.
     let mut b = GraphBuilder::new();
     let x = b.input("x", &[1, 1], DType::F32, Init::Constant(1.0));
-    let mut outs = Vec::new();
+    let mut wide = Vec::new();
     for k in 0..12 {
-        let w = b.weight(&format!("w{k}"), &[1, 4 + k], k as u64, 0.1);
-        let a = b.linear(&format!("a{k}"), x, w, None).unwrap();
-        outs.push(b.relu(&format!("r{k}"), a).unwrap());
+        let w = b.weight(&format!("w{k}"), &[1, 40 + k], k as u64, 0.1);
+        wide.push(b.linear(&format!("a{k}"), x, w, None).unwrap());
+    }
+    let mut outs = Vec::new();
+    for (k, &a) in wide.iter().enumerate() {
+        let v = b.weight(&format!("v{k}"), &[40 + k, 1], k as u64, 0.1);
+        outs.push(b.linear(&format!("n{k}"), a, v, None).unwrap());
     }
     let cat = b.op("cat", Op::Concat { axis: 1 }, &outs).unwrap();
     b.output(cat);
@@ -218,7 +223,7 @@ fn exact_gives_up_at_its_state_cap_and_time_limit() {
         &opts(true, WorkspacePolicy::Planned),
         Duration::ZERO,
     );
-    assert_eq!(s.scheduler, Scheduler::Beam);
+    assert_ne!(s.scheduler, Scheduler::Exact, "{:?}", s.note);
     assert!(
         s.note.as_deref().unwrap_or("").contains("time limit"),
         "{:?}",
