@@ -150,3 +150,42 @@ proptest! {
         }
     }
 }
+
+/// Executing a plan with a graph other than the scheduled one it was made for is refused before
+/// any work (the layout would not match the node order); the scheduled graph runs.
+#[test]
+fn a_plan_executes_only_with_its_scheduled_graph() {
+    use tessera::execute::{ExecuteError, ExecuteOptions, execute};
+    use tessera::pipeline::{PlanConfig, plan_graph};
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[1, 1], DType::F32, Init::Constant(1.0));
+    let mut narrow = Vec::new();
+    let wide: Vec<TensorId> = (0..3)
+        .map(|k| {
+            let w = b.weight(&format!("w{k}"), &[1, 64], k, 0.1);
+            b.linear(&format!("a{k}"), x, w, None).unwrap()
+        })
+        .collect();
+    for (k, &a) in wide.iter().enumerate() {
+        let v = b.weight(&format!("v{k}"), &[64, 1], 10 + k as u64, 0.1);
+        narrow.push(b.linear(&format!("n{k}"), a, v, None).unwrap());
+    }
+    let cat = b.op("cat", Op::Concat { axis: 1 }, &narrow).unwrap();
+    b.output(cat);
+    let g = b.build().unwrap();
+    let cfg = PlanConfig {
+        schedule: Scheduler::Exact,
+        ..PlanConfig::default()
+    };
+    let planned = plan_graph(&g, &cfg).unwrap();
+    assert_ne!(
+        planned.graph.nodes, g.nodes,
+        "the schedule should change this order"
+    );
+    let opts = ExecuteOptions::default();
+    let err = execute(&g, &planned, None, opts)
+        .err()
+        .expect("caller's order refused");
+    assert!(matches!(err, ExecuteError::GraphMismatch), "{err}");
+    assert!(execute(&planned.graph, &planned, None, opts).is_ok());
+}

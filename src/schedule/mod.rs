@@ -173,10 +173,17 @@ fn exact_or_best(m: &MemoryModel, known: &[Schedule], limit: Duration) -> Schedu
             r.order,
             r.peak,
             Scheduler::Exact,
-            Some(format!(
-                "exact: proven optimal under the memory model ({} states, {ms:.1} ms)",
-                r.states
-            )),
+            Some(if r.states == 0 {
+                format!(
+                    "exact: {}'s order meets the lower bound, so it is optimal",
+                    best.scheduler.name()
+                )
+            } else {
+                format!(
+                    "exact: proven optimal under the memory model ({} states, {ms:.1} ms)",
+                    r.states
+                )
+            }),
         ),
         Some(why) => {
             let reason = match why {
