@@ -183,9 +183,7 @@ fn a_plan_executes_only_with_its_scheduled_graph() {
         "the schedule should change this order"
     );
     let opts = ExecuteOptions::default();
-    let err = execute(&g, &planned, None, opts)
-        .err()
-        .expect("caller's order refused");
+    let err = execute(&g, &planned, None, opts).expect_err("caller's order refused");
     assert!(matches!(err, ExecuteError::GraphMismatch), "{err}");
     assert!(execute(&planned.graph, &planned, None, opts).is_ok());
 }
