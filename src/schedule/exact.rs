@@ -27,8 +27,12 @@ pub enum Unfinished {
     TimeLimit,
     /// More than [`STATE_CAP`] states.
     StateCap,
-    /// No order stays within the upper bound it was given (a wrong bound).
-    NoOrderWithinBound,
+    /// No order stays within the bound; every order's peak is at least `least_above` (the
+    /// least step peak the pass pruned), so the next bound to try is at least that.
+    NoOrderWithinBound {
+        /// The least pruned step peak (`u64::MAX` when nothing was pruned).
+        least_above: u64,
+    },
 }
 
 /// The search's answer: an optimal order and its peak, or why it stopped.
@@ -71,6 +75,7 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
     let mut layer: Layer = vec![(empty_set(m.n), 0, m.initial_live())];
     let heads = (0..m.n).filter(|&i| !m.is_follower(i)).count();
     let mut expanded = 0usize;
+    let mut least_above = u64::MAX;
     for _ in 0..heads {
         let mut next: Layer = Vec::new();
         let mut index: HashMap<NodeSet, usize> = HashMap::new();
@@ -84,6 +89,7 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
                 let (set, during, after) = advance(m, done, *live, i);
                 let peak = base.max(during);
                 if peak > bound {
+                    least_above = least_above.min(peak);
                     continue;
                 }
                 let entry = Entry {
@@ -107,11 +113,13 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
             }
         }
         if next.is_empty() {
-            return Err(Unfinished::NoOrderWithinBound);
+            return Err(Unfinished::NoOrderWithinBound { least_above });
         }
         layer = next;
     }
-    let (_, last, _) = layer.first().ok_or(Unfinished::NoOrderWithinBound)?;
+    let (_, last, _) = layer
+        .first()
+        .ok_or(Unfinished::NoOrderWithinBound { least_above })?;
     Ok((
         unwind(m, &entries, *last),
         entries[*last as usize].peak,
@@ -149,6 +157,8 @@ pub struct Search {
     pub proven: bool,
     /// States stored by the pass that found the optimum (0 otherwise).
     pub states: usize,
+    /// Passes that proved the optimum above their bound.
+    pub passes: usize,
     /// Why the search stopped before a proof, if it did.
     pub stopped: Option<Unfinished>,
 }
@@ -168,6 +178,7 @@ pub fn exact_search(
         peak: known_peak,
         proven: false,
         states: 0,
+        passes: 0,
         stopped: None,
     };
     // The optimum lies in [lo, out.peak]: passes below lo are pointless, out.peak is reached.
@@ -182,7 +193,10 @@ pub fn exact_search(
                 (out.order, out.peak, out.proven) = (order, peak, true);
                 return out;
             }
-            Err(Unfinished::NoOrderWithinBound) => lo = mid + 1,
+            Err(Unfinished::NoOrderWithinBound { least_above }) => {
+                out.passes += 1;
+                lo = least_above.max(mid + 1);
+            }
             Err(why) => {
                 out.stopped = Some(why);
                 return out;

@@ -173,15 +173,23 @@ fn exact_or_best(m: &MemoryModel, known: &[Schedule], limit: Duration) -> Schedu
             r.order,
             r.peak,
             Scheduler::Exact,
-            Some(if r.states == 0 {
+            Some(if r.states > 0 {
                 format!(
-                    "exact: {}'s order meets the lower bound, so it is optimal",
-                    best.scheduler.name()
+                    "exact: proven optimal under the memory model ({} states, {} passes, {ms:.1} \
+                     ms)",
+                    r.states,
+                    r.passes + 1
+                )
+            } else if r.passes > 0 {
+                format!(
+                    "exact: {}'s order proven optimal ({} passes found no lower peak, {ms:.1} ms)",
+                    best.scheduler.name(),
+                    r.passes
                 )
             } else {
                 format!(
-                    "exact: proven optimal under the memory model ({} states, {ms:.1} ms)",
-                    r.states
+                    "exact: {}'s order meets the lower bound, so it is optimal",
+                    best.scheduler.name()
                 )
             }),
         ),
@@ -191,7 +199,7 @@ fn exact_or_best(m: &MemoryModel, known: &[Schedule], limit: Duration) -> Schedu
                     format!("hit the time limit of {:.1} s", limit.as_secs_f64())
                 }
                 Unfinished::StateCap => format!("passed the cap of {STATE_CAP} states"),
-                Unfinished::NoOrderWithinBound => "found no order within the bound".into(),
+                Unfinished::NoOrderWithinBound { .. } => "found no order within the bound".into(),
             };
             let mut s = best.clone();
             s.note = Some(format!(

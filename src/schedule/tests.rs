@@ -191,7 +191,7 @@ fn exact_gives_up_at_its_state_cap_and_time_limit() {
     assert_eq!(exact(&m, u64::MAX, LIMIT, 3), Err(Unfinished::StateCap));
     assert_eq!(
         exact(&m, 407, LIMIT, STATE_CAP),
-        Err(Unfinished::NoOrderWithinBound)
+        Err(Unfinished::NoOrderWithinBound { least_above: 408 })
     );
     let (order, peak, _) = exact(&m, u64::MAX, LIMIT, STATE_CAP).unwrap();
     assert_eq!((m.peak(&order), peak), (Some(408), 408));
