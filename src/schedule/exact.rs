@@ -161,6 +161,8 @@ pub struct Search {
     pub passes: usize,
     /// Why the search stopped before a proof, if it did.
     pub stopped: Option<Unfinished>,
+    /// A proven lower bound on the optimum (equal to `peak` when proven).
+    pub lower: u64,
 }
 
 /// The minimum-peak order by bisection on the bound: `known` is an order (program positions)
@@ -180,9 +182,11 @@ pub fn exact_search(
         states: 0,
         passes: 0,
         stopped: None,
+        lower: 0,
     };
     // The optimum lies in [lo, out.peak]: passes below lo are pointless, out.peak is reached.
     let mut lo = m.floor().min(out.peak);
+    out.lower = lo;
     while lo < out.peak {
         let mid = lo + (out.peak - lo - 1) / 2;
         let left = limit.saturating_sub(started.elapsed());
@@ -190,12 +194,13 @@ pub fn exact_search(
             Ok((order, peak, states)) => {
                 // Optimal: every optimal order stays within `mid`, so the pass saw them all.
                 out.states = states;
-                (out.order, out.peak, out.proven) = (order, peak, true);
+                (out.order, out.peak, out.proven, out.lower) = (order, peak, true, peak);
                 return out;
             }
             Err(Unfinished::NoOrderWithinBound { least_above }) => {
                 out.passes += 1;
                 lo = least_above.max(mid + 1);
+                out.lower = lo.min(out.peak);
             }
             Err(why) => {
                 out.stopped = Some(why);
@@ -204,5 +209,6 @@ pub fn exact_search(
         }
     }
     out.proven = true;
+    out.lower = out.peak;
     out
 }

@@ -203,8 +203,10 @@ fn exact_or_best(m: &MemoryModel, known: &[Schedule], limit: Duration) -> Schedu
             };
             let mut s = best.clone();
             s.note = Some(format!(
-                "exact {reason} before proving optimality; kept {}'s order (the best of program, \
-                 greedy and beam)",
+                "exact {reason} before proving optimality (the optimum lies in [{}, {}] bytes); \
+                 kept {}'s order (the best of program, greedy and beam)",
+                r.lower,
+                r.peak,
                 best.scheduler.name()
             ));
             s

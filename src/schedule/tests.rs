@@ -225,7 +225,11 @@ fn exact_gives_up_at_its_state_cap_and_time_limit() {
     );
     assert_ne!(s.scheduler, Scheduler::Exact, "{:?}", s.note);
     assert!(
-        s.note.as_deref().unwrap_or("").contains("time limit"),
+        s.note.as_deref().unwrap_or("").contains("time limit")
+            && s.note
+                .as_deref()
+                .unwrap_or("")
+                .contains("the optimum lies in ["),
         "{:?}",
         s.note
     );
