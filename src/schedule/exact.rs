@@ -49,18 +49,19 @@ struct Entry {
 type Layer = Vec<(NodeSet, u32, u64)>;
 
 /// Runs `i` and the chain of free followers it drags along ([`MemoryModel::follower`]) after
-/// `done`: the new set, the peak of those steps and the live bytes after them.
-fn advance(m: &MemoryModel, done: &[u64], live: u64, i: usize) -> (NodeSet, u64, u64) {
-    let mut set: NodeSet = done.into();
+/// `done`, writing the new set into `set`: the peak of those steps and the live bytes after.
+fn advance(m: &MemoryModel, done: &[u64], live: u64, i: usize, set: &mut Vec<u64>) -> (u64, u64) {
+    set.clear();
+    set.extend_from_slice(done);
     let (mut peak, mut live, mut k) = (0u64, live, Some(i));
     while let Some(v) = k {
-        let c = m.step(&set, live, v);
+        let c = m.step(set, live, v);
         peak = peak.max(c.during);
         live = c.after;
-        insert(&mut set, v);
+        insert(set, v);
         k = m.follower(v);
     }
-    (set, peak, live)
+    (peak, live)
 }
 
 /// The minimum-peak order (program positions), its peak and the number of states stored,
@@ -76,9 +77,11 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
     let heads = (0..m.n).filter(|&i| !m.is_follower(i)).count();
     let mut expanded = 0usize;
     let mut least_above = u64::MAX;
+    let mut scratch = Vec::with_capacity(m.n.div_ceil(64));
     for _ in 0..heads {
-        let mut next: Layer = Vec::new();
-        let mut index: HashMap<NodeSet, usize> = HashMap::new();
+        // Each new set once: its position in `next` (entry, live bytes after it).
+        let mut index: HashMap<NodeSet, u32> = HashMap::new();
+        let mut next: Vec<(u32, u64)> = Vec::new();
         for (done, e, live) in &layer {
             let base = entries[*e as usize].peak;
             for i in (0..m.n).filter(|&i| !m.is_follower(i) && m.ready(done, i)) {
@@ -86,7 +89,7 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
                 if expanded % 1024 == 1 && started.elapsed() > limit {
                     return Err(Unfinished::TimeLimit);
                 }
-                let (set, during, after) = advance(m, done, *live, i);
+                let (during, after) = advance(m, done, *live, i, &mut scratch);
                 let peak = base.max(during);
                 if peak > bound {
                     least_above = least_above.min(peak);
@@ -97,8 +100,8 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
                     node: i as u32,
                     peak,
                 };
-                if let Some(&k) = index.get(&set) {
-                    let slot = &mut entries[next[k].1 as usize];
+                if let Some(&k) = index.get(scratch.as_slice()) {
+                    let slot = &mut entries[next[k as usize].0 as usize];
                     if peak < slot.peak {
                         *slot = entry;
                     }
@@ -107,15 +110,21 @@ pub fn exact(m: &MemoryModel, bound: u64, limit: Duration, cap: usize) -> ExactR
                 if entries.len() >= cap {
                     return Err(Unfinished::StateCap);
                 }
-                index.insert(set.clone(), next.len());
-                next.push((set, entries.len() as u32, after));
+                index.insert(scratch.as_slice().into(), next.len() as u32);
+                next.push((entries.len() as u32, after));
                 entries.push(entry);
             }
         }
         if next.is_empty() {
             return Err(Unfinished::NoOrderWithinBound { least_above });
         }
-        layer = next;
+        // The next layer in insertion order, so ties resolve the same way on every run.
+        let mut sets: Vec<(u32, NodeSet)> = index.into_iter().map(|(set, k)| (k, set)).collect();
+        sets.sort_unstable_by_key(|&(k, _)| k);
+        layer = sets
+            .into_iter()
+            .map(|(k, set)| (set, next[k as usize].0, next[k as usize].1))
+            .collect();
     }
     let (_, last, _) = layer
         .first()
