@@ -2,7 +2,8 @@
 //! widen or narrow, relu that may run in place, concatenations and additions for fan-in, views,
 //! several outputs, tensors read by many nodes; alignments 1, 4 and 256), CPU only:
 //! - `exact`'s peak equals the minimum over every topological order, found by a plain
-//!   enumerator here;
+//!   enumerator here (also its bisection started from the program order, and one unbounded
+//!   pass of the dynamic programme);
 //! - `greedy`, `beam` and `program` are never below it, and every order they produce is
 //!   topological (`reorder` validates it);
 //! - the scheduling memory model agrees with analysis: for the produced orders and the first
@@ -13,7 +14,9 @@ use std::time::Duration;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy, analyze};
 use tessera::graph::{DType, Graph, GraphBuilder, Init, NodeId, Op, TensorId};
 use tessera::plan::lower_bound;
-use tessera::schedule::{MemoryModel, Scheduler, reorder, schedule};
+use tessera::schedule::{
+    MemoryModel, STATE_CAP, Scheduler, exact as exact_dp, exact_search, reorder, schedule,
+};
 
 /// One random node: (kind, two picks among earlier tensors, output width).
 type Spec = (u8, usize, usize, usize);
@@ -137,6 +140,15 @@ proptest! {
         let exact = schedule(&g, Scheduler::Exact, &opts, limit);
         prop_assert_eq!(exact.scheduler, Scheduler::Exact, "exact fell back: {:?}", exact.note);
         prop_assert_eq!(exact.peak_bytes, optimum);
+        // The search itself, started from the program order (usually not optimal, so the
+        // bisection has work to do), and one unbounded pass of the dynamic programme.
+        let program: Vec<usize> = (0..m.n).collect();
+        let from_program = exact_search(&m, &program, m.peak(&program).unwrap(), limit, STATE_CAP);
+        prop_assert!(from_program.proven);
+        prop_assert_eq!(from_program.peak, optimum);
+        prop_assert_eq!(m.peak(&from_program.order), Some(optimum));
+        let unbounded = exact_dp(&m, u64::MAX, limit, STATE_CAP).unwrap();
+        prop_assert_eq!(unbounded.1, optimum);
         for which in [Scheduler::Program, Scheduler::Greedy, Scheduler::Beam, Scheduler::Exact,
                       Scheduler::Auto] {
             let s = schedule(&g, which, &opts, limit);
