@@ -32,6 +32,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         no_inplace: false,
         workspace: "planned".into(),
         alignment: None,
+        schedule: "program".into(),
     };
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[
