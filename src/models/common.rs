@@ -3,7 +3,9 @@
 //! initialisation with its own seed.
 
 use super::{ModelError, ModelOptions};
-use crate::graph::{Conv2dAttrs, Graph, GraphBuilder, Op, TensorId};
+use crate::graph::{
+    Conv2dAttrs, DType, Graph, GraphBuilder, Init, Op, PoolAttrs, PoolKind, TensorId,
+};
 
 /// Largest tensor footprint a model may have: 2^40 bytes (1 TiB), tensors plus the largest
 /// workspace.
@@ -255,6 +257,35 @@ impl Net {
     /// Seed of the tensor called `name`.
     pub fn seed(&self, name: &str) -> u64 {
         seed_for(self.model, name)
+    }
+
+    /// The `[batch, 3, side, side]` input image called `image`, uniform in `[-1, 1)`.
+    pub fn image_input(&mut self, batch: usize, side: usize) -> TensorId {
+        let seed = self.seed("image");
+        self.b.input(
+            "image",
+            &[batch, 3, side, side],
+            DType::F32,
+            Init::Uniform { seed, scale: 1.0 },
+        )
+    }
+
+    /// Max pooling over `k x k` windows with stride `stride` and padding `pad`.
+    pub fn max_pool(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<TensorId, ModelError> {
+        let pool = PoolAttrs {
+            kind: PoolKind::Max,
+            kernel: [k; 2],
+            stride: [stride; 2],
+            padding: [pad; 2],
+        };
+        Ok(self.b.op(name, Op::Pool2d(pool), &[x])?)
     }
 
     /// A weight uniform in `[-scale, scale)` with its own seed.
