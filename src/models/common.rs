@@ -152,28 +152,12 @@ pub fn resolve(
     Ok(sizes)
 }
 
-/// Tensor bytes plus the largest workspace of any node, saturating.
+/// Tensor bytes plus the largest workspace of any node, saturating (a builder's graph: every
+/// id is valid).
 pub fn footprint_bytes(graph: &Graph) -> u64 {
     let workspace = graph
-        .nodes
-        .iter()
-        .map(|n| {
-            let infos: Vec<_> = n
-                .inputs
-                .iter()
-                .filter_map(|&t| graph.tensors.get(t.index()).map(|t| (&t.shape, t.dtype)))
-                .collect();
-            match n
-                .outputs
-                .first()
-                .and_then(|&o| graph.tensors.get(o.index()))
-            {
-                Some(out) if infos.len() == n.inputs.len() => {
-                    crate::graph::infer::workspace_bytes(&n.op, &infos, &out.shape)
-                }
-                _ => 0,
-            }
-        })
+        .node_ids()
+        .map(|n| graph.workspace_bytes(n))
         .max()
         .unwrap_or(0);
     graph.total_tensor_bytes().saturating_add(workspace)
