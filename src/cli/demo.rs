@@ -33,6 +33,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         workspace: "planned".into(),
         alignment: None,
         attention: "tiled".into(),
+        schedule: "program".into(),
     };
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[

@@ -3,7 +3,9 @@
 //! initialisation with its own seed.
 
 use super::{ModelError, ModelOptions};
-use crate::graph::{Conv2dAttrs, Graph, GraphBuilder, Op, TensorId};
+use crate::graph::{
+    Conv2dAttrs, DType, Graph, GraphBuilder, Init, Op, PoolAttrs, PoolKind, TensorId,
+};
 
 /// Largest tensor footprint a model may have: 2^40 bytes (1 TiB), tensors plus the largest
 /// workspace.
@@ -150,28 +152,12 @@ pub fn resolve(
     Ok(sizes)
 }
 
-/// Tensor bytes plus the largest workspace of any node, saturating.
+/// Tensor bytes plus the largest workspace of any node, saturating (a builder's graph: every
+/// id is valid).
 pub fn footprint_bytes(graph: &Graph) -> u64 {
     let workspace = graph
-        .nodes
-        .iter()
-        .map(|n| {
-            let infos: Vec<_> = n
-                .inputs
-                .iter()
-                .filter_map(|&t| graph.tensors.get(t.index()).map(|t| (&t.shape, t.dtype)))
-                .collect();
-            match n
-                .outputs
-                .first()
-                .and_then(|&o| graph.tensors.get(o.index()))
-            {
-                Some(out) if infos.len() == n.inputs.len() => {
-                    crate::graph::infer::workspace_bytes(&n.op, &infos, &out.shape)
-                }
-                _ => 0,
-            }
-        })
+        .node_ids()
+        .map(|n| graph.workspace_bytes(n))
         .max()
         .unwrap_or(0);
     graph.total_tensor_bytes().saturating_add(workspace)
@@ -255,6 +241,35 @@ impl Net {
     /// Seed of the tensor called `name`.
     pub fn seed(&self, name: &str) -> u64 {
         seed_for(self.model, name)
+    }
+
+    /// The `[batch, 3, side, side]` input image called `image`, uniform in `[-1, 1)`.
+    pub fn image_input(&mut self, batch: usize, side: usize) -> TensorId {
+        let seed = self.seed("image");
+        self.b.input(
+            "image",
+            &[batch, 3, side, side],
+            DType::F32,
+            Init::Uniform { seed, scale: 1.0 },
+        )
+    }
+
+    /// Max pooling over `k x k` windows with stride `stride` and padding `pad`.
+    pub fn max_pool(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        k: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<TensorId, ModelError> {
+        let pool = PoolAttrs {
+            kind: PoolKind::Max,
+            kernel: [k; 2],
+            stride: [stride; 2],
+            padding: [pad; 2],
+        };
+        Ok(self.b.op(name, Op::Pool2d(pool), &[x])?)
     }
 
     /// A weight uniform in `[-scale, scale)` with its own seed.

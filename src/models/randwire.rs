@@ -15,7 +15,7 @@
 
 use super::ModelError;
 use super::common::{Net, OptionSpec, Sizes};
-use crate::graph::{DType, Graph, Init, Op, TensorId};
+use crate::graph::{Graph, Op, TensorId};
 use std::collections::BTreeSet;
 
 /// Model name.
@@ -131,13 +131,7 @@ pub fn build(s: &Sizes) -> Result<Graph, ModelError> {
     let w = s.width;
     let preds = dag(s.nodes, s.seed as u64);
     let mut net = Net::new(NAME);
-    let seed = net.seed("image");
-    let img = net.b.input(
-        "image",
-        &[s.batch, 3, s.image, s.image],
-        DType::F32,
-        Init::Uniform { seed, scale: 1.0 },
-    );
+    let img = net.image_input(s.batch, s.image);
     let stem = net.conv("stem.conv", img, (3, w), 3, 1, 1, true, 1.0)?;
     let mut outs: Vec<TensorId> = Vec::with_capacity(s.nodes);
     let mut has_successor = vec![false; s.nodes];

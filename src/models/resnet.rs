@@ -8,7 +8,7 @@
 
 use super::ModelError;
 use super::common::{Net, OptionSpec, Sizes, bad};
-use crate::graph::{DType, Graph, Init, Op, PoolAttrs, PoolKind, TensorId};
+use crate::graph::{Graph, Op, TensorId};
 
 /// Model name.
 pub const NAME: &str = "resnet";
@@ -60,22 +60,10 @@ pub fn build(s: &Sizes) -> Result<Graph, ModelError> {
     let w = s.width;
     let w2 = w.saturating_mul(2);
     let mut net = Net::new(NAME);
-    let seed = net.seed("image");
-    let img = net.b.input(
-        "image",
-        &[s.batch, 3, s.image, s.image],
-        DType::F32,
-        Init::Uniform { seed, scale: 1.0 },
-    );
+    let img = net.image_input(s.batch, s.image);
     let x = net.conv("stem.conv", img, (3, w), 3, 1, 1, true, 2.0)?;
     let x = net.b.relu("stem.relu", x)?;
-    let pool = PoolAttrs {
-        kind: PoolKind::Max,
-        kernel: [3; 2],
-        stride: [2; 2],
-        padding: [1; 2],
-    };
-    let mut x = net.b.op("stem.maxpool", Op::Pool2d(pool), &[x])?;
+    let mut x = net.max_pool("stem.maxpool", x, 3, 2, 1)?;
     for i in 0..s.layers {
         x = block(&mut net, &format!("block{i}"), x, w)?;
     }

@@ -14,7 +14,7 @@
 
 use super::ModelError;
 use super::common::{Net, OptionSpec, Sizes};
-use crate::graph::{DType, Graph, Init, Op, PoolAttrs, PoolKind, TensorId};
+use crate::graph::{Graph, Op, TensorId};
 
 /// Model name.
 pub const NAME: &str = "resnet50";
@@ -103,22 +103,10 @@ fn bottleneck(
 pub fn build(s: &Sizes) -> Result<Graph, ModelError> {
     let w = s.width;
     let mut net = Net::new(NAME);
-    let seed = net.seed("image");
-    let img = net.b.input(
-        "image",
-        &[s.batch, 3, s.image, s.image],
-        DType::F32,
-        Init::Uniform { seed, scale: 1.0 },
-    );
+    let img = net.image_input(s.batch, s.image);
     let x = net.conv("stem.conv", img, (3, w), 7, 2, 3, true, 2.0)?;
     let x = net.b.relu("stem.relu", x)?;
-    let pool = PoolAttrs {
-        kind: PoolKind::Max,
-        kernel: [3; 2],
-        stride: [2; 2],
-        padding: [1; 2],
-    };
-    let mut x = net.b.op("stem.maxpool", Op::Pool2d(pool), &[x])?;
+    let mut x = net.max_pool("stem.maxpool", x, 3, 2, 1)?;
     let mut cin = w;
     for (stage, &blocks) in STAGES.iter().enumerate() {
         let planes = w.saturating_mul(1 << stage);

@@ -19,7 +19,7 @@
 
 use super::ModelError;
 use super::common::{Net, OptionSpec, Sizes, bad};
-use crate::graph::{DType, Graph, Init, Op, PoolAttrs, PoolKind, TensorId};
+use crate::graph::{Graph, Op, TensorId};
 
 /// Model name.
 pub const NAME: &str = "unet";
@@ -107,13 +107,7 @@ pub fn build(s: &Sizes) -> Result<Graph, ModelError> {
 pub fn build_with_order(s: &Sizes, order: SkipOrder) -> Result<Graph, ModelError> {
     check(s)?;
     let mut net = Net::new(NAME);
-    let seed = net.seed("image");
-    let img = net.b.input(
-        "image",
-        &[s.batch, 3, s.image, s.image],
-        DType::F32,
-        Init::Uniform { seed, scale: 1.0 },
-    );
+    let img = net.image_input(s.batch, s.image);
     // Encoder: (features kept for the skip, or their projection; side).
     let mut skips: Vec<(TensorId, usize)> = Vec::new();
     let (mut x, mut cin, mut side) = (img, 3, s.image);
@@ -128,13 +122,7 @@ pub fn build_with_order(s: &Sizes, order: SkipOrder) -> Result<Graph, ModelError
             SkipOrder::Late => x,
         };
         skips.push((kept, side));
-        let pool = PoolAttrs {
-            kind: PoolKind::Max,
-            kernel: [2; 2],
-            stride: [2; 2],
-            padding: [side % 2; 2],
-        };
-        x = net.b.op(&format!("down{i}"), Op::Pool2d(pool), &[x])?;
+        x = net.max_pool(&format!("down{i}"), x, 2, 2, side % 2)?;
         side = side.div_ceil(2);
     }
     // Decoder.
