@@ -3,6 +3,7 @@
 
 use crate::analysis::{AnalysisOptions, MemoryAnalysis, WorkspacePolicy, analyze};
 use crate::graph::Graph;
+use crate::graph::conv::{self, ConvChoice};
 use crate::layout::{MemoryLayout, planned_layout};
 use crate::plan::{Budget, Outcome, PlanError, lower_bound, plan_and_check};
 use crate::report::Variant;
@@ -42,6 +43,8 @@ pub struct PlannedGraph {
     pub layout: MemoryLayout,
     /// Analysis + planning time.
     pub plan_ms: f64,
+    /// Each conv op's lowering method and workspace (as the graph's conv attributes say).
+    pub conv: Vec<ConvChoice>,
 }
 
 /// Plans `graph` under every (in-place, workspace policy) combination, other settings as in
@@ -80,5 +83,6 @@ pub fn plan_graph(graph: &Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanE
         lower_bound: lb,
         layout,
         plan_ms,
+        conv: conv::choices(graph),
     })
 }

@@ -32,6 +32,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         no_inplace: false,
         workspace: "planned".into(),
         alignment: None,
+        conv: "auto".into(),
+        workspace_cap: None,
     };
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[

@@ -279,7 +279,7 @@ pub fn plan_and_execute(
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let graph = models::build_model(&args.model)?;
+    let graph = plan::conv_graph(models::build_model(&args.model)?, &args.opts)?;
     let gpu = open_gpu(args.require_gpu)?;
     let alignment = match (&gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),
