@@ -51,10 +51,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
-var<workgroup> window: array<f32, DIRECT_PATCH>;
+var<workgroup> staged: array<f32, DIRECT_PATCH>;
 
 // Stages channels c0 .. c0 + cc of the input window whose top-left input element is (iy0, ix0)
-// (zero outside the image) into `window`, channel-major, patch_h x patch_w each.
+// (zero outside the image) into `staged`, channel-major, patch_h x patch_w each.
 fn stage(lid: u32, n: u32, c0: u32, cc: u32, iy0: i32, ix0: i32) {
     let plane = p.patch_h * p.patch_w;
     for (var e = lid; e < cc * plane; e += WORKGROUP_SIZE) {
@@ -65,7 +65,7 @@ fn stage(lid: u32, n: u32, c0: u32, cc: u32, iy0: i32, ix0: i32) {
         if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
             v = x[((n * p.c + c0 + e / plane) * p.h + u32(iy)) * p.w + u32(ix)];
         }
-        window[e] = v;
+        staged[e] = v;
     }
 }
 
@@ -84,7 +84,7 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let tx = pos % p.tile_w;
     let oy = tile_y * p.tile_h + ty;
     let ox = tile_x * p.tile_w + tx;
-    let active = ty < p.tile_h && oy < p.oh && ox < p.ow;
+    let inside = ty < p.tile_h && oy < p.oh && ox < p.ow;
     let oc0 = ocb * DIRECT_CHANNELS + (lid / DIRECT_POSITIONS) * PER_THREAD;
     let iy0 = i32(tile_y * p.tile_h * p.stride_h) - i32(p.pad_h);
     let ix0 = i32(tile_x * p.tile_w * p.stride_w) - i32(p.pad_w);
@@ -95,12 +95,12 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         let cc = min(p.chunk, p.c - c0);
         stage(lid, n, c0, cc, iy0, ix0);
         workgroupBarrier();
-        if (active) {
+        if (inside) {
             for (var ch = 0u; ch < cc; ch++) {
                 let base = ch * plane + ty * p.stride_h * p.patch_w + tx * p.stride_w;
                 for (var ky = 0u; ky < p.kh; ky++) {
                     for (var kx = 0u; kx < p.kw; kx++) {
-                        let v = window[base + ky * p.dil_h * p.patch_w + kx * p.dil_w];
+                        let v = staged[base + ky * p.dil_h * p.patch_w + kx * p.dil_w];
                         let wi = ((c0 + ch) * p.kh + ky) * p.kw + kx;
                         for (var j = 0u; j < PER_THREAD; j++) {
                             // Channels past O read the last one; they are never written.
@@ -113,7 +113,7 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         }
         workgroupBarrier();
     }
-    if (!active) { return; }
+    if (!inside) { return; }
     for (var j = 0u; j < PER_THREAD; j++) {
         let oc = oc0 + j;
         if (oc < p.o) {
