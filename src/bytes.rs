@@ -95,7 +95,12 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     if whole.is_empty() && frac.is_empty() {
         return Err(err("no number"));
     }
-    if frac.contains('.') || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if frac.contains('.')
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
         return Err(err("not a number"));
     }
     let too_large = || err("too large for 64 bits");
@@ -137,7 +142,16 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_one_line_errors_naming_the_value() {
-        for bad in ["", "KiB", "12XB", "1.2.3", "-5", "0.3B", "1.0000001KiB", "99999999999999999999"] {
+        for bad in [
+            "",
+            "KiB",
+            "12XB",
+            "1.2.3",
+            "-5",
+            "0.3B",
+            "1.0000001KiB",
+            "99999999999999999999",
+        ] {
             let e = parse_size(bad).expect_err(bad).to_string();
             assert!(e.contains(&format!("`{bad}`")), "{e}");
             assert!(!e.contains('\n'), "{e}");

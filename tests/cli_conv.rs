@@ -17,7 +17,11 @@ fn fails_with(args: &[&str], needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{args:?}: expected one error line: {stderr}");
+    assert_eq!(
+        errors.len(),
+        1,
+        "{args:?}: expected one error line: {stderr}"
+    );
     for n in needles {
         assert!(errors[0].contains(n), "`{}` lacks `{n}`", errors[0]);
     }
@@ -43,7 +47,10 @@ fn plan_json(extra: &[&str], name: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("conv:"), "plan prints a conv summary: {stdout}");
+    assert!(
+        stdout.contains("conv:"),
+        "plan prints a conv summary: {stdout}"
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).expect("json")).expect("valid json")
 }
 
@@ -68,11 +75,21 @@ fn plan_lists_each_conv_and_direct_has_no_workspace() {
     let direct = plan_json(&["--conv", "direct"], "direct.json");
     let list = conv_list(&direct);
     assert_eq!(list.len(), 8);
-    assert!(list.iter().all(|(m, b)| m == "direct" && *b == 0), "{list:?}");
+    assert!(
+        list.iter().all(|(m, b)| m == "direct" && *b == 0),
+        "{list:?}"
+    );
     assert_eq!(direct["plan"]["workspace_bytes"], 0);
-    let im2col = plan_json(&["--conv", "im2col", "--workspace-cap", "2KiB"], "im2col.json");
+    let im2col = plan_json(
+        &["--conv", "im2col", "--workspace-cap", "2KiB"],
+        "im2col.json",
+    );
     let list = conv_list(&im2col);
-    assert!(list.iter().all(|(m, b)| m == "im2col" && *b > 0 && *b <= 2048), "{list:?}");
+    assert!(
+        list.iter()
+            .all(|(m, b)| m == "im2col" && *b > 0 && *b <= 2048),
+        "{list:?}"
+    );
     // Under the same cap, auto sends the convs whose tile would be narrower than 16 columns to
     // the direct kernel: the stem's 108-byte columns fit 18 of them and the 1x1 projection's
     // 64-byte columns 32; the 3x3 convs over 16 or 32 channels fit at most 3.

@@ -124,7 +124,11 @@ fn direct_conv_matches_the_reference_on_odd_shapes() {
     for c in DIRECT_CASES() {
         let g = choose(&graph(&c), ConvMode::Direct, None).expect("direct fits");
         let ch = choices(&g);
-        assert_eq!((ch[0].method, ch[0].workspace_bytes), ("direct", 0), "{c:?}");
+        assert_eq!(
+            (ch[0].method, ch[0].workspace_bytes),
+            ("direct", 0),
+            "{c:?}"
+        );
         check_layouts(&g, None, &format!("direct {c:?}"));
     }
 }

@@ -48,9 +48,9 @@ pub fn conv_graph(graph: Graph, opts: &PlanOpts) -> Result<Graph, CliError> {
         ))
     })?;
     let cap = match &opts.workspace_cap {
-        Some(text) => Some(
-            parse_size(text).map_err(|e| CliError::Usage(format!("--workspace-cap: {e}")))?,
-        ),
+        Some(text) => {
+            Some(parse_size(text).map_err(|e| CliError::Usage(format!("--workspace-cap: {e}")))?)
+        }
         None => None,
     };
     Ok(conv::choose(&graph, mode, cap)?)

@@ -149,6 +149,26 @@ pub fn conv_workspace_bytes(method: ConvMethod, shape: &ConvShape) -> Option<u64
     }
 }
 
+/// Why `a.method` cannot lower this conv (checked by shape inference, so a graph file cannot
+/// ask for it): an im2col cap below one column, or a window too wide for the direct kernel.
+pub fn method_problem(a: &Conv2dAttrs, s: &ConvShape) -> Option<String> {
+    match a.method {
+        ConvMethod::Im2col { cap: Some(cap) }
+            if im2col_tile_cols(s.ckk(), s.plane(), Some(cap)) == 0 =>
+        {
+            Some(format!(
+                "im2col workspace cap {cap} bytes is below one column ({} bytes)",
+                s.ckk().saturating_mul(4)
+            ))
+        }
+        ConvMethod::Direct if direct_tile(a, s).is_none() => Some(format!(
+            "the direct kernel cannot stage a {}-element input window (limit {DIRECT_PATCH})",
+            direct_window(a, s)
+        )),
+        _ => None,
+    }
+}
+
 /// The direct kernel's tiling of one conv: each workgroup computes `tile_h x tile_w` output
 /// positions of [`DIRECT_CHANNELS`] channels, staging `chunk` input channels of the
 /// `patch_h x patch_w` input window those positions read at a time.
@@ -168,7 +188,11 @@ pub struct DirectTile {
 
 /// Elements of one output position's dilated kernel window ((KH-1)*dil+1 by (KW-1)*dil+1).
 pub fn direct_window(a: &Conv2dAttrs, s: &ConvShape) -> u64 {
-    let side = |k: u64, d: usize| k.saturating_sub(1).saturating_mul(d as u64).saturating_add(1);
+    let side = |k: u64, d: usize| {
+        k.saturating_sub(1)
+            .saturating_mul(d as u64)
+            .saturating_add(1)
+    };
     side(s.kh, a.dilation[0]).saturating_mul(side(s.kw, a.dilation[1]))
 }
 

@@ -195,10 +195,16 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             }
             let oh = window_out(x[2], w[2], a.stride[0], a.padding[0], a.dilation[0]);
             let ow = window_out(x[3], w[3], a.stride[1], a.padding[1], a.dilation[1]);
-            match (oh, ow) {
-                (Some(oh), Some(ow)) => Ok((Shape::new([x[0], w[0], oh, ow]), DType::F32)),
-                _ => Err(c.shape_err("kernel larger than the padded input")),
+            let (Some(oh), Some(ow)) = (oh, ow) else {
+                return Err(c.shape_err("kernel larger than the padded input"));
+            };
+            let out = [x[0], w[0], oh, ow];
+            if let Some(why) =
+                super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out))
+            {
+                return Err(c.attr_err(why));
             }
+            Ok((Shape::new(out), DType::F32))
         }
         Op::Pool2d(PoolAttrs {
             kernel,

@@ -8,8 +8,8 @@
 mod params;
 
 pub use params::{
-    AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field, GemmParams, NormParams,
-    ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
+    AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field,
+    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -75,8 +75,14 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("UNARY_SCALE", UNARY_SCALE),
     ("POOL_MAX", POOL_MAX),
     ("POOL_AVG", POOL_AVG),
-    ("DIRECT_POSITIONS", crate::graph::conv::DIRECT_POSITIONS as u32),
-    ("DIRECT_CHANNELS", crate::graph::conv::DIRECT_CHANNELS as u32),
+    (
+        "DIRECT_POSITIONS",
+        crate::graph::conv::DIRECT_POSITIONS as u32,
+    ),
+    (
+        "DIRECT_CHANNELS",
+        crate::graph::conv::DIRECT_CHANNELS as u32,
+    ),
     ("DIRECT_PATCH", crate::graph::conv::DIRECT_PATCH as u32),
 ];
 

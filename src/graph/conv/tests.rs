@@ -58,7 +58,10 @@ fn direct_tile_fits_workgroup_memory_and_shrinks_for_wide_windows() {
     // 7x7 dilated by 10: one 8x8 tile would read 68x68 > DIRECT_PATCH elements.
     let s = ConvShape::new(&[1, 2, 70, 70], &[3, 2, 7, 7], &[1, 3, 70, 70]);
     let t = direct_tile(&attrs(1, 30, 10), &s).unwrap();
-    assert!(t.patch_h * t.patch_w <= DIRECT_PATCH && t.tile_h * t.tile_w < 64, "{t:?}");
+    assert!(
+        t.patch_h * t.patch_w <= DIRECT_PATCH && t.tile_h * t.tile_w < 64,
+        "{t:?}"
+    );
     assert_eq!(t.chunk, 1);
     // Narrow outputs get taller tiles.
     let s = ConvShape::new(&[1, 8, 4, 4], &[8, 8, 3, 3], &[1, 8, 2, 2]);
@@ -76,14 +79,18 @@ fn modes_choose_per_op_and_errors_name_the_op() {
         let out = choose(&g, mode, cap)?;
         Ok::<_, ConvError>(choices(&out))
     };
-    let only = |v: Result<Vec<ConvChoice>, ConvError>| v.map(|c| (c[0].method, c[0].workspace_bytes));
+    let only =
+        |v: Result<Vec<ConvChoice>, ConvError>| v.map(|c| (c[0].method, c[0].workspace_bytes));
     assert_eq!(only(m(ConvMode::Im2col, None)), Ok(("im2col", 180 * 169)));
     assert_eq!(only(m(ConvMode::Direct, None)), Ok(("direct", 0)));
     assert_eq!(only(m(ConvMode::Auto, None)), Ok(("im2col", 180 * 169)));
     // 16 columns fit in 2880 bytes: auto keeps im2col; one byte less and it goes direct.
     assert_eq!(only(m(ConvMode::Auto, Some(2880))), Ok(("im2col", 2880)));
     assert_eq!(only(m(ConvMode::Auto, Some(2879))), Ok(("direct", 0)));
-    assert_eq!(only(m(ConvMode::Im2col, Some(2879))), Ok(("im2col", 180 * 15)));
+    assert_eq!(
+        only(m(ConvMode::Im2col, Some(2879))),
+        Ok(("im2col", 180 * 15))
+    );
     let e = m(ConvMode::Im2col, Some(100)).unwrap_err();
     assert_eq!(
         e,
@@ -135,7 +142,12 @@ fn resnet_direct_plans_no_conv_workspace() {
     let direct_graph = choose(&g, ConvMode::Direct, None).unwrap();
     let direct = plan_graph(&direct_graph, &cfg).unwrap();
     assert!(!direct.conv.is_empty());
-    assert!(direct.conv.iter().all(|c| c.method == "direct" && c.workspace_bytes == 0));
+    assert!(
+        direct
+            .conv
+            .iter()
+            .all(|c| c.method == "direct" && c.workspace_bytes == 0)
+    );
     assert_eq!(direct.analysis.workspace_bytes, 0);
     assert!(im2col.analysis.workspace_bytes > 0);
     assert!(direct.outcome.plan.arena_bytes <= im2col.outcome.plan.arena_bytes);
@@ -147,8 +159,32 @@ fn resnet_direct_plans_no_conv_workspace() {
 #[test]
 fn graphs_without_a_method_load_as_im2col() {
     let g = one_conv(2, 3, 5);
-    let text = serde_json::to_string(&g).unwrap().replace(r#","method":{"Im2col":{"cap":null}}"#, "");
+    let text = serde_json::to_string(&g)
+        .unwrap()
+        .replace(r#","method":{"Im2col":{"cap":null}}"#, "");
     assert!(!text.contains("method"));
     let back = Graph::from_json(&text).unwrap();
     assert_eq!(back, g);
+}
+
+#[test]
+fn graph_files_cannot_ask_for_an_impossible_method() {
+    let g = one_conv(2, 3, 5); // 72-byte columns
+    let with = |method| {
+        let mut h = g.clone();
+        if let Op::Conv2d(a) = &mut h.nodes[0].op {
+            a.method = method;
+        }
+        h.validate().map_err(|e| e.to_string())
+    };
+    assert_eq!(with(ConvMethod::Im2col { cap: Some(72) }), Ok(()));
+    let e = with(ConvMethod::Im2col { cap: Some(71) }).unwrap_err();
+    assert!(e.contains("node `y`") && e.contains("cap 71 bytes"), "{e}");
+    let wide = one_conv(1, 65, 70);
+    let mut h = wide.clone();
+    if let Op::Conv2d(a) = &mut h.nodes[0].op {
+        a.method = ConvMethod::Direct;
+    }
+    let e = h.validate().unwrap_err().to_string();
+    assert!(e.contains("4225-element input window"), "{e}");
 }

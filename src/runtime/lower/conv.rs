@@ -6,9 +6,9 @@
 //! 144 B block, less under a workspace cap). Direct: one dispatch of conv_direct.wgsl, one
 //! workgroup per block of output positions x output channels, no workspace.
 
-use super::{Region, Step};
 use super::cx::NodeCx;
 use super::matmul::Gemm;
+use super::{Region, Step};
 use crate::graph::conv::{ConvShape, DIRECT_CHANNELS, direct_tile, im2col_tile_cols};
 use crate::graph::{Conv2dAttrs, ConvMethod};
 use crate::runtime::RuntimeError;
@@ -107,11 +107,7 @@ fn direct(cx: &NodeCx<'_>, a: &Conv2dAttrs) -> Result<Step, RuntimeError> {
 }
 
 /// Tiled im2col + GEMM with column tiles of at most `cap` bytes.
-fn im2col(
-    cx: &NodeCx<'_>,
-    a: &Conv2dAttrs,
-    cap: Option<u64>,
-) -> Result<Vec<Step>, RuntimeError> {
+fn im2col(cx: &NodeCx<'_>, a: &Conv2dAttrs, cap: Option<u64>) -> Result<Vec<Step>, RuntimeError> {
     let (x, w, out) = (cx.input(0)?, cx.input(1)?, cx.output()?);
     // Saturating: anything past 32 bits is refused by the checks below.
     let ckk = cx
