@@ -145,6 +145,8 @@ fn resnet_direct_runs_and_validates_on_the_gpu() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 im2col, 8 direct"), "{stdout}");
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("json")).expect("json");
     assert_eq!(j["correctness"]["passed"], true);

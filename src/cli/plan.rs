@@ -56,15 +56,17 @@ pub fn conv_graph(graph: Graph, opts: &PlanOpts) -> Result<Graph, CliError> {
     Ok(conv::choose(&graph, mode, cap)?)
 }
 
-/// Prints one line summarising the conv ops' methods and workspace (nothing without convs).
-pub fn print_conv(choices: &[ConvChoice]) {
+/// Prints one line summarising the conv ops' methods and workspace (nothing without convs),
+/// its label padded to `width` columns.
+pub fn print_conv(choices: &[ConvChoice], width: usize) {
     if choices.is_empty() {
         return;
     }
     let direct = choices.iter().filter(|c| c.method == "direct").count();
     let largest = choices.iter().map(|c| c.workspace_bytes).max().unwrap_or(0);
     println!(
-        "conv:           {} im2col, {direct} direct; largest conv workspace {}",
+        "{:<width$}{} im2col, {direct} direct; largest conv workspace {}",
+        "conv:",
         choices.len() - direct,
         human_bytes(largest)
     );
@@ -191,7 +193,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     );
     println!("weights:        {}", human_bytes(s.weights_bytes));
     println!("in-place nodes: {}", s.in_place_nodes);
-    print_conv(&s.conv);
+    print_conv(&s.conv, 16);
     println!("alignment:      {}", s.alignment);
     println!("planning time:  {:.1} ms", p.plan_ms);
     let curve = per_step(

@@ -108,6 +108,7 @@ pub fn print_report(r: &RunReport) {
         human_bytes(r.plan.naive_static_bytes)
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
+    plan::print_conv(&r.plan.conv, 18);
     print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
     if let Some(hw) = r.measured.high_water_bytes {
