@@ -688,10 +688,43 @@ fn options_case(rng: &mut Rng, texts: &[Option<String>; 10], model: &str) -> boo
         },
         ..cfg
     };
+    let Some(graph) = conv_case(rng, graph) else {
+        return true;
+    };
     if let Err(e) = plan_graph(&graph, &cfg) {
         one_line("planning", &e);
     }
     true
+}
+
+/// `--conv` and `--workspace-cap` through the CLI's path: a random mode and cap (sizes with and
+/// without suffixes, wild numbers); a refusal is one line, and every choice made validates.
+fn conv_case(rng: &mut Rng, graph: Graph) -> Option<Graph> {
+    use tessera::graph::conv::{ConvMode, choose};
+    let mode = *rng.pick(&[ConvMode::Im2col, ConvMode::Direct, ConvMode::Auto]);
+    let cap = match option_text(rng) {
+        None => None,
+        Some(t) => {
+            let t = format!("{t}{}", rng.pick(&["", "B", "KiB", "MiB", "GiB", "kb"]));
+            match tessera::bytes::parse_size(&t) {
+                Ok(cap) => Some(cap),
+                Err(e) => {
+                    one_line("--workspace-cap", &e);
+                    return None;
+                }
+            }
+        }
+    };
+    match choose(&graph, mode, cap) {
+        Ok(chosen) => {
+            chosen.validate().expect("every conv choice validates");
+            Some(chosen)
+        }
+        Err(e) => {
+            one_line("--conv", &e);
+            None
+        }
+    }
 }
 
 #[test]

@@ -131,7 +131,9 @@ fn folded_direct_convolution_agrees_with_the_cpu() {
         method: crate::graph::ConvMethod::Direct,
         ..Default::default()
     };
-    let y = b.op("conv", Op::Conv2d(attrs), &[x, w, bias]).expect("conv");
+    let y = b
+        .op("conv", Op::Conv2d(attrs), &[x, w, bias])
+        .expect("conv");
     b.output(y);
     check_folded(&gpu, &b.build().expect("graph"), "direct conv");
 }
