@@ -1,10 +1,10 @@
 //! tessera: run tensor graphs on any GPU through wgpu inside one device buffer laid out ahead of
 //! time by a static memory planner, then measure what the device really used.
 //!
-//! The pipeline runs one way: [`graph`] -> [`analysis`] -> [`plan`] -> [`layout`] -> [`runtime`]
-//! -> [`report`]. [`cpu`] is the reference backend; [`models`] builds the demo graphs;
-//! [`pipeline`] and [`execute`] tie the stages together; [`bytes`] holds the checked size
-//! arithmetic they share.
+//! The pipeline runs one way: [`graph`] -> [`schedule`] -> [`analysis`] -> [`plan`] ->
+//! [`layout`] -> [`runtime`] -> [`report`]. [`cpu`] is the reference backend; [`models`] builds
+//! the demo graphs; [`pipeline`] and [`execute`] tie the stages together; [`bytes`] holds the
+//! checked size arithmetic they share.
 //!
 //! Planning needs no GPU:
 //!
@@ -22,7 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Running it on a GPU is `runtime::Gpu::new()`, then `execute::execute(&graph, &planned,
+//! Running it on a GPU is `runtime::Gpu::new()`, then `execute::execute(&planned.graph, &planned,
 //! Some(&gpu), Default::default())`, which also checks the result against the CPU reference.
 
 pub mod analysis;
@@ -36,3 +36,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod runtime;
+pub mod schedule;

@@ -19,6 +19,7 @@ use tessera::graph::Graph;
 use tessera::models::{ModelOptions, build};
 use tessera::pipeline::{PlanConfig, plan_graph};
 use tessera::plan::{Budget, parse_csv, plan_and_check, planner_names};
+use tessera::schedule::Scheduler;
 
 /// Cases per input family (three families: at least 10,000 cases in all).
 const CASES: usize = 5000;
@@ -417,6 +418,14 @@ fn plan_case(rng: &mut Rng, graph: &Graph) -> bool {
             in_place: rng.chance(2),
             workspace: *rng.pick(&WorkspacePolicy::ALL),
         },
+        schedule: *rng.pick(&[
+            Scheduler::Program,
+            Scheduler::Program,
+            Scheduler::Greedy,
+            Scheduler::Beam,
+            Scheduler::Exact,
+            Scheduler::Auto,
+        ]),
     };
     match plan_graph(graph, &cfg) {
         Ok(p) => {

@@ -1,9 +1,9 @@
 //! From a graph to a planning problem: storage groups (a root tensor plus the outputs of
 //! in-place ops written over it) and workspace buffers, each with a half-open lifetime.
 
-use super::{Liveness, WorkspacePolicy, liveness};
+use super::{Liveness, WorkspacePolicy, liveness, workspace_family};
 use crate::bytes::{align_up, check_alignment};
-use crate::graph::{Graph, NodeId, Op, TensorId, TensorKind};
+use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::plan::{Buffer, BufferId, Lifetime, PlanError, Problem};
 
 /// Switches for [`analyze`].
@@ -71,34 +71,43 @@ fn add_aligned(total: u64, bytes: u64, alignment: u64, what: &str) -> Result<u64
         })
 }
 
-/// May `node` (at `step`) write its output over its first input?
-fn in_place_ok(graph: &Graph, live: &Liveness, node: NodeId, step: u64) -> bool {
+/// The storage root `node` would write its output over if it ran in place, by the rules that do
+/// not depend on the order: an in-place-capable op, output shape and dtype equal to input 0's,
+/// input 0's root an activation that is not pinned to the end (not a graph output), and not read
+/// twice by the node. Running in place also needs the node to be the root's last reader, which
+/// depends on the schedule: analysis checks it against liveness, the `schedule` stage against
+/// the nodes already run. `root` and `pinned_to_end` are [`Liveness`]'s.
+pub fn in_place_target(
+    graph: &Graph,
+    root: &[TensorId],
+    pinned_to_end: &[bool],
+    node: NodeId,
+) -> Option<TensorId> {
     let n = graph.node(node);
     if !n.op.can_run_in_place() {
-        return false;
+        return None;
     }
-    let (Some(&a), Some(&out)) = (n.inputs.first(), n.outputs.first()) else {
-        return false;
-    };
-    if n.inputs
-        .iter()
-        .filter(|&&x| live.root[x.index()] == live.root[a.index()])
-        .count()
-        != 1
-    {
-        return false;
+    let (&a, &out) = (n.inputs.first()?, n.outputs.first()?);
+    let r = root[a.index()];
+    if n.inputs.iter().filter(|&&x| root[x.index()] == r).count() != 1 {
+        return None;
     }
-    let r = live.root[a.index()];
     let (ta, to, tr) = (
         &graph.tensors[a.index()],
         &graph.tensors[out.index()],
         &graph.tensors[r.index()],
     );
-    ta.shape == to.shape
+    let ok = ta.shape == to.shape
         && ta.dtype == to.dtype
         && tr.kind == TensorKind::Activation
-        && !live.pinned_to_end[r.index()]
-        && live.last_use[r.index()] == Some(step)
+        && !pinned_to_end[r.index()];
+    ok.then_some(r)
+}
+
+/// May `node` (at `step`) write its output over its first input?
+fn in_place_ok(graph: &Graph, live: &Liveness, node: NodeId, step: u64) -> bool {
+    in_place_target(graph, &live.root, &live.pinned_to_end, node)
+        .is_some_and(|r| live.last_use[r.index()] == Some(step))
 }
 
 /// Storage groups: each root tensor with the in-place outputs written over it.
@@ -196,10 +205,6 @@ fn workspace_groups(
     steps: u64,
     policy: WorkspacePolicy,
 ) -> Vec<WorkspaceGroup> {
-    let label = |op: &Op| match op {
-        Op::Conv2d(_) => "conv",
-        _ => "attention",
-    };
     let mut ws_groups: Vec<WorkspaceGroup> = Vec::new();
     for (i, id) in graph.node_ids().enumerate() {
         let bytes = request[i];
@@ -210,7 +215,7 @@ fn workspace_groups(
             start: i as u64,
             end: i as u64 + 1,
         };
-        let kind = label(&graph.node(id).op);
+        let kind = workspace_family(&graph.node(id).op);
         let slot = match policy {
             WorkspacePolicy::Planned => None,
             WorkspacePolicy::Global => ws_groups.first().map(|_| 0),

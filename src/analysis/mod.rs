@@ -10,9 +10,9 @@ mod buffers;
 mod liveness;
 mod workspace;
 
-pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze};
+pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze, in_place_target};
 pub use liveness::{Liveness, liveness};
-pub use workspace::WorkspacePolicy;
+pub use workspace::{WorkspacePolicy, workspace_family};
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! Workspace policies (seed 5.3.4): how per-op scratch requests (im2col columns, attention
 //! scores) become buffers for the planner.
 
+use crate::graph::Op;
 use serde::{Deserialize, Serialize};
 
 /// How scratch requests are turned into planned buffers.
@@ -37,5 +38,14 @@ impl WorkspacePolicy {
     /// Parses a command-line name.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// The family a node's workspace request belongs to under [`WorkspacePolicy::Grouped`]:
+/// `"conv"` for convolutions, `"attention"` for everything else that asks for scratch.
+pub fn workspace_family(op: &Op) -> &'static str {
+    match op {
+        Op::Conv2d(_) => "conv",
+        _ => "attention",
     }
 }

@@ -84,7 +84,8 @@ pub struct PlanOpts {
     /// Planner (see the list in `tessera plan-csv --help`); `auto` is the default.
     #[arg(long, default_value = "auto")]
     pub planner: String,
-    /// Time limit for searching planners, seconds.
+    /// Time limit for searching planners and for `--schedule exact`, seconds (applies to each
+    /// search: `--schedule auto` plans every candidate order within it).
     #[arg(long, default_value_t = 2.0)]
     pub time_limit: f64,
     /// Disable in-place reuse.
@@ -104,6 +105,10 @@ pub struct PlanOpts {
     /// shrinks to fit. Default: a ~64 KiB tile.
     #[arg(long, value_name = "BYTES")]
     pub workspace_cap: Option<String>,
+    /// Execution order: program (the graph's), greedy, beam, exact (falls back to beam past the
+    /// time limit) or auto (the candidate with the smallest planned arena).
+    #[arg(long, default_value = "program")]
+    pub schedule: String,
 }
 
 /// `tessera plan`.

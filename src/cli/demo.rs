@@ -34,6 +34,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         alignment: None,
         conv: "auto".into(),
         workspace_cap: None,
+        schedule: "program".into(),
     };
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[

@@ -10,7 +10,8 @@ use tessera::graph::Graph;
 use tessera::graph::conv::{self, ConvChoice, ConvMode};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
-use tessera::report::{PlanSection, Table, Variant, human_bytes};
+use tessera::report::{PlanSection, ScheduleSection, Table, Variant, human_bytes};
+use tessera::schedule::Scheduler;
 
 /// Planning config from the command line, with the given offset alignment.
 pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
@@ -18,6 +19,12 @@ pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
         CliError::Usage(format!(
             "unknown workspace policy `{}` (known: global, grouped, planned)",
             opts.workspace
+        ))
+    })?;
+    let schedule = Scheduler::from_name(&opts.schedule).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown schedule `{}` (known: program, greedy, beam, exact, auto)",
+            opts.schedule
         ))
     })?;
     // The value given (`run` may raise it to the device's), then the one used.
@@ -36,6 +43,7 @@ pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
             in_place: !opts.no_inplace,
             workspace,
         },
+        schedule,
     })
 }
 
@@ -93,7 +101,37 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         alignment: cfg.analysis.alignment,
         proven_optimal: p.outcome.proven_optimal,
         conv: p.conv.clone(),
+        schedule: p.schedule.clone(),
     }
+}
+
+/// The schedule in one line: what was asked, what runs, its model peak against the program
+/// order's, and for `auto` each candidate's planned arena.
+pub fn schedule_line(s: &ScheduleSection) -> String {
+    let mut line = format!(
+        "{}{}, peak live {} (program order {}), {:.1} ms",
+        s.name,
+        if s.chosen == s.name {
+            String::new()
+        } else {
+            format!(" -> {}", s.chosen)
+        },
+        human_bytes(s.peak_live_bytes),
+        human_bytes(s.program_peak_live_bytes),
+        s.schedule_ms
+    );
+    if !s.candidates.is_empty() {
+        let c: Vec<String> = s
+            .candidates
+            .iter()
+            .map(|c| format!("{} {}", c.name, human_bytes(c.arena_bytes)))
+            .collect();
+        line += &format!("; arenas: {}", c.join(", "));
+    }
+    if let Some(n) = &s.note {
+        line += &format!("; {n}");
+    }
+    line
 }
 
 /// Live bytes at every step `0..steps` from the curve's breakpoints.
@@ -195,6 +233,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("in-place nodes: {}", s.in_place_nodes);
     print_conv(&s.conv, 16);
     println!("alignment:      {}", s.alignment);
+    println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);
     let curve = per_step(
         &memory_curve(&p.analysis.problem),
@@ -205,7 +244,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
         sparkline(&curve)
     );
     println!();
-    let v = plan_variants(&graph, &cfg)?;
+    let v = plan_variants(&p.graph, &cfg)?;
     print_variants(&v);
     if let Some(path) = &args.json {
         let j = PlanJson {

@@ -109,6 +109,10 @@ pub fn print_report(r: &RunReport) {
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
     plan::print_conv(&r.plan.conv, 18);
+    println!(
+        "schedule:         {}",
+        plan::schedule_line(&r.plan.schedule)
+    );
     print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
     if let Some(hw) = r.measured.high_water_bytes {
@@ -274,8 +278,10 @@ pub fn plan_and_execute(
 ) -> Result<RunReport, CliError> {
     let planned = plan_graph(graph, cfg)?;
     let section = plan::section(&planned, cfg);
-    let exec = execute(graph, &planned, gpu, opts)?;
-    Ok(exec.into_report(model, options, cfg, section, plan_variants(graph, cfg)?))
+    // The layout describes the scheduled graph: execute that one, not the caller's order.
+    let exec = execute(&planned.graph, &planned, gpu, opts)?;
+    let variants = plan_variants(&planned.graph, cfg)?;
+    Ok(exec.into_report(model, options, cfg, section, variants))
 }
 
 /// Runs the command.

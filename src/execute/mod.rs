@@ -31,6 +31,12 @@ pub enum ExecuteError {
     /// The GPU runtime failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The graph given is not the one the plan was made for (e.g. the caller's order instead
+    /// of the scheduled graph, `PlannedGraph::graph`).
+    #[error(
+        "the graph to execute differs from the planned (scheduled) graph; pass PlannedGraph::graph"
+    )]
+    GraphMismatch,
 }
 
 /// The result of comparing outputs with the reference.
@@ -256,7 +262,8 @@ fn run_on_device(
     })
 }
 
-/// Runs `planned` on `gpu` (or only on the CPU when `gpu` is `None`) and measures it. The device
+/// Runs `planned` on `gpu` (or only on the CPU when `gpu` is `None`) and measures it. `graph`
+/// must be `planned.graph` (the scheduled graph its layout describes), or this fails. The device
 /// work (compile, with every device limit checked, run and validation) comes first, so a graph
 /// the device cannot hold is refused before the CPU reference spends time and host memory.
 pub fn execute(
@@ -265,6 +272,9 @@ pub fn execute(
     gpu: Option<&Gpu>,
     opts: ExecuteOptions,
 ) -> Result<Execution, ExecuteError> {
+    if graph.nodes != planned.graph.nodes {
+        return Err(ExecuteError::GraphMismatch);
+    }
     let device = match gpu {
         Some(gpu) => Some((gpu, run_on_device(gpu, graph, planned, opts)?)),
         None => None,

@@ -149,4 +149,12 @@ pub enum PlanError {
         /// What went wrong.
         message: String,
     },
+    /// The schedule stage produced an order that does not apply to the graph: a scheduler bug.
+    #[error("scheduler `{scheduler}` produced an invalid order: {message}")]
+    InvalidSchedule {
+        /// The scheduler's name.
+        scheduler: String,
+        /// Why the order does not apply.
+        message: String,
+    },
 }

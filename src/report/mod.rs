@@ -47,6 +47,40 @@ pub struct PlanSection {
     pub proven_optimal: bool,
     /// What each conv op got (method and workspace), in node order (JSON `plan.conv`).
     pub conv: Vec<crate::graph::conv::ConvChoice>,
+    /// The execution order: which scheduler chose it, and for `auto` every candidate.
+    pub schedule: ScheduleSection,
+}
+
+/// The schedule stage's choice (JSON `plan.schedule`).
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct ScheduleSection {
+    /// The scheduler asked for (`program`, `greedy`, `beam`, `exact` or `auto`).
+    pub name: String,
+    /// The scheduler whose order runs: the same as `name`, except the winning candidate for
+    /// `auto`, and `beam` when `exact` stopped at its time limit or state cap.
+    pub chosen: String,
+    /// Peak live bytes of the chosen order under the scheduling memory model: the max-load
+    /// lower bound (`lower_bound_bytes`) of that order.
+    pub peak_live_bytes: u64,
+    /// The same for the graph's own node order.
+    pub program_peak_live_bytes: u64,
+    /// For `auto`: each distinct candidate order with its model peak and planned arena.
+    pub candidates: Vec<ScheduleCandidate>,
+    /// What happened, when not obvious (e.g. why `exact` fell back to `beam`).
+    pub note: Option<String>,
+    /// Time spent choosing the order (and, for `auto`, planning every candidate), ms.
+    pub schedule_ms: f64,
+}
+
+/// One candidate order considered by `--schedule auto`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScheduleCandidate {
+    /// The scheduler that produced it.
+    pub name: String,
+    /// Its peak live bytes under the scheduling memory model.
+    pub peak_live_bytes: u64,
+    /// The arena the planner placed it in, bytes.
+    pub arena_bytes: u64,
 }
 
 /// What the device really used. Every allocator figure is a signed difference of two samples of
