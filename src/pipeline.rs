@@ -5,6 +5,7 @@
 
 use crate::analysis::{AnalysisOptions, MemoryAnalysis, WorkspacePolicy, analyze};
 use crate::graph::Graph;
+use crate::graph::conv::{self, ConvChoice};
 use crate::layout::{MemoryLayout, planned_layout};
 use crate::plan::{Budget, Outcome, PlanError, lower_bound, plan_and_check};
 use crate::report::{ScheduleCandidate, ScheduleSection, Variant};
@@ -53,6 +54,8 @@ pub struct PlannedGraph {
     pub layout: MemoryLayout,
     /// Scheduling + analysis + planning time, ms.
     pub plan_ms: f64,
+    /// Each conv op's lowering method and workspace (as the graph's conv attributes say).
+    pub conv: Vec<ConvChoice>,
 }
 
 /// Plans `graph` in its node order (pass [`PlannedGraph::graph`] to see the scheduled order)
@@ -171,6 +174,7 @@ fn plan_order(graph: Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError>
     let lb = lower_bound(&analysis.problem);
     let layout = planned_layout(&graph, &analysis, &outcome.plan, cfg.analysis.alignment)?;
     let plan_ms = started.elapsed().as_secs_f64() * 1e3;
+    let conv = conv::choices(&graph);
     Ok(PlannedGraph {
         graph,
         schedule: ScheduleSection::default(),
@@ -179,5 +183,6 @@ fn plan_order(graph: Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError>
         lower_bound: lb,
         layout,
         plan_ms,
+        conv,
     })
 }

@@ -32,6 +32,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         no_inplace: false,
         workspace: "planned".into(),
         alignment: None,
+        conv: "auto".into(),
+        workspace_cap: None,
         schedule: "program".into(),
     };
     let cfg = plan::config(&opts, alignment)?;

@@ -108,6 +108,7 @@ pub fn print_report(r: &RunReport) {
         human_bytes(r.plan.naive_static_bytes)
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
+    plan::print_conv(&r.plan.conv, 18);
     println!(
         "schedule:         {}",
         plan::schedule_line(&r.plan.schedule)
@@ -285,7 +286,7 @@ pub fn plan_and_execute(
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let graph = models::build_model(&args.model)?;
+    let graph = plan::conv_graph(models::build_model(&args.model)?, &args.opts)?;
     let gpu = open_gpu(args.require_gpu)?;
     let alignment = match (&gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),

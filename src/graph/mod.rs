@@ -2,6 +2,7 @@
 //! inference, and validation that returns typed errors for malformed graphs.
 
 mod builder;
+pub mod conv;
 mod dag;
 mod dtype;
 mod error;
@@ -17,6 +18,6 @@ pub use dag::{Graph, Node};
 pub use dtype::DType;
 pub use error::{GraphError, printable};
 pub use ids::{NodeId, TensorId};
-pub use op::{BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, UnaryOp};
+pub use op::{BinaryOp, Conv2dAttrs, ConvMethod, Op, PoolAttrs, PoolKind, UnaryOp};
 pub use shape::Shape;
 pub use tensor::{Init, Lcg, Tensor, TensorKind};

@@ -45,6 +45,8 @@ pub struct PlanSection {
     pub alignment: u64,
     /// True when the planner proved the arena minimal.
     pub proven_optimal: bool,
+    /// What each conv op got (method and workspace), in node order (JSON `plan.conv`).
+    pub conv: Vec<crate::graph::conv::ConvChoice>,
     /// The execution order: which scheduler chose it, and for `auto` every candidate.
     pub schedule: ScheduleSection,
 }

@@ -8,8 +8,8 @@
 mod params;
 
 pub use params::{
-    AttentionParams, ConvParams, DataParams, ElementwiseParams, Field, GemmParams, NormParams,
-    ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
+    AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field,
+    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -32,6 +32,7 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<DataParams>(),
         size_of::<AttentionParams>(),
         size_of::<ResizeParams>(),
+        size_of::<DirectConvParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -74,6 +75,15 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("UNARY_SCALE", UNARY_SCALE),
     ("POOL_MAX", POOL_MAX),
     ("POOL_AVG", POOL_AVG),
+    (
+        "DIRECT_POSITIONS",
+        crate::graph::conv::DIRECT_POSITIONS as u32,
+    ),
+    (
+        "DIRECT_CHANNELS",
+        crate::graph::conv::DIRECT_CHANNELS as u32,
+    ),
+    ("DIRECT_PATCH", crate::graph::conv::DIRECT_PATCH as u32),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -92,6 +102,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/attention.wgsl"),
     ),
     ("resize.wgsl", include_str!("../../shaders/resize.wgsl")),
+    (
+        "conv_direct.wgsl",
+        include_str!("../../shaders/conv_direct.wgsl"),
+    ),
 ];
 
 /// One compute entry point.
@@ -137,11 +151,13 @@ pub enum Kernel {
     AttnPv,
     /// Nearest-neighbour 2x upsampling (optionally cropped by one).
     Upsample2x,
+    /// Direct convolution with input tiles in workgroup memory (no workspace).
+    ConvDirect,
 }
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 20] = {
+    pub const ALL: [Kernel; 21] = {
         use Kernel::*;
         [
             MatMul,
@@ -164,6 +180,7 @@ impl Kernel {
             AttnSoftmax,
             AttnPv,
             Upsample2x,
+            ConvDirect,
         ]
     };
 
@@ -179,6 +196,7 @@ impl Kernel {
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
             AttnScores | AttnSoftmax | AttnPv => "attention.wgsl",
             Upsample2x => "resize.wgsl",
+            ConvDirect => "conv_direct.wgsl",
         }
     }
 
@@ -206,6 +224,7 @@ impl Kernel {
             AttnSoftmax => "attn_softmax",
             AttnPv => "attn_pv",
             Upsample2x => "upsample2x",
+            ConvDirect => "conv_direct",
         }
     }
 
@@ -217,7 +236,7 @@ impl Kernel {
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
             | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
-            MatMul | LayerNorm => 4,
+            MatMul | LayerNorm | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
         }
     }
@@ -246,6 +265,7 @@ impl Kernel {
             Permute | ConcatPiece | Embedding | Copy => ParamsLayout::of::<DataParams>(),
             AttnScores | AttnSoftmax | AttnPv => ParamsLayout::of::<AttentionParams>(),
             Upsample2x => ParamsLayout::of::<ResizeParams>(),
+            ConvDirect => ParamsLayout::of::<DirectConvParams>(),
         }
     }
 
