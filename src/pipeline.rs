@@ -5,6 +5,7 @@
 
 use crate::analysis::{AnalysisOptions, MemoryAnalysis, WorkspacePolicy, analyze};
 use crate::graph::Graph;
+use crate::graph::conv::{self, ConvChoice};
 use crate::layout::{MemoryLayout, planned_layout};
 use crate::plan::{Budget, Outcome, PlanError, lower_bound, plan_and_check};
 use crate::report::{ScheduleCandidate, ScheduleSection, Variant};
@@ -56,6 +57,8 @@ pub struct PlannedGraph {
     /// What runs the attention nodes ([`Graph::attention_summary`]): `tiled`, `materialized`,
     /// `mixed` or `none`.
     pub attention: &'static str,
+    /// Each conv op's lowering method and workspace (as the graph's conv attributes say).
+    pub conv: Vec<ConvChoice>,
 }
 
 /// Plans `graph` in its node order (pass [`PlannedGraph::graph`] to see the scheduled order)
@@ -175,6 +178,7 @@ fn plan_order(graph: Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError>
     let layout = planned_layout(&graph, &analysis, &outcome.plan, cfg.analysis.alignment)?;
     let plan_ms = started.elapsed().as_secs_f64() * 1e3;
     let attention = graph.attention_summary();
+    let conv = conv::choices(&graph);
     Ok(PlannedGraph {
         graph,
         schedule: ScheduleSection::default(),
@@ -184,5 +188,6 @@ fn plan_order(graph: Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError>
         layout,
         plan_ms,
         attention,
+        conv,
     })
 }

@@ -697,10 +697,51 @@ fn options_case(rng: &mut Rng, texts: &[Option<String>; 10], model: &str) -> boo
         },
         ..cfg
     };
+    let Some(graph) = conv_case(rng, graph) else {
+        return true;
+    };
     if let Err(e) = plan_graph(&graph, &cfg) {
         one_line("planning", &e);
     }
     true
+}
+
+/// `--conv` and `--workspace-cap` through the CLI's path: a random cap (sizes with and without
+/// suffixes, wild numbers) under every mode; a refusal is one line, and every choice made
+/// validates. Returns the graph under one of the modes, to plan.
+fn conv_case(rng: &mut Rng, graph: Graph) -> Option<Graph> {
+    use tessera::graph::conv::{ConvMode, choose};
+    let cap = match option_text(rng) {
+        None => None,
+        Some(t) => {
+            let t = format!(
+                "{t}{}",
+                rng.pick(&["", "B", "B", "KiB", "MiB", "GiB", "kb"])
+            );
+            match tessera::bytes::parse_size(&t) {
+                Ok(cap) => Some(cap),
+                Err(e) => {
+                    one_line("--workspace-cap", &e);
+                    return None;
+                }
+            }
+        }
+    };
+    let mut chosen: Vec<_> = [ConvMode::Im2col, ConvMode::Direct, ConvMode::Auto]
+        .into_iter()
+        .filter_map(|mode| match choose(&graph, mode, cap) {
+            Ok(g) => {
+                g.validate().expect("every conv choice validates");
+                Some(g)
+            }
+            Err(e) => {
+                one_line("--conv", &e);
+                None
+            }
+        })
+        .collect();
+    let pick = rng.below(chosen.len());
+    (pick < chosen.len()).then(|| chosen.swap_remove(pick))
 }
 
 #[test]

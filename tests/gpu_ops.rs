@@ -114,6 +114,7 @@ fn conv2d_stride_padding_dilation() {
         stride: [2, 2],
         padding: [1, 1],
         dilation: [2, 2],
+        ..Default::default()
     };
     for bias in [true, false] {
         let mut b = GraphBuilder::new();
@@ -138,7 +139,7 @@ fn conv2d_spanning_several_im2col_tiles() {
     // C*KH*KW = 45, so a tile holds 65536 / 180 = 364 output positions; a 23x19 plane (437
     // positions) needs a full tile and a partial one, for each of the 2 images.
     let ckk = 5 * 3 * 3;
-    let tile = tessera::graph::infer::im2col_tile_cols(ckk, 23 * 19);
+    let tile = tessera::graph::conv::im2col_tile_cols(ckk, 23 * 19, None);
     assert!(
         tile < 23 * 19 && (23 * 19) % tile != 0,
         "tile {tile} must split the plane unevenly"
@@ -147,6 +148,7 @@ fn conv2d_spanning_several_im2col_tiles() {
         stride: [1, 1],
         padding: [1, 1],
         dilation: [1, 1],
+        ..Default::default()
     };
     let mut b = GraphBuilder::new();
     let x = input(&mut b, "x", &[2, 5, 23, 19], 4);
@@ -409,6 +411,7 @@ fn convolution_params_are_one_block_per_tile() {
         stride: [1, 1],
         padding: [1, 1],
         dilation: [1, 1],
+        ..Default::default()
     };
     let mut b = GraphBuilder::new();
     let x = input(&mut b, "x", &[3, 5, 23, 19], 4);
@@ -416,7 +419,7 @@ fn convolution_params_are_one_block_per_tile() {
     let y = b.op("y", Op::Conv2d(attrs), &[x, w]).expect("conv");
     b.output(y);
     let g = b.build().expect("graph");
-    let tiles = (23 * 19u64).div_ceil(tessera::graph::infer::im2col_tile_cols(45, 23 * 19)) * 3;
+    let tiles = (23 * 19u64).div_ceil(tessera::graph::conv::im2col_tile_cols(45, 23 * 19, None)) * 3;
     let compiled = compile(gpu(), &g, &naive(&g)).expect("compile");
     assert_eq!(compiled.dispatch_count() as u64, 2 * tiles);
     let stride = tessera::runtime::shaders::PARAMS_BYTES.next_multiple_of(u64::from(

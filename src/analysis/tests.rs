@@ -62,6 +62,7 @@ fn conv_pair() -> crate::graph::Graph {
         stride: [1, 1],
         padding: [1, 1],
         dilation: [1, 1],
+        ..Default::default()
     };
     let c1 = g.op("c1", Op::Conv2d(attrs), &[x, w1]).unwrap();
     let pointwise = Conv2dAttrs {

@@ -101,6 +101,14 @@ pub struct PlanOpts {
     /// workspace).
     #[arg(long, default_value = "tiled")]
     pub attention: String,
+    /// Convolution lowering: im2col (tiled im2col + GEMM), direct (no workspace) or auto
+    /// (per op: im2col when a tile at least 16 columns wide fits the workspace cap, else direct).
+    #[arg(long, default_value = "auto")]
+    pub conv: String,
+    /// Largest im2col workspace of one conv op, bytes (suffixes KiB, MiB, GiB): the column tile
+    /// shrinks to fit. Default: a ~64 KiB tile.
+    #[arg(long, value_name = "BYTES")]
+    pub workspace_cap: Option<String>,
     /// Execution order: program (the graph's), greedy, beam, exact (falls back to beam past the
     /// time limit) or auto (the candidate with the smallest planned arena).
     #[arg(long, default_value = "program")]

@@ -33,6 +33,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         workspace: "planned".into(),
         alignment: None,
         attention: "tiled".into(),
+        conv: "auto".into(),
+        workspace_cap: None,
         schedule: "program".into(),
     };
     let cfg = plan::config(&opts, alignment)?;

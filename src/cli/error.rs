@@ -11,6 +11,9 @@ pub enum CliError {
     /// Bad model name or option.
     #[error(transparent)]
     Model(#[from] tessera::models::ModelError),
+    /// A convolution cannot be lowered as asked (`--conv`, `--workspace-cap`).
+    #[error(transparent)]
+    Conv(#[from] tessera::graph::conv::ConvError),
     /// Planning failed.
     #[error(transparent)]
     Plan(#[from] tessera::plan::PlanError),

@@ -5,7 +5,8 @@ use super::args::{ModelArgs, PlanArgs, PlanOpts};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
-use tessera::bytes::check_alignment;
+use tessera::bytes::{check_alignment, parse_size};
+use tessera::graph::conv::{self, ConvChoice, ConvMode};
 use tessera::graph::{AttentionKernel, Graph};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
@@ -60,6 +61,39 @@ pub fn model_graph(model: &ModelArgs, opts: &PlanOpts) -> Result<Graph, CliError
     Ok(graph)
 }
 
+/// `graph` with each conv op's lowering chosen by `--conv` under `--workspace-cap`.
+pub fn conv_graph(graph: Graph, opts: &PlanOpts) -> Result<Graph, CliError> {
+    let mode = ConvMode::from_name(&opts.conv).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown --conv `{}` (known: im2col, direct, auto)",
+            opts.conv.escape_debug()
+        ))
+    })?;
+    let cap = match &opts.workspace_cap {
+        Some(text) => {
+            Some(parse_size(text).map_err(|e| CliError::Usage(format!("--workspace-cap: {e}")))?)
+        }
+        None => None,
+    };
+    Ok(conv::choose(&graph, mode, cap)?)
+}
+
+/// Prints one line summarising the conv ops' methods and workspace (nothing without convs),
+/// its label padded to `width` columns.
+pub fn print_conv(choices: &[ConvChoice], width: usize) {
+    if choices.is_empty() {
+        return;
+    }
+    let direct = choices.iter().filter(|c| c.method == "direct").count();
+    let largest = choices.iter().map(|c| c.workspace_bytes).max().unwrap_or(0);
+    println!(
+        "{:<width$}{} im2col, {direct} direct; largest conv workspace {}",
+        "conv:",
+        choices.len() - direct,
+        human_bytes(largest)
+    );
+}
+
 /// The plan section of a report.
 pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
     let arena = p.outcome.plan.arena_bytes;
@@ -81,6 +115,7 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         alignment: cfg.analysis.alignment,
         proven_optimal: p.outcome.proven_optimal,
         attention: p.attention.to_string(),
+        conv: p.conv.clone(),
         schedule: p.schedule.clone(),
     }
 }
@@ -174,7 +209,7 @@ struct PlanJson {
 
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let graph = model_graph(&args.model, &args.opts)?;
+    let graph = conv_graph(model_graph(&args.model, &args.opts)?, &args.opts)?;
     let cfg = config(&args.opts, args.opts.alignment.unwrap_or(256))?;
     let p = plan_graph(&graph, &cfg)?;
     let s = section(&p, &cfg);
@@ -212,6 +247,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("weights:        {}", human_bytes(s.weights_bytes));
     println!("in-place nodes: {}", s.in_place_nodes);
     println!("attention:      {}", s.attention);
+    print_conv(&s.conv, 16);
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);

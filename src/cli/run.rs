@@ -109,6 +109,7 @@ pub fn print_report(r: &RunReport) {
         human_bytes(r.plan.naive_static_bytes)
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
+    plan::print_conv(&r.plan.conv, 18);
     println!(
         "schedule:         {}",
         plan::schedule_line(&r.plan.schedule)
@@ -286,7 +287,7 @@ pub fn plan_and_execute(
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let graph = plan::model_graph(&args.model, &args.opts)?;
+    let graph = plan::conv_graph(plan::model_graph(&args.model, &args.opts)?, &args.opts)?;
     let gpu = open_gpu(args.require_gpu)?;
     let alignment = match (&gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),

@@ -82,6 +82,7 @@ mod tests {
             stride: [stride; 2],
             padding: [pad; 2],
             dilation: [dilation; 2],
+            ..Default::default()
         })
     }
 

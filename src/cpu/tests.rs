@@ -129,6 +129,7 @@ fn absurd_attributes_are_errors_not_overflows() {
         stride: [1, 1],
         padding: [usize::MAX / 2 + 1, 0],
         dilation: [1, 1],
+        ..Default::default()
     });
     assert!(eval_node(&op, &[(&sx, &x), (&sw, &w)], &sx).is_err());
 }

@@ -196,10 +196,16 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             }
             let oh = window_out(x[2], w[2], a.stride[0], a.padding[0], a.dilation[0]);
             let ow = window_out(x[3], w[3], a.stride[1], a.padding[1], a.dilation[1]);
-            match (oh, ow) {
-                (Some(oh), Some(ow)) => Ok((Shape::new([x[0], w[0], oh, ow]), DType::F32)),
-                _ => Err(c.shape_err("kernel larger than the padded input")),
+            let (Some(oh), Some(ow)) = (oh, ow) else {
+                return Err(c.shape_err("kernel larger than the padded input"));
+            };
+            let out = [x[0], w[0], oh, ow];
+            if let Some(why) =
+                super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out))
+            {
+                return Err(c.attr_err(why));
             }
+            Ok((Shape::new(out), DType::F32))
         }
         Op::Pool2d(PoolAttrs {
             kernel,
@@ -358,17 +364,9 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
 
 /// Target size of one im2col tile in bytes. Convolution builds its column matrix one tile of
 /// output positions of one image at a time, so its workspace stays near this size instead of
-/// growing with batch and image area (tiled im2col, seed 5.4.4).
+/// growing with batch and image area (tiled im2col, seed 5.4.4); a workspace cap shrinks it
+/// (see [`conv::im2col_tile_cols`](super::conv::im2col_tile_cols)).
 pub const IM2COL_TILE_BYTES: u64 = 64 * 1024;
-
-/// Output positions per im2col tile for a `ckk = C*KH*KW` column height and an `OH*OW` plane:
-/// as many as fit in [`IM2COL_TILE_BYTES`] (at least 16, at most the plane, at least 1).
-pub fn im2col_tile_cols(ckk: u64, plane: u64) -> u64 {
-    (IM2COL_TILE_BYTES / ckk.max(1).saturating_mul(4))
-        .max(16)
-        .min(plane)
-        .max(1)
-}
 
 /// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
 /// convolution, the score matrix of materialised attention (tiled attention needs none). Saturates; validation rejects a graph where it
@@ -381,13 +379,13 @@ pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64
 pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> Option<u64> {
     let f32_bytes = DType::F32.size_bytes();
     match op {
-        Op::Conv2d(_) => {
+        Op::Conv2d(a) => {
             let (x, w, o) = (inputs[0].0.dims(), inputs[1].0.dims(), output.dims());
-            // [C*KH*KW, tile]: one tile of one image's column matrix (see `im2col_tile_cols`).
-            let ckk = Shape::new([x[1], w[2], w[3]]).checked_numel()?;
-            let plane = Shape::new([o[2], o[3]]).checked_numel()?;
-            ckk.checked_mul(im2col_tile_cols(ckk, plane))?
-                .checked_mul(f32_bytes)
+            // Overflow checks first; `ConvShape` saturates.
+            Shape::new([x[1], w[2], w[3]]).checked_numel()?;
+            Shape::new([o[2], o[3]]).checked_numel()?;
+            // im2col: [C*KH*KW, tile], one tile of one image's column matrix; direct: none.
+            super::conv::conv_workspace_bytes(a.method, &super::conv::ConvShape::new(x, w, o))
         }
         Op::Attention {
             kernel: AttentionKernel::Tiled,

@@ -2,6 +2,7 @@
 //! inference, and validation that returns typed errors for malformed graphs.
 
 mod builder;
+pub mod conv;
 mod dag;
 mod dtype;
 mod error;
@@ -19,8 +20,8 @@ pub use dtype::DType;
 pub use error::{GraphError, printable};
 pub use ids::{NodeId, TensorId};
 pub use op::{
-    AttentionKernel, BinaryOp, Conv2dAttrs, Op, PoolAttrs, PoolKind, TILED_ATTENTION_MAX_HEAD_DIM,
-    UnaryOp,
+    AttentionKernel, BinaryOp, Conv2dAttrs, ConvMethod, Op, PoolAttrs, PoolKind,
+    TILED_ATTENTION_MAX_HEAD_DIM, UnaryOp,
 };
 pub use shape::Shape;
 pub use tensor::{Init, Lcg, Tensor, TensorKind};

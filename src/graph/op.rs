@@ -25,7 +25,29 @@ pub enum UnaryOp {
     Scale(f32),
 }
 
-/// 2-D window geometry shared by convolution and pooling (NCHW).
+/// How a convolution is lowered, chosen per op by [`crate::graph::conv::choose`] and read by
+/// the workspace sizing ([`crate::graph::conv::conv_workspace_bytes`]) and the GPU lowering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConvMethod {
+    /// im2col + GEMM in column tiles of at most
+    /// [`IM2COL_TILE_BYTES`](crate::graph::infer::IM2COL_TILE_BYTES) (at least 16 columns), and
+    /// of at most `cap` bytes when a workspace cap is given.
+    Im2col {
+        /// Largest im2col workspace in bytes (`None`: the default tile).
+        cap: Option<u64>,
+    },
+    /// Direct convolution with input tiles in workgroup memory: no workspace.
+    Direct,
+}
+
+impl Default for ConvMethod {
+    /// im2col with the default tile.
+    fn default() -> Self {
+        ConvMethod::Im2col { cap: None }
+    }
+}
+
+/// 2-D convolution geometry (NCHW) and how the op is lowered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Conv2dAttrs {
     /// Stride (rows, cols).
@@ -34,6 +56,21 @@ pub struct Conv2dAttrs {
     pub padding: [usize; 2],
     /// Dilation (rows, cols).
     pub dilation: [usize; 2],
+    /// Lowering method (im2col by default; graphs written before it existed load as im2col).
+    #[serde(default)]
+    pub method: ConvMethod,
+}
+
+impl Default for Conv2dAttrs {
+    /// Stride 1, no padding, dilation 1, im2col.
+    fn default() -> Self {
+        Conv2dAttrs {
+            stride: [1; 2],
+            padding: [0; 2],
+            dilation: [1; 2],
+            method: ConvMethod::default(),
+        }
+    }
 }
 
 /// Pooling kind.
@@ -129,8 +166,9 @@ pub enum Op {
         eps: f32,
     },
     /// 2-D convolution, NCHW, groups = 1: inputs `x [N, C, H, W]`, `w [O, C, KH, KW]`,
-    /// optional `bias [O]`. Runs as tiled im2col + GEMM: the workspace holds one tile of one
-    /// image's column matrix (`infer::im2col_tile_cols`).
+    /// optional `bias [O]`. Runs as tiled im2col + GEMM (the workspace holds one tile of one
+    /// image's column matrix, `conv::im2col_tile_cols`) or as the direct kernel (no workspace),
+    /// as `Conv2dAttrs::method` says.
     Conv2d(Conv2dAttrs),
     /// Max or average pooling, NCHW: input `x`.
     Pool2d(PoolAttrs),

@@ -322,6 +322,7 @@ impl Net {
             stride: [stride; 2],
             padding: [pad; 2],
             dilation: [1; 2],
+            ..Default::default()
         };
         Ok(self.b.op(name, Op::Conv2d(attrs), &ins)?)
     }

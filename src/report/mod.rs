@@ -49,6 +49,8 @@ pub struct PlanSection {
     /// (scores in the workspace), `mixed` (a graph file choosing per node) or `none` (no
     /// attention nodes).
     pub attention: String,
+    /// What each conv op got (method and workspace), in node order (JSON `plan.conv`).
+    pub conv: Vec<crate::graph::conv::ConvChoice>,
     /// The execution order: which scheduler chose it, and for `auto` every candidate.
     pub schedule: ScheduleSection,
 }

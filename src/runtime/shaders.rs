@@ -8,8 +8,9 @@
 mod params;
 
 pub use params::{
-    AttentionParams, ConvParams, DataParams, ElementwiseParams, Field, GemmParams, NormParams,
-    ParamsLayout, ParamsStruct, PoolParams, ResizeParams, TiledAttentionParams,
+    AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field,
+    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
+    TiledAttentionParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -33,6 +34,7 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<AttentionParams>(),
         size_of::<ResizeParams>(),
         size_of::<TiledAttentionParams>(),
+        size_of::<DirectConvParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -99,6 +101,15 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("ATTN_KEYS", ATTN_KEYS),
     ("ATTN_MAX_KEYS", ATTN_MAX_KEYS),
     ("ATTN_MAX_D", ATTN_MAX_D),
+    (
+        "DIRECT_POSITIONS",
+        crate::graph::conv::DIRECT_POSITIONS as u32,
+    ),
+    (
+        "DIRECT_CHANNELS",
+        crate::graph::conv::DIRECT_CHANNELS as u32,
+    ),
+    ("DIRECT_PATCH", crate::graph::conv::DIRECT_PATCH as u32),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -120,6 +131,10 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "attention_tiled.wgsl",
         include_str!("../../shaders/attention_tiled.wgsl"),
+    ),
+    (
+        "conv_direct.wgsl",
+        include_str!("../../shaders/conv_direct.wgsl"),
     ),
 ];
 
@@ -168,11 +183,13 @@ pub enum Kernel {
     Upsample2x,
     /// Flash-style attention: online softmax over K/V tiles, no score matrix.
     AttnTiled,
+    /// Direct convolution with input tiles in workgroup memory (no workspace).
+    ConvDirect,
 }
 
 impl Kernel {
     /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 21] = {
+    pub const ALL: [Kernel; 22] = {
         use Kernel::*;
         [
             MatMul,
@@ -196,6 +213,7 @@ impl Kernel {
             AttnPv,
             Upsample2x,
             AttnTiled,
+            ConvDirect,
         ]
     };
 
@@ -212,6 +230,7 @@ impl Kernel {
             AttnScores | AttnSoftmax | AttnPv => "attention.wgsl",
             Upsample2x => "resize.wgsl",
             AttnTiled => "attention_tiled.wgsl",
+            ConvDirect => "conv_direct.wgsl",
         }
     }
 
@@ -240,6 +259,7 @@ impl Kernel {
             AttnPv => "attn_pv",
             Upsample2x => "upsample2x",
             AttnTiled => "attn_tiled",
+            ConvDirect => "conv_direct",
         }
     }
 
@@ -251,7 +271,7 @@ impl Kernel {
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
             | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
-            MatMul | LayerNorm | AttnTiled => 4,
+            MatMul | LayerNorm | AttnTiled | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
         }
     }
@@ -281,6 +301,7 @@ impl Kernel {
             AttnScores | AttnSoftmax | AttnPv => ParamsLayout::of::<AttentionParams>(),
             Upsample2x => ParamsLayout::of::<ResizeParams>(),
             AttnTiled => ParamsLayout::of::<TiledAttentionParams>(),
+            ConvDirect => ParamsLayout::of::<DirectConvParams>(),
         }
     }
 

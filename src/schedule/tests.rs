@@ -113,6 +113,7 @@ fn two_convs() -> Graph {
         stride: [1, 1],
         padding: [1, 1],
         dilation: [1, 1],
+        ..Default::default()
     };
     let c1 = g.op("c1", Op::Conv2d(attrs), &[x, w1]).unwrap();
     let r = g.relu("r", x).unwrap();

@@ -129,3 +129,23 @@ fn every_folded_kernel_family_agrees_with_the_cpu() {
     b.output(o);
     check_folded(&gpu, &b.build().expect("graph"), "rows");
 }
+
+#[test]
+fn folded_direct_convolution_agrees_with_the_cpu() {
+    let gpu = Gpu::new().expect("GPU tests need a wgpu adapter (scripts/test installs lavapipe)");
+    // 2 images x 3 blocks of 16 output channels x 3 x 3 tiles of 8 x 8 = 54 workgroups.
+    let mut b = GraphBuilder::new();
+    let x = input(&mut b, &[2, 3, 20, 20], 11);
+    let w = b.weight("w", &[33, 3, 3, 3], 12, 0.5);
+    let bias = b.weight("bias", &[33], 13, 0.5);
+    let attrs = crate::graph::Conv2dAttrs {
+        padding: [1, 1],
+        method: crate::graph::ConvMethod::Direct,
+        ..Default::default()
+    };
+    let y = b
+        .op("conv", Op::Conv2d(attrs), &[x, w, bias])
+        .expect("conv");
+    b.output(y);
+    check_folded(&gpu, &b.build().expect("graph"), "direct conv");
+}

@@ -328,6 +328,62 @@ params_struct! {
     }
 }
 
+params_struct! {
+    /// `Params` of conv_direct.wgsl: direct convolution, one workgroup per (image, block of
+    /// `DIRECT_CHANNELS` output channels, `tile_h x tile_w` block of output positions).
+    DirectConvParams {
+        /// Input channels.
+        c: u32,
+        /// Input height.
+        h: u32,
+        /// Input width.
+        w: u32,
+        /// Output channels.
+        o: u32,
+        /// Kernel height.
+        kh: u32,
+        /// Kernel width.
+        kw: u32,
+        /// Output height.
+        oh: u32,
+        /// Output width.
+        ow: u32,
+        /// Vertical stride.
+        stride_h: u32,
+        /// Horizontal stride.
+        stride_w: u32,
+        /// Top padding.
+        pad_h: u32,
+        /// Left padding.
+        pad_w: u32,
+        /// Vertical dilation.
+        dil_h: u32,
+        /// Horizontal dilation.
+        dil_w: u32,
+        /// Output rows per workgroup.
+        tile_h: u32,
+        /// Output columns per workgroup.
+        tile_w: u32,
+        /// Input rows the tile reads.
+        patch_h: u32,
+        /// Input columns the tile reads.
+        patch_w: u32,
+        /// Input channels staged in workgroup memory per pass.
+        chunk: u32,
+        /// Tiles along the output width: ceil(ow / tile_w).
+        tiles_x: u32,
+        /// Tiles along the output height: ceil(oh / tile_h).
+        tiles_y: u32,
+        /// Blocks of output channels: ceil(o / DIRECT_CHANNELS).
+        oc_blocks: u32,
+        /// Workgroups in all: images * oc_blocks * tiles_y * tiles_x (the folded grid may hold
+        /// more).
+        groups: u32,
+        /// 1 when a per-channel bias is bound.
+        has_bias: u32,
+    }
+}
+
 impl GemmParams {
     /// A convolution tile's block: this GEMM in the first 64 bytes, the im2col fields of
     /// `im2col` after them.
@@ -393,6 +449,7 @@ mod tests {
             ParamsLayout::of::<AttentionParams>(),
             ParamsLayout::of::<ResizeParams>(),
             ParamsLayout::of::<TiledAttentionParams>(),
+            ParamsLayout::of::<DirectConvParams>(),
         ] {
             let mut at = 0;
             for f in l.fields {
