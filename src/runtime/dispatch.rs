@@ -319,7 +319,12 @@ impl Pipelines {
                     layout,
                     module,
                     entry_point: Some(kernel.entry()),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        // See `Kernel::needs_zeroed_workgroup_memory`: zero-filling a large
+                        // workgroup array costs a long shader compile on some backends (GL).
+                        zero_initialize_workgroup_memory: kernel.needs_zeroed_workgroup_memory(),
+                        ..Default::default()
+                    },
                     cache: None,
                 });
                 self.pipelines.push(pipeline);

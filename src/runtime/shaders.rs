@@ -284,6 +284,17 @@ impl Kernel {
         }
     }
 
+    /// Whether wgpu must zero its workgroup memory before it runs (wgpu's default, a
+    /// `PipelineCompilationOptions` switch). False only for kernels that write every workgroup
+    /// element they read before reading it: the tiled attention kernel stages its q, k and v
+    /// tiles and scores before each use (28 KiB of workgroup arrays). Zero-filling those arrays
+    /// made the demo hang for minutes on wgpu's GL backend (llvmpipe compiles the generated
+    /// zero-fill of 7,168 floats very slowly), so it is skipped there; every other kernel keeps
+    /// the default.
+    pub fn needs_zeroed_workgroup_memory(self) -> bool {
+        !matches!(self, Kernel::AttnTiled)
+    }
+
     /// The Rust struct of its WGSL `Params` block (binding 0).
     pub fn params_layout(self) -> ParamsLayout {
         use Kernel::*;
