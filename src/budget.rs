@@ -43,21 +43,25 @@ const FREE_ORDER: [(bool, WorkspacePolicy); 4] = [
 pub enum BudgetError {
     /// No configuration tried has an arena within the budget.
     #[error(
-        "budget {requested} cannot be met: the smallest arena reached is {smallest} ({settings}); its lower bound (largest live set) is {bound} at step {step}; weights ({weights}) are a separate region, not in the arena ({searched} configurations planned)"
+        "budget {} cannot be met: the smallest arena reached is {} ({settings}); its lower bound (largest live set) is {} at step {step}; weights ({}) are a separate region, not in the arena ({searched} configurations planned)",
+        human_bytes(*.requested),
+        human_bytes(*.smallest),
+        human_bytes(*.bound),
+        human_bytes(*.weights)
     )]
     NotMet {
-        /// The budget, readable.
-        requested: String,
-        /// The smallest planned arena reached, readable.
-        smallest: String,
+        /// The budget, bytes.
+        requested: u64,
+        /// The smallest planned arena reached, bytes.
+        smallest: u64,
         /// The settings that reached it.
         settings: String,
-        /// That configuration's lower bound (its largest live set), readable.
-        bound: String,
+        /// That configuration's lower bound (its largest live set), bytes.
+        bound: u64,
         /// The step where that live set peaks.
         step: u64,
-        /// The weights' bytes, readable.
-        weights: String,
+        /// The weights' bytes (a region of the buffer outside the arena).
+        weights: u64,
         /// How many configurations were planned, and whether the time limit stopped the search.
         searched: String,
     },
@@ -234,12 +238,12 @@ fn not_met(budget: u64, smallest: Option<(PlannedGraph, Knobs)>, searched: Strin
         None => (0, "no configuration could be planned".into(), 0, 0, 0),
     };
     BudgetError::NotMet {
-        requested: human_bytes(budget),
-        smallest: human_bytes(arena),
+        requested: budget,
+        smallest: arena,
         settings,
-        bound: human_bytes(bound),
+        bound,
         step,
-        weights: human_bytes(weights),
+        weights,
         searched,
     }
 }
