@@ -125,6 +125,9 @@ pub struct BudgetChoice {
     pub section: BudgetSection,
 }
 
+/// A graph with its attention kernel, conv mode and conv cap applied.
+type Costed = (Graph, AttentionKernel, ConvMode, Option<u64>);
+
 /// The attention kernels worth trying for `graph`, in preference order.
 fn attention_order(graph: &Graph) -> Vec<AttentionKernel> {
     if graph.attention_summary() == "none" {
@@ -136,10 +139,8 @@ fn attention_order(graph: &Graph) -> Vec<AttentionKernel> {
 
 /// Every distinct graph the attention and conv settings give, in preference order, each with
 /// its (attention, conv, cap); settings a conv op cannot be lowered under are left out.
-fn costed_graphs(
-    model: &Graph,
-) -> Result<Vec<(Graph, AttentionKernel, ConvMode, Option<u64>)>, GraphError> {
-    let mut out: Vec<(Graph, AttentionKernel, ConvMode, Option<u64>)> = Vec::new();
+fn costed_graphs(model: &Graph) -> Result<Vec<Costed>, GraphError> {
+    let mut out: Vec<Costed> = Vec::new();
     for kernel in attention_order(model) {
         let mut g = model.clone();
         g.set_attention_kernel(kernel)?;
@@ -147,9 +148,7 @@ fn costed_graphs(
             let Ok(c) = conv::choose(&g, mode, cap) else {
                 continue;
             };
-            let same = |o: &(Graph, AttentionKernel, ConvMode, Option<u64>)| {
-                o.1 == kernel && conv::choices(&o.0) == conv::choices(&c)
-            };
+            let same = |o: &Costed| o.1 == kernel && conv::choices(&o.0) == conv::choices(&c);
             if !out.iter().any(same) {
                 out.push((c, kernel, mode, cap));
             }
