@@ -113,6 +113,11 @@ pub struct PlanOpts {
     /// time limit) or auto (the candidate with the smallest planned arena).
     #[arg(long, default_value = "program")]
     pub schedule: String,
+    /// Arena budget, bytes (suffixes KiB, MiB, GiB): search attention, conv, schedule,
+    /// in-place and workspace settings (overriding those flags) for the first, in a fixed
+    /// preference order, whose planned arena fits; an error gives the smallest arena reached.
+    #[arg(long, value_name = "BYTES")]
+    pub budget: Option<String>,
 }
 
 /// `tessera plan`.

@@ -36,6 +36,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         conv: "auto".into(),
         workspace_cap: None,
         schedule: "program".into(),
+        budget: None,
     };
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[

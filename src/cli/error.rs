@@ -17,6 +17,9 @@ pub enum CliError {
     /// Planning failed.
     #[error(transparent)]
     Plan(#[from] tessera::plan::PlanError),
+    /// `--budget` cannot be met.
+    #[error(transparent)]
+    Budget(#[from] tessera::budget::BudgetError),
     /// Execution (CPU reference or GPU) failed.
     #[error(transparent)]
     Execute(#[from] tessera::execute::ExecuteError),

@@ -5,12 +5,13 @@ use super::args::{ModelArgs, PlanArgs, PlanOpts};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
+use tessera::budget;
 use tessera::bytes::{check_alignment, parse_size};
 use tessera::graph::conv::{self, ConvChoice, ConvMode};
 use tessera::graph::{AttentionKernel, Graph};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
-use tessera::report::{PlanSection, ScheduleSection, Table, Variant, human_bytes};
+use tessera::report::{BudgetSection, PlanSection, ScheduleSection, Table, Variant, human_bytes};
 use tessera::schedule::Scheduler;
 
 /// Planning config from the command line, with the given offset alignment.
@@ -76,6 +77,42 @@ pub fn conv_graph(graph: Graph, opts: &PlanOpts) -> Result<Graph, CliError> {
         None => None,
     };
     Ok(conv::choose(&graph, mode, cap)?)
+}
+
+/// A graph and config ready to plan: as the flags say, or as the `--budget` search chose (then
+/// with its plan and report section).
+pub struct Prepared {
+    /// The graph to plan (attention kernels and conv methods applied).
+    pub graph: Graph,
+    /// The planning config.
+    pub cfg: PlanConfig,
+    /// The search's plan of `graph` under `cfg` (with `--budget` only).
+    pub planned: Option<PlannedGraph>,
+    /// The report's `budget` section (with `--budget` only).
+    pub budget: Option<BudgetSection>,
+}
+
+/// The graph and config from the flags, or with `--budget` the first configuration whose
+/// arena fits (see `tessera::budget`), planned at `alignment`.
+pub fn prepare(model: &ModelArgs, opts: &PlanOpts, alignment: u64) -> Result<Prepared, CliError> {
+    let cfg = config(opts, alignment)?;
+    let Some(text) = &opts.budget else {
+        let graph = conv_graph(model_graph(model, opts)?, opts)?;
+        return Ok(Prepared {
+            graph,
+            cfg,
+            planned: None,
+            budget: None,
+        });
+    };
+    let bytes = parse_size(text).map_err(|e| CliError::Usage(format!("--budget: {e}")))?;
+    let c = budget::search(&models::build_model(model)?, &cfg, bytes)?;
+    Ok(Prepared {
+        graph: c.graph,
+        cfg: c.cfg,
+        planned: Some(c.planned),
+        budget: Some(c.section),
+    })
 }
 
 /// Prints one line summarising the conv ops' methods and workspace (nothing without convs),
@@ -149,6 +186,19 @@ pub fn schedule_line(s: &ScheduleSection) -> String {
     line
 }
 
+/// The budget search in one line: the budget, that it is met, the settings chosen.
+pub fn budget_line(b: &BudgetSection) -> String {
+    format!(
+        "{} ({} bytes) {}: {} ({} configurations planned, {:.1} ms)",
+        human_bytes(b.requested_bytes),
+        b.requested_bytes,
+        if b.met { "met" } else { "NOT met" },
+        b.chosen,
+        b.configurations_tried,
+        b.search_ms
+    )
+}
+
 /// Live bytes at every step `0..steps` from the curve's breakpoints.
 pub fn per_step(curve: &[(u64, u64)], steps: u64) -> Vec<u64> {
     let mut out = Vec::with_capacity(steps as usize);
@@ -205,13 +255,22 @@ struct PlanJson {
     /// Live bytes at each step (the memory curve M(t)); its maximum is the lower bound.
     memory_curve: Vec<u64>,
     planning_ms: f64,
+    /// The `--budget` search; `null` without `--budget`.
+    budget: Option<BudgetSection>,
 }
 
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let graph = conv_graph(model_graph(&args.model, &args.opts)?, &args.opts)?;
-    let cfg = config(&args.opts, args.opts.alignment.unwrap_or(256))?;
-    let p = plan_graph(&graph, &cfg)?;
+    let Prepared {
+        graph,
+        cfg,
+        planned,
+        budget,
+    } = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
+    let p = match planned {
+        Some(p) => p,
+        None => plan_graph(&graph, &cfg)?,
+    };
     let s = section(&p, &cfg);
     println!(
         "model:          {} ({} nodes, {} tensors)",
@@ -251,6 +310,9 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);
+    if let Some(b) = &budget {
+        println!("budget:         {}", budget_line(b));
+    }
     let curve = per_step(
         &memory_curve(&p.analysis.problem),
         p.analysis.liveness.steps,
@@ -271,6 +333,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
             variants: v,
             memory_curve: curve,
             planning_ms: p.plan_ms,
+            budget,
         };
         write_json(path, &j)?;
     }

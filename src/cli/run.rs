@@ -5,7 +5,7 @@ use super::args::RunArgs;
 use super::{CliError, models, plan, write_json};
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
 use tessera::graph::Graph;
-use tessera::pipeline::{PlanConfig, plan_graph, plan_variants};
+use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::report::{RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
@@ -114,6 +114,9 @@ pub fn print_report(r: &RunReport) {
         "schedule:         {}",
         plan::schedule_line(&r.plan.schedule)
     );
+    if let Some(b) = &r.budget {
+        println!("budget:           {}", plan::budget_line(b));
+    }
     print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
     if let Some(hw) = r.measured.high_water_bytes {
@@ -278,6 +281,19 @@ pub fn plan_and_execute(
     opts: ExecuteOptions,
 ) -> Result<RunReport, CliError> {
     let planned = plan_graph(graph, cfg)?;
+    execute_planned(planned, model, options, cfg, gpu, opts)
+}
+
+/// Executes an already planned graph (GPU when given, CPU reference always) and builds the
+/// report, with the arena under every reuse setting alongside.
+pub fn execute_planned(
+    planned: PlannedGraph,
+    model: &str,
+    options: Vec<(String, usize)>,
+    cfg: &PlanConfig,
+    gpu: Option<&Gpu>,
+    opts: ExecuteOptions,
+) -> Result<RunReport, CliError> {
     let section = plan::section(&planned, cfg);
     // The layout describes the scheduled graph: execute that one, not the caller's order.
     let exec = execute(&planned.graph, &planned, gpu, opts)?;
@@ -287,27 +303,32 @@ pub fn plan_and_execute(
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let graph = plan::conv_graph(plan::model_graph(&args.model, &args.opts)?, &args.opts)?;
     let gpu = open_gpu(args.require_gpu)?;
     let alignment = match (&gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),
         (Some(g), None) => g.min_storage_buffer_offset_alignment(),
         (None, a) => a.unwrap_or(256),
     };
-    let cfg = plan::config(&args.opts, alignment)?;
+    let prepared = plan::prepare(&args.model, &args.opts, alignment)?;
+    let cfg = prepared.cfg;
+    let planned = match prepared.planned {
+        Some(p) => p,
+        None => plan_graph(&prepared.graph, &cfg)?,
+    };
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,
     };
     let name = models::model_name(&args.model);
-    let report = plan_and_execute(
-        &graph,
+    let mut report = execute_planned(
+        planned,
         &name,
         models::options_used(&args.model),
         &cfg,
         gpu.as_ref(),
         opts,
     )?;
+    report.budget = prepared.budget;
     print_report(&report);
     print_comparison(&report);
     if let Some(path) = &args.json {

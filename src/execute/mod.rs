@@ -153,6 +153,7 @@ impl Execution {
             timings: self.timings,
             variants,
             baselines: self.baselines,
+            budget: None,
         }
     }
 }

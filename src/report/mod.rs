@@ -18,6 +18,23 @@ pub struct AdapterReport {
     pub device_type: String,
 }
 
+/// The `--budget` search (JSON `budget`; `null` without `--budget`). Only a met budget gets a
+/// report: one that cannot be met is an error.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BudgetSection {
+    /// The budget asked for, bytes (the arena only; weights are a separate region).
+    pub requested_bytes: u64,
+    /// Whether the planned arena (`plan.arena_bytes`) is within `requested_bytes`.
+    pub met: bool,
+    /// Configurations planned before the first that fits (that one included).
+    pub configurations_tried: usize,
+    /// The settings chosen, in words (`plan.schedule`, `plan.attention`, `plan.conv`,
+    /// `plan.in_place` and `plan.workspace_policy` follow them).
+    pub chosen: String,
+    /// Wall time of the search, ms.
+    pub search_ms: f64,
+}
+
 /// What the planner decided.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct PlanSection {
@@ -229,4 +246,6 @@ pub struct RunReport {
     pub variants: Vec<Variant>,
     /// Allocation baselines executed on the device (empty when not run).
     pub baselines: Vec<BaselineReport>,
+    /// The `--budget` search (`None` without `--budget`).
+    pub budget: Option<BudgetSection>,
 }
