@@ -189,12 +189,13 @@ pub fn schedule_line(s: &ScheduleSection) -> String {
 /// The budget search in one line: the budget, that it is met, the settings chosen.
 pub fn budget_line(b: &BudgetSection) -> String {
     format!(
-        "{} ({} bytes) {}: {} ({} configurations planned, {:.1} ms)",
+        "{} ({} bytes) {}: {} ({} configuration{} planned, {:.1} ms)",
         human_bytes(b.requested_bytes),
         b.requested_bytes,
         if b.met { "met" } else { "NOT met" },
         b.chosen,
         b.configurations_tried,
+        if b.configurations_tried == 1 { "" } else { "s" },
         b.search_ms
     )
 }
