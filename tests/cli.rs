@@ -1,37 +1,10 @@
 //! The command line's contract: bad input gives a one-line `error:` and a non-zero exit; good
 //! input prints the promised fields. Runs the real `tessera` binary.
 
+mod cli_support;
+
+use cli_support::{fails_with, tessera};
 use std::process::{Command, Output};
-
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
-
-/// Asserts failure with exactly one `error:` line on stderr that mentions every `needle`.
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = tessera(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "{args:?} should fail; stderr: {stderr}"
-    );
-    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(
-        errors.len(),
-        1,
-        "{args:?}: expected one error line, got: {stderr}"
-    );
-    for n in needles {
-        assert!(
-            errors[0].contains(n),
-            "{args:?}: `{}` does not mention `{n}`",
-            errors[0]
-        );
-    }
-}
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));

@@ -2,30 +2,9 @@
 //! reaches the planner (`plan.attention`, the workspace, the arena), the default is `tiled`, and
 //! an unknown kernel or a head dimension the tiled kernel cannot run is one `error:` line.
 
-use std::process::{Command, Output};
+mod cli_support;
 
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
-
-/// Asserts failure with exactly one `error:` line on stderr that mentions every `needle`.
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = tessera(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} should fail");
-    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
-    for n in needles {
-        assert!(
-            errors[0].contains(n),
-            "{args:?}: `{}` lacks `{n}`",
-            errors[0]
-        );
-    }
-}
+use cli_support::{fails_with, tessera};
 
 /// The `plan` section of `tessera plan ARGS --json`.
 fn plan_json(args: &[&str]) -> serde_json::Value {

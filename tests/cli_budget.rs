@@ -2,14 +2,9 @@
 //! one-line error when nothing fits, and a budgeted run on the GPU that matches the CPU
 //! reference. Runs the real `tessera` binary.
 
-use std::process::{Command, Output};
+mod cli_support;
 
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
+use cli_support::tessera;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-cli-budget-{}", std::process::id()));

@@ -2,30 +2,9 @@
 //! and `run`, the per-op `plan.conv` list in the JSON, and one-line errors for bad values.
 //! Runs the real `tessera` binary.
 
-use std::process::{Command, Output};
+mod cli_support;
 
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
-
-/// Asserts failure with exactly one `error:` line on stderr that mentions every `needle`.
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = tessera(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(
-        errors.len(),
-        1,
-        "{args:?}: expected one error line: {stderr}"
-    );
-    for n in needles {
-        assert!(errors[0].contains(n), "`{}` lacks `{n}`", errors[0]);
-    }
-}
+use cli_support::{fails_with, tessera};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-cli-conv-{}", std::process::id()));

@@ -2,36 +2,15 @@
 //! lists them with their options, `plan` accepts `--heads`, `--vocab`, `--nodes` and `--seed`
 //! and plans the full-size defaults, and impossible options give one `error:` line.
 
-use std::process::{Command, Output};
+mod cli_support;
 
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
+use cli_support::{fails_with, tessera};
 
 fn stdout_of(args: &[&str]) -> String {
     let out = tessera(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?} failed: {stderr}");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts failure with exactly one `error:` line on stderr that mentions every `needle`.
-fn fails_with(args: &[&str], needles: &[&str]) {
-    let out = tessera(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} should fail");
-    let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
-    for n in needles {
-        assert!(
-            errors[0].contains(n),
-            "{args:?}: `{}` lacks `{n}`",
-            errors[0]
-        );
-    }
 }
 
 fn json_of(args: &[&str]) -> serde_json::Value {

@@ -3,14 +3,9 @@
 //! lavapipe under scripts/test) a run in a scheduled order matches the CPU reference and passes
 //! the clobber check, so the planned layout and the executed graph are the same graph.
 
-use std::process::{Command, Output};
+mod cli_support;
 
-fn tessera(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .output()
-        .expect("run tessera")
-}
+use cli_support::tessera;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tessera-schedule-{}", std::process::id()));
