@@ -2,7 +2,7 @@
 //! builder when a node is added and again by validation for hand-made graphs.
 
 use super::op::{AttentionKernel, TILED_ATTENTION_MAX_HEAD_DIM};
-use super::{DType, GraphError, Op, PoolAttrs, Shape};
+use super::{Conv2dAttrs, DType, GraphError, Op, PoolAttrs, Shape};
 
 /// Input facts handed to inference.
 pub type InputInfo<'a> = (&'a Shape, DType);
@@ -100,266 +100,319 @@ pub fn window_out(
 pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DType), GraphError> {
     let c = Ctx { node, op, inputs };
     match op {
-        Op::MatMul { trans_a, trans_b } => {
-            c.arity(2, 2)?;
-            c.all_f32()?;
-            let (a, b) = (c.dims(0), c.dims(1));
-            if a.len() < 2 || b.len() < 2 {
-                return Err(c.shape_err("matmul needs rank >= 2 operands"));
-            }
-            let (m, ka) = if *trans_a {
-                (a[a.len() - 1], a[a.len() - 2])
-            } else {
-                (a[a.len() - 2], a[a.len() - 1])
-            };
-            let (kb, n) = if *trans_b {
-                (b[b.len() - 1], b[b.len() - 2])
-            } else {
-                (b[b.len() - 2], b[b.len() - 1])
-            };
-            if ka != kb {
-                return Err(c.shape_err(format!("inner dimensions differ: {ka} vs {kb}")));
-            }
-            let batch_a = &a[..a.len() - 2];
-            let batch_b = &b[..b.len() - 2];
-            if !batch_b.is_empty() && batch_a != batch_b {
-                return Err(
-                    c.shape_err("batch dimensions differ (b must have a's batch dims or be 2-D)")
-                );
-            }
-            let mut out = batch_a.to_vec();
-            out.extend([m, n]);
-            Ok((Shape(out), DType::F32))
-        }
-        Op::Linear => {
-            c.arity(2, 3)?;
-            c.all_f32()?;
-            let (x, w) = (c.dims(0), c.dims(1));
-            if x.is_empty() || w.len() != 2 || x[x.len() - 1] != w[0] {
-                return Err(c.shape_err("linear needs x [.., K] and w [K, N]"));
-            }
-            if inputs.len() == 3 && c.dims(2) != [w[1]] {
-                return Err(c.shape_err(format!("bias must be [{}]", w[1])));
-            }
-            let mut out = x.to_vec();
-            *out.last_mut().unwrap_or(&mut 0) = w[1];
-            Ok((Shape(out), DType::F32))
-        }
-        Op::Binary(_) => {
-            c.arity(2, 2)?;
-            c.all_f32()?;
-            Shape::broadcast(inputs[0].0, inputs[1].0)
-                .map(|s| (s, DType::F32))
-                .ok_or_else(|| c.shape_err("shapes do not broadcast"))
-        }
-        Op::Unary(_) | Op::Softmax => {
-            c.arity(1, 1)?;
-            c.all_f32()?;
-            if matches!(op, Op::Softmax) && c.dims(0).is_empty() {
-                return Err(c.shape_err("softmax needs rank >= 1"));
-            }
-            Ok((inputs[0].0.clone(), DType::F32))
-        }
-        Op::LayerNorm { eps } => {
-            c.arity(3, 3)?;
-            c.all_f32()?;
-            if eps.is_nan() || *eps < 0.0 {
-                return Err(c.attr_err("eps must be >= 0"));
-            }
-            let x = c.dims(0);
-            let d = *x
-                .last()
-                .ok_or_else(|| c.shape_err("layernorm needs rank >= 1"))?;
-            if c.dims(1) != [d] || c.dims(2) != [d] {
-                return Err(c.shape_err(format!("gamma and beta must be [{d}]")));
-            }
-            Ok((inputs[0].0.clone(), DType::F32))
-        }
-        Op::Conv2d(a) => {
-            c.arity(2, 3)?;
-            c.all_f32()?;
-            let (x, w) = (c.dims(0), c.dims(1));
-            if x.len() != 4 || w.len() != 4 {
-                return Err(c.shape_err("conv2d needs x [N, C, H, W] and w [O, C, KH, KW]"));
-            }
-            if x[1] != w[1] {
-                return Err(c.shape_err(format!(
-                    "input channels {} vs weight channels {}",
-                    x[1], w[1]
-                )));
-            }
-            if inputs.len() == 3 && c.dims(2) != [w[0]] {
-                return Err(c.shape_err(format!("bias must be [{}]", w[0])));
-            }
-            if a.stride.contains(&0) || a.dilation.contains(&0) {
-                return Err(c.attr_err("stride and dilation must be >= 1"));
-            }
-            let oh = window_out(x[2], w[2], a.stride[0], a.padding[0], a.dilation[0]);
-            let ow = window_out(x[3], w[3], a.stride[1], a.padding[1], a.dilation[1]);
-            let (Some(oh), Some(ow)) = (oh, ow) else {
-                return Err(c.shape_err("kernel larger than the padded input"));
-            };
-            let out = [x[0], w[0], oh, ow];
-            if let Some(why) =
-                super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out))
-            {
-                return Err(c.attr_err(why));
-            }
-            Ok((Shape::new(out), DType::F32))
-        }
-        Op::Pool2d(PoolAttrs {
-            kernel,
-            stride,
-            padding,
-            ..
-        }) => {
-            c.arity(1, 1)?;
-            c.all_f32()?;
-            let x = c.dims(0);
-            if x.len() != 4 {
-                return Err(c.shape_err("pooling needs x [N, C, H, W]"));
-            }
-            if stride.contains(&0) || kernel.contains(&0) {
-                return Err(c.attr_err("kernel and stride must be >= 1"));
-            }
-            if padding[0] >= kernel[0] || padding[1] >= kernel[1] {
-                return Err(c.attr_err("padding must be smaller than the kernel"));
-            }
-            let oh = window_out(x[2], kernel[0], stride[0], padding[0], 1);
-            let ow = window_out(x[3], kernel[1], stride[1], padding[1], 1);
-            match (oh, ow) {
-                (Some(oh), Some(ow)) => Ok((Shape::new([x[0], x[1], oh, ow]), DType::F32)),
-                _ => Err(c.shape_err("window larger than the padded input")),
-            }
-        }
-        Op::Upsample2x { size } => {
-            c.arity(1, 1)?;
-            c.all_f32()?;
-            let x = c.dims(0);
-            if x.len() != 4 {
-                return Err(c.shape_err("upsample2x needs x [N, C, H, W]"));
-            }
-            for (axis, (&out, &inp)) in size.iter().zip(&x[2..]).enumerate() {
-                let double = inp
-                    .checked_mul(2)
-                    .ok_or_else(|| c.shape_err("2x overflows"))?;
-                if out != double && out.checked_add(1) != Some(double) {
-                    return Err(c.attr_err(format!(
-                        "size[{axis}] {out} must be 2 x {inp} = {double} or one less"
-                    )));
-                }
-            }
-            Ok((Shape::new([x[0], x[1], size[0], size[1]]), DType::F32))
-        }
-        Op::GlobalAvgPool => {
-            c.arity(1, 1)?;
-            c.all_f32()?;
-            let x = c.dims(0);
-            if x.len() != 4 {
-                return Err(c.shape_err("global average pool needs x [N, C, H, W]"));
-            }
-            Ok((Shape::new([x[0], x[1]]), DType::F32))
-        }
-        Op::Reshape { shape } => {
-            c.arity(1, 1)?;
-            let new = Shape::new(shape.clone());
-            let count = new.checked_numel();
-            if count.is_none() || inputs[0].0.checked_numel().is_none() {
-                return Err(GraphError::TooLarge {
-                    what: format!("node `{node}` (reshape) of {} to {new}", inputs[0].0),
-                    detail: "an element count exceeds 2^64".into(),
-                });
-            }
-            if count != inputs[0].0.checked_numel() {
-                return Err(c.shape_err(format!("cannot reshape to {new}: element count differs")));
-            }
-            Ok((new, inputs[0].1))
-        }
-        Op::Permute { perm } => {
-            c.arity(1, 1)?;
-            let x = c.dims(0);
-            let mut seen = vec![false; x.len()];
-            if perm.len() != x.len()
-                || perm
-                    .iter()
-                    .any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true))
-            {
-                return Err(c.attr_err(format!("{perm:?} is not a permutation of 0..{}", x.len())));
-            }
-            Ok((Shape(perm.iter().map(|&p| x[p]).collect()), inputs[0].1))
-        }
-        Op::Concat { axis } => {
-            c.arity(1, usize::MAX)?;
-            let first = c.dims(0);
-            if *axis >= first.len() {
-                return Err(
-                    c.attr_err(format!("axis {axis} out of range for rank {}", first.len()))
-                );
-            }
-            let dtype = inputs[0].1;
-            let mut out = first.to_vec();
-            for (i, (s, _)) in inputs.iter().enumerate().skip(1) {
-                c.dtype(i, dtype)?;
-                let sd = s.dims();
-                let compatible = sd.len() == first.len()
-                    && sd
-                        .iter()
-                        .zip(first)
-                        .enumerate()
-                        .all(|(k, (a, b))| k == *axis || a == b);
-                if !compatible {
-                    return Err(c.shape_err(format!(
-                        "input {i} does not match the others outside axis {axis}"
-                    )));
-                }
-                out[*axis] = out[*axis]
-                    .checked_add(sd[*axis])
-                    .ok_or_else(|| c.shape_err(format!("concatenated axis {axis} overflows")))?;
-            }
-            Ok((Shape(out), dtype))
-        }
-        Op::Embedding => {
-            c.arity(2, 2)?;
-            c.dtype(0, DType::F32)?;
-            c.dtype(1, DType::U32)?;
-            let table = c.dims(0);
-            if table.len() != 2 {
-                return Err(c.shape_err("embedding table must be [V, D]"));
-            }
-            let mut out = c.dims(1).to_vec();
-            out.push(table[1]);
-            Ok((Shape(out), DType::F32))
-        }
+        Op::MatMul { trans_a, trans_b } => matmul(&c, *trans_a, *trans_b),
+        Op::Linear => linear(&c),
+        Op::Binary(_) => binary(&c),
+        Op::Unary(_) | Op::Softmax => same_shape(&c),
+        Op::LayerNorm { eps } => layer_norm(&c, *eps),
+        Op::Conv2d(a) => conv2d(&c, a),
+        Op::Pool2d(a) => pool2d(&c, a),
+        Op::Upsample2x { size } => upsample2x(&c, size),
+        Op::GlobalAvgPool => global_avg_pool(&c),
+        Op::Reshape { shape } => reshape(&c, shape),
+        Op::Permute { perm } => permute(&c, perm),
+        Op::Concat { axis } => concat(&c, *axis),
+        Op::Embedding => embedding(&c),
         Op::Attention {
             causal,
             scale,
             kernel,
-        } => {
-            c.arity(3, 3)?;
-            c.all_f32()?;
-            if !scale.is_finite() {
-                return Err(c.attr_err("scale must be finite"));
-            }
-            let (q, k, v) = (c.dims(0), c.dims(1), c.dims(2));
-            if q.len() != 4 || k.len() != 4 || v.len() != 4 {
-                return Err(c.shape_err("attention needs q, k, v of rank 4 [B, H, S, D]"));
-            }
-            if k != v || q[0] != k[0] || q[1] != k[1] || q[3] != k[3] {
-                return Err(c.shape_err("q [B,H,S,D], k and v [B,H,T,D] must agree"));
-            }
-            if *causal && q[2] != k[2] {
-                return Err(c.shape_err("causal attention needs S == T"));
-            }
-            if *kernel == AttentionKernel::Tiled && q[3] > TILED_ATTENTION_MAX_HEAD_DIM {
-                return Err(c.attr_err(format!(
-                    "head dimension {} exceeds the tiled kernel's maximum {TILED_ATTENTION_MAX_HEAD_DIM}; \
-                     use --attention materialized",
-                    q[3]
-                )));
-            }
-            Ok((inputs[0].0.clone(), DType::F32))
+        } => attention(&c, *causal, *scale, *kernel),
+    }
+}
+
+/// `a @ b` with optional transposes and shared batch dims.
+fn matmul(c: &Ctx<'_>, trans_a: bool, trans_b: bool) -> Result<(Shape, DType), GraphError> {
+    c.arity(2, 2)?;
+    c.all_f32()?;
+    let (a, b) = (c.dims(0), c.dims(1));
+    if a.len() < 2 || b.len() < 2 {
+        return Err(c.shape_err("matmul needs rank >= 2 operands"));
+    }
+    let (m, ka) = if trans_a {
+        (a[a.len() - 1], a[a.len() - 2])
+    } else {
+        (a[a.len() - 2], a[a.len() - 1])
+    };
+    let (kb, n) = if trans_b {
+        (b[b.len() - 1], b[b.len() - 2])
+    } else {
+        (b[b.len() - 2], b[b.len() - 1])
+    };
+    if ka != kb {
+        return Err(c.shape_err(format!("inner dimensions differ: {ka} vs {kb}")));
+    }
+    let batch_a = &a[..a.len() - 2];
+    let batch_b = &b[..b.len() - 2];
+    if !batch_b.is_empty() && batch_a != batch_b {
+        return Err(c.shape_err("batch dimensions differ (b must have a's batch dims or be 2-D)"));
+    }
+    let mut out = batch_a.to_vec();
+    out.extend([m, n]);
+    Ok((Shape(out), DType::F32))
+}
+
+/// `x [.., K] @ w [K, N] (+ bias [N])`.
+fn linear(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(2, 3)?;
+    c.all_f32()?;
+    let (x, w) = (c.dims(0), c.dims(1));
+    if x.is_empty() || w.len() != 2 || x[x.len() - 1] != w[0] {
+        return Err(c.shape_err("linear needs x [.., K] and w [K, N]"));
+    }
+    if inputs.len() == 3 && c.dims(2) != [w[1]] {
+        return Err(c.shape_err(format!("bias must be [{}]", w[1])));
+    }
+    let mut out = x.to_vec();
+    *out.last_mut().unwrap_or(&mut 0) = w[1];
+    Ok((Shape(out), DType::F32))
+}
+
+/// Broadcasting elementwise ops.
+fn binary(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(2, 2)?;
+    c.all_f32()?;
+    Shape::broadcast(inputs[0].0, inputs[1].0)
+        .map(|s| (s, DType::F32))
+        .ok_or_else(|| c.shape_err("shapes do not broadcast"))
+}
+
+/// Unary ops and softmax: the input's shape.
+fn same_shape(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    let op = c.op;
+    c.arity(1, 1)?;
+    c.all_f32()?;
+    if matches!(op, Op::Softmax) && c.dims(0).is_empty() {
+        return Err(c.shape_err("softmax needs rank >= 1"));
+    }
+    Ok((inputs[0].0.clone(), DType::F32))
+}
+
+/// Layer norm over the last axis with `gamma`, `beta`.
+fn layer_norm(c: &Ctx<'_>, eps: f32) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(3, 3)?;
+    c.all_f32()?;
+    if eps.is_nan() || eps < 0.0 {
+        return Err(c.attr_err("eps must be >= 0"));
+    }
+    let x = c.dims(0);
+    let d = *x
+        .last()
+        .ok_or_else(|| c.shape_err("layernorm needs rank >= 1"))?;
+    if c.dims(1) != [d] || c.dims(2) != [d] {
+        return Err(c.shape_err(format!("gamma and beta must be [{d}]")));
+    }
+    Ok((inputs[0].0.clone(), DType::F32))
+}
+
+/// NCHW convolution (and its method's constraints).
+fn conv2d(c: &Ctx<'_>, a: &Conv2dAttrs) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(2, 3)?;
+    c.all_f32()?;
+    let (x, w) = (c.dims(0), c.dims(1));
+    if x.len() != 4 || w.len() != 4 {
+        return Err(c.shape_err("conv2d needs x [N, C, H, W] and w [O, C, KH, KW]"));
+    }
+    if x[1] != w[1] {
+        return Err(c.shape_err(format!(
+            "input channels {} vs weight channels {}",
+            x[1], w[1]
+        )));
+    }
+    if inputs.len() == 3 && c.dims(2) != [w[0]] {
+        return Err(c.shape_err(format!("bias must be [{}]", w[0])));
+    }
+    if a.stride.contains(&0) || a.dilation.contains(&0) {
+        return Err(c.attr_err("stride and dilation must be >= 1"));
+    }
+    let oh = window_out(x[2], w[2], a.stride[0], a.padding[0], a.dilation[0]);
+    let ow = window_out(x[3], w[3], a.stride[1], a.padding[1], a.dilation[1]);
+    let (Some(oh), Some(ow)) = (oh, ow) else {
+        return Err(c.shape_err("kernel larger than the padded input"));
+    };
+    let out = [x[0], w[0], oh, ow];
+    if let Some(why) = super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out)) {
+        return Err(c.attr_err(why));
+    }
+    Ok((Shape::new(out), DType::F32))
+}
+
+/// Max/average pooling over a window.
+fn pool2d(c: &Ctx<'_>, a: &PoolAttrs) -> Result<(Shape, DType), GraphError> {
+    let PoolAttrs {
+        kernel,
+        stride,
+        padding,
+        ..
+    } = a;
+    c.arity(1, 1)?;
+    c.all_f32()?;
+    let x = c.dims(0);
+    if x.len() != 4 {
+        return Err(c.shape_err("pooling needs x [N, C, H, W]"));
+    }
+    if stride.contains(&0) || kernel.contains(&0) {
+        return Err(c.attr_err("kernel and stride must be >= 1"));
+    }
+    if padding[0] >= kernel[0] || padding[1] >= kernel[1] {
+        return Err(c.attr_err("padding must be smaller than the kernel"));
+    }
+    let oh = window_out(x[2], kernel[0], stride[0], padding[0], 1);
+    let ow = window_out(x[3], kernel[1], stride[1], padding[1], 1);
+    match (oh, ow) {
+        (Some(oh), Some(ow)) => Ok((Shape::new([x[0], x[1], oh, ow]), DType::F32)),
+        _ => Err(c.shape_err("window larger than the padded input")),
+    }
+}
+
+/// Nearest 2x upsampling, optionally cropped by one.
+fn upsample2x(c: &Ctx<'_>, size: &[usize; 2]) -> Result<(Shape, DType), GraphError> {
+    c.arity(1, 1)?;
+    c.all_f32()?;
+    let x = c.dims(0);
+    if x.len() != 4 {
+        return Err(c.shape_err("upsample2x needs x [N, C, H, W]"));
+    }
+    for (axis, (&out, &inp)) in size.iter().zip(&x[2..]).enumerate() {
+        let double = inp
+            .checked_mul(2)
+            .ok_or_else(|| c.shape_err("2x overflows"))?;
+        if out != double && out.checked_add(1) != Some(double) {
+            return Err(c.attr_err(format!(
+                "size[{axis}] {out} must be 2 x {inp} = {double} or one less"
+            )));
         }
     }
+    Ok((Shape::new([x[0], x[1], size[0], size[1]]), DType::F32))
+}
+
+/// Mean over each H x W plane.
+fn global_avg_pool(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    c.arity(1, 1)?;
+    c.all_f32()?;
+    let x = c.dims(0);
+    if x.len() != 4 {
+        return Err(c.shape_err("global average pool needs x [N, C, H, W]"));
+    }
+    Ok((Shape::new([x[0], x[1]]), DType::F32))
+}
+
+/// Same element count, new dims.
+fn reshape(c: &Ctx<'_>, shape: &[usize]) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    let node = c.node;
+    c.arity(1, 1)?;
+    let new = Shape::new(shape.to_vec());
+    let count = new.checked_numel();
+    if count.is_none() || inputs[0].0.checked_numel().is_none() {
+        return Err(GraphError::TooLarge {
+            what: format!("node `{node}` (reshape) of {} to {new}", inputs[0].0),
+            detail: "an element count exceeds 2^64".into(),
+        });
+    }
+    if count != inputs[0].0.checked_numel() {
+        return Err(c.shape_err(format!("cannot reshape to {new}: element count differs")));
+    }
+    Ok((new, inputs[0].1))
+}
+
+/// Axis permutation.
+fn permute(c: &Ctx<'_>, perm: &[usize]) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(1, 1)?;
+    let x = c.dims(0);
+    let mut seen = vec![false; x.len()];
+    if perm.len() != x.len()
+        || perm
+            .iter()
+            .any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true))
+    {
+        return Err(c.attr_err(format!("{perm:?} is not a permutation of 0..{}", x.len())));
+    }
+    Ok((Shape(perm.iter().map(|&p| x[p]).collect()), inputs[0].1))
+}
+
+/// Concatenation along `axis`.
+fn concat(c: &Ctx<'_>, axis: usize) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(1, usize::MAX)?;
+    let first = c.dims(0);
+    if axis >= first.len() {
+        return Err(c.attr_err(format!("axis {axis} out of range for rank {}", first.len())));
+    }
+    let dtype = inputs[0].1;
+    let mut out = first.to_vec();
+    for (i, (s, _)) in inputs.iter().enumerate().skip(1) {
+        c.dtype(i, dtype)?;
+        let sd = s.dims();
+        let compatible = sd.len() == first.len()
+            && sd
+                .iter()
+                .zip(first)
+                .enumerate()
+                .all(|(k, (a, b))| k == axis || a == b);
+        if !compatible {
+            return Err(c.shape_err(format!(
+                "input {i} does not match the others outside axis {axis}"
+            )));
+        }
+        out[axis] = out[axis]
+            .checked_add(sd[axis])
+            .ok_or_else(|| c.shape_err(format!("concatenated axis {axis} overflows")))?;
+    }
+    Ok((Shape(out), dtype))
+}
+
+/// Rows of a [V, D] table gathered by u32 ids.
+fn embedding(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    c.arity(2, 2)?;
+    c.dtype(0, DType::F32)?;
+    c.dtype(1, DType::U32)?;
+    let table = c.dims(0);
+    if table.len() != 2 {
+        return Err(c.shape_err("embedding table must be [V, D]"));
+    }
+    let mut out = c.dims(1).to_vec();
+    out.push(table[1]);
+    Ok((Shape(out), DType::F32))
+}
+
+/// Scaled dot-product attention over [B, H, S, D].
+fn attention(
+    c: &Ctx<'_>,
+    causal: bool,
+    scale: f32,
+    kernel: AttentionKernel,
+) -> Result<(Shape, DType), GraphError> {
+    let inputs = c.inputs;
+    c.arity(3, 3)?;
+    c.all_f32()?;
+    if !scale.is_finite() {
+        return Err(c.attr_err("scale must be finite"));
+    }
+    let (q, k, v) = (c.dims(0), c.dims(1), c.dims(2));
+    if q.len() != 4 || k.len() != 4 || v.len() != 4 {
+        return Err(c.shape_err("attention needs q, k, v of rank 4 [B, H, S, D]"));
+    }
+    if k != v || q[0] != k[0] || q[1] != k[1] || q[3] != k[3] {
+        return Err(c.shape_err("q [B,H,S,D], k and v [B,H,T,D] must agree"));
+    }
+    if causal && q[2] != k[2] {
+        return Err(c.shape_err("causal attention needs S == T"));
+    }
+    if kernel == AttentionKernel::Tiled && q[3] > TILED_ATTENTION_MAX_HEAD_DIM {
+        return Err(c.attr_err(format!(
+            "head dimension {} exceeds the tiled kernel's maximum {TILED_ATTENTION_MAX_HEAD_DIM}; \
+             use --attention materialized",
+            q[3]
+        )));
+    }
+    Ok((inputs[0].0.clone(), DType::F32))
 }
 
 /// Target size of one im2col tile in bytes. Convolution builds its column matrix one tile of
