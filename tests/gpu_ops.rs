@@ -419,7 +419,8 @@ fn convolution_params_are_one_block_per_tile() {
     let y = b.op("y", Op::Conv2d(attrs), &[x, w]).expect("conv");
     b.output(y);
     let g = b.build().expect("graph");
-    let tiles = (23 * 19u64).div_ceil(tessera::graph::conv::im2col_tile_cols(45, 23 * 19, None)) * 3;
+    let tiles =
+        (23 * 19u64).div_ceil(tessera::graph::conv::im2col_tile_cols(45, 23 * 19, None)) * 3;
     let compiled = compile(gpu(), &g, &naive(&g)).expect("compile");
     assert_eq!(compiled.dispatch_count() as u64, 2 * tiles);
     let stride = tessera::runtime::shaders::PARAMS_BYTES.next_multiple_of(u64::from(
