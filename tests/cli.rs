@@ -3,7 +3,7 @@
 
 mod cli_support;
 
-use cli_support::{fails_with, tessera};
+use cli_support::{fails_with, read_json, succeeds, tessera};
 use std::process::{Command, Output};
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -42,7 +42,7 @@ fn unknown_planner_and_policy_are_one_line() {
 #[test]
 fn a_malformed_graph_is_one_line() {
     let path = tmp("mlp.json");
-    let out = tessera(&[
+    succeeds(&[
         "export",
         "--model",
         "mlp",
@@ -51,11 +51,6 @@ fn a_malformed_graph_is_one_line() {
         "--out",
         path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // A valid export plans fine.
     let ok = tessera(&["plan", "--graph", path.to_str().unwrap()]);
     assert!(
@@ -64,8 +59,7 @@ fn a_malformed_graph_is_one_line() {
         String::from_utf8_lossy(&ok.stderr)
     );
     // Make the first node read the last node's output: a cycle.
-    let mut g: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut g: serde_json::Value = read_json(&path);
     let last_out = g["nodes"].as_array().unwrap().last().unwrap()["outputs"][0].clone();
     g["nodes"][0]["inputs"][0] = last_out;
     let bad = tmp("cycle.json");
@@ -259,7 +253,7 @@ fn bad_alignments_are_one_line() {
 #[test]
 fn huge_dimensions_in_a_graph_are_one_line() {
     let path = tmp("huge-src.json");
-    let out = tessera(&[
+    succeeds(&[
         "export",
         "--model",
         "mlp",
@@ -268,13 +262,7 @@ fn huge_dimensions_in_a_graph_are_one_line() {
         "--out",
         path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let g: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let g: serde_json::Value = read_json(&path);
     let bad = tmp("huge.json");
     let write = |g: &serde_json::Value| std::fs::write(&bad, g.to_string()).unwrap();
     // One tensor whose element count overflows.
@@ -362,7 +350,7 @@ fn an_unknown_option_is_one_line() {
 #[test]
 fn run_writes_the_json_fields_of_the_contract() {
     let path = tmp("gpt.json");
-    let out = tessera(&[
+    succeeds(&[
         "run",
         "--model",
         "gpt",
@@ -371,13 +359,7 @@ fn run_writes_the_json_fields_of_the_contract() {
         "--json",
         path.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let j: serde_json::Value = read_json(&path);
     for key in ["model", "planner"] {
         assert!(j[key].is_string(), "{key}");
     }

@@ -138,9 +138,23 @@ pub const SOURCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// One compute entry point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kernel {
+/// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so the two cannot drift apart.
+macro_rules! kernels {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// One compute entry point.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kernel {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Kernel {
+            /// Every kernel, in declaration order.
+            pub const ALL: [Kernel; [$(stringify!($name)),*].len()] = [$(Kernel::$name),*];
+        }
+    };
+}
+
+kernels! {
     /// Tiled batched GEMM (matmul, linear, convolution).
     MatMul,
     /// Broadcasting binary op.
@@ -188,35 +202,6 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// Every kernel, in declaration order.
-    pub const ALL: [Kernel; 22] = {
-        use Kernel::*;
-        [
-            MatMul,
-            Binary,
-            BinaryInPlace,
-            Unary,
-            UnaryInPlace,
-            Softmax,
-            SoftmaxInPlace,
-            LayerNorm,
-            LayerNormInPlace,
-            Im2Col,
-            Pool2d,
-            GlobalAvgPool,
-            Permute,
-            ConcatPiece,
-            Embedding,
-            Copy,
-            AttnScores,
-            AttnSoftmax,
-            AttnPv,
-            Upsample2x,
-            AttnTiled,
-            ConvDirect,
-        ]
-    };
-
     /// The shader file that holds it.
     pub fn file(self) -> &'static str {
         use Kernel::*;

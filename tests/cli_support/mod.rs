@@ -43,3 +43,20 @@ pub fn scratch(suite: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("scratch folder");
     dir.join(name)
 }
+
+/// Runs `tessera ARGS` and asserts that it succeeded (stderr in the message otherwise).
+pub fn succeeds(args: &[&str]) -> Output {
+    let out = tessera(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The JSON document in `path` (a report or graph the binary wrote).
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("the JSON file was written");
+    serde_json::from_str(&text).expect("valid JSON")
+}
