@@ -111,6 +111,10 @@ pub fn print_report(r: &RunReport) {
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
     plan::print_conv(&r.plan.conv, 18);
     println!(
+        "micro-batch:      {}",
+        plan::micro_batch_line(r.plan.micro_batch)
+    );
+    println!(
         "schedule:         {}",
         plan::schedule_line(&r.plan.schedule)
     );
@@ -309,12 +313,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         (Some(g), None) => g.min_storage_buffer_offset_alignment(),
         (None, a) => a.unwrap_or(256),
     };
-    let prepared = plan::prepare(&args.model, &args.opts, alignment)?;
+    let mut prepared = plan::prepare(&args.model, &args.opts, alignment)?;
+    let planned = prepared.plan()?;
     let cfg = prepared.cfg;
-    let planned = match prepared.planned {
-        Some(p) => p,
-        None => plan_graph(&prepared.graph, &cfg)?,
-    };
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,
