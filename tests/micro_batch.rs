@@ -51,6 +51,23 @@ fn four_slices_of_a_batch_of_eight_plan_at_most_40_percent() {
 }
 
 #[test]
+fn gpt_logits_are_written_once_so_slices_still_shrink_the_arena() {
+    // The logits [4, 32, 256] outweigh the hidden states [4, 32, 64]: the LM head runs once on
+    // the joined hidden states, so the slices do not pay for the logits twice.
+    let g = model("gpt", 4, None);
+    let (whole, two, four) = (arena(&g, 1), arena(&g, 2), arena(&g, 4));
+    // Past two slices the peak is the head itself: its whole-batch input and the logits.
+    assert!(four <= two && two < whole, "{whole} {two} {four}");
+    let m = micro_batch(&g, 4).expect("micro-batches");
+    let heads = m
+        .nodes
+        .iter()
+        .filter(|n| n.name.starts_with("lm_head"))
+        .count();
+    assert_eq!(heads, 1, "the head runs once");
+}
+
+#[test]
 fn a_budget_below_what_one_batch_reaches_is_met_by_slicing() {
     let g = model("resnet", 4, Some(64));
     let whole = Fixed {

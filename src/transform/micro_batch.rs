@@ -17,9 +17,15 @@
 //! them copies nothing. (A slice *view* into one input would need binding offsets at arbitrary
 //! sample boundaries, which a storage buffer's offset alignment, 32 to 256 bytes, forbids.)
 //! Each batched graph output is joined by one `Concat` along its batch axis, named as the
-//! original output, so callers read one output of the original shape; the slices' pieces of the
-//! outputs are live together until that copy. `K` need not divide `B`: the slices are balanced
-//! (sizes differ by at most one, larger first), and the arena follows the largest.
+//! original output, so callers read one output of the original shape; the pieces being joined
+//! are live together with the joined tensor for that copy. To keep that copy small, the join
+//! moves back from an output that grows at the end (gpt's logits, `[B, S, vocab]`, from hidden
+//! states `[B, S, width]`): the tail of nodes each with one batched input, read by nothing
+//! else and smaller than its output (views pass through), runs once on the whole batch after
+//! the slices, and the join copies that tail's smaller input instead (the whole batch's output
+//! is then written once, where it would have been anyway). `K` need not divide `B`: the slices
+//! are balanced (sizes differ by at most one, larger first), and the arena follows the
+//! largest.
 
 use crate::graph::{Graph, GraphError, Init, Node, Op, Shape, Tensor, TensorId, TensorKind, infer};
 use thiserror::Error;
@@ -115,13 +121,15 @@ pub fn micro_batch(graph: &Graph, k: usize) -> Result<Graph, MicroBatchError> {
         return Err(MicroBatchError::TooMany { k, batch, input });
     }
     let axes = batch_axes(graph, batch, k)?;
-    let mut r = Rewrite::new(graph, batch, k, axes);
+    let tail = whole_batch_tail(graph, &axes);
+    let mut r = Rewrite::new(graph, batch, k, axes, tail);
     let sizes = slice_sizes(batch, k);
     let mut start = 0;
     for (slice, &size) in sizes.iter().enumerate() {
         r.slice(slice, start, size)?;
         start += size;
     }
+    r.run_tail()?;
     r.join_outputs()?;
     r.out.validate()?;
     Ok(r.out)
@@ -166,6 +174,49 @@ fn batch_axes(
         axes[out.index()] = Some(axis);
     }
     Ok(axes)
+}
+
+/// The nodes that run once on the whole batch after the slices (module doc): walking back from
+/// each batched output through nodes with one batched input, computed by a node and read by
+/// nothing else, that is smaller than the node's output (equal for a view); views at the far
+/// end of the walk are left to the slices, so the join is strictly smaller than the output.
+fn whole_batch_tail(graph: &Graph, axes: &[Option<usize>]) -> Vec<bool> {
+    let producers = graph.producers();
+    let mut readers = vec![0usize; graph.tensors.len()];
+    for t in graph
+        .nodes
+        .iter()
+        .flat_map(|n| &n.inputs)
+        .chain(&graph.outputs)
+    {
+        readers[t.index()] += 1;
+    }
+    let size = |t: TensorId| graph.tensors[t.index()].size_bytes();
+    let mut tail = vec![false; graph.nodes.len()];
+    for &o in graph.outputs.iter().filter(|o| axes[o.index()].is_some()) {
+        let mut chain = Vec::new();
+        let mut cur = o;
+        while let Some(n) = producers[cur.index()] {
+            let node = graph.node(n);
+            let mut batched = node.inputs.iter().filter(|i| axes[i.index()].is_some());
+            let (Some(&i), None) = (batched.next(), batched.next()) else {
+                break;
+            };
+            let smaller = size(i) < size(cur) || (node.op.is_view() && size(i) == size(cur));
+            if readers[i.index()] != 1 || producers[i.index()].is_none() || !smaller {
+                break;
+            }
+            chain.push(n);
+            cur = i;
+        }
+        while chain.last().is_some_and(|&n| graph.node(n).op.is_view()) {
+            chain.pop();
+        }
+        for n in chain {
+            tail[n.index()] = true;
+        }
+    }
+    tail
 }
 
 /// The one axis the inputs' batch axes map to (`map` gives input `i`'s output axis).
@@ -314,11 +365,21 @@ struct Rewrite<'g> {
     shared: Vec<Option<TensorId>>,
     /// Per slice, the new id of each tensor with a batch.
     slices: Vec<Vec<Option<TensorId>>>,
+    /// The nodes that run once on the whole batch after the slices.
+    tail: Vec<bool>,
+    /// The new id of each batched tensor at the whole batch's size (joined or from the tail).
+    whole: Vec<Option<TensorId>>,
 }
 
 impl<'g> Rewrite<'g> {
     /// Starts the new graph with every tensor that carries no batch and is not computed.
-    fn new(graph: &'g Graph, batch: usize, k: usize, axes: Vec<Option<usize>>) -> Self {
+    fn new(
+        graph: &'g Graph,
+        batch: usize,
+        k: usize,
+        axes: Vec<Option<usize>>,
+        tail: Vec<bool>,
+    ) -> Self {
         let mut r = Rewrite {
             graph,
             batch,
@@ -327,6 +388,8 @@ impl<'g> Rewrite<'g> {
             out: Graph::default(),
             shared: vec![None; graph.tensors.len()],
             slices: Vec::with_capacity(k),
+            tail,
+            whole: vec![None; graph.tensors.len()],
         };
         for (i, t) in graph.tensors.iter().enumerate() {
             if t.kind != TensorKind::Activation && r.axes[i].is_none() {
@@ -372,6 +435,9 @@ impl<'g> Rewrite<'g> {
             let Some(&o) = node.outputs.first() else {
                 continue;
             };
+            if self.tail[id.index()] {
+                continue;
+            }
             match self.axes[o.index()] {
                 None if slice == 0 => {
                     let t = self.add_node(node, None, &ids, size)?;
@@ -457,14 +523,45 @@ impl<'g> Rewrite<'g> {
         }
     }
 
-    /// Each graph output: shared ones as they are, batched ones joined from the slices by a
-    /// `Concat` along their batch axis, named as the original output.
+    /// The tail nodes, in program order, on the whole batch: each batched input not yet at the
+    /// whole batch's size is joined from the slices first.
+    fn run_tail(&mut self) -> Result<(), MicroBatchError> {
+        let g = self.graph;
+        let tail: Vec<_> = g.node_ids().filter(|n| self.tail[n.index()]).collect();
+        for id in tail {
+            let node = g.node(id);
+            for &i in &node.inputs {
+                self.joined(i)?;
+            }
+            let t = self.add_node(node, None, &self.whole.clone(), 0)?;
+            self.whole[node.outputs[0].index()] = Some(t);
+        }
+        Ok(())
+    }
+
+    /// Tensor `t` at the whole batch's size: the tail's, or the slices' pieces joined (once);
+    /// `None` for a tensor without a batch.
+    fn joined(&mut self, t: TensorId) -> Result<Option<TensorId>, MicroBatchError> {
+        let Some(axis) = self.axes[t.index()] else {
+            return Ok(None);
+        };
+        if let Some(w) = self.whole[t.index()] {
+            return Ok(Some(w));
+        }
+        let w = self.concat(t, axis)?;
+        self.whole[t.index()] = Some(w);
+        Ok(Some(w))
+    }
+
+    /// Each graph output: shared ones as they are, batched ones at the whole batch's size
+    /// (from the tail, or joined from the slices by a `Concat` along their batch axis, named
+    /// as the original output).
     fn join_outputs(&mut self) -> Result<(), MicroBatchError> {
         let g = self.graph;
         for &o in &g.outputs {
-            let id = match self.axes[o.index()] {
+            let id = match self.joined(o)? {
                 None => self.shared[o.index()],
-                Some(axis) => Some(self.concat(o, axis)?),
+                w => w,
             };
             let id =
                 id.ok_or_else(|| GraphError::Invalid(format!("output {o} was not rewritten")))?;
