@@ -274,20 +274,8 @@ fn out_axis(
         }
         Op::Binary(_) => agree(ins, |i, a| Ok(out_rank - dims(i).len() + a)),
         Op::MatMul { trans_a, trans_b } => agree(ins, |i, a| {
-            let (rank, trans) = (dims(i).len(), if i == 0 { *trans_a } else { *trans_b });
-            // a's rows (M) and b's columns (N) become the output's last two axes.
-            let keeps = if i == 0 {
-                rank - 2 + usize::from(trans)
-            } else {
-                rank - 1 - usize::from(trans)
-            };
-            if a + 2 < rank {
-                Ok(a)
-            } else if a == keeps {
-                Ok(out_rank - 2 + i)
-            } else {
-                Err(contracts())
-            }
+            let trans = if i == 0 { *trans_a } else { *trans_b };
+            matmul_axis(i, a, dims(i).len(), trans, out_rank)
         }),
         Op::Linear => {
             let a = first_only(ins)?;
@@ -334,6 +322,30 @@ fn out_axis(
             [Some(a), Some(b), Some(c)] if a == b && b == c && *a < 2 => Ok(*a),
             _ => Err("q, k and v must all carry the batch on axis 0 or 1".into()),
         },
+    }
+}
+
+/// The output axis of a matmul operand's batch axis `a` (operand `i`: 0 for `a`, 1 for `b`, of
+/// rank `rank`, transposed or not): a leading (batch) axis stays, `a`'s rows (M) and `b`'s
+/// columns (N) become the output's last two axes, and the contracted axis mixes samples.
+fn matmul_axis(
+    i: usize,
+    a: usize,
+    rank: usize,
+    trans: bool,
+    out_rank: usize,
+) -> Result<usize, String> {
+    let keeps = if i == 0 {
+        rank - 2 + usize::from(trans)
+    } else {
+        rank - 1 - usize::from(trans)
+    };
+    if a + 2 < rank {
+        Ok(a)
+    } else if a == keeps {
+        Ok(out_rank - 2 + i)
+    } else {
+        Err("it reduces over the batch axis".into())
     }
 }
 
