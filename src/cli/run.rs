@@ -2,10 +2,13 @@
 //! with the CPU reference, measure, and print/write the report.
 
 use super::args::RunArgs;
+use super::output::{self, Progress};
 use super::{CliError, models, plan, write_json};
+use std::path::Path;
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
 use tessera::graph::Graph;
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
+use tessera::planfile::{DeviceLimits, Loaded, PlanFile};
 use tessera::report::{RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
@@ -15,9 +18,9 @@ pub fn open_gpu(require: bool) -> Result<Option<Gpu>, CliError> {
         Ok(gpu) => Ok(Some(gpu)),
         Err(e) if require => Err(e.into()),
         Err(e) => {
-            eprintln!(
-                "note: no GPU adapter available ({e}); running the CPU reference backend only"
-            );
+            output::note(&format!(
+                "no GPU adapter available ({e}); running the CPU reference backend only"
+            ));
             Ok(None)
         }
     }
@@ -295,26 +298,72 @@ pub fn execute_planned(
     opts: ExecuteOptions,
 ) -> Result<RunReport, CliError> {
     let section = plan::section(&planned, cfg);
+    let running = Progress::spinner(format!(
+        "{model}: executing{}{} and the CPU reference",
+        if gpu.is_some() { " on the device" } else { "" },
+        if opts.validate { ", validating" } else { "" }
+    ));
     // The layout describes the scheduled graph: execute that one, not the caller's order.
     let exec = execute(&planned.graph, &planned, gpu, opts)?;
+    drop(running);
     let variants = plan_variants(&planned.graph, cfg)?;
     Ok(exec.into_report(model, options, cfg, section, variants))
 }
 
-/// Runs the command.
-pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let gpu = open_gpu(args.require_gpu)?;
-    let alignment = match (&gpu, args.opts.alignment) {
+/// Reads the plan file at `path` and checks it against the graph of `args` and the device.
+fn load_plan_file(path: &Path, args: &RunArgs, gpu: Option<&Gpu>) -> Result<Loaded, CliError> {
+    let err = |source| CliError::PlanFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let file = PlanFile::parse(&text).map_err(err)?;
+    let graph = models::build_model(&args.model)?;
+    let limits = gpu.map(|g| DeviceLimits {
+        offset_alignment: g.min_storage_buffer_offset_alignment(),
+        max_binding_bytes: g.max_binding(),
+        max_buffer_bytes: g.max_buffer(),
+    });
+    let mut loaded = file.load(&graph, limits.as_ref()).map_err(err)?;
+    loaded.cfg.budget.time_limit = super::seconds(args.opts.time_limit)?;
+    Ok(loaded)
+}
+
+/// The planned graph and config: from `--plan`, else planned as the flags say (with the
+/// `--budget` section when asked).
+fn planned(
+    args: &RunArgs,
+    gpu: Option<&Gpu>,
+) -> Result<
+    (
+        PlannedGraph,
+        PlanConfig,
+        Option<tessera::report::BudgetSection>,
+    ),
+    CliError,
+> {
+    if let Some(path) = &args.plan {
+        let l = load_plan_file(path, args, gpu)?;
+        return Ok((l.planned, l.cfg, None));
+    }
+    let alignment = match (gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),
         (Some(g), None) => g.min_storage_buffer_offset_alignment(),
         (None, a) => a.unwrap_or(256),
     };
     let prepared = plan::prepare(&args.model, &args.opts, alignment)?;
-    let cfg = prepared.cfg;
     let planned = match prepared.planned {
         Some(p) => p,
-        None => plan_graph(&prepared.graph, &cfg)?,
+        None => plan::plan_with_progress(&prepared.graph, &prepared.cfg)?,
     };
+    Ok((planned, prepared.cfg, prepared.budget))
+}
+
+/// Runs the command.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let gpu = open_gpu(args.require_gpu)?;
+    let (planned, cfg, budget) = planned(args, gpu.as_ref())?;
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,
@@ -328,9 +377,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         gpu.as_ref(),
         opts,
     )?;
-    report.budget = prepared.budget;
-    print_report(&report);
-    print_comparison(&report);
+    report.budget = budget;
+    if output::show_report(args.json.as_deref()) {
+        print_report(&report);
+        print_comparison(&report);
+    }
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }
