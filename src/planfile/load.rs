@@ -130,10 +130,10 @@ impl PlanFile {
                 name: self.schedule.name.clone(),
             })?;
         crate::bytes::check_alignment(self.device.alignment).map_err(|problem| {
-            PlanFileError::Unknown {
-                what: "alignment",
-                name: format!("{} ({problem})", self.device.alignment),
-            }
+            PlanFileError::Malformed(format!(
+                "`device.alignment` {} cannot be used: {problem}",
+                self.device.alignment
+            ))
         })?;
         Ok(PlanConfig {
             planner: self.planner.clone(),

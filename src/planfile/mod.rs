@@ -320,9 +320,9 @@ pub struct PlanFile {
     pub tensors: Vec<TensorRecord>,
 }
 
-/// The stable fingerprint of a graph: `sha256:` and the hex SHA-256 of its JSON (as `tessera
-/// export` writes it, compact). Any change to a tensor, an op attribute, the node order or the
-/// outputs changes it.
+/// The stable fingerprint of a graph: `sha256:` and the hex SHA-256 of its compact JSON
+/// serialisation (the data `tessera export` writes, without the pretty-printing). Any change to
+/// a tensor, an op attribute, the node order or the outputs changes it.
 pub fn fingerprint(graph: &Graph) -> String {
     // Serialising plain data to a Vec cannot fail (no maps with non-string keys, no I/O); an
     // error would leave the digest of the empty string, which no graph has.
