@@ -241,3 +241,25 @@ fn quiet_prints_nothing_but_still_writes_files() {
     );
     assert_eq!(read_json(json.as_ref())["correctness"]["passed"], true);
 }
+
+#[test]
+fn a_plan_file_alone_names_its_model_and_sizes() {
+    let file = gpt_plan("alone.json");
+    let json = path("alone-run.json");
+    succeeds(&["run", "--plan", &file, "--no-baselines", "--json", &json]);
+    let r = read_json(json.as_ref());
+    assert_eq!(r["model"], "gpt");
+    assert!(
+        r["options"]
+            .as_array()
+            .expect("options")
+            .iter()
+            .any(|o| o[0] == "seq" && o[1] == 19)
+    );
+    assert_eq!(r["correctness"]["passed"], true);
+    fails_with(
+        &["run", "--plan", &file, "--seq", "19"],
+        &["size options need --model"],
+    );
+    fails_with(&["plan"], &["give --model NAME or --graph FILE"]);
+}

@@ -47,8 +47,9 @@ pub struct ExportArgs {
 /// Model selection and sizes, shared by `plan` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Built-in model name (see `tessera models`).
-    #[arg(long, required_unless_present = "graph", conflicts_with = "graph")]
+    /// Built-in model name (see `tessera models`); `run --plan` without it (and without
+    /// --graph) takes the plan file's model and sizes.
+    #[arg(long, conflicts_with = "graph")]
     pub model: Option<String>,
     /// A graph in JSON (as written by `tessera export`) instead of a built-in model.
     #[arg(long)]
