@@ -7,24 +7,57 @@
 //! [`bytes`] holds the checked size arithmetic they share; [`budget`] searches the knobs for an
 //! arena that fits.
 //!
-//! Planning needs no GPU:
+//! Build a graph, plan it, run it and read the report (planning needs no GPU; without an
+//! adapter the run is the CPU reference alone):
 //!
 //! ```
-//! use tessera::models::{build, ModelOptions};
-//! use tessera::pipeline::{plan_graph, PlanConfig};
+//! use tessera::execute::{ExecuteOptions, execute};
+//! use tessera::graph::{DType, GraphBuilder, Init};
+//! use tessera::pipeline::{PlanConfig, plan_graph};
 //! use tessera::plan::validate;
+//! use tessera::runtime::Gpu;
 //!
-//! let graph = build("gpt", &ModelOptions::default())?;
-//! let planned = plan_graph(&graph, &PlanConfig::default())?;
-//! // Every plan is validated and never below the max-load lower bound.
+//! // y = relu(x @ w1) @ w2 for a batch of 5 rows of 7 features.
+//! let mut b = GraphBuilder::new();
+//! let x = b.input("x", &[5, 7], DType::F32, Init::Constant(0.5));
+//! let w1 = b.weight("w1", &[7, 9], 1, 0.3);
+//! let w2 = b.weight("w2", &[9, 3], 2, 0.3);
+//! let h = b.linear("h", x, w1, None)?;
+//! let h = b.relu("h_relu", h)?;
+//! let y = b.linear("y", h, w2, None)?;
+//! b.output(y);
+//! let graph = b.build()?;
+//!
+//! // Plan: every plan is validated and never below the max-load lower bound.
+//! let gpu = Gpu::new().ok();
+//! let mut cfg = PlanConfig::default();
+//! if let Some(g) = &gpu {
+//!     cfg.analysis.alignment = g.min_storage_buffer_offset_alignment();
+//! }
+//! let planned = plan_graph(&graph, &cfg)?;
 //! validate(&planned.analysis.problem, &planned.outcome.plan)?;
 //! assert!(planned.outcome.plan.arena_bytes >= planned.lower_bound);
-//! assert!(planned.outcome.plan.arena_bytes < planned.analysis.naive_static_bytes);
+//!
+//! // Run inside the one planned buffer (when there is a GPU) and compare with the CPU reference.
+//! let opts = ExecuteOptions { validate: true, baselines: false };
+//! let report = execute(&planned.graph, &planned, gpu.as_ref(), opts)?;
+//! assert!(report.correctness.passed);
+//! println!(
+//!     "arena {} B (lower bound {} B) on {}: max abs err {:?}, guard check {}",
+//!     planned.outcome.plan.arena_bytes,
+//!     planned.lower_bound,
+//!     report.adapter.name,
+//!     report.correctness.max_abs_err,
+//!     report.validate.guard_check,
+//! );
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Running it on a GPU is `runtime::Gpu::new()`, then `execute::execute(&planned.graph, &planned,
-//! Some(&gpu), Default::default())`, which also checks the result against the CPU reference.
+//! `examples/` has one runnable file per use: `custom_graph` (the builder), `csv_planning`
+//! (minimalloc CSV files), `plan_file` (write, check and run a plan file) and `read_report` (a
+//! run's report, as a value and as JSON).
+
+#![warn(missing_docs)]
 
 pub mod analysis;
 pub mod budget;
@@ -36,6 +69,7 @@ pub mod layout;
 pub mod models;
 pub mod pipeline;
 pub mod plan;
+pub mod planfile;
 pub mod report;
 pub mod runtime;
 pub mod schedule;

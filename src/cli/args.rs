@@ -10,6 +10,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Print nothing but errors: no readable report, notes or progress bars (files asked for
+    /// with --json, --out are still written).
+    #[arg(long, global = true)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -43,8 +47,9 @@ pub struct ExportArgs {
 /// Model selection and sizes, shared by `plan` and `run`.
 #[derive(Debug, Args, Clone)]
 pub struct ModelArgs {
-    /// Built-in model name (see `tessera models`).
-    #[arg(long, required_unless_present = "graph", conflicts_with = "graph")]
+    /// Built-in model name (see `tessera models`); `run --plan` without it (and without
+    /// --graph) takes the plan file's model and sizes.
+    #[arg(long, conflicts_with = "graph")]
     pub model: Option<String>,
     /// A graph in JSON (as written by `tessera export`) instead of a built-in model.
     #[arg(long)]
@@ -179,9 +184,12 @@ pub struct PlanArgs {
     /// Planning switches.
     #[command(flatten)]
     pub opts: PlanOpts,
-    /// Write the report as JSON here.
+    /// Write the report as JSON here (`-`: to stdout, and nothing else goes to stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the plan here as a versioned plan file (`tessera run --plan` executes it).
+    #[arg(long, value_name = "PLAN.json")]
+    pub out: Option<PathBuf>,
 }
 
 /// `tessera run`.
@@ -196,7 +204,7 @@ pub struct RunArgs {
     /// Validate the plan on the device (sentinel scan; clobber check where available).
     #[arg(long)]
     pub validate: bool,
-    /// Write the report as JSON here.
+    /// Write the report as JSON here (`-`: to stdout, and nothing else goes to stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Fail when no GPU adapter exists instead of running the CPU reference only.
@@ -206,6 +214,13 @@ pub struct RunArgs {
     /// naive-dynamic-inplace, caching, ggml-style, buddy).
     #[arg(long)]
     pub no_baselines: bool,
+    /// Execute this plan file (from `tessera plan --out`) instead of planning: it must match
+    /// the graph (--model/--graph and sizes as planned) and the device.
+    #[arg(long, value_name = "PLAN.json", conflicts_with_all = [
+        "planner", "no_inplace", "workspace", "alignment", "attention", "conv",
+        "workspace_cap", "schedule", "budget", "micro_batch",
+    ])]
+    pub plan: Option<PathBuf>,
 }
 
 /// `tessera demo`.
@@ -214,7 +229,8 @@ pub struct DemoArgs {
     /// Fail when no GPU adapter exists instead of running the CPU reference only.
     #[arg(long)]
     pub require_gpu: bool,
-    /// Write every model's report as a JSON array here.
+    /// Write every model's report as a JSON array here (`-`: to stdout, and nothing else goes
+    /// to stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
 }

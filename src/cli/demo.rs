@@ -2,6 +2,7 @@
 //! against the CPU reference, in one table.
 
 use super::args::DemoArgs;
+use super::output::{self, Progress};
 use super::run::{check, open_gpu, plan_and_execute, signed_bytes};
 use super::{CliError, plan, write_json};
 use tessera::execute::ExecuteOptions;
@@ -57,7 +58,10 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     ]);
     let mut reports = Vec::new();
     // Full-size models (resnet50, gpt2-small) are benchmarks: minutes on a CPU device.
-    for info in catalog().into_iter().filter(|m| !m.full_size) {
+    let models: Vec<_> = catalog().into_iter().filter(|m| !m.full_size).collect();
+    let progress = Progress::bar(models.len() as u64, "demo");
+    for info in models {
+        progress.set_message(format!("demo: {}", info.name));
         let graph = build(info.name, &ModelOptions::default())?;
         let options = info
             .options
@@ -93,7 +97,20 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             format!("{time:.0} ms"),
         ]);
         reports.push(r);
+        progress.inc();
     }
+    drop(progress);
+    if output::show_report(args.json.as_deref()) {
+        print_table(&table);
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &reports)?;
+    }
+    reports.iter().try_for_each(check)
+}
+
+/// Prints the table and what its columns mean.
+fn print_table(table: &Table) {
     print!("{table}");
     println!();
     for line in [
@@ -111,8 +128,4 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     ] {
         println!("{line}");
     }
-    if let Some(path) = &args.json {
-        write_json(path, &reports)?;
-    }
-    reports.iter().try_for_each(check)
 }

@@ -43,4 +43,12 @@ pub enum CliError {
     /// A check failed (wrong numbers vs the CPU reference, clobbered tensors).
     #[error("{0}")]
     Check(String),
+    /// A plan file cannot be read or does not fit the graph or the device.
+    #[error("{path}: {source}")]
+    PlanFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: tessera::planfile::PlanFileError,
+    },
 }

@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod error;
 mod models;
+mod output;
 mod plan;
 mod plan_csv;
 mod run;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 /// Runs the parsed command.
 pub fn dispatch(cli: Cli) -> Result<(), CliError> {
+    output::set_quiet(cli.quiet);
     match cli.command {
         Command::Models => models::list(),
         Command::Plan(a) => plan::run(&a),
@@ -39,9 +41,19 @@ pub fn seconds(s: f64) -> Result<Duration, CliError> {
     }
 }
 
-/// Writes `value` as pretty JSON to `path`.
+/// Writes `value` as pretty JSON to `path`, or to stdout when `path` is `-`.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Usage(e.to_string()))?;
+    if output::is_stdout(path) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        return writeln!(out, "{text}")
+            .and_then(|()| out.flush())
+            .map_err(|source| CliError::Io {
+                path: "stdout".into(),
+                source,
+            });
+    }
     std::fs::write(path, text + "\n").map_err(|source| CliError::Io {
         path: path.display().to_string(),
         source,

@@ -2,6 +2,7 @@
 //! reuse and each workspace policy change the arena.
 
 use super::args::{ModelArgs, PlanArgs, PlanOpts};
+use super::output::{self, Progress};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
@@ -11,6 +12,7 @@ use tessera::graph::conv::{self, ConvChoice, ConvMode};
 use tessera::graph::{AttentionKernel, Graph};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
+use tessera::planfile::{Lowering, PlanFile};
 use tessera::report::{BudgetSection, PlanSection, ScheduleSection, Table, Variant, human_bytes};
 use tessera::schedule::Scheduler;
 use tessera::transform::micro_batch::micro_batch;
@@ -129,6 +131,8 @@ pub struct Prepared {
     pub budget: Option<BudgetSection>,
     /// Micro-batch slices `graph` runs its batch as.
     pub micro_batch: usize,
+    /// The attention and conv lowering applied to `graph` (recorded in plan files).
+    pub lowering: Lowering,
 }
 
 impl Prepared {
@@ -137,7 +141,7 @@ impl Prepared {
         if let Some(p) = self.planned.take() {
             return Ok(p);
         }
-        let mut p = plan_graph(&self.graph, &self.cfg)?;
+        let mut p = plan_with_progress(&self.graph, &self.cfg)?;
         p.micro_batch = self.micro_batch;
         Ok(p)
     }
@@ -151,23 +155,39 @@ pub fn prepare(model: &ModelArgs, opts: &PlanOpts, alignment: u64) -> Result<Pre
     let Some(text) = &opts.budget else {
         let k = opts.micro_batch.unwrap_or(1);
         let graph = micro_batch(&conv_graph(model_graph(model, opts)?, opts)?, k)?;
+        let lowering = Lowering {
+            attention: opts.attention.clone(),
+            conv: opts.conv.clone(),
+            workspace_cap: workspace_cap(opts)?,
+            micro_batch: k,
+        };
         return Ok(Prepared {
             graph,
             cfg,
             planned: None,
             budget: None,
             micro_batch: k,
+            lowering,
         });
     };
     let bytes = parse_size(text).map_err(|e| CliError::Usage(format!("--budget: {e}")))?;
     let fixed = fixed(opts, &cfg)?;
-    let c = budget::search_with(&models::build_model(model)?, &cfg, bytes, &fixed)?;
+    let base = models::build_model(model)?;
+    let search = Progress::spinner(format!("searching for an arena within {text}"));
+    let c = budget::search_with(&base, &cfg, bytes, &fixed)?;
+    drop(search);
     Ok(Prepared {
         graph: c.graph,
         cfg: c.cfg,
         planned: Some(c.planned),
         budget: Some(c.section),
         micro_batch: c.knobs.micro_batch,
+        lowering: Lowering::new(
+            c.knobs.attention,
+            c.knobs.conv,
+            c.knobs.conv_cap,
+            c.knobs.micro_batch,
+        ),
     })
 }
 
@@ -331,14 +351,93 @@ struct PlanJson {
     budget: Option<BudgetSection>,
 }
 
+/// Plans `graph` under `cfg` behind a spinner (searches and `--schedule auto` take seconds).
+pub fn plan_with_progress(graph: &Graph, cfg: &PlanConfig) -> Result<PlannedGraph, CliError> {
+    let _spinner = Progress::spinner(format!(
+        "planning (planner {}, schedule {})",
+        cfg.planner,
+        cfg.schedule.name()
+    ));
+    Ok(plan_graph(graph, cfg)?)
+}
+
+/// Writes the plan file of `p` (a plan of `graph`) to `path`.
+fn write_plan_file(
+    path: &std::path::Path,
+    args: &PlanArgs,
+    graph: &Graph,
+    lowering: Lowering,
+    p: &PlannedGraph,
+    cfg: &PlanConfig,
+) -> Result<(), CliError> {
+    let file = PlanFile::new(
+        &models::model_name(&args.model),
+        models::options_used(&args.model),
+        graph,
+        lowering,
+        p,
+        cfg,
+    )
+    .map_err(|source| CliError::PlanFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    std::fs::write(path, file.to_json()).map_err(|source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     let mut prepared = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
     let p = prepared.plan()?;
     let Prepared {
-        graph, cfg, budget, ..
+        graph,
+        cfg,
+        budget,
+        lowering,
+        ..
     } = prepared;
+    if let Some(path) = &args.out {
+        write_plan_file(path, args, &graph, lowering, &p, &cfg)?;
+    }
     let s = section(&p, &cfg);
+    let curve = per_step(
+        &memory_curve(&p.analysis.problem),
+        p.analysis.liveness.steps,
+    );
+    let v = plan_variants(&p.graph, &cfg)?;
+    if output::show_report(args.json.as_deref()) {
+        print_plan(args, &graph, &cfg, &p, &s, budget.as_ref(), &curve);
+        print_variants(&v);
+    }
+    if let Some(path) = &args.json {
+        let j = PlanJson {
+            model: models::model_name(&args.model),
+            options: models::options_used(&args.model),
+            planner: cfg.planner.clone(),
+            plan: s,
+            variants: v,
+            memory_curve: curve,
+            planning_ms: p.plan_ms,
+            budget,
+        };
+        write_json(path, &j)?;
+    }
+    Ok(())
+}
+
+/// Prints the plan in readable form.
+fn print_plan(
+    args: &PlanArgs,
+    graph: &Graph,
+    cfg: &PlanConfig,
+    p: &PlannedGraph,
+    s: &PlanSection,
+    budget: Option<&BudgetSection>,
+    curve: &[u64],
+) {
     println!(
         "model:          {} ({} nodes, {} tensors)",
         models::model_name(&args.model),
@@ -378,34 +477,17 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);
-    if let Some(b) = &budget {
+    if let Some(b) = budget {
         println!("budget:         {}", budget_line(b));
     }
-    let curve = per_step(
-        &memory_curve(&p.analysis.problem),
-        p.analysis.liveness.steps,
-    );
     println!(
         "M(t):           {} (live bytes per step, peak = lower bound)",
-        sparkline(&curve)
+        sparkline(curve)
     );
-    println!();
-    let v = plan_variants(&p.graph, &cfg)?;
-    print_variants(&v);
-    if let Some(path) = &args.json {
-        let j = PlanJson {
-            model: models::model_name(&args.model),
-            options: models::options_used(&args.model),
-            planner: cfg.planner.clone(),
-            plan: s,
-            variants: v,
-            memory_curve: curve,
-            planning_ms: p.plan_ms,
-            budget,
-        };
-        write_json(path, &j)?;
+    if let Some(path) = &args.out {
+        println!("plan file:      {}", path.display());
     }
-    Ok(())
+    println!();
 }
 
 #[cfg(test)]

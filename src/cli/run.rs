@@ -1,11 +1,14 @@
 //! `tessera run`: plan, execute on the GPU (or the CPU reference when there is none), compare
 //! with the CPU reference, measure, and print/write the report.
 
-use super::args::RunArgs;
+use super::args::{ModelArgs, RunArgs};
+use super::output::{self, Progress};
 use super::{CliError, models, plan, write_json};
+use std::path::Path;
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
 use tessera::graph::Graph;
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
+use tessera::planfile::{DeviceLimits, Loaded, PlanFile};
 use tessera::report::{RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
@@ -15,9 +18,9 @@ pub fn open_gpu(require: bool) -> Result<Option<Gpu>, CliError> {
         Ok(gpu) => Ok(Some(gpu)),
         Err(e) if require => Err(e.into()),
         Err(e) => {
-            eprintln!(
-                "note: no GPU adapter available ({e}); running the CPU reference backend only"
-            );
+            output::note(&format!(
+                "no GPU adapter available ({e}); running the CPU reference backend only"
+            ));
             Ok(None)
         }
     }
@@ -299,39 +302,157 @@ pub fn execute_planned(
     opts: ExecuteOptions,
 ) -> Result<RunReport, CliError> {
     let section = plan::section(&planned, cfg);
+    let running = Progress::spinner(format!(
+        "{model}: executing{}{} and the CPU reference",
+        if gpu.is_some() { " on the device" } else { "" },
+        if opts.validate { ", validating" } else { "" }
+    ));
     // The layout describes the scheduled graph: execute that one, not the caller's order.
     let exec = execute(&planned.graph, &planned, gpu, opts)?;
+    drop(running);
     let variants = plan_variants(&planned.graph, cfg)?;
     Ok(exec.into_report(model, options, cfg, section, variants))
 }
 
-/// Runs the command.
-pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let gpu = open_gpu(args.require_gpu)?;
-    let alignment = match (&gpu, args.opts.alignment) {
+/// The model of a plan file as command-line model arguments: the built-in model and sizes it
+/// was planned for. A plan for a graph file needs `--graph`.
+fn plan_model(file: &PlanFile) -> Result<ModelArgs, CliError> {
+    let usage = |m: String| CliError::Usage(m);
+    if !tessera::models::catalog()
+        .iter()
+        .any(|m| m.name == file.model)
+    {
+        return Err(usage(format!(
+            "the plan file was made for `{}`, not a built-in model: give --graph FILE",
+            file.model.escape_debug()
+        )));
+    }
+    let mut m = ModelArgs {
+        model: Some(file.model.clone()),
+        graph: None,
+        batch: None,
+        seq: None,
+        image: None,
+        width: None,
+        layers: None,
+        heads: None,
+        vocab: None,
+        nodes: None,
+        seed: None,
+    };
+    for (name, value) in &file.options {
+        let slot = match name.as_str() {
+            "batch" => &mut m.batch,
+            "seq" => &mut m.seq,
+            "image" => &mut m.image,
+            "width" => &mut m.width,
+            "layers" => &mut m.layers,
+            "heads" => &mut m.heads,
+            "vocab" => &mut m.vocab,
+            "nodes" => &mut m.nodes,
+            "seed" => &mut m.seed,
+            other => {
+                return Err(usage(format!(
+                    "the plan file names an unknown model option `{}`",
+                    other.escape_debug()
+                )));
+            }
+        };
+        *slot = Some(*value);
+    }
+    Ok(m)
+}
+
+/// The model to run: as given, or with neither --model nor --graph the plan file's.
+fn model_of(args: &RunArgs, file: &PlanFile) -> Result<ModelArgs, CliError> {
+    let m = &args.model;
+    if m.model.is_some() || m.graph.is_some() {
+        return Ok(m.clone());
+    }
+    let sizes = [
+        m.batch, m.seq, m.image, m.width, m.layers, m.heads, m.vocab, m.nodes, m.seed,
+    ];
+    if sizes.iter().any(Option::is_some) {
+        return Err(CliError::Usage(
+            "size options need --model (or --graph); without them `run --plan` takes the plan file's model and sizes".into(),
+        ));
+    }
+    plan_model(file)
+}
+
+/// Reads the plan file at `path` and checks it against the graph of the model (as given, or
+/// the file's) and the device.
+fn load_plan_file(
+    path: &Path,
+    args: &RunArgs,
+    gpu: Option<&Gpu>,
+) -> Result<(Loaded, ModelArgs), CliError> {
+    let err = |source| CliError::PlanFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    let file = PlanFile::parse(&text).map_err(err)?;
+    let model = model_of(args, &file)?;
+    let graph = models::build_model(&model)?;
+    let limits = gpu.map(|g| DeviceLimits {
+        offset_alignment: g.min_storage_buffer_offset_alignment(),
+        max_binding_bytes: g.max_binding(),
+        max_buffer_bytes: g.max_buffer(),
+    });
+    let mut loaded = file.load(&graph, limits.as_ref()).map_err(err)?;
+    loaded.cfg.budget.time_limit = super::seconds(args.opts.time_limit)?;
+    Ok((loaded, model))
+}
+
+/// What `planned` returns: the plan, its config, the `--budget` section and the model run.
+type Prepared = (
+    PlannedGraph,
+    PlanConfig,
+    Option<tessera::report::BudgetSection>,
+    ModelArgs,
+);
+
+/// The planned graph and config: from `--plan`, else planned as the flags say (with the
+/// `--budget` section when asked).
+fn planned(args: &RunArgs, gpu: Option<&Gpu>) -> Result<Prepared, CliError> {
+    if let Some(path) = &args.plan {
+        let (l, model) = load_plan_file(path, args, gpu)?;
+        return Ok((l.planned, l.cfg, None, model));
+    }
+    let alignment = match (gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),
         (Some(g), None) => g.min_storage_buffer_offset_alignment(),
         (None, a) => a.unwrap_or(256),
     };
     let mut prepared = plan::prepare(&args.model, &args.opts, alignment)?;
     let planned = prepared.plan()?;
-    let cfg = prepared.cfg;
+    Ok((planned, prepared.cfg, prepared.budget, args.model.clone()))
+}
+
+/// Runs the command.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let gpu = open_gpu(args.require_gpu)?;
+    let (planned, cfg, budget, model) = planned(args, gpu.as_ref())?;
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,
     };
-    let name = models::model_name(&args.model);
+    let name = models::model_name(&model);
     let mut report = execute_planned(
         planned,
         &name,
-        models::options_used(&args.model),
+        models::options_used(&model),
         &cfg,
         gpu.as_ref(),
         opts,
     )?;
-    report.budget = prepared.budget;
-    print_report(&report);
-    print_comparison(&report);
+    report.budget = budget;
+    if output::show_report(args.json.as_deref()) {
+        print_report(&report);
+        print_comparison(&report);
+    }
     if let Some(path) = &args.json {
         write_json(path, &report)?;
     }

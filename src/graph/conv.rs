@@ -42,6 +42,15 @@ impl ConvMode {
             _ => None,
         }
     }
+
+    /// The command-line name (`im2col`, `direct`, `auto`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvMode::Im2col => "im2col",
+            ConvMode::Direct => "direct",
+            ConvMode::Auto => "auto",
+        }
+    }
 }
 
 /// Why a convolution cannot be lowered the way it was asked to be.

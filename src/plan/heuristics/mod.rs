@@ -2,11 +2,11 @@
 //! arena happens to equal the max-load lower bound, which is then a proof).
 //!
 //! Two families:
-//! - offset placement ([`place`]): buffers are placed one at a time, in a planner-specific
+//! - offset placement (module `place`): buffers are placed one at a time, in a planner-specific
 //!   order, into the lowest or best-fitting aligned gap left by already placed buffers whose
 //!   lifetimes overlap (`naive`, `first-fit`, `best-fit`, `greedy-size`, `greedy-conflicts`,
 //!   `lifetime-aware`);
-//! - shared objects ([`shared`]): buffers are grouped into objects whose members never live at
+//! - shared objects (module `shared`): buffers are grouped into objects whose members never live at
 //!   the same time; each object is as large as its largest member and the objects are laid out
 //!   end to end (`greedy-breadth`, `coloring`, `matching`).
 
