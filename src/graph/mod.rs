@@ -3,6 +3,7 @@
 
 mod builder;
 pub mod conv;
+pub mod cost;
 mod dag;
 mod dtype;
 mod error;
