@@ -216,11 +216,14 @@ fn none(fw: &Forward) -> Decision {
 }
 
 /// What the last segment's backward reads, plus graph outputs: kept by every strategy.
-fn base_keep(fw: &Forward) -> Vec<bool> {
+fn base_keep(graph: &Graph, fw: &Forward) -> Vec<bool> {
     let last = fw.len() - 1;
     let mut keep = fw.stored_by_none();
     for (t, k) in keep.iter_mut().enumerate() {
         *k &= fw.segment_of(TensorId(t as u32)) == Some(last) || fw.output[t];
+    }
+    if let Some(b) = fw.boundary_in(graph, last).filter(|b| fw.bwd_read[b.index()]) {
+        keep[b.index()] = true;
     }
     keep
 }
@@ -230,7 +233,7 @@ fn base_keep(fw: &Forward) -> Vec<bool> {
 /// boundary and recomputed once (one event per group, last group first).
 pub(crate) fn grouped(graph: &Graph, fw: &Forward, kept: &[bool], group: usize) -> Decision {
     let n = fw.len();
-    let mut keep = base_keep(fw);
+    let mut keep = base_keep(graph, fw);
     let none = fw.stored_by_none();
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     let mut s = 0;
@@ -355,7 +358,7 @@ fn revolve(graph: &Graph, fw: &Forward, c: usize) -> Decision {
         return none(fw);
     }
     let actions = Revolve::new(n, c + 1).schedule(n, c + 1);
-    let mut keep = base_keep(fw);
+    let mut keep = base_keep(graph, fw);
     let first_reverse = actions
         .iter()
         .position(|a| matches!(a, Action::Reverse(_)))
