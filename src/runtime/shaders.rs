@@ -9,8 +9,8 @@ mod params;
 
 pub use params::{
     AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field,
-    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
-    TiledAttentionParams,
+    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ReduceParams, ResizeParams,
+    TiledAttentionParams, TrainParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -35,6 +35,8 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<ResizeParams>(),
         size_of::<TiledAttentionParams>(),
         size_of::<DirectConvParams>(),
+        size_of::<ReduceParams>(),
+        size_of::<TrainParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -136,6 +138,12 @@ pub const SOURCES: &[(&str, &str)] = &[
         "conv_direct.wgsl",
         include_str!("../../shaders/conv_direct.wgsl"),
     ),
+    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    ("backward.wgsl", include_str!("../../shaders/backward.wgsl")),
+    (
+        "backward_ids.wgsl",
+        include_str!("../../shaders/backward_ids.wgsl"),
+    ),
 ];
 
 /// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so the two cannot drift apart.
@@ -199,6 +207,30 @@ kernels! {
     AttnTiled,
     /// Direct convolution with input tiles in workgroup memory (no workspace).
     ConvDirect,
+    /// Sum down to a broadcast shape.
+    ReduceTo,
+    /// Gradient of relu, gelu or scale.
+    UnaryBackward,
+    /// Gradient of a row softmax.
+    SoftmaxBackward,
+    /// Input gradient of layer normalisation.
+    LayerNormBackward,
+    /// Slice along one axis.
+    Slice,
+    /// Mean squared error (one workgroup).
+    MseLoss,
+    /// Gradient of the mean squared error.
+    MseLossBackward,
+    /// SGD step rewriting the weight in place.
+    SgdStep,
+    /// Momentum accumulation rewriting the velocity in place.
+    MomentumAccumulate,
+    /// Embedding table gradient (deterministic scatter-add).
+    EmbeddingBackward,
+    /// Softmax cross-entropy, mean over rows (one workgroup).
+    CrossEntropy,
+    /// Gradient of softmax cross-entropy.
+    CrossEntropyBackward,
 }
 
 impl Kernel {
@@ -216,6 +248,10 @@ impl Kernel {
             Upsample2x => "resize.wgsl",
             AttnTiled => "attention_tiled.wgsl",
             ConvDirect => "conv_direct.wgsl",
+            ReduceTo => "reduce.wgsl",
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate => "backward.wgsl",
+            EmbeddingBackward | CrossEntropy | CrossEntropyBackward => "backward_ids.wgsl",
         }
     }
 
@@ -245,6 +281,18 @@ impl Kernel {
             Upsample2x => "upsample2x",
             AttnTiled => "attn_tiled",
             ConvDirect => "conv_direct",
+            ReduceTo => "reduce_to",
+            UnaryBackward => "unary_backward",
+            SoftmaxBackward => "softmax_backward",
+            LayerNormBackward => "layernorm_backward",
+            Slice => "slice",
+            MseLoss => "mse_loss",
+            MseLossBackward => "mse_loss_backward",
+            SgdStep => "sgd_step",
+            MomentumAccumulate => "momentum_accumulate",
+            EmbeddingBackward => "embedding_backward",
+            CrossEntropy => "cross_entropy",
+            CrossEntropyBackward => "cross_entropy_backward",
         }
     }
 
@@ -258,6 +306,9 @@ impl Kernel {
             Binary | LayerNormInPlace | Embedding => 3,
             MatMul | LayerNorm | AttnTiled | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
+            ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
+            UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
+            LayerNormBackward | MseLossBackward | CrossEntropyBackward => 4,
         }
     }
 
@@ -298,6 +349,10 @@ impl Kernel {
             Upsample2x => ParamsLayout::of::<ResizeParams>(),
             AttnTiled => ParamsLayout::of::<TiledAttentionParams>(),
             ConvDirect => ParamsLayout::of::<DirectConvParams>(),
+            ReduceTo => ParamsLayout::of::<ReduceParams>(),
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate | EmbeddingBackward | CrossEntropy
+            | CrossEntropyBackward => ParamsLayout::of::<TrainParams>(),
         }
     }
 

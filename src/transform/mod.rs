@@ -1,5 +1,6 @@
-//! The `transform` stage of DESIGN.md: graph-to-graph rewrites that run before scheduling and
-//! analysis (autodiff to a training graph, checkpoint recomputation, ...). Each rewrite returns
-//! a new, validated graph; none imports a later stage.
+//! Graph-to-graph rewrites between the graph IR and the schedule stage (DESIGN.md's
+//! `transform`): autodiff turns a forward graph into a training graph; checkpointing rewrites a
+//! training graph to recompute dropped activations. Pure graph code: no wgpu.
 
+pub mod autodiff;
 pub mod checkpoint;
