@@ -35,6 +35,7 @@ pub mod layout;
 pub mod models;
 pub mod pipeline;
 pub mod plan;
+pub mod recompute;
 pub mod report;
 pub mod runtime;
 pub mod schedule;

@@ -19,6 +19,9 @@ pub const SOFTMAX_FLOPS: u64 = 4;
 /// gamma and beta (2).
 pub const LAYERNORM_FLOPS: u64 = 7;
 
+/// FLOPs of one GELU gradient element (the op's documented estimate).
+pub const GELU_BACKWARD_FLOPS: u64 = 15;
+
 /// What one node costs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeCost {
@@ -62,7 +65,12 @@ fn mul(xs: &[u64]) -> u64 {
 /// - attention `[B, H, S, D]` against `T` keys: per scored (query, key) pair `2 D` for q.k,
 ///   [`SOFTMAX_FLOPS`] and `2 D` for times v; causal attention scores `S (S + 1) / 2` pairs per
 ///   head, the others `S T` (the kernel choice does not change the count);
-/// - reshape, permute, concat, embedding and upsample only move data: 0.
+/// - reshape, permute, concat, embedding, upsample and slice only move data: 0;
+/// - training ops as their docs state: reduce-to one per input element; unary gradients 2 per
+///   element (gelu [`GELU_BACKWARD_FLOPS`]); softmax gradient 4, layer-norm gradient 12 per
+///   element; embedding gradient one compare per (table element, id) plus one add per dy
+///   element; cross-entropy 4 per logit, its gradient 5; mean squared error and its gradient 3
+///   per element; SGD step and momentum 2 per element.
 pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
     let shape = |i: usize| -> Option<&Shape> {
         node.inputs
@@ -108,7 +116,23 @@ pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
         | Op::Permute { .. }
         | Op::Concat { .. }
         | Op::Embedding
-        | Op::Upsample2x { .. } => 0,
+        | Op::Upsample2x { .. }
+        | Op::Slice { .. } => 0,
+        Op::ReduceTo { .. } => shape(0).map(numel).unwrap_or(0),
+        Op::UnaryBackward(UnaryOp::Gelu) => mul(&[GELU_BACKWARD_FLOPS, out]),
+        Op::UnaryBackward(_) => mul(&[2, out]),
+        Op::SoftmaxBackward => mul(&[4, out]),
+        Op::LayerNormBackward { .. } => mul(&[12, out]),
+        Op::EmbeddingBackward { .. } => {
+            let ids = shape(0).map(numel).unwrap_or(0);
+            let dy = shape(1).map(numel).unwrap_or(0);
+            mul(&[out, ids]).saturating_add(dy)
+        }
+        Op::SoftmaxCrossEntropy => mul(&[4, shape(0).map(numel).unwrap_or(0)]),
+        Op::SoftmaxCrossEntropyBackward => mul(&[5, out]),
+        Op::MseLoss => mul(&[3, shape(0).map(numel).unwrap_or(0)]),
+        Op::MseLossBackward => mul(&[3, out]),
+        Op::SgdStep { .. } | Op::MomentumAccumulate { .. } => mul(&[2, out]),
     }
 }
 
