@@ -216,7 +216,7 @@ mod tests {
             assert_eq!(rows[0].recompute_flops, 0);
             for s in frontier_strategies(&g, fwd) {
                 let p = plan_checkpointed(&g, fwd, &s, &cfg()).unwrap();
-                assert_eq!(words(&p.planned.graph), want, "{model} {}", s.name());
+                assert!(words(&p.planned.graph) == want, "{model} {}", s.name());
             }
             let sqrt = &rows[1];
             assert!(sqrt.arena_bytes < none, "{model}: {rows:?}");
@@ -234,7 +234,7 @@ mod tests {
                 ..cfg()
             };
             let p = plan_checkpointed(&g, fwd, &Strategy::Sqrt, &c).unwrap();
-            assert_eq!(words(&p.planned.graph), want);
+            assert!(words(&p.planned.graph) == want);
             assert!(p.cost.recompute_flops > 0);
             assert!(p.planned.schedule.note.as_deref().unwrap_or("").contains("after scheduling"));
         }

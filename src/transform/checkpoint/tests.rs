@@ -55,8 +55,9 @@ pub(super) fn residual_mlp(layers: usize, rows: usize, width: usize) -> (Graph, 
     (b.build().unwrap(), fwd)
 }
 
-/// A chain: a stem `h_0 = 2 x`, then layers `a_i = h_i W_i`, `h_{i+1} = a_i * h_i` (one segment
-/// each, so `layers + 1` segments); the backward of layer `i` reads `a_i` and `h_i`.
+/// A chain: a stem `h_0 = 2 x`, then layers `a_i = h_i W_i`, `h_{i+1} = a_i + h_i` (one segment
+/// each, so `layers + 1` segments; values stay O(1)); the backward of layer `i` reads `a_i` and
+/// `h_i`.
 pub(super) fn chain(layers: usize, rows: usize, width: usize) -> (Graph, usize) {
     let mut b = GraphBuilder::new();
     let x = b.input("x", &[rows, width], DType::F32, Init::Uniform { seed: 2, scale: 1.0 });
@@ -70,7 +71,7 @@ pub(super) fn chain(layers: usize, rows: usize, width: usize) -> (Graph, usize) 
     for i in 0..layers {
         let w = b.weight(&format!("w{i}"), &[width, width], 70 + i as u64, 0.5);
         let a = b.linear(&format!("lin{i}"), h, w, None).unwrap();
-        let next = mul(&mut b, &format!("mul{i}"), a, h);
+        let next = b.add(&format!("add{i}"), a, h).unwrap();
         saved.push((h, a, w));
         h = next;
     }
@@ -137,7 +138,7 @@ fn every_strategy_gives_bit_identical_outputs() {
             let ck = apply(&g, fwd, &s).unwrap();
             assert_eq!(ck.forward_len, fwd);
             assert_eq!(ck.graph.nodes[..fwd], g.nodes[..fwd], "{}", s.name());
-            assert_eq!(bits(&ck.graph), want, "{}", s.name());
+            assert!(bits(&ck.graph) == want, "outputs differ under {}", s.name());
             assert_eq!(ck.cost().recompute_flops, ck.recompute_flops);
             if s == Strategy::None {
                 assert_eq!(ck.recompute_flops, 0);
@@ -171,7 +172,7 @@ fn revolve_recomputes_the_optimal_number_of_segments() {
     for c in 1..=n {
         let ck = apply(&g, fwd, &Strategy::Revolve(c)).unwrap();
         // Every recomputed segment clones its `lin` node (or the stem) once; advances also
-        // clone `mul`.
+        // clone `add`.
         let lin = ck
             .recompute_nodes
             .iter()
@@ -202,7 +203,7 @@ fn budget_between_sqrt_and_none_is_met_with_less_recompute_than_sqrt() {
     let (ck, got) = apply_budget(&g, fwd, budget, &mut oracle).unwrap();
     assert!(got <= budget && arena(&ck.graph) == got);
     assert!(ck.recompute_flops < sqrt.recompute_flops);
-    assert_eq!(bits(&ck.graph), bits(&g));
+    assert!(bits(&ck.graph) == bits(&g), "budget outputs differ");
     // A budget none meets returns none.
     let (ck, _) = apply_budget(&g, fwd, none, &mut oracle).unwrap();
     assert_eq!(ck.recompute_flops, 0);
