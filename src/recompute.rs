@@ -45,7 +45,7 @@ pub struct CheckpointPlan {
 }
 
 /// One strategy of the memory/compute frontier.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct FrontierRow {
     /// The strategy (`--checkpoint` spelling).
     pub strategy: String,

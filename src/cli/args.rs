@@ -154,6 +154,10 @@ pub struct TrainArgs {
     /// SGD momentum (with `--train`; 0 is plain SGD, no velocity buffers).
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,
+    /// Checkpoint recomputation of the training graph (with `--train`): none, sqrt,
+    /// every:K, selective, revolve:C or budget:BYTES (suffixes KiB, MiB, GiB).
+    #[arg(long, value_name = "STRATEGY")]
+    pub checkpoint: Option<String>,
 }
 
 /// `tessera run`.

@@ -2,6 +2,7 @@
 //! printed by `main` as one line with a non-zero exit.
 
 mod args;
+mod checkpoint;
 mod demo;
 mod error;
 mod models;

@@ -154,6 +154,7 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         attention: p.attention.to_string(),
         conv: p.conv.clone(),
         schedule: p.schedule.clone(),
+        checkpoint: None,
     }
 }
 
@@ -260,6 +261,10 @@ struct PlanJson {
     budget: Option<BudgetSection>,
     /// The training graph (`--train`); `null` otherwise.
     training: Option<tessera::report::TrainingSection>,
+    /// FLOPs and bytes moved (`graph::cost`).
+    compute: tessera::report::ComputeSection,
+    /// `--train`: every checkpoint strategy's arena and recompute FLOPs.
+    checkpoint_frontier: Option<Vec<tessera::recompute::FrontierRow>>,
 }
 
 /// Runs the command.
@@ -274,15 +279,26 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     if trained.is_some() && planned.is_some() {
         return Err(CliError::Usage("--train with --budget is not supported yet".into()));
     }
+    let strategy = super::checkpoint::strategy(&args.train)?;
     let graph = trained.as_ref().map_or(graph, |t| t.graph.clone());
-    let p = match planned {
-        Some(p) => p,
-        None => plan_graph(&graph, &cfg)?,
+    let (p, checkpoint, compute) = match (planned, &trained) {
+        (Some(p), _) => {
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
+        (None, Some(t)) => super::checkpoint::plan_training(t, strategy, &cfg)?,
+        (None, None) => {
+            let p = plan_graph(&graph, &cfg)?;
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
     };
+    let graph = p.graph.clone();
     let training = trained
         .as_ref()
         .map(|t| super::train::section(t, &args.model, &args.train, None));
-    let s = section(&p, &cfg);
+    let mut s = section(&p, &cfg);
+    s.checkpoint = checkpoint;
     println!(
         "model:          {} ({} nodes, {} tensors)",
         models::model_name(&args.model),
@@ -324,6 +340,10 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     if let Some(t) = &training {
         println!("training:       {}", super::train::line(t));
     }
+    if let Some(c) = &s.checkpoint {
+        println!("checkpoint:     {}", super::checkpoint::line(c));
+    }
+    println!("compute:        {}", super::checkpoint::compute_line(&compute));
     if let Some(b) = &budget {
         println!("budget:         {}", budget_line(b));
     }
@@ -338,6 +358,10 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!();
     let v = plan_variants(&p.graph, &cfg)?;
     print_variants(&v);
+    let frontier = match &trained {
+        Some(t) => Some(super::checkpoint::frontier(t, &cfg)?),
+        None => None,
+    };
     if let Some(path) = &args.json {
         let j = PlanJson {
             model: models::model_name(&args.model),
@@ -349,6 +373,8 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
             planning_ms: p.plan_ms,
             budget,
             training,
+            compute,
+            checkpoint_frontier: frontier,
         };
         write_json(path, &j)?;
     }

@@ -120,6 +120,12 @@ pub fn print_report(r: &RunReport) {
     if let Some(t) = &r.training {
         println!("training:         {}", super::train::line(t));
     }
+    if let Some(c) = &r.plan.checkpoint {
+        println!("checkpoint:       {}", super::checkpoint::line(c));
+    }
+    if let Some(c) = &r.compute {
+        println!("compute:          {}", super::checkpoint::compute_line(c));
+    }
     print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
     if let Some(hw) = r.measured.high_water_bytes {
@@ -335,13 +341,21 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let prepared = plan::prepare(&args.model, &args.opts, alignment)?;
     let cfg = prepared.cfg;
     let trained = super::train::apply(&prepared.graph, &args.model, &args.train)?;
-    let planned = match (prepared.planned, &trained) {
+    let strategy = super::checkpoint::strategy(&args.train)?;
+    let (planned, checkpoint, compute) = match (prepared.planned, &trained) {
         (Some(_), Some(_)) => {
             return Err(CliError::Usage("--train with --budget is not supported yet".into()));
         }
-        (Some(p), None) => p,
-        (None, Some(t)) => plan_graph(&t.graph, &cfg)?,
-        (None, None) => plan_graph(&prepared.graph, &cfg)?,
+        (Some(p), None) => {
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
+        (None, Some(t)) => super::checkpoint::plan_training(t, strategy, &cfg)?,
+        (None, None) => {
+            let p = plan_graph(&prepared.graph, &cfg)?;
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
     };
     let opts = ExecuteOptions {
         validate: args.validate,
@@ -358,6 +372,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         opts,
     )?;
     report.budget = prepared.budget;
+    report.plan.checkpoint = checkpoint;
+    report.compute = Some(compute);
     report.training = trained
         .as_ref()
         .map(|t| super::train::section(t, &args.model, &args.train, training.as_ref()));

@@ -164,6 +164,7 @@ impl Execution {
             baselines: self.baselines,
             budget: None,
             training: None,
+            compute: None,
         }
     }
 }
