@@ -18,6 +18,7 @@ mod data;
 mod elementwise;
 #[cfg(test)]
 mod fold_tests;
+mod grad;
 mod matmul;
 mod norm;
 mod pool;
@@ -141,6 +142,16 @@ impl Lowerer<'_> {
                 kernel: AttentionKernel::Tiled,
             } => attention::tiled(&cx, *causal, *scale),
             Op::Upsample2x { .. } => resize::upsample2x(&cx),
+            Op::Conv2dGradInput { attrs, .. } => grad::conv_grad_input(&cx, attrs),
+            Op::Conv2dGradWeight { attrs, .. } => grad::conv_grad_weight(&cx, attrs),
+            Op::Conv2dGradBias => grad::conv_grad_bias(&cx),
+            Op::Pool2dGrad { attrs, .. } => grad::pool2d_grad(&cx, attrs),
+            Op::GlobalAvgPoolGrad { .. } => grad::spread(&cx, Kernel::GlobalAvgPoolGrad),
+            Op::Upsample2xGrad { .. } => grad::spread(&cx, Kernel::Upsample2xGrad),
+            Op::AttentionStats { causal, scale } => grad::attention_stats(&cx, *causal, *scale),
+            Op::AttentionGrad { causal, scale, wrt } => {
+                grad::attention_grad(&cx, *causal, *scale, *wrt)
+            }
         }
     }
 }
