@@ -38,3 +38,4 @@ pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod schedule;
+pub mod transform;

@@ -107,3 +107,65 @@ pub(crate) fn upsample2x_grad(
     }
     Ok(narrow(acc))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::{TensorData, eval_node};
+    use crate::graph::{Op, PoolAttrs, PoolKind, Shape};
+
+    fn grad(kind: PoolKind, k: usize, s: usize, p: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let attrs = PoolAttrs {
+            kind,
+            kernel: [k; 2],
+            stride: [s; 2],
+            padding: [p; 2],
+        };
+        let side = (x.len() as f64).sqrt() as usize;
+        let oside = (dy.len() as f64).sqrt() as usize;
+        let (xs, ys) = (
+            Shape::new([1, 1, side, side]),
+            Shape::new([1, 1, oside, oside]),
+        );
+        let (xd, dyd) = (TensorData::F32(x.to_vec()), TensorData::F32(dy.to_vec()));
+        let op = Op::Pool2dGrad {
+            attrs,
+            input: [side, side],
+        };
+        let ins: Vec<_> = match kind {
+            PoolKind::Max => vec![(&ys, &dyd), (&xs, &xd)],
+            PoolKind::Avg => vec![(&ys, &dyd)],
+        };
+        let out = eval_node(&op, &ins, &xs).unwrap();
+        out.as_f32().unwrap().to_vec()
+    }
+
+    #[test]
+    fn max_ties_go_to_the_first_maximum_in_row_major_order() {
+        // One 2x2 window holding 1, 3, 3, 2: the first 3 (index 1) takes the whole gradient.
+        assert_eq!(
+            grad(PoolKind::Max, 2, 1, 0, &[1., 3., 3., 2.], &[5.]),
+            [0., 5., 0., 0.]
+        );
+        // Padding never wins even when every value is negative.
+        assert_eq!(
+            grad(
+                PoolKind::Max,
+                2,
+                2,
+                1,
+                &[-4., -3., -2., -1.],
+                &[1., 2., 3., 4.]
+            ),
+            [1., 2., 3., 4.]
+        );
+    }
+
+    #[test]
+    fn avg_divides_by_the_in_bounds_count() {
+        // 2x2 window, stride 1, padding 1 over 2x2: corner windows see one element, edges two,
+        // the centre four; element (0,0) is in windows (0,0), (0,1), (1,0), (1,1).
+        let dy = [1.; 9];
+        let g = grad(PoolKind::Avg, 2, 1, 1, &[0.; 4], &dy);
+        assert_eq!(g, [1. + 0.5 + 0.5 + 0.25; 4]);
+    }
+}

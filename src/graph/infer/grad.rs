@@ -205,3 +205,51 @@ pub(super) fn attention_grad(
     let out = if wrt == AttentionGradOf::Q { q } else { k };
     Ok((Shape::new(out.to_vec()), DType::F32))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::infer::infer;
+    use crate::graph::{AttentionGradOf, Conv2dAttrs, DType, Op, Shape};
+
+    fn err(op: &Op, dims: &[&[usize]]) -> String {
+        let shapes: Vec<Shape> = dims.iter().map(|d| Shape::new(d.to_vec())).collect();
+        let infos: Vec<_> = shapes.iter().map(|s| (s, DType::F32)).collect();
+        infer("n", op, &infos).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn mis_wired_gradients_are_refused_with_the_op_named() {
+        let attrs = Conv2dAttrs {
+            stride: [2, 2],
+            padding: [1, 1],
+            ..Default::default()
+        };
+        // 7x7 input, 3x3 kernel, stride 2, padding 1 -> 4x4; a 3x4 dy is wrong.
+        let op = Op::Conv2dGradInput {
+            attrs,
+            input: [7, 7],
+        };
+        let e = err(&op, &[&[1, 4, 3, 4], &[4, 2, 3, 3]]);
+        assert!(
+            e.contains("conv2d_grad_input") && e.contains("[4, 4]"),
+            "{e}"
+        );
+        let e = err(&Op::Upsample2xGrad { input: [3, 3] }, &[&[1, 1, 4, 6]]);
+        assert!(e.contains("upsample2x_grad"), "{e}");
+        let op = Op::AttentionGrad {
+            causal: false,
+            scale: 1.0,
+            wrt: AttentionGradOf::K,
+        };
+        let q = [1, 2, 3, 4];
+        let e = err(&op, &[&q, &q, &q, &q, &[1, 2, 3, 1]]);
+        assert!(e.contains("attention_grad_k") && e.contains("stats"), "{e}");
+        let big = [1, 1, 2, 129];
+        let op = Op::AttentionStats {
+            causal: true,
+            scale: 1.0,
+        };
+        let e = err(&op, &[&big, &big, &big, &big]);
+        assert!(e.contains("129"), "{e}");
+    }
+}
