@@ -13,7 +13,9 @@
 //! planner bug shows up on the CPU too.
 
 mod attention;
+mod attention_grad;
 mod conv;
+mod conv_grad;
 mod data;
 mod elementwise;
 mod error;
@@ -24,6 +26,7 @@ mod loss;
 mod matmul;
 mod norm;
 mod pool;
+mod pool_grad;
 mod resize;
 
 pub use data::{TensorData, initial_data};
@@ -392,6 +395,20 @@ fn eval(
         Op::MseLossBackward => loss::mse_backward(&cx, inputs)?,
         Op::SgdStep { lr } => loss::sgd_step(&cx, inputs, *lr)?,
         Op::MomentumAccumulate { momentum } => loss::momentum(&cx, inputs, *momentum)?,
+        Op::Conv2dGradInput { attrs, .. } => conv_grad::grad_input(&cx, attrs, inputs, out_shape)?,
+        Op::Conv2dGradWeight { attrs, .. } => {
+            conv_grad::grad_weight(&cx, attrs, inputs, out_shape)?
+        }
+        Op::Conv2dGradBias => conv_grad::grad_bias(&cx, inputs)?,
+        Op::Pool2dGrad { attrs, .. } => pool_grad::pool2d_grad(&cx, attrs, inputs, out_shape)?,
+        Op::GlobalAvgPoolGrad { .. } => pool_grad::global_avg_pool_grad(&cx, inputs, out_shape)?,
+        Op::Upsample2xGrad { .. } => pool_grad::upsample2x_grad(&cx, inputs, out_shape)?,
+        Op::AttentionStats { causal, scale } => {
+            attention_grad::stats(&cx, inputs, *causal, *scale)?
+        }
+        Op::AttentionGrad { causal, scale, wrt } => {
+            attention_grad::grad(&cx, inputs, *causal, *scale, *wrt)?
+        }
     };
     if numel(out_shape) != Some(out.len()) {
         return Err(cx.mismatch(format!(

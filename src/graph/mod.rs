@@ -21,7 +21,7 @@ pub use dtype::DType;
 pub use error::{GraphError, printable};
 pub use ids::{NodeId, TensorId};
 pub use op::{
-    AttentionKernel, BinaryOp, Conv2dAttrs, ConvMethod, Op, PoolAttrs, PoolKind,
+    AttentionGradOf, AttentionKernel, BinaryOp, Conv2dAttrs, ConvMethod, Op, PoolAttrs, PoolKind,
     TILED_ATTENTION_MAX_HEAD_DIM, UnaryOp,
 };
 pub use shape::Shape;

@@ -141,6 +141,18 @@ impl AttentionKernel {
     }
 }
 
+/// Which input of an attention node an [`Op::AttentionGrad`] node computes the gradient of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionGradOf {
+    /// d q `[B, H, S, D]`: one pass over the keys per query row.
+    Q,
+    /// d k `[B, H, T, D]`: one pass over the queries per key row.
+    K,
+    /// d v `[B, H, T, D]`: one pass over the queries per key row.
+    V,
+}
+
 /// An operator. Inputs are listed in the node; their order is documented per variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -272,6 +284,77 @@ pub enum Op {
         /// The momentum factor.
         momentum: f32,
     },
+    /// Gradient of a convolution with respect to its input (a transposed convolution, gathered
+    /// per input element, no workspace): inputs `dy [N, O, OH, OW]`, `w [O, C, KH, KW]`; output
+    /// `dx [N, C, input[0], input[1]]`. `attrs` are the forward convolution's (its `method` is
+    /// ignored). FLOPs: `2 N O OH OW C KH KW` (the forward's multiply-adds).
+    Conv2dGradInput {
+        /// The forward convolution's geometry.
+        attrs: Conv2dAttrs,
+        /// The forward input's height and width (several sizes give the same output size).
+        input: [usize; 2],
+    },
+    /// Gradient of a convolution with respect to its weight (one thread per weight element
+    /// reducing over the batch and output positions, no workspace): inputs `x [N, C, H, W]`,
+    /// `dy [N, O, OH, OW]`; output `dw [O, C, kernel[0], kernel[1]]`.
+    /// FLOPs: `2 N O OH OW C KH KW`.
+    Conv2dGradWeight {
+        /// The forward convolution's geometry.
+        attrs: Conv2dAttrs,
+        /// The weight's window (KH, KW).
+        kernel: [usize; 2],
+    },
+    /// Gradient of a convolution's bias: `dy [N, O, OH, OW]` summed over N, OH and OW; output
+    /// `[O]`. FLOPs: `N O OH OW`.
+    Conv2dGradBias,
+    /// Gradient of pooling with respect to its input, gathered per input element: inputs
+    /// `dy [N, C, OH, OW]` and, for max pooling only, the forward input `x [N, C, H, W]`; output
+    /// `[N, C, input[0], input[1]]`. Max sends each window's gradient to the first maximum of
+    /// the window in row-major order (padding never wins); average divides by the in-bounds
+    /// count. FLOPs: `N C OH OW KH KW` for average, twice that for max (the window's maximum is
+    /// found again per input element it covers).
+    Pool2dGrad {
+        /// The forward pooling's attributes.
+        attrs: PoolAttrs,
+        /// The forward input's height and width.
+        input: [usize; 2],
+    },
+    /// Gradient of a global average pool: `dy [N, C]` spread evenly over
+    /// `[N, C, size[0], size[1]]`. FLOPs: `N C H W`.
+    GlobalAvgPoolGrad {
+        /// The forward input's height and width.
+        size: [usize; 2],
+    },
+    /// Gradient of [`Op::Upsample2x`]: `dy [N, C, OH, OW]` summed over the (up to) 2 x 2
+    /// output pixels each input pixel was copied to (fewer on a cropped last row or column);
+    /// output `[N, C, input[0], input[1]]`. FLOPs: `N C OH OW`.
+    Upsample2xGrad {
+        /// The forward input's height and width.
+        input: [usize; 2],
+    },
+    /// Row statistics for the attention backward: inputs `q [B, H, S, D]`, `k [B, H, T, D]`,
+    /// the forward output `o [B, H, S, D]` and its gradient `dy [B, H, S, D]`; output
+    /// `[B, H, S, 2]` holding per query row the log-sum-exp of its scaled (masked) scores and
+    /// `delta = sum_d dy o`. FLOPs: `2 B H S T D + 2 B H S D` (scores again, then the dot).
+    AttentionStats {
+        /// The forward's causal mask.
+        causal: bool,
+        /// The forward's scale.
+        scale: f32,
+    },
+    /// One gradient of attention, flash-attention-2 style: the probabilities are recomputed
+    /// from q, k and the row log-sum-exp, never stored. Inputs `q`, `k`, `v`, `dy` and the
+    /// [`Op::AttentionStats`] output; output d q, d k or d v as `wrt` says. Head dims up to
+    /// [`TILED_ATTENTION_MAX_HEAD_DIM`]. FLOPs: d q and d k `6 B H S T D` (scores, dy v and
+    /// the update, halved by a causal mask), d v `4 B H S T D`.
+    AttentionGrad {
+        /// The forward's causal mask.
+        causal: bool,
+        /// The forward's scale.
+        scale: f32,
+        /// Which input's gradient.
+        wrt: AttentionGradOf,
+    },
 }
 
 impl Op {
@@ -318,6 +401,33 @@ impl Op {
             Op::MseLossBackward => "mse_loss_backward",
             Op::SgdStep { .. } => "sgd_step",
             Op::MomentumAccumulate { .. } => "momentum_accumulate",
+            Op::Conv2dGradInput { .. } => "conv2d_grad_input",
+            Op::Conv2dGradWeight { .. } => "conv2d_grad_weight",
+            Op::Conv2dGradBias => "conv2d_grad_bias",
+            Op::Pool2dGrad {
+                attrs:
+                    PoolAttrs {
+                        kind: PoolKind::Max,
+                        ..
+                    },
+                ..
+            } => "maxpool2d_grad",
+            Op::Pool2dGrad { .. } => "avgpool2d_grad",
+            Op::GlobalAvgPoolGrad { .. } => "global_avg_pool_grad",
+            Op::Upsample2xGrad { .. } => "upsample2x_grad",
+            Op::AttentionStats { .. } => "attention_stats",
+            Op::AttentionGrad {
+                wrt: AttentionGradOf::Q,
+                ..
+            } => "attention_grad_q",
+            Op::AttentionGrad {
+                wrt: AttentionGradOf::K,
+                ..
+            } => "attention_grad_k",
+            Op::AttentionGrad {
+                wrt: AttentionGradOf::V,
+                ..
+            } => "attention_grad_v",
         }
     }
 

@@ -8,9 +8,9 @@
 mod params;
 
 pub use params::{
-    AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field,
-    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ReduceParams, ResizeParams,
-    TiledAttentionParams, TrainParams,
+    AttentionGradParams, AttentionParams, ConvGradParams, ConvParams, DataParams, DirectConvParams,
+    ElementwiseParams, Field, GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams,
+    ReduceParams, ResizeParams, TiledAttentionParams, TrainParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -37,6 +37,8 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<DirectConvParams>(),
         size_of::<ReduceParams>(),
         size_of::<TrainParams>(),
+        size_of::<ConvGradParams>(),
+        size_of::<AttentionGradParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -85,6 +87,11 @@ pub const POOL_MAX: u32 = 0;
 /// Average pooling.
 pub const POOL_AVG: u32 = 1;
 
+/// `ATTN_GRAD_K` of attention_grad.wgsl: attn_grad_kv computes d k.
+pub const ATTN_GRAD_K: u32 = 1;
+/// `ATTN_GRAD_V`: attn_grad_kv computes d v.
+pub const ATTN_GRAD_V: u32 = 2;
+
 /// Every WGSL `const` that mirrors a Rust constant, as `(name, value)`: a shader declaring one of
 /// these names must give it this value (checked by the reflection test).
 pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
@@ -112,6 +119,8 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
         crate::graph::conv::DIRECT_CHANNELS as u32,
     ),
     ("DIRECT_PATCH", crate::graph::conv::DIRECT_PATCH as u32),
+    ("ATTN_GRAD_K", ATTN_GRAD_K),
+    ("ATTN_GRAD_V", ATTN_GRAD_V),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -143,6 +152,18 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "backward_ids.wgsl",
         include_str!("../../shaders/backward_ids.wgsl"),
+    ),
+    (
+        "conv_grad.wgsl",
+        include_str!("../../shaders/conv_grad.wgsl"),
+    ),
+    (
+        "pool_grad.wgsl",
+        include_str!("../../shaders/pool_grad.wgsl"),
+    ),
+    (
+        "attention_grad.wgsl",
+        include_str!("../../shaders/attention_grad.wgsl"),
     ),
 ];
 
@@ -231,6 +252,26 @@ kernels! {
     CrossEntropy,
     /// Gradient of softmax cross-entropy.
     CrossEntropyBackward,
+    /// Convolution gradient of the input (gathered transposed convolution).
+    ConvGradInput,
+    /// Convolution gradient of the weight.
+    ConvGradWeight,
+    /// Convolution gradient of the bias.
+    ConvGradBias,
+    /// Max pooling gradient (to each window's first maximum).
+    MaxPoolGrad,
+    /// Average pooling gradient.
+    AvgPoolGrad,
+    /// Global average pooling gradient.
+    GlobalAvgPoolGrad,
+    /// 2x upsampling gradient.
+    Upsample2xGrad,
+    /// Attention backward row statistics (log-sum-exp, delta).
+    AttnStats,
+    /// Attention gradient of q.
+    AttnGradQ,
+    /// Attention gradient of k or v.
+    AttnGradKv,
 }
 
 impl Kernel {
@@ -252,6 +293,9 @@ impl Kernel {
             UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
             | MseLossBackward | SgdStep | MomentumAccumulate => "backward.wgsl",
             EmbeddingBackward | CrossEntropy | CrossEntropyBackward => "backward_ids.wgsl",
+            ConvGradInput | ConvGradWeight | ConvGradBias => "conv_grad.wgsl",
+            MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => "pool_grad.wgsl",
+            AttnStats | AttnGradQ | AttnGradKv => "attention_grad.wgsl",
         }
     }
 
@@ -293,6 +337,16 @@ impl Kernel {
             EmbeddingBackward => "embedding_backward",
             CrossEntropy => "cross_entropy",
             CrossEntropyBackward => "cross_entropy_backward",
+            ConvGradInput => "conv_grad_input",
+            ConvGradWeight => "conv_grad_weight",
+            ConvGradBias => "conv_grad_bias",
+            MaxPoolGrad => "max_pool2d_grad",
+            AvgPoolGrad => "avg_pool2d_grad",
+            GlobalAvgPoolGrad => "global_avg_pool_grad",
+            Upsample2xGrad => "upsample2x_grad",
+            AttnStats => "attn_stats",
+            AttnGradQ => "attn_grad_q",
+            AttnGradKv => "attn_grad_kv",
         }
     }
 
@@ -309,6 +363,10 @@ impl Kernel {
             ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
             UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
             LayerNormBackward | MseLossBackward | CrossEntropyBackward => 4,
+            ConvGradBias | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => 2,
+            ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
+            AttnStats => 5,
+            AttnGradQ | AttnGradKv => 6,
         }
     }
 
@@ -353,6 +411,11 @@ impl Kernel {
             UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
             | MseLossBackward | SgdStep | MomentumAccumulate | EmbeddingBackward | CrossEntropy
             | CrossEntropyBackward => ParamsLayout::of::<TrainParams>(),
+            ConvGradInput | ConvGradWeight | ConvGradBias => ParamsLayout::of::<ConvGradParams>(),
+            MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => {
+                ParamsLayout::of::<PoolParams>()
+            }
+            AttnStats | AttnGradQ | AttnGradKv => ParamsLayout::of::<AttentionGradParams>(),
         }
     }
 

@@ -18,6 +18,7 @@ mod data;
 mod elementwise;
 #[cfg(test)]
 mod fold_tests;
+mod grad;
 mod matmul;
 mod norm;
 mod pool;
@@ -157,6 +158,16 @@ impl Lowerer<'_> {
             Op::SgdStep { lr } => train::update(&cx, Kernel::SgdStep, -lr),
             Op::MomentumAccumulate { momentum } => {
                 train::update(&cx, Kernel::MomentumAccumulate, *momentum)
+            }
+            Op::Conv2dGradInput { attrs, .. } => grad::conv_grad_input(&cx, attrs),
+            Op::Conv2dGradWeight { attrs, .. } => grad::conv_grad_weight(&cx, attrs),
+            Op::Conv2dGradBias => grad::conv_grad_bias(&cx),
+            Op::Pool2dGrad { attrs, .. } => grad::pool2d_grad(&cx, attrs),
+            Op::GlobalAvgPoolGrad { .. } => grad::spread(&cx, Kernel::GlobalAvgPoolGrad),
+            Op::Upsample2xGrad { .. } => grad::spread(&cx, Kernel::Upsample2xGrad),
+            Op::AttentionStats { causal, scale } => grad::attention_stats(&cx, *causal, *scale),
+            Op::AttentionGrad { causal, scale, wrt } => {
+                grad::attention_grad(&cx, *causal, *scale, *wrt)
             }
         }
     }

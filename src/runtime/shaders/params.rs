@@ -464,6 +464,67 @@ impl GemmParams {
     }
 }
 
+params_struct! {
+    /// `Params` of conv_grad.wgsl: the convolution gradients' geometry (forward input
+    /// `[n, c, h, w]`, weight `[o, c, kh, kw]`, output `[n, o, oh, ow]`).
+    ConvGradParams {
+        /// Threads (output elements of the gradient being computed).
+        total: u32,
+        /// Batch.
+        n: u32,
+        /// Input channels.
+        c: u32,
+        /// Input height.
+        h: u32,
+        /// Input width.
+        w: u32,
+        /// Output channels.
+        o: u32,
+        /// Output height.
+        oh: u32,
+        /// Output width.
+        ow: u32,
+        /// Kernel height.
+        kh: u32,
+        /// Kernel width.
+        kw: u32,
+        /// Vertical stride.
+        stride_h: u32,
+        /// Horizontal stride.
+        stride_w: u32,
+        /// Top padding.
+        pad_h: u32,
+        /// Left padding.
+        pad_w: u32,
+        /// Vertical dilation.
+        dil_h: u32,
+        /// Horizontal dilation.
+        dil_w: u32,
+    }
+}
+
+params_struct! {
+    /// `Params` of attention_grad.wgsl: the attention backward's sizes.
+    AttentionGradParams {
+        /// Batch times heads.
+        bh: u32,
+        /// Query length.
+        s: u32,
+        /// Key length.
+        t: u32,
+        /// Head dimension (at most `ATTN_MAX_D`).
+        d: u32,
+        /// 1 for a causal mask.
+        causal: u32,
+        /// Score scale.
+        scale: f32,
+        /// `ATTN_GRAD_K` or `ATTN_GRAD_V` (attn_grad_kv only).
+        which: u32,
+        /// Threads: query rows (bh * s) or key rows (bh * t).
+        rows: u32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,6 +567,8 @@ mod tests {
             ParamsLayout::of::<DirectConvParams>(),
             ParamsLayout::of::<ReduceParams>(),
             ParamsLayout::of::<TrainParams>(),
+            ParamsLayout::of::<ConvGradParams>(),
+            ParamsLayout::of::<AttentionGradParams>(),
         ] {
             let mut at = 0;
             for f in l.fields {

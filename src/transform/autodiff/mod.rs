@@ -12,11 +12,16 @@
 //! differences on the CPU reference in `tests.rs`.
 
 mod error;
+#[cfg(test)]
+mod gradcheck;
+pub(crate) mod rules_attention;
+pub(crate) mod rules_conv;
 mod rules_elementwise;
 mod rules_layout;
 mod rules_linear;
 mod rules_loss;
 mod rules_norm;
+pub(crate) mod rules_pool;
 #[cfg(test)]
 mod tests;
 
@@ -370,6 +375,9 @@ fn rule_for(op: &Op) -> Option<Rule> {
             rules_layout::backward
         }
         Op::SoftmaxCrossEntropy | Op::MseLoss => rules_loss::backward,
+        Op::Conv2d(_) => rules_conv::backward,
+        Op::Pool2d(_) | Op::GlobalAvgPool | Op::Upsample2x { .. } => rules_pool::backward,
+        Op::Attention { .. } => rules_attention::backward,
         _ => return None,
     })
 }
