@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn real_training_graphs_shrink_and_stay_bit_identical() {
-        for model in ["mlp"] {
+        for model in ["mlp", "gpt", "resnet"] {
             let (g, fwd) = train(model, 4);
             let want = words(&g);
             let rows = frontier(&g, fwd, &cfg()).unwrap();
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn composes_with_the_scheduler() {
-        let (g, fwd) = train("mlp", 3);
+        let (g, fwd) = train("gpt", 2);
         let want = words(&g);
         for which in [Scheduler::Greedy, Scheduler::Auto] {
             let c = PlanConfig {

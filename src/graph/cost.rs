@@ -8,7 +8,7 @@
 //! tensors' dtypes; a zero-copy view moves nothing. Workspace traffic is not counted. All
 //! arithmetic saturates at `u64::MAX` (validation rejects graphs whose sizes overflow).
 
-use super::{Graph, Node, NodeId, Op, PoolAttrs, Shape, UnaryOp};
+use super::{AttentionGradOf, Graph, Node, NodeId, Op, PoolAttrs, PoolKind, Shape, UnaryOp};
 
 /// FLOPs of one GELU element: x^3 (2), the polynomial (2), the scale (1), tanh (1), 1 + (1),
 /// times 0.5 x (2).
@@ -70,7 +70,11 @@ fn mul(xs: &[u64]) -> u64 {
 ///   element (gelu [`GELU_BACKWARD_FLOPS`]); softmax gradient 4, layer-norm gradient 12 per
 ///   element; embedding gradient one compare per (table element, id) plus one add per dy
 ///   element; cross-entropy 4 per logit, its gradient 5; mean squared error and its gradient 3
-///   per element; SGD step and momentum 2 per element.
+///   per element; SGD step and momentum 2 per element; convolution gradients (input and
+///   weight) the forward's `2 N O OH OW C KH KW`, bias one per dy element; pooling gradient
+///   `KH KW` per dy element (twice for max); global-average-pool and upsample gradients one
+///   per element; attention row statistics `2 D` per scored pair plus `2` per q element,
+///   attention gradients `6 D` (d q, d k) or `4 D` (d v) per scored pair.
 pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
     let shape = |i: usize| -> Option<&Shape> {
         node.inputs
@@ -133,7 +137,57 @@ pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
         Op::MseLoss => mul(&[3, shape(0).map(numel).unwrap_or(0)]),
         Op::MseLossBackward => mul(&[3, out]),
         Op::SgdStep { .. } | Op::MomentumAccumulate { .. } => mul(&[2, out]),
+        Op::Conv2dGradInput { .. } => {
+            // 2 N O OH OW C KH KW = 2 |dy| |w| / O.
+            let dy = shape(0).map(numel).unwrap_or(0);
+            let per = shape(1)
+                .map(|w| numel(w) / (w.dims().first().copied().unwrap_or(1).max(1) as u64))
+                .unwrap_or(0);
+            mul(&[2, dy, per])
+        }
+        Op::Conv2dGradWeight { .. } => {
+            // 2 N O OH OW C KH KW = 2 (|dy| / O) |dw|.
+            let per = shape(1)
+                .map(|dy| numel(dy) / (dy.dims().get(1).copied().unwrap_or(1).max(1) as u64))
+                .unwrap_or(0);
+            mul(&[2, per, out])
+        }
+        Op::Conv2dGradBias | Op::Upsample2xGrad { .. } => shape(0).map(numel).unwrap_or(0),
+        Op::Pool2dGrad { attrs, .. } => {
+            let dy = shape(0).map(numel).unwrap_or(0);
+            let twice = if attrs.kind == PoolKind::Max { 2 } else { 1 };
+            mul(&[dy, attrs.kernel[0] as u64, attrs.kernel[1] as u64, twice])
+        }
+        Op::GlobalAvgPoolGrad { .. } => out,
+        Op::AttentionStats { causal, .. } => match (shape(0), shape(1)) {
+            (Some(q), Some(k)) => attention_pairs(q, k, *causal, 2)
+                .saturating_add(mul(&[2, shape(0).map(numel).unwrap_or(0)])),
+            _ => 0,
+        },
+        Op::AttentionGrad { causal, wrt, .. } => match (shape(0), shape(1)) {
+            (Some(q), Some(k)) => {
+                let per_d = if *wrt == AttentionGradOf::V { 4 } else { 6 };
+                attention_pairs(q, k, *causal, per_d)
+            }
+            _ => 0,
+        },
     }
+}
+
+/// `per_d D` FLOPs per scored (query, key) pair of attention over `q [B, H, S, D]` and
+/// `k [B, H, T, D]` (pairs counted as for the forward).
+fn attention_pairs(q: &Shape, k: &Shape, causal: bool, per_d: u64) -> u64 {
+    let (qd, kd) = (q.dims(), k.dims());
+    if qd.len() != 4 || kd.len() != 4 {
+        return 0;
+    }
+    let (s, t) = (qd[2] as u64, kd[2] as u64);
+    let pairs = if causal {
+        s.saturating_mul(s.saturating_add(1)) / 2
+    } else {
+        s.saturating_mul(t)
+    };
+    mul(&[qd[0] as u64, qd[1] as u64, pairs, per_d, qd[3] as u64])
 }
 
 /// The contracted length of a matmul's `a`: its last dim, or the one before with `trans_a`.
@@ -220,7 +274,7 @@ pub fn graph_cost(graph: &Graph, forward_len: usize, is_recompute: impl Fn(usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{Conv2dAttrs, DType, GraphBuilder, Init, PoolKind};
+    use crate::graph::{Conv2dAttrs, DType, GraphBuilder, Init};
 
     #[test]
     fn formulas_on_small_ops() {
