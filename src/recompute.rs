@@ -220,7 +220,10 @@ mod tests {
             }
             let sqrt = &rows[1];
             assert!(sqrt.arena_bytes < none, "{model}: {rows:?}");
-            assert!(sqrt.recompute_flops <= sqrt.forward_flops, "{model}: {rows:?}");
+            assert!(
+                sqrt.recompute_flops <= sqrt.forward_flops,
+                "{model}: {rows:?}"
+            );
         }
     }
 
@@ -236,7 +239,14 @@ mod tests {
             let p = plan_checkpointed(&g, fwd, &Strategy::Sqrt, &c).unwrap();
             assert!(words(&p.planned.graph) == want);
             assert!(p.cost.recompute_flops > 0);
-            assert!(p.planned.schedule.note.as_deref().unwrap_or("").contains("after scheduling"));
+            assert!(
+                p.planned
+                    .schedule
+                    .note
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("after scheduling")
+            );
         }
     }
 }

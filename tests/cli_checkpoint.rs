@@ -19,10 +19,26 @@ fn json_of(args: &[&str], name: &str) -> serde_json::Value {
 // best-fit keeps the many plans (the frontier, budget candidates) fast; `auto` may search for
 // seconds per plan.
 const GPT: [&str; 9] = [
-    "--model", "gpt", "--layers", "4", "--seq", "32", "--train", "--planner", "best-fit",
+    "--model",
+    "gpt",
+    "--layers",
+    "4",
+    "--seq",
+    "32",
+    "--train",
+    "--planner",
+    "best-fit",
 ];
 const RESNET: [&str; 9] = [
-    "--model", "resnet", "--layers", "4", "--image", "24", "--train", "--planner", "best-fit",
+    "--model",
+    "resnet",
+    "--layers",
+    "4",
+    "--image",
+    "24",
+    "--train",
+    "--planner",
+    "best-fit",
 ];
 
 fn plan(model: &[&str], checkpoint: &str, name: &str) -> serde_json::Value {
@@ -76,7 +92,15 @@ fn without_checkpoint_the_report_has_compute_and_no_checkpoint() {
     assert_eq!(flops(&j, "recompute_flops"), 0);
     assert!(flops(&j, "backward_flops") > flops(&j, "forward_flops"));
     let inference = json_of(
-        &["plan", "--model", "gpt", "--seq", "32", "--planner", "best-fit"],
+        &[
+            "plan",
+            "--model",
+            "gpt",
+            "--seq",
+            "32",
+            "--planner",
+            "best-fit",
+        ],
         "inf.json",
     );
     assert_eq!(flops(&inference, "backward_flops"), 0);
@@ -133,7 +157,5 @@ fn a_checkpointed_training_run_matches_none_on_the_gpu() {
     assert_eq!(sqrt["validate"]["clobber_check"], "passed");
     // Same kernels in the same order of accumulation: every loss equal, not just close.
     assert_eq!(sqrt["training"]["losses"], none["training"]["losses"]);
-    assert!(
-        sqrt["training"]["loss_after"].as_f64() < sqrt["training"]["loss_before"].as_f64()
-    );
+    assert!(sqrt["training"]["loss_after"].as_f64() < sqrt["training"]["loss_before"].as_f64());
 }

@@ -343,7 +343,10 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     if let Some(c) = &s.checkpoint {
         println!("checkpoint:     {}", super::checkpoint::line(c));
     }
-    println!("compute:        {}", super::checkpoint::compute_line(&compute));
+    println!(
+        "compute:        {}",
+        super::checkpoint::compute_line(&compute)
+    );
     if let Some(b) = &budget {
         println!("budget:         {}", budget_line(b));
     }

@@ -254,7 +254,11 @@ pub fn flops_of(graph: &Graph, nodes: impl IntoIterator<Item = usize>) -> u64 {
 /// is the forward pass; of the rest, the positions for which `is_recompute` holds are
 /// recomputation and the others backward (gradients, updates). An inference graph is
 /// `forward_len == nodes.len()`.
-pub fn graph_cost(graph: &Graph, forward_len: usize, is_recompute: impl Fn(usize) -> bool) -> GraphCost {
+pub fn graph_cost(
+    graph: &Graph,
+    forward_len: usize,
+    is_recompute: impl Fn(usize) -> bool,
+) -> GraphCost {
     let mut c = GraphCost::default();
     for (i, node) in graph.nodes.iter().enumerate() {
         let f = node_flops(graph, node);
@@ -334,6 +338,9 @@ mod tests {
         assert_eq!(cost.forward_flops, 2 * 15 * per);
         assert_eq!(cost.backward_flops, 2 * 25 * per);
         let cost = graph_cost(&g, 1, |i| i == 1);
-        assert_eq!((cost.backward_flops, cost.recompute_flops), (0, 2 * 25 * per));
+        assert_eq!(
+            (cost.backward_flops, cost.recompute_flops),
+            (0, 2 * 25 * per)
+        );
     }
 }

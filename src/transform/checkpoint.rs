@@ -222,7 +222,10 @@ fn base_keep(graph: &Graph, fw: &Forward) -> Vec<bool> {
     for (t, k) in keep.iter_mut().enumerate() {
         *k &= fw.segment_of(TensorId(t as u32)) == Some(last) || fw.output[t];
     }
-    if let Some(b) = fw.boundary_in(graph, last).filter(|b| fw.bwd_read[b.index()]) {
+    if let Some(b) = fw
+        .boundary_in(graph, last)
+        .filter(|b| fw.bwd_read[b.index()])
+    {
         keep[b.index()] = true;
     }
     keep

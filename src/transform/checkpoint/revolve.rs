@@ -73,7 +73,12 @@ impl Revolve {
     /// An optimal schedule for `n` steps with `c` slots (`x_0` stored at the start).
     pub fn schedule(&self, n: usize, c: usize) -> Vec<Action> {
         let mut out = Vec::new();
-        self.reverse(0, n.min(self.cost.len().saturating_sub(1)), c.clamp(1, self.slots), &mut out);
+        self.reverse(
+            0,
+            n.min(self.cost.len().saturating_sub(1)),
+            c.clamp(1, self.slots),
+            &mut out,
+        );
         out
     }
 
@@ -108,25 +113,32 @@ pub fn replay(n: usize, slots: usize, actions: &[Action]) -> Result<u64, String>
     let mut hand: Option<usize> = Some(0);
     let mut next = n.checked_sub(1);
     let mut advances = 0;
-    let have = |hand: Option<usize>, stored: &[usize], i: usize| hand == Some(i) || stored.contains(&i);
+    let have =
+        |hand: Option<usize>, stored: &[usize], i: usize| hand == Some(i) || stored.contains(&i);
     for (k, &a) in actions.iter().enumerate() {
         match a {
             Action::Advance(i) => {
                 if !have(hand, &stored, i) || next.is_none_or(|r| i >= r) {
-                    return Err(format!("action {k}: advance {i} without x_{i} or past the next reversal"));
+                    return Err(format!(
+                        "action {k}: advance {i} without x_{i} or past the next reversal"
+                    ));
                 }
                 hand = Some(i + 1);
                 advances += 1;
             }
             Action::Store(i) => {
                 if hand != Some(i) || stored.len() >= slots {
-                    return Err(format!("action {k}: store x_{i} not in hand or no free slot"));
+                    return Err(format!(
+                        "action {k}: store x_{i} not in hand or no free slot"
+                    ));
                 }
                 stored.push(i);
             }
             Action::Reverse(i) => {
                 if next != Some(i) || !have(hand, &stored, i) {
-                    return Err(format!("action {k}: reverse {i} out of order or without x_{i}"));
+                    return Err(format!(
+                        "action {k}: reverse {i} out of order or without x_{i}"
+                    ));
                 }
                 next = i.checked_sub(1);
                 stored.retain(|&s| s < i || s == 0);
@@ -166,7 +178,11 @@ mod tests {
                 let slot = &mut dist[idx(s.0, s.1, s.2)];
                 if d + w < *slot {
                     *slot = d + w;
-                    if w == 0 { q.push_front(s) } else { q.push_back(s) }
+                    if w == 0 {
+                        q.push_front(s)
+                    } else {
+                        q.push_back(s)
+                    }
                 }
             };
             if hand < n {

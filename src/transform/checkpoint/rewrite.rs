@@ -132,9 +132,13 @@ impl Emitter<'_> {
         let mut targets: Vec<TensorId> = Vec::new();
         if s.tape {
             for n in self.fw.segments[s.segment].clone() {
-                targets.extend(graph.nodes[n].outputs.iter().copied().filter(|t| {
-                    self.fw.bwd_read[t.index()] && !self.keep[t.index()]
-                }));
+                targets.extend(
+                    graph.nodes[n]
+                        .outputs
+                        .iter()
+                        .copied()
+                        .filter(|t| self.fw.bwd_read[t.index()] && !self.keep[t.index()]),
+                );
             }
         }
         if s.boundary {
@@ -173,7 +177,13 @@ fn fire_positions(graph: &Graph, fw: &Forward, d: &Decision) -> Vec<usize> {
     let mut pos: Vec<usize> = d
         .events
         .iter()
-        .map(|e| e.triggers.iter().map(|&s| first[s]).min().unwrap_or(usize::MAX))
+        .map(|e| {
+            e.triggers
+                .iter()
+                .map(|&s| first[s])
+                .min()
+                .unwrap_or(usize::MAX)
+        })
         .collect();
     for e in (0..pos.len().saturating_sub(1)).rev() {
         pos[e] = pos[e].min(pos[e + 1]);
@@ -223,9 +233,9 @@ pub(crate) fn rewrite(
     }
     let (out, recompute_nodes) = drop_dead_clones(em.out, &em.recompute_nodes, graph.tensors.len());
     out.validate()?;
-    let recompute_flops = recompute_nodes
-        .iter()
-        .fold(0u64, |a, &i| a.saturating_add(cost::node_flops(&out, &out.nodes[i])));
+    let recompute_flops = recompute_nodes.iter().fold(0u64, |a, &i| {
+        a.saturating_add(cost::node_flops(&out, &out.nodes[i]))
+    });
     let kept_bytes = (0..graph.tensors.len())
         .filter(|&t| d.keep[t] && fw.root[t].index() == t && fw.is_forward(TensorId(t as u32)))
         .map(|t| graph.tensors[t].size_bytes())
@@ -244,7 +254,11 @@ pub(crate) fn rewrite(
 /// some backward node reads, which may be a node an earlier event already served) and their
 /// tensors; clone tensor ids above `original_tensors` are renumbered, others keep their ids.
 /// Returns the graph and the new positions of the surviving clones.
-fn drop_dead_clones(mut g: Graph, clones: &[usize], original_tensors: usize) -> (Graph, Vec<usize>) {
+fn drop_dead_clones(
+    mut g: Graph,
+    clones: &[usize],
+    original_tensors: usize,
+) -> (Graph, Vec<usize>) {
     let mut readers = vec![0usize; g.tensors.len()];
     for node in &g.nodes {
         for &t in &node.inputs {

@@ -42,8 +42,11 @@ impl Forward {
                 nodes: graph.nodes.len(),
             });
         }
-        let producer: Vec<Option<usize>> =
-            graph.producers().into_iter().map(|p| p.map(|n| n.index())).collect();
+        let producer: Vec<Option<usize>> = graph
+            .producers()
+            .into_iter()
+            .map(|p| p.map(|n| n.index()))
+            .collect();
         let mut bwd_read = vec![false; graph.tensors.len()];
         let mut last_fwd_use = vec![None::<usize>; graph.tensors.len()];
         for (i, node) in graph.nodes.iter().enumerate() {

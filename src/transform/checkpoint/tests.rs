@@ -13,7 +13,15 @@ use crate::pipeline::{PlanConfig, plan_graph};
 /// produces `dW_i = h_i^T d` for every layer. Returns the graph and its forward length.
 pub(super) fn residual_mlp(layers: usize, rows: usize, width: usize) -> (Graph, usize) {
     let mut b = GraphBuilder::new();
-    let x = b.input("x", &[rows, width], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+    let x = b.input(
+        "x",
+        &[rows, width],
+        DType::F32,
+        Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        },
+    );
     let mut h = x;
     let mut saved = Vec::new();
     for i in 0..layers {
@@ -22,7 +30,11 @@ pub(super) fn residual_mlp(layers: usize, rows: usize, width: usize) -> (Graph, 
         let gamma = b.constant(&format!("g{i}"), &[width], 1.0);
         let beta = b.constant(&format!("be{i}"), &[width], 0.0);
         let n = b
-            .op(&format!("ln{i}"), Op::LayerNorm { eps: 1e-5 }, &[h, gamma, beta])
+            .op(
+                &format!("ln{i}"),
+                Op::LayerNorm { eps: 1e-5 },
+                &[h, gamma, beta],
+            )
             .unwrap();
         let a = b.linear(&format!("lin{i}"), n, w, Some(bias)).unwrap();
         let g = b.gelu(&format!("gelu{i}"), a).unwrap();
@@ -47,7 +59,11 @@ pub(super) fn residual_mlp(layers: usize, rows: usize, width: usize) -> (Graph, 
         let dn = b.matmul(&format!("dn{i}"), da, w, false, true).unwrap();
         let dh = mul(&mut b, &format!("d_ln{i}"), dn, h_in);
         let dh = b
-            .op(&format!("d_scale{i}"), Op::Unary(UnaryOp::Scale(0.5)), &[dh])
+            .op(
+                &format!("d_scale{i}"),
+                Op::Unary(UnaryOp::Scale(0.5)),
+                &[dh],
+            )
             .unwrap();
         d = b.add(&format!("d_res{i}"), d, dh).unwrap();
     }
@@ -60,7 +76,15 @@ pub(super) fn residual_mlp(layers: usize, rows: usize, width: usize) -> (Graph, 
 /// `h_i`.
 pub(super) fn chain(layers: usize, rows: usize, width: usize) -> (Graph, usize) {
     let mut b = GraphBuilder::new();
-    let x = b.input("x", &[rows, width], DType::F32, Init::Uniform { seed: 2, scale: 1.0 });
+    let x = b.input(
+        "x",
+        &[rows, width],
+        DType::F32,
+        Init::Uniform {
+            seed: 2,
+            scale: 1.0,
+        },
+    );
     // A stem so that layer 0 reads an activation (one segment) like the others.
     let mut h = b.op("stem", Op::Unary(UnaryOp::Scale(2.0)), &[x]).unwrap();
     let mut saved = Vec::new();
@@ -176,18 +200,29 @@ fn revolve_recomputes_the_optimal_number_of_segments() {
         let lin = ck
             .recompute_nodes
             .iter()
-            .filter(|&&i| ["lin", "stem"].iter().any(|p| ck.graph.nodes[i].name.starts_with(p)))
+            .filter(|&&i| {
+                ["lin", "stem"]
+                    .iter()
+                    .any(|p| ck.graph.nodes[i].name.starts_with(p))
+            })
             .count() as u64;
         // The stem has no activation besides its output: reversing it is free when the
         // forward pass stored that output (x_1).
         let r = Revolve::new(n, c + 1);
         let sched = r.schedule(n, c + 1);
-        let first = sched.iter().position(|a| matches!(a, Action::Reverse(_))).unwrap();
+        let first = sched
+            .iter()
+            .position(|a| matches!(a, Action::Reverse(_)))
+            .unwrap();
         let free = u64::from(sched[..first].contains(&Action::Store(1)));
         assert_eq!(lin + free, r.cost(n, c + 1), "C = {c}");
     }
     // More slots never cost more recompute, and fewer slots cost strictly more here.
-    let flops = |c| apply(&g, fwd, &Strategy::Revolve(c)).unwrap().recompute_flops;
+    let flops = |c| {
+        apply(&g, fwd, &Strategy::Revolve(c))
+            .unwrap()
+            .recompute_flops
+    };
     assert!(flops(1) > flops(2) && flops(2) >= flops(3));
 }
 
@@ -230,16 +265,33 @@ fn bad_input_is_an_error() {
     // forward_len = everything: an inference graph, nothing to recompute.
     let ck = apply(&g, g.nodes.len(), &Strategy::Sqrt).unwrap();
     assert_eq!(ck.recompute_flops, 0);
-    for bad in ["", "every:0", "every:x", "revolve:", "budget:lots", "sqrtt", "none:1"] {
+    for bad in [
+        "",
+        "every:0",
+        "every:x",
+        "revolve:",
+        "budget:lots",
+        "sqrtt",
+        "none:1",
+    ] {
         let e = Strategy::parse(bad).unwrap_err();
         assert!(e.to_string().starts_with("--checkpoint"), "{e}");
     }
-    for good in ["none", "sqrt", "every:3", "selective", "revolve:4", "budget:2MiB"] {
+    for good in [
+        "none",
+        "sqrt",
+        "every:3",
+        "selective",
+        "revolve:4",
+        "budget:2MiB",
+    ] {
         let s = Strategy::parse(good).unwrap();
         if !good.starts_with("budget") {
             assert_eq!(s.name(), good);
         }
     }
-    assert_eq!(Strategy::parse("budget:2KiB").unwrap(), Strategy::Budget(2048));
+    assert_eq!(
+        Strategy::parse("budget:2KiB").unwrap(),
+        Strategy::Budget(2048)
+    );
 }
-
