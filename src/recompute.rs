@@ -136,7 +136,8 @@ pub fn plan_checkpointed(
 }
 
 /// The strategies `plan --train` compares: none, sqrt, every:2, selective and revolve with
-/// `round(sqrt(n))` and 2 slots (n segments; budgets need a figure, so they are left out).
+/// `round(sqrt(n))` and 2 slots (n segments; revolve only where
+/// [`checkpoint::revolve_fits`]; budgets need a figure, so they are left out).
 pub fn frontier_strategies(graph: &Graph, forward_len: usize) -> Vec<Strategy> {
     let n = checkpoint::apply(graph, forward_len, &Strategy::None)
         .map(|c| c.segments)
@@ -146,11 +147,18 @@ pub fn frontier_strategies(graph: &Graph, forward_len: usize) -> Vec<Strategy> {
         Strategy::Sqrt,
         Strategy::Every(2),
         Strategy::Selective,
-        Strategy::Revolve(checkpoint::sqrt_group(n)),
     ];
-    if checkpoint::sqrt_group(n) != 2 {
-        out.push(Strategy::Revolve(2));
+    let mut slots = vec![checkpoint::sqrt_group(n)];
+    if slots[0] != 2 {
+        slots.push(2);
     }
+    // Revolve's dynamic programme grows as n^2 C: left out where it would take too long.
+    out.extend(
+        slots
+            .into_iter()
+            .filter(|&c| checkpoint::revolve_fits(n, c))
+            .map(Strategy::Revolve),
+    );
     out
 }
 

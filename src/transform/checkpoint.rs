@@ -42,6 +42,17 @@ use rewrite::{Decision, Event, Step};
 use segments::Forward;
 use thiserror::Error;
 
+/// Most steps (`segments^2 x min(C + 1, segments)`) `revolve:C`'s dynamic programme may take
+/// (about a second); [`revolve_fits`] tells.
+pub const REVOLVE_MAX_WORK: u64 = 400_000_000;
+
+/// Whether `revolve:C` on `segments` segments stays within [`REVOLVE_MAX_WORK`].
+pub fn revolve_fits(segments: usize, c: usize) -> bool {
+    let n = segments as u64;
+    let slots = (c as u64).saturating_add(1).min(n.max(1));
+    n.saturating_mul(n).saturating_mul(slots) <= REVOLVE_MAX_WORK
+}
+
 /// `selective` drops an activation when it frees at least this many bytes per FLOP of
 /// recomputation (0.25: at most 16 FLOPs per f32 element).
 pub const SELECTIVE_BYTES_PER_FLOP: f64 = 0.25;
@@ -149,6 +160,16 @@ pub enum CheckpointError {
         /// Candidates planned.
         candidates: usize,
     },
+    /// `revolve:C`'s dynamic programme (`segments^2 x slots` steps) would take too long.
+    #[error(
+        "checkpoint revolve:{slots}: {segments} segments need {segments}^2 x {slots} steps of its dynamic programme, past the limit of {REVOLVE_MAX_WORK}; use fewer slots or sqrt/every:K"
+    )]
+    RevolveTooLarge {
+        /// Segments of the forward pass.
+        segments: usize,
+        /// Slots asked for.
+        slots: usize,
+    },
     /// The planner oracle failed on a candidate.
     #[error("checkpoint budget: planning a candidate failed: {0}")]
     Oracle(String),
@@ -195,6 +216,12 @@ pub fn apply(
         Strategy::Sqrt => groups(graph, &fw, sqrt_group(fw.len())),
         Strategy::Every(k) => groups(graph, &fw, k.max(1)),
         Strategy::Selective => selective(graph, &fw),
+        Strategy::Revolve(c) if !revolve_fits(fw.len(), c) => {
+            return Err(CheckpointError::RevolveTooLarge {
+                segments: fw.len(),
+                slots: c,
+            });
+        }
         Strategy::Revolve(c) => revolve(graph, &fw, c),
         Strategy::Budget(b) => return Err(CheckpointError::NeedsPlanner(b)),
     };
