@@ -61,11 +61,14 @@ pub struct FrontierRow {
 
 /// `graph` in the order `cfg.schedule` chooses, forward nodes first and in-place updates last;
 /// returns it with the scheduler that ran (`None` for `program`) and its note.
+/// The scheduler that ran, the model peak of its order and its note.
+type Chosen = Option<(Scheduler, u64, Option<String>)>;
+
 fn scheduled(
     graph: &Graph,
     forward_len: usize,
     cfg: &PlanConfig,
-) -> Result<(Graph, Option<(Scheduler, u64, Option<String>)>), RecomputeError> {
+) -> Result<(Graph, Chosen), RecomputeError> {
     if cfg.schedule == Scheduler::Program {
         return Ok((graph.clone(), None));
     }

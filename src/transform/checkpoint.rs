@@ -361,9 +361,9 @@ fn selective(graph: &Graph, fw: &Forward) -> Decision {
         let flops = closure_flops(graph, fw, &keep, t) as f64;
         if bytes >= SELECTIVE_BYTES_PER_FLOP * flops {
             keep[t.index()] = false;
-            for v in 0..keep.len() {
+            for (v, k) in keep.iter_mut().enumerate() {
                 if fw.root[v] == t {
-                    keep[v] = false;
+                    *k = false;
                 }
             }
         }
@@ -394,10 +394,10 @@ fn revolve(graph: &Graph, fw: &Forward, c: usize) -> Decision {
         .position(|a| matches!(a, Action::Reverse(_)))
         .unwrap_or(actions.len());
     for a in &actions[..first_reverse] {
-        if let Action::Store(i) = *a {
-            if let Some(b) = fw.boundary_in(graph, i) {
-                keep[b.index()] = true;
-            }
+        if let Action::Store(i) = *a
+            && let Some(b) = fw.boundary_in(graph, i)
+        {
+            keep[b.index()] = true;
         }
     }
     fw.normalise(&mut keep);

@@ -109,10 +109,10 @@ impl Emitter<'_> {
         if self.keep[i] || self.fw.segment_of(t) != Some(segment) {
             return self.resolve(t);
         }
-        if fresh[i] {
-            if let Some(v) = self.version[i] {
-                return v;
-            }
+        if fresh[i]
+            && let Some(v) = self.version[i]
+        {
+            return v;
         }
         let Some(p) = self.fw.producer[i] else {
             return t;
@@ -287,12 +287,12 @@ fn drop_dead_clones(
     }
     let mut remap: Vec<TensorId> = Vec::with_capacity(g.tensors.len());
     let mut next = original_tensors as u32;
-    for t in 0..g.tensors.len() {
+    for (t, &kept) in keep_tensor.iter().enumerate() {
         if t < original_tensors {
             remap.push(TensorId(t as u32));
         } else {
             remap.push(TensorId(next));
-            next += u32::from(keep_tensor[t]);
+            next += u32::from(kept);
         }
     }
     let mut t = 0;

@@ -117,16 +117,11 @@ impl Forward {
     }
 
     /// The forward tensors `none` stores for the backward pass: those the backward reads and
-    /// the graph outputs, with the roots of such views.
+    /// the graph outputs ([`Forward::normalise`] adds the roots of views).
     pub fn stored_by_none(&self) -> Vec<bool> {
-        let mut keep = vec![false; self.producer.len()];
-        for t in 0..keep.len() {
-            let id = TensorId(t as u32);
-            if self.is_forward(id) && (self.bwd_read[t] || self.output[t]) {
-                keep[t] = true;
-            }
-        }
-        keep
+        (0..self.producer.len())
+            .map(|t| self.is_forward(TensorId(t as u32)) && (self.bwd_read[t] || self.output[t]))
+            .collect()
     }
 
     /// Makes a keep set consistent with views: a view is kept exactly when its root is, and
@@ -140,9 +135,8 @@ impl Forward {
                 keep[self.root[t].index()] = true;
             }
         }
-        for t in 0..keep.len() {
-            keep[t] = keep[self.root[t].index()];
-        }
+        let by_root: Vec<bool> = self.root.iter().map(|r| keep[r.index()]).collect();
+        keep.copy_from_slice(&by_root);
     }
 }
 
