@@ -1,11 +1,12 @@
 //! Plans a training graph under a checkpoint strategy (`--checkpoint`), composed with the
 //! scheduler: schedule first, then checkpoint, then plan the result in its own order.
 //!
-//! The scheduler orders the whole training graph (`--schedule`; `auto` takes the candidate
-//! with the least model peak here). The forward nodes are then moved, in their scheduled
-//! order, before every other node, and the in-place optimizer updates after every other node
-//! (a forward node never reads a backward tensor, and an update must follow every reader of
-//! the weight it rewrites, recompute clones included), so the `forward_len` convention holds.
+//! The scheduler orders the whole training graph (`--schedule`; `auto` checkpoints and plans
+//! every candidate order and keeps the smallest arena). The forward nodes are then moved, in their scheduled
+//! order, before every other node (a forward node never reads a backward tensor), so the
+//! `forward_len` convention holds. A clone reads a weight before that weight's in-place update
+//! because the update waits for the weight's gradient, which needs the backward of the cloned
+//! node, which comes after the clone; graph validation refuses any order where it would not.
 //! Checkpointing then inserts its clones right before their backward use, and the result is
 //! planned in exactly that order (`program`), so the scheduler cannot move a clone away from
 //! its use. `budget:BYTES` plans its candidates the same way (`transform::checkpoint::
@@ -16,7 +17,7 @@ use crate::graph::Graph;
 use crate::graph::cost::GraphCost;
 use crate::pipeline::{PlanConfig, PlannedGraph, plan_graph};
 use crate::plan::PlanError;
-use crate::schedule::{Scheduler, reorder, schedule};
+use crate::schedule::{Schedule, Scheduler, candidates, reorder, schedule};
 use crate::transform::checkpoint::{self, CheckpointError, Checkpointed, Strategy};
 use thiserror::Error;
 
@@ -59,75 +60,118 @@ pub struct FrontierRow {
     pub kept_bytes: u64,
 }
 
-/// `graph` in the order `cfg.schedule` chooses, forward nodes first and in-place updates last;
-/// returns it with the scheduler that ran (`None` for `program`) and its note.
-/// The scheduler that ran, the model peak of its order and its note.
-type Chosen = Option<(Scheduler, u64, Option<String>)>;
+/// `graph` in the order `cfg.schedule` chooses, forward nodes first; returns it with the
+/// scheduler that ran (`None` for `program`), its model peak and its note.
+/// The scheduler that ran, the model peak of its order (before checkpointing) and its note.
+type Chosen = (Scheduler, u64, Option<String>);
 
-fn scheduled(
-    graph: &Graph,
-    forward_len: usize,
-    cfg: &PlanConfig,
-) -> Result<(Graph, Chosen), RecomputeError> {
-    if cfg.schedule == Scheduler::Program {
-        return Ok((graph.clone(), None));
-    }
-    let s = schedule(graph, cfg.schedule, &cfg.analysis, cfg.budget.time_limit);
-    let rank = |n: crate::graph::NodeId| {
-        let i = n.index();
-        if i < forward_len {
-            0
-        } else if graph.nodes[i].op.updates_in_place() {
-            2
-        } else {
-            1
-        }
-    };
+/// `graph` in the order of schedule `s`, forward nodes moved first (a stable sort, each part
+/// in the scheduler's order).
+fn ordered(graph: &Graph, forward_len: usize, s: &Schedule) -> Result<Graph, RecomputeError> {
     let mut order = s.order.clone();
-    order.sort_by_key(|&n| rank(n));
-    let g = reorder(graph, &order).map_err(|e| PlanError::InvalidSchedule {
-        scheduler: s.scheduler.name().into(),
-        message: e.to_string(),
-    })?;
-    Ok((g, Some((s.scheduler, s.peak_bytes, s.note))))
+    order.sort_by_key(|n| n.index() >= forward_len);
+    reorder(graph, &order).map_err(|e| {
+        RecomputeError::Plan(PlanError::InvalidSchedule {
+            scheduler: s.scheduler.name().into(),
+            message: e.to_string(),
+        })
+    })
 }
 
-fn program(cfg: &PlanConfig) -> PlanConfig {
-    PlanConfig {
-        schedule: Scheduler::Program,
-        ..cfg.clone()
+/// The candidate orders: none for `program` (the graph as it is), every distinct candidate for
+/// `auto` (program first), else the one the scheduler chooses.
+fn orders(graph: &Graph, cfg: &PlanConfig) -> Vec<Schedule> {
+    match cfg.schedule {
+        Scheduler::Program => Vec::new(),
+        Scheduler::Auto => candidates(graph, &cfg.analysis, cfg.budget.time_limit),
+        which => vec![schedule(graph, which, &cfg.analysis, cfg.budget.time_limit)],
     }
+}
+
+/// Checkpoints `g` with `strategy` and plans it in its own order.
+fn checkpoint_and_plan(
+    g: &Graph,
+    forward_len: usize,
+    strategy: &Strategy,
+    pcfg: &PlanConfig,
+) -> Result<(Checkpointed, PlannedGraph), RecomputeError> {
+    let ck = match *strategy {
+        Strategy::Budget(bytes) => {
+            let mut oracle = |x: &Graph| plan_graph(x, pcfg).map(|p| p.outcome.plan.arena_bytes);
+            checkpoint::apply_budget(g, forward_len, bytes, &mut oracle)?.0
+        }
+        ref s => checkpoint::apply(g, forward_len, s)?,
+    };
+    let planned = plan_graph(&ck.graph, pcfg)?;
+    Ok((ck, planned))
 }
 
 /// Schedules `graph` (forward pass `nodes[..forward_len]`) as `cfg` says, checkpoints it with
-/// `strategy`, and plans the result; see the module docs.
+/// `strategy`, and plans the result; see the module docs. `auto` checkpoints and plans every
+/// candidate order and keeps the smallest arena (ties to the earlier, `program` first).
 pub fn plan_checkpointed(
     graph: &Graph,
     forward_len: usize,
     strategy: &Strategy,
     cfg: &PlanConfig,
 ) -> Result<CheckpointPlan, RecomputeError> {
-    let (g, chosen) = scheduled(graph, forward_len, cfg)?;
-    let pcfg = program(cfg);
-    let ck = match *strategy {
-        Strategy::Budget(bytes) => {
-            let mut oracle = |x: &Graph| plan_graph(x, &pcfg).map(|p| p.outcome.plan.arena_bytes);
-            checkpoint::apply_budget(&g, forward_len, bytes, &mut oracle)?.0
-        }
-        ref s => checkpoint::apply(&g, forward_len, s)?,
+    let pcfg = PlanConfig {
+        schedule: Scheduler::Program,
+        ..cfg.clone()
     };
-    let mut planned = plan_graph(&ck.graph, &pcfg)?;
+    let mut best: Option<(Checkpointed, PlannedGraph, Option<Chosen>)> = None;
+    let orders = orders(graph, cfg);
+    if orders.is_empty() {
+        let (ck, p) = checkpoint_and_plan(graph, forward_len, strategy, &pcfg)?;
+        best = Some((ck, p, None));
+    }
+    // An order the scheduler got wrong (one that reads a weight after its in-place update:
+    // the schedulers do not model updates) is skipped under `auto`, an error otherwise.
+    let mut skipped = Vec::new();
+    for s in orders {
+        let g = match ordered(graph, forward_len, &s) {
+            Ok(g) => g,
+            Err(e) if cfg.schedule == Scheduler::Auto => {
+                skipped.push(format!("{}'s order skipped: {e}", s.scheduler.name()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let (ck, p) = checkpoint_and_plan(&g, forward_len, strategy, &pcfg)?;
+        let arena = p.outcome.plan.arena_bytes;
+        if best
+            .as_ref()
+            .is_none_or(|(_, b, _)| arena < b.outcome.plan.arena_bytes)
+        {
+            best = Some((ck, p, Some((s.scheduler, s.peak_bytes, s.note))));
+        }
+    }
+    let Some((ck, mut planned, chosen)) = best else {
+        return Err(PlanError::InvalidSchedule {
+            scheduler: cfg.schedule.name().into(),
+            message: "no candidate order".into(),
+        }
+        .into());
+    };
     if let Some((which, peak, note)) = chosen {
         let sec = &mut planned.schedule;
         sec.name = cfg.schedule.name().into();
         sec.chosen = which.name().into();
-        sec.peak_live_bytes = peak;
-        let ours = "checkpointing ran after scheduling (forward first, updates last), and the \
-                    result is planned in that order";
-        sec.note = Some(match note {
-            Some(n) => format!("{n}; {ours}"),
-            None => ours.into(),
-        });
+        // The peaks are those of the planned (checkpointed) order; the scheduler's own is
+        // the order's before checkpointing.
+        let ours = format!(
+            "{} ordered the training graph (model peak {peak} bytes before checkpointing); \
+             checkpointing ran after scheduling (forward nodes first) and the result is \
+             planned in that order",
+            which.name()
+        );
+        sec.note = Some(
+            note.into_iter()
+                .chain([ours])
+                .chain(skipped)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
     }
     let cost = ck.cost();
     Ok(CheckpointPlan {
@@ -242,6 +286,8 @@ mod tests {
     fn composes_with_the_scheduler() {
         let (g, fwd) = train("gpt", 2);
         let want = words(&g);
+        let program = plan_checkpointed(&g, fwd, &Strategy::Sqrt, &cfg()).unwrap();
+        let program_arena = program.planned.outcome.plan.arena_bytes;
         for which in [Scheduler::Greedy, Scheduler::Auto] {
             let c = PlanConfig {
                 schedule: which,
@@ -258,6 +304,10 @@ mod tests {
                     .unwrap_or("")
                     .contains("after scheduling")
             );
+            if which == Scheduler::Auto {
+                // `program` is a candidate: auto is never worse.
+                assert!(p.planned.outcome.plan.arena_bytes <= program_arena);
+            }
         }
     }
 }

@@ -295,7 +295,7 @@ fn bad_input_is_an_error() {
         Strategy::Budget(2048)
     );
     // Revolve's programme is refused, in one line, where it would run too long.
-    assert!(revolve_fits(100, 99) && !revolve_fits(5000, 4));
+    assert!(revolve_fits(100, 99) && !revolve_fits(20_000, 4));
     let (g, fwd) = chain(3, 2, 3);
     assert!(apply(&g, fwd, &Strategy::Revolve(usize::MAX)).is_ok());
 }
