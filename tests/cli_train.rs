@@ -41,7 +41,9 @@ fn five_steps_lower_the_mlp_loss_and_match_the_reference() {
     assert_eq!(r["validate"]["clobber_check"], "passed");
     assert_eq!(r["validate"]["guard_check"], "passed");
     // The updated weights are views of the weights: the arena holds no copy of them.
-    assert!(r["plan"]["arena_bytes"].as_u64().unwrap() < r["plan"]["weights_bytes"].as_u64().unwrap());
+    assert!(
+        r["plan"]["arena_bytes"].as_u64().unwrap() < r["plan"]["weights_bytes"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -49,8 +51,24 @@ fn five_steps_lower_a_small_gpt_loss_with_momentum() {
     let r = run_json(
         "gpt.json",
         &[
-            "--model", "gpt", "--layers", "1", "--seq", "13", "--width", "24", "--heads", "3",
-            "--vocab", "37", "--train", "--steps", "5", "--momentum", "0.9", "--no-baselines",
+            "--model",
+            "gpt",
+            "--layers",
+            "1",
+            "--seq",
+            "13",
+            "--width",
+            "24",
+            "--heads",
+            "3",
+            "--vocab",
+            "37",
+            "--train",
+            "--steps",
+            "5",
+            "--momentum",
+            "0.9",
+            "--no-baselines",
         ],
     );
     let (before, after) = losses(&r);

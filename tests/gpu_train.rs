@@ -124,9 +124,15 @@ fn sgd_and_momentum_rewrite_the_weight_in_place() {
     let v = b.weight("v", &[3, 347], 2, 1.0);
     let g = input(&mut b, "g", &[3, 347], 3);
     let v2 = b
-        .op("v.momentum", Op::MomentumAccumulate { momentum: 0.9 }, &[v, g])
+        .op(
+            "v.momentum",
+            Op::MomentumAccumulate { momentum: 0.9 },
+            &[v, g],
+        )
         .expect("momentum");
-    let w2 = b.op("w.sgd", Op::SgdStep { lr: 0.25 }, &[w, v2]).expect("sgd");
+    let w2 = b
+        .op("w.sgd", Op::SgdStep { lr: 0.25 }, &[w, v2])
+        .expect("sgd");
     b.output(w2);
     b.output(v2);
     let graph = b.build().expect("graph");

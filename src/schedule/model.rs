@@ -163,12 +163,7 @@ impl MemoryModel {
     /// reads that storage's old value (a tensor of it defined before the update) must run
     /// before the update: an edge from each such reader to the update (validation refuses an
     /// order that breaks it).
-    fn add_update_edges(
-        &mut self,
-        graph: &Graph,
-        root: &[TensorId],
-        producers: &[Option<NodeId>],
-    ) {
+    fn add_update_edges(&mut self, graph: &Graph, root: &[TensorId], producers: &[Option<NodeId>]) {
         for (u, node) in graph.nodes.iter().enumerate() {
             let Some(&w) = node.inputs.first().filter(|_| node.op.updates_in_place()) else {
                 continue;
