@@ -344,7 +344,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let strategy = super::checkpoint::strategy(&args.train)?;
     let (planned, checkpoint, compute) = match (prepared.planned, &trained) {
         (Some(_), Some(_)) => {
-            return Err(CliError::Usage("--train with --budget is not supported yet".into()));
+            return Err(CliError::Usage(
+                "--train with --budget is not supported yet".into(),
+            ));
         }
         (Some(p), None) => {
             let c = super::checkpoint::inference_compute(&p.graph);
