@@ -125,8 +125,8 @@ pub fn plan_checkpointed(
         let (ck, p) = checkpoint_and_plan(graph, forward_len, strategy, &pcfg)?;
         best = Some((ck, p, None));
     }
-    // An order the scheduler got wrong (one that reads a weight after its in-place update:
-    // the schedulers do not model updates) is skipped under `auto`, an error otherwise.
+    // An order that does not validate (say, a weight read after its in-place update) is
+    // skipped under `auto`, an error otherwise.
     let mut skipped = Vec::new();
     for s in orders {
         let g = match ordered(graph, forward_len, &s) {
