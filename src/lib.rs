@@ -70,6 +70,7 @@ pub mod models;
 pub mod pipeline;
 pub mod plan;
 pub mod planfile;
+pub mod recompute;
 pub mod report;
 pub mod runtime;
 pub mod schedule;

@@ -187,9 +187,36 @@ pub struct PlanArgs {
     /// Write the report as JSON here (`-`: to stdout, and nothing else goes to stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write the plan here as a versioned plan file (`tessera run --plan` executes it).
-    #[arg(long, value_name = "PLAN.json")]
+    /// Write the plan here as a versioned plan file (`tessera run --plan` executes it;
+    /// inference plans only).
+    #[arg(long, value_name = "PLAN.json", conflicts_with = "train")]
     pub out: Option<PathBuf>,
+    /// Training switches.
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+/// Training switches shared by `plan` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    /// Plan (and run) a training step: the model's forward pass, a loss on a fixed synthetic
+    /// batch of targets (cross-entropy; mean squared error for unet), the backward pass and an
+    /// SGD update of every weight in place.
+    #[arg(long)]
+    pub train: bool,
+    /// Training steps `run` executes on the device (with `--train`).
+    #[arg(long, default_value_t = 1)]
+    pub steps: usize,
+    /// SGD learning rate (with `--train`; default 0.1, 0.01 for unet's mean squared error).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum (with `--train`; 0 is plain SGD, no velocity buffers).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
+    /// Checkpoint recomputation of the training graph (with `--train`): none, sqrt,
+    /// every:K, selective, revolve:C or budget:BYTES (suffixes KiB, MiB, GiB).
+    #[arg(long, value_name = "STRATEGY")]
+    pub checkpoint: Option<String>,
 }
 
 /// `tessera run`.
@@ -218,9 +245,12 @@ pub struct RunArgs {
     /// the graph (--model/--graph and sizes as planned) and the device.
     #[arg(long, value_name = "PLAN.json", conflicts_with_all = [
         "planner", "no_inplace", "workspace", "alignment", "attention", "conv",
-        "workspace_cap", "schedule", "budget", "micro_batch",
+        "workspace_cap", "schedule", "budget", "micro_batch", "train",
     ])]
     pub plan: Option<PathBuf>,
+    /// Training switches.
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 /// `tessera demo`.

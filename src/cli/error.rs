@@ -29,6 +29,12 @@ pub enum CliError {
     /// The GPU runtime failed.
     #[error(transparent)]
     Runtime(#[from] tessera::runtime::RuntimeError),
+    /// The training transform failed (`--train`).
+    #[error(transparent)]
+    Transform(#[from] tessera::transform::autodiff::TransformError),
+    /// Checkpointing or planning a checkpointed training graph failed (`--checkpoint`).
+    #[error(transparent)]
+    Recompute(#[from] tessera::recompute::RecomputeError),
     /// A bad command-line value.
     #[error("{0}")]
     Usage(String),

@@ -2,6 +2,7 @@
 //! printed by `main` as one line with a non-zero exit.
 
 mod args;
+mod checkpoint;
 mod demo;
 mod error;
 mod models;
@@ -9,6 +10,7 @@ mod output;
 mod plan;
 mod plan_csv;
 mod run;
+mod train;
 
 pub use args::{Cli, Command};
 pub use error::CliError;

@@ -13,7 +13,10 @@ use tessera::graph::{AttentionKernel, Graph};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
 use tessera::planfile::{Lowering, PlanFile};
-use tessera::report::{BudgetSection, PlanSection, ScheduleSection, Table, Variant, human_bytes};
+use tessera::report::{
+    BudgetSection, ComputeSection, PlanSection, ScheduleSection, Table, TrainingSection, Variant,
+    human_bytes,
+};
 use tessera::schedule::Scheduler;
 use tessera::transform::micro_batch::micro_batch;
 
@@ -240,6 +243,7 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         conv: p.conv.clone(),
         schedule: p.schedule.clone(),
         micro_batch: p.micro_batch,
+        checkpoint: None,
     }
 }
 
@@ -349,6 +353,12 @@ struct PlanJson {
     planning_ms: f64,
     /// The `--budget` search; `null` without `--budget`.
     budget: Option<BudgetSection>,
+    /// The training graph (`--train`); `null` otherwise.
+    training: Option<tessera::report::TrainingSection>,
+    /// FLOPs and bytes moved (`graph::cost`).
+    compute: tessera::report::ComputeSection,
+    /// `--train`: every checkpoint strategy's arena and recompute FLOPs.
+    checkpoint_frontier: Option<Vec<tessera::recompute::FrontierRow>>,
 }
 
 /// Plans `graph` under `cfg` behind a spinner (searches and `--schedule auto` take seconds).
@@ -390,28 +400,61 @@ fn write_plan_file(
 
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
-    let mut prepared = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
-    let p = prepared.plan()?;
     let Prepared {
         graph,
         cfg,
+        planned,
         budget,
+        micro_batch,
         lowering,
-        ..
-    } = prepared;
+    } = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
+    let trained = super::train::apply(&graph, &args.model, &args.train)?;
+    if trained.is_some() && planned.is_some() {
+        return Err(CliError::Usage(
+            "--train with --budget is not supported yet".into(),
+        ));
+    }
+    let strategy = super::checkpoint::strategy(&args.train)?;
+    let (p, checkpoint, compute) = match (planned, &trained) {
+        (Some(p), _) => {
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
+        (None, Some(t)) => super::checkpoint::plan_training(t, strategy, &cfg)?,
+        (None, None) => {
+            let mut p = plan_with_progress(&graph, &cfg)?;
+            p.micro_batch = micro_batch;
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
+    };
     if let Some(path) = &args.out {
         write_plan_file(path, args, &graph, lowering, &p, &cfg)?;
     }
-    let s = section(&p, &cfg);
+    let training = trained
+        .as_ref()
+        .map(|t| super::train::section(t, &args.model, &args.train, None));
+    let mut s = section(&p, &cfg);
+    s.checkpoint = checkpoint;
     let curve = per_step(
         &memory_curve(&p.analysis.problem),
         p.analysis.liveness.steps,
     );
     let v = plan_variants(&p.graph, &cfg)?;
-    if output::show_report(args.json.as_deref()) {
-        print_plan(args, &graph, &cfg, &p, &s, budget.as_ref(), &curve);
+    let shown = output::show_report(args.json.as_deref());
+    if shown {
+        let extra = Extra {
+            budget: budget.as_ref(),
+            training: training.as_ref(),
+            compute: &compute,
+        };
+        print_plan(args, &p, &cfg, &s, &extra, &curve);
         print_variants(&v);
     }
+    let frontier = match &trained {
+        Some(t) => Some(super::checkpoint::frontier(t, &cfg, shown)?),
+        None => None,
+    };
     if let Some(path) = &args.json {
         let j = PlanJson {
             model: models::model_name(&args.model),
@@ -422,22 +465,32 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
             memory_curve: curve,
             planning_ms: p.plan_ms,
             budget,
+            training,
+            compute,
+            checkpoint_frontier: frontier,
         };
         write_json(path, &j)?;
     }
     Ok(())
 }
 
+/// The optional parts of the plan report.
+struct Extra<'a> {
+    budget: Option<&'a BudgetSection>,
+    training: Option<&'a TrainingSection>,
+    compute: &'a ComputeSection,
+}
+
 /// Prints the plan in readable form.
 fn print_plan(
     args: &PlanArgs,
-    graph: &Graph,
-    cfg: &PlanConfig,
     p: &PlannedGraph,
+    cfg: &PlanConfig,
     s: &PlanSection,
-    budget: Option<&BudgetSection>,
+    extra: &Extra,
     curve: &[u64],
 ) {
+    let graph = &p.graph;
     println!(
         "model:          {} ({} nodes, {} tensors)",
         models::model_name(&args.model),
@@ -477,7 +530,17 @@ fn print_plan(
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);
-    if let Some(b) = budget {
+    if let Some(t) = extra.training {
+        println!("training:       {}", super::train::line(t));
+    }
+    if let Some(c) = &s.checkpoint {
+        println!("checkpoint:     {}", super::checkpoint::line(c));
+    }
+    println!(
+        "compute:        {}",
+        super::checkpoint::compute_line(extra.compute)
+    );
+    if let Some(b) = extra.budget {
         println!("budget:         {}", budget_line(b));
     }
     println!(

@@ -9,8 +9,11 @@ use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
 use tessera::graph::Graph;
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::planfile::{DeviceLimits, Loaded, PlanFile};
-use tessera::report::{RunReport, Table, human_bytes};
+use tessera::report::{
+    BudgetSection, CheckpointSection, ComputeSection, RunReport, Table, human_bytes,
+};
 use tessera::runtime::Gpu;
+use tessera::transform::autodiff::TrainingGraph;
 
 /// Opens the GPU; without one, explains and returns `None` unless `require` is set.
 pub fn open_gpu(require: bool) -> Result<Option<Gpu>, CliError> {
@@ -123,6 +126,15 @@ pub fn print_report(r: &RunReport) {
     );
     if let Some(b) = &r.budget {
         println!("budget:           {}", plan::budget_line(b));
+    }
+    if let Some(t) = &r.training {
+        println!("training:         {}", super::train::line(t));
+    }
+    if let Some(c) = &r.plan.checkpoint {
+        println!("checkpoint:       {}", super::checkpoint::line(c));
+    }
+    if let Some(c) = &r.compute {
+        println!("compute:          {}", super::checkpoint::compute_line(c));
     }
     print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
@@ -292,15 +304,16 @@ pub fn plan_and_execute(
 }
 
 /// Executes an already planned graph (GPU when given, CPU reference always) and builds the
-/// report, with the arena under every reuse setting alongside.
-pub fn execute_planned(
+/// report, with the arena under every reuse setting alongside; with `opts.training`, also what
+/// the training steps measured.
+pub fn execute_planned_training(
     planned: PlannedGraph,
     model: &str,
     options: Vec<(String, usize)>,
     cfg: &PlanConfig,
     gpu: Option<&Gpu>,
     opts: ExecuteOptions,
-) -> Result<RunReport, CliError> {
+) -> Result<(RunReport, Option<tessera::execute::TrainingRun>), CliError> {
     let section = plan::section(&planned, cfg);
     let running = Progress::spinner(format!(
         "{model}: executing{}{} and the CPU reference",
@@ -310,8 +323,24 @@ pub fn execute_planned(
     // The layout describes the scheduled graph: execute that one, not the caller's order.
     let exec = execute(&planned.graph, &planned, gpu, opts)?;
     drop(running);
+    let training = exec.training.clone();
     let variants = plan_variants(&planned.graph, cfg)?;
-    Ok(exec.into_report(model, options, cfg, section, variants))
+    Ok((
+        exec.into_report(model, options, cfg, section, variants),
+        training,
+    ))
+}
+
+/// [`execute_planned_training`] for inference: the report alone.
+pub fn execute_planned(
+    planned: PlannedGraph,
+    model: &str,
+    options: Vec<(String, usize)>,
+    cfg: &PlanConfig,
+    gpu: Option<&Gpu>,
+    opts: ExecuteOptions,
+) -> Result<RunReport, CliError> {
+    Ok(execute_planned_training(planned, model, options, cfg, gpu, opts)?.0)
 }
 
 /// The model of a plan file as command-line model arguments: the built-in model and sizes it
@@ -406,20 +435,34 @@ fn load_plan_file(
     Ok((loaded, model))
 }
 
-/// What `planned` returns: the plan, its config, the `--budget` section and the model run.
-type Prepared = (
-    PlannedGraph,
-    PlanConfig,
-    Option<tessera::report::BudgetSection>,
-    ModelArgs,
-);
+/// What `run` executes: the plan and its config, the report sections planning produced, and
+/// the training graph with `--train`.
+struct Prepared {
+    planned: PlannedGraph,
+    cfg: PlanConfig,
+    budget: Option<BudgetSection>,
+    model: ModelArgs,
+    checkpoint: Option<CheckpointSection>,
+    compute: ComputeSection,
+    trained: Option<TrainingGraph>,
+}
 
 /// The planned graph and config: from `--plan`, else planned as the flags say (with the
-/// `--budget` section when asked).
+/// `--budget` section when asked; with `--train`, the training graph, checkpointed as
+/// `--checkpoint` says).
 fn planned(args: &RunArgs, gpu: Option<&Gpu>) -> Result<Prepared, CliError> {
     if let Some(path) = &args.plan {
         let (l, model) = load_plan_file(path, args, gpu)?;
-        return Ok((l.planned, l.cfg, None, model));
+        let compute = super::checkpoint::inference_compute(&l.planned.graph);
+        return Ok(Prepared {
+            planned: l.planned,
+            cfg: l.cfg,
+            budget: None,
+            model,
+            checkpoint: None,
+            compute,
+            trained: None,
+        });
     }
     let alignment = match (gpu, args.opts.alignment) {
         (Some(g), Some(a)) => a.max(g.min_storage_buffer_offset_alignment()),
@@ -427,20 +470,51 @@ fn planned(args: &RunArgs, gpu: Option<&Gpu>) -> Result<Prepared, CliError> {
         (None, a) => a.unwrap_or(256),
     };
     let mut prepared = plan::prepare(&args.model, &args.opts, alignment)?;
-    let planned = prepared.plan()?;
-    Ok((planned, prepared.cfg, prepared.budget, args.model.clone()))
+    let trained = super::train::apply(&prepared.graph, &args.model, &args.train)?;
+    let strategy = super::checkpoint::strategy(&args.train)?;
+    let (planned, checkpoint, compute) = match &trained {
+        Some(_) if prepared.planned.is_some() => {
+            return Err(CliError::Usage(
+                "--train with --budget is not supported yet".into(),
+            ));
+        }
+        Some(t) => super::checkpoint::plan_training(t, strategy, &prepared.cfg)?,
+        None => {
+            let p = prepared.plan()?;
+            let c = super::checkpoint::inference_compute(&p.graph);
+            (p, None, c)
+        }
+    };
+    Ok(Prepared {
+        planned,
+        cfg: prepared.cfg,
+        budget: prepared.budget,
+        model: args.model.clone(),
+        checkpoint,
+        compute,
+        trained,
+    })
 }
 
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let gpu = open_gpu(args.require_gpu)?;
-    let (planned, cfg, budget, model) = planned(args, gpu.as_ref())?;
+    let Prepared {
+        planned,
+        cfg,
+        budget,
+        model,
+        checkpoint,
+        compute,
+        trained,
+    } = planned(args, gpu.as_ref())?;
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,
+        training: trained.as_ref().map(|t| super::train::spec(t, &args.train)),
     };
     let name = models::model_name(&model);
-    let mut report = execute_planned(
+    let (mut report, training) = execute_planned_training(
         planned,
         &name,
         models::options_used(&model),
@@ -449,6 +523,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         opts,
     )?;
     report.budget = budget;
+    report.plan.checkpoint = checkpoint;
+    report.compute = Some(compute);
+    report.training = trained
+        .as_ref()
+        .map(|t| super::train::section(t, &model, &args.train, training.as_ref()));
     if output::show_report(args.json.as_deref()) {
         print_report(&report);
         print_comparison(&report);

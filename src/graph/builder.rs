@@ -16,6 +16,21 @@ impl GraphBuilder {
         Self::default()
     }
 
+    /// A builder that continues `g`: its tensors and nodes keep their ids, new ones follow.
+    pub fn from_graph(g: Graph) -> GraphBuilder {
+        GraphBuilder { graph: g }
+    }
+
+    /// The graph built so far (not yet validated as a whole).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Replaces the graph outputs.
+    pub fn set_outputs(&mut self, outputs: Vec<TensorId>) {
+        self.graph.outputs = outputs;
+    }
+
     fn add_tensor(
         &mut self,
         name: &str,

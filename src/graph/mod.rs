@@ -3,6 +3,7 @@
 
 mod builder;
 pub mod conv;
+pub mod cost;
 mod dag;
 mod dtype;
 mod error;
@@ -20,7 +21,7 @@ pub use dtype::DType;
 pub use error::{GraphError, printable};
 pub use ids::{NodeId, TensorId};
 pub use op::{
-    AttentionKernel, BinaryOp, Conv2dAttrs, ConvMethod, Op, PoolAttrs, PoolKind,
+    AttentionGradOf, AttentionKernel, BinaryOp, Conv2dAttrs, ConvMethod, Op, PoolAttrs, PoolKind,
     TILED_ATTENTION_MAX_HEAD_DIM, UnaryOp,
 };
 pub use shape::Shape;

@@ -141,6 +141,18 @@ impl AttentionKernel {
     }
 }
 
+/// Which input of an attention node an [`Op::AttentionGrad`] node computes the gradient of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionGradOf {
+    /// d q `[B, H, S, D]`: one pass over the keys per query row.
+    Q,
+    /// d k `[B, H, T, D]`: one pass over the queries per key row.
+    K,
+    /// d v `[B, H, T, D]`: one pass over the queries per key row.
+    V,
+}
+
 /// An operator. Inputs are listed in the node; their order is documented per variant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
@@ -211,6 +223,138 @@ pub enum Op {
         #[serde(default)]
         kernel: AttentionKernel,
     },
+    /// Sum of `x` down to `shape`, the reverse of broadcasting (`shape` broadcasts to `x`'s
+    /// shape): input `x`. Used for the gradients of broadcast operands and biases.
+    /// FLOPs: one add per input element.
+    ReduceTo {
+        /// The output dims.
+        shape: Vec<usize>,
+    },
+    /// The gradient of a unary op: inputs `x` (the op's input), `dy`; output `dx` (x's shape).
+    /// FLOPs: about 2 per element for relu and scale, about 15 for gelu.
+    UnaryBackward(UnaryOp),
+    /// The gradient of softmax over the last axis: inputs `y` (the softmax output), `dy`;
+    /// output `dx = y * (dy - sum(dy * y))` per row. FLOPs: 4 per element.
+    SoftmaxBackward,
+    /// The input gradient of layer normalisation: inputs `x [.., D]`, `gamma [D]`, `dy`; output
+    /// `dx = inv * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * gamma` per row.
+    /// FLOPs: about 12 per element.
+    LayerNormBackward {
+        /// The forward op's epsilon.
+        eps: f32,
+    },
+    /// The gradient of an embedding table: inputs `ids [..]` (u32), `dy [.., D]`; output
+    /// `[vocab, D]`, row v the sum of the dy rows whose id is v (deterministic scatter-add).
+    /// FLOPs: one compare per (table element, id) pair plus one add per dy element.
+    EmbeddingBackward {
+        /// Rows of the table.
+        vocab: usize,
+    },
+    /// Copy of `x[.., start..start + len, ..]` along `axis`: input `x`. FLOPs: none (a copy).
+    Slice {
+        /// The sliced axis.
+        axis: usize,
+        /// First index kept.
+        start: usize,
+        /// Indices kept.
+        len: usize,
+    },
+    /// Softmax cross-entropy, the mean over rows: inputs `logits [.., C]`, `labels [..]` (u32,
+    /// each below C); output `[1]`. FLOPs: about 4 per logit.
+    SoftmaxCrossEntropy,
+    /// Its gradient: inputs `logits`, `labels`, `dloss [1]`; output
+    /// `dloss * (softmax(logits) - onehot(labels)) / rows` (logits' shape). FLOPs: about 5
+    /// per logit.
+    SoftmaxCrossEntropyBackward,
+    /// Mean squared error: inputs `pred`, `target` (same shape); output `[1]`, the mean of
+    /// `(pred - target)^2`. FLOPs: 3 per element.
+    MseLoss,
+    /// Its gradient with respect to `pred`: inputs `pred`, `target`, `dloss [1]`; output
+    /// `dloss * 2 (pred - target) / n`. FLOPs: 3 per element.
+    MseLossBackward,
+    /// SGD step: inputs `w`, `g` (same shape); writes `w - lr * g` over `w`'s bytes (the output
+    /// is `w`'s storage, like a view, but a kernel runs). FLOPs: 2 per element.
+    SgdStep {
+        /// The learning rate.
+        lr: f32,
+    },
+    /// Momentum accumulation: inputs `v`, `g` (same shape); writes `momentum * v + g` over
+    /// `v`'s bytes. FLOPs: 2 per element.
+    MomentumAccumulate {
+        /// The momentum factor.
+        momentum: f32,
+    },
+    /// Gradient of a convolution with respect to its input (a transposed convolution, gathered
+    /// per input element, no workspace): inputs `dy [N, O, OH, OW]`, `w [O, C, KH, KW]`; output
+    /// `dx [N, C, input[0], input[1]]`. `attrs` are the forward convolution's (its `method` is
+    /// ignored). FLOPs: `2 N O OH OW C KH KW` (the forward's multiply-adds).
+    Conv2dGradInput {
+        /// The forward convolution's geometry.
+        attrs: Conv2dAttrs,
+        /// The forward input's height and width (several sizes give the same output size).
+        input: [usize; 2],
+    },
+    /// Gradient of a convolution with respect to its weight (one thread per weight element
+    /// reducing over the batch and output positions, no workspace): inputs `x [N, C, H, W]`,
+    /// `dy [N, O, OH, OW]`; output `dw [O, C, kernel[0], kernel[1]]`.
+    /// FLOPs: `2 N O OH OW C KH KW`.
+    Conv2dGradWeight {
+        /// The forward convolution's geometry.
+        attrs: Conv2dAttrs,
+        /// The weight's window (KH, KW).
+        kernel: [usize; 2],
+    },
+    /// Gradient of a convolution's bias: `dy [N, O, OH, OW]` summed over N, OH and OW; output
+    /// `[O]`. FLOPs: `N O OH OW`.
+    Conv2dGradBias,
+    /// Gradient of pooling with respect to its input, gathered per input element: inputs
+    /// `dy [N, C, OH, OW]` and, for max pooling only, the forward input `x [N, C, H, W]`; output
+    /// `[N, C, input[0], input[1]]`. Max sends each window's gradient to the first maximum of
+    /// the window in row-major order (padding never wins); average divides by the in-bounds
+    /// count. FLOPs: `N C OH OW KH KW` for average, twice that for max (the window's maximum is
+    /// found again per input element it covers).
+    Pool2dGrad {
+        /// The forward pooling's attributes.
+        attrs: PoolAttrs,
+        /// The forward input's height and width.
+        input: [usize; 2],
+    },
+    /// Gradient of a global average pool: `dy [N, C]` spread evenly over
+    /// `[N, C, size[0], size[1]]`. FLOPs: `N C H W`.
+    GlobalAvgPoolGrad {
+        /// The forward input's height and width.
+        size: [usize; 2],
+    },
+    /// Gradient of [`Op::Upsample2x`]: `dy [N, C, OH, OW]` summed over the (up to) 2 x 2
+    /// output pixels each input pixel was copied to (fewer on a cropped last row or column);
+    /// output `[N, C, input[0], input[1]]`. FLOPs: `N C OH OW`.
+    Upsample2xGrad {
+        /// The forward input's height and width.
+        input: [usize; 2],
+    },
+    /// Row statistics for the attention backward: inputs `q [B, H, S, D]`, `k [B, H, T, D]`,
+    /// the forward output `o [B, H, S, D]` and its gradient `dy [B, H, S, D]`; output
+    /// `[B, H, S, 2]` holding per query row the log-sum-exp of its scaled (masked) scores and
+    /// `delta = sum_d dy o`. FLOPs: `2 B H S T D + 2 B H S D` (scores again, then the dot).
+    AttentionStats {
+        /// The forward's causal mask.
+        causal: bool,
+        /// The forward's scale.
+        scale: f32,
+    },
+    /// One gradient of attention, flash-attention-2 style: the probabilities are recomputed
+    /// from q, k and the row log-sum-exp, never stored. Inputs `q`, `k`, `v`, `dy` and the
+    /// [`Op::AttentionStats`] output; output d q, d k or d v as `wrt` says. Head dims up to
+    /// [`TILED_ATTENTION_MAX_HEAD_DIM`]. FLOPs: d q and d k `6 B H S T D` (scores, dy v and
+    /// the update, halved by a causal mask), d v `4 B H S T D`.
+    AttentionGrad {
+        /// The forward's causal mask.
+        causal: bool,
+        /// The forward's scale.
+        scale: f32,
+        /// Which input's gradient.
+        wrt: AttentionGradOf,
+    },
 }
 
 impl Op {
@@ -243,12 +387,62 @@ impl Op {
             Op::Embedding => "embedding",
             Op::Attention { .. } => "attention",
             Op::Upsample2x { .. } => "upsample2x",
+            Op::ReduceTo { .. } => "reduce_to",
+            Op::UnaryBackward(UnaryOp::Relu) => "relu_backward",
+            Op::UnaryBackward(UnaryOp::Gelu) => "gelu_backward",
+            Op::UnaryBackward(UnaryOp::Scale(_)) => "scale_backward",
+            Op::SoftmaxBackward => "softmax_backward",
+            Op::LayerNormBackward { .. } => "layernorm_backward",
+            Op::EmbeddingBackward { .. } => "embedding_backward",
+            Op::Slice { .. } => "slice",
+            Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Op::SoftmaxCrossEntropyBackward => "softmax_cross_entropy_backward",
+            Op::MseLoss => "mse_loss",
+            Op::MseLossBackward => "mse_loss_backward",
+            Op::SgdStep { .. } => "sgd_step",
+            Op::MomentumAccumulate { .. } => "momentum_accumulate",
+            Op::Conv2dGradInput { .. } => "conv2d_grad_input",
+            Op::Conv2dGradWeight { .. } => "conv2d_grad_weight",
+            Op::Conv2dGradBias => "conv2d_grad_bias",
+            Op::Pool2dGrad {
+                attrs:
+                    PoolAttrs {
+                        kind: PoolKind::Max,
+                        ..
+                    },
+                ..
+            } => "maxpool2d_grad",
+            Op::Pool2dGrad { .. } => "avgpool2d_grad",
+            Op::GlobalAvgPoolGrad { .. } => "global_avg_pool_grad",
+            Op::Upsample2xGrad { .. } => "upsample2x_grad",
+            Op::AttentionStats { .. } => "attention_stats",
+            Op::AttentionGrad {
+                wrt: AttentionGradOf::Q,
+                ..
+            } => "attention_grad_q",
+            Op::AttentionGrad {
+                wrt: AttentionGradOf::K,
+                ..
+            } => "attention_grad_k",
+            Op::AttentionGrad {
+                wrt: AttentionGradOf::V,
+                ..
+            } => "attention_grad_v",
         }
     }
 
-    /// True when the output shares its first input's bytes (no kernel runs).
+    /// True when the output shares its first input's bytes: a zero-copy reshape (no kernel
+    /// runs), or an optimizer update that rewrites its first input in place
+    /// ([`Op::updates_in_place`]; its kernel runs).
     pub fn is_view(&self) -> bool {
-        matches!(self, Op::Reshape { .. })
+        matches!(self, Op::Reshape { .. }) || self.updates_in_place()
+    }
+
+    /// True for the optimizer updates ([`Op::SgdStep`], [`Op::MomentumAccumulate`]) that write
+    /// their first input's bytes in place; their output is that storage after the update. No
+    /// node may read the old tensor after the update (checked by validation).
+    pub fn updates_in_place(&self) -> bool {
+        matches!(self, Op::SgdStep { .. } | Op::MomentumAccumulate { .. })
     }
 
     /// True when the op may overwrite its first input, provided shapes and dtype match and the

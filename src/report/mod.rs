@@ -76,6 +76,8 @@ pub struct PlanSection {
     /// Micro-batch slices (`--micro-batch K`): the batch ran as this many sequential slices
     /// sharing the weights; 1 without the flag.
     pub micro_batch: usize,
+    /// Checkpoint recomputation (`--checkpoint`; `null` without it).
+    pub checkpoint: Option<CheckpointSection>,
 }
 
 /// The schedule stage's choice (JSON `plan.schedule`).
@@ -254,4 +256,88 @@ pub struct RunReport {
     pub baselines: Vec<BaselineReport>,
     /// The `--budget` search (`None` without `--budget`).
     pub budget: Option<BudgetSection>,
+    /// The training steps (`--train`; `None` otherwise).
+    pub training: Option<TrainingSection>,
+    /// FLOPs and bytes moved (JSON `compute`).
+    pub compute: Option<ComputeSection>,
+}
+
+/// `--train`: the training graph and, for `run`, the losses of its steps.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TrainingSection {
+    /// `cross-entropy` or `mse`.
+    pub loss: String,
+    /// Steps executed (`--steps`).
+    pub steps: usize,
+    /// SGD learning rate.
+    pub lr: f32,
+    /// Momentum factor (0: plain SGD).
+    pub momentum: f32,
+    /// Trained weights.
+    pub params: usize,
+    /// Their elements.
+    pub param_elements: u64,
+    /// Forward nodes, the loss included.
+    pub forward_nodes: usize,
+    /// Backward and update nodes.
+    pub backward_nodes: usize,
+    /// The loss at the initial weights (the first step's); on the device when there is one,
+    /// else the CPU reference's. `None` for `plan`.
+    pub loss_before: Option<f64>,
+    /// The loss at the weights after the last step (a forward pass after it).
+    pub loss_after: Option<f64>,
+    /// The loss of each step, then `loss_after`.
+    pub losses: Vec<f64>,
+    /// The CPU reference's `loss_before` and `loss_after` after the same steps.
+    pub reference_losses: Option<[f64; 2]>,
+    /// Max abs difference between the device's outputs after the last step (its loss and
+    /// every updated weight) and the CPU reference's after the same steps; also in
+    /// `correctness`.
+    pub weights_max_abs_err: Option<f64>,
+    /// Wall time of all device steps (ms).
+    pub steps_ms: Option<f64>,
+}
+
+/// `--checkpoint` (JSON `plan.checkpoint`): what the checkpoint rewrite did.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct CheckpointSection {
+    /// The strategy (`none`, `sqrt`, `every:K`, `selective`, `revolve:C`, `budget:BYTES`).
+    pub strategy: String,
+    /// Segments ("layers") the forward pass was cut into at its articulation points.
+    pub segments: usize,
+    /// Recompute nodes inserted (clones of forward nodes).
+    pub recompute_nodes: usize,
+    /// Their FLOPs (also `compute.recompute_flops`).
+    pub recompute_flops: u64,
+    /// Bytes of forward activations kept for the backward pass.
+    pub kept_activation_bytes: u64,
+}
+
+/// The cost model's figures (JSON `compute`, `graph::cost`): FLOPs of the forward pass (loss
+/// included), the backward pass and updates, and the recompute clones; bytes every node reads
+/// and writes once.
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct ComputeSection {
+    /// FLOPs of the forward nodes (every node of an inference graph).
+    pub forward_flops: u64,
+    /// FLOPs of the backward and update nodes (0 for inference).
+    pub backward_flops: u64,
+    /// FLOPs of recompute clones (0 without `--checkpoint`).
+    pub recompute_flops: u64,
+    /// `recompute_flops / forward_flops`.
+    pub recompute_over_forward: f64,
+    /// Bytes read and written by all nodes (compulsory traffic).
+    pub bytes_moved: u64,
+}
+
+impl From<crate::graph::cost::GraphCost> for ComputeSection {
+    fn from(c: crate::graph::cost::GraphCost) -> Self {
+        ComputeSection {
+            forward_flops: c.forward_flops,
+            backward_flops: c.backward_flops,
+            recompute_flops: c.recompute_flops,
+            recompute_over_forward: c.recompute_flops as f64 / c.forward_flops.max(1) as f64,
+            bytes_moved: c.bytes_moved,
+        }
+    }
 }

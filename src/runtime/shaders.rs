@@ -8,9 +8,9 @@
 mod params;
 
 pub use params::{
-    AttentionParams, ConvParams, DataParams, DirectConvParams, ElementwiseParams, Field,
-    GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams, ResizeParams,
-    TiledAttentionParams,
+    AttentionGradParams, AttentionParams, ConvGradParams, ConvParams, DataParams, DirectConvParams,
+    ElementwiseParams, Field, GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams,
+    ReduceParams, ResizeParams, TiledAttentionParams, TrainParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -35,6 +35,10 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<ResizeParams>(),
         size_of::<TiledAttentionParams>(),
         size_of::<DirectConvParams>(),
+        size_of::<ReduceParams>(),
+        size_of::<TrainParams>(),
+        size_of::<ConvGradParams>(),
+        size_of::<AttentionGradParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -83,6 +87,11 @@ pub const POOL_MAX: u32 = 0;
 /// Average pooling.
 pub const POOL_AVG: u32 = 1;
 
+/// `ATTN_GRAD_K` of attention_grad.wgsl: attn_grad_kv computes d k.
+pub const ATTN_GRAD_K: u32 = 1;
+/// `ATTN_GRAD_V`: attn_grad_kv computes d v.
+pub const ATTN_GRAD_V: u32 = 2;
+
 /// Every WGSL `const` that mirrors a Rust constant, as `(name, value)`: a shader declaring one of
 /// these names must give it this value (checked by the reflection test).
 pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
@@ -110,6 +119,8 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
         crate::graph::conv::DIRECT_CHANNELS as u32,
     ),
     ("DIRECT_PATCH", crate::graph::conv::DIRECT_PATCH as u32),
+    ("ATTN_GRAD_K", ATTN_GRAD_K),
+    ("ATTN_GRAD_V", ATTN_GRAD_V),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -135,6 +146,24 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "conv_direct.wgsl",
         include_str!("../../shaders/conv_direct.wgsl"),
+    ),
+    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    ("backward.wgsl", include_str!("../../shaders/backward.wgsl")),
+    (
+        "backward_ids.wgsl",
+        include_str!("../../shaders/backward_ids.wgsl"),
+    ),
+    (
+        "conv_grad.wgsl",
+        include_str!("../../shaders/conv_grad.wgsl"),
+    ),
+    (
+        "pool_grad.wgsl",
+        include_str!("../../shaders/pool_grad.wgsl"),
+    ),
+    (
+        "attention_grad.wgsl",
+        include_str!("../../shaders/attention_grad.wgsl"),
     ),
 ];
 
@@ -199,6 +228,50 @@ kernels! {
     AttnTiled,
     /// Direct convolution with input tiles in workgroup memory (no workspace).
     ConvDirect,
+    /// Sum down to a broadcast shape.
+    ReduceTo,
+    /// Gradient of relu, gelu or scale.
+    UnaryBackward,
+    /// Gradient of a row softmax.
+    SoftmaxBackward,
+    /// Input gradient of layer normalisation.
+    LayerNormBackward,
+    /// Slice along one axis.
+    Slice,
+    /// Mean squared error (one workgroup).
+    MseLoss,
+    /// Gradient of the mean squared error.
+    MseLossBackward,
+    /// SGD step rewriting the weight in place.
+    SgdStep,
+    /// Momentum accumulation rewriting the velocity in place.
+    MomentumAccumulate,
+    /// Embedding table gradient (deterministic scatter-add).
+    EmbeddingBackward,
+    /// Softmax cross-entropy, mean over rows (one workgroup).
+    CrossEntropy,
+    /// Gradient of softmax cross-entropy.
+    CrossEntropyBackward,
+    /// Convolution gradient of the input (gathered transposed convolution).
+    ConvGradInput,
+    /// Convolution gradient of the weight.
+    ConvGradWeight,
+    /// Convolution gradient of the bias.
+    ConvGradBias,
+    /// Max pooling gradient (to each window's first maximum).
+    MaxPoolGrad,
+    /// Average pooling gradient.
+    AvgPoolGrad,
+    /// Global average pooling gradient.
+    GlobalAvgPoolGrad,
+    /// 2x upsampling gradient.
+    Upsample2xGrad,
+    /// Attention backward row statistics (log-sum-exp, delta).
+    AttnStats,
+    /// Attention gradient of q.
+    AttnGradQ,
+    /// Attention gradient of k or v.
+    AttnGradKv,
 }
 
 impl Kernel {
@@ -216,6 +289,13 @@ impl Kernel {
             Upsample2x => "resize.wgsl",
             AttnTiled => "attention_tiled.wgsl",
             ConvDirect => "conv_direct.wgsl",
+            ReduceTo => "reduce.wgsl",
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate => "backward.wgsl",
+            EmbeddingBackward | CrossEntropy | CrossEntropyBackward => "backward_ids.wgsl",
+            ConvGradInput | ConvGradWeight | ConvGradBias => "conv_grad.wgsl",
+            MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => "pool_grad.wgsl",
+            AttnStats | AttnGradQ | AttnGradKv => "attention_grad.wgsl",
         }
     }
 
@@ -245,6 +325,28 @@ impl Kernel {
             Upsample2x => "upsample2x",
             AttnTiled => "attn_tiled",
             ConvDirect => "conv_direct",
+            ReduceTo => "reduce_to",
+            UnaryBackward => "unary_backward",
+            SoftmaxBackward => "softmax_backward",
+            LayerNormBackward => "layernorm_backward",
+            Slice => "slice",
+            MseLoss => "mse_loss",
+            MseLossBackward => "mse_loss_backward",
+            SgdStep => "sgd_step",
+            MomentumAccumulate => "momentum_accumulate",
+            EmbeddingBackward => "embedding_backward",
+            CrossEntropy => "cross_entropy",
+            CrossEntropyBackward => "cross_entropy_backward",
+            ConvGradInput => "conv_grad_input",
+            ConvGradWeight => "conv_grad_weight",
+            ConvGradBias => "conv_grad_bias",
+            MaxPoolGrad => "max_pool2d_grad",
+            AvgPoolGrad => "avg_pool2d_grad",
+            GlobalAvgPoolGrad => "global_avg_pool_grad",
+            Upsample2xGrad => "upsample2x_grad",
+            AttnStats => "attn_stats",
+            AttnGradQ => "attn_grad_q",
+            AttnGradKv => "attn_grad_kv",
         }
     }
 
@@ -258,6 +360,13 @@ impl Kernel {
             Binary | LayerNormInPlace | Embedding => 3,
             MatMul | LayerNorm | AttnTiled | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
+            ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
+            UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
+            LayerNormBackward | MseLossBackward | CrossEntropyBackward => 4,
+            ConvGradBias | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => 2,
+            ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
+            AttnStats => 5,
+            AttnGradQ | AttnGradKv => 6,
         }
     }
 
@@ -298,6 +407,15 @@ impl Kernel {
             Upsample2x => ParamsLayout::of::<ResizeParams>(),
             AttnTiled => ParamsLayout::of::<TiledAttentionParams>(),
             ConvDirect => ParamsLayout::of::<DirectConvParams>(),
+            ReduceTo => ParamsLayout::of::<ReduceParams>(),
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate | EmbeddingBackward | CrossEntropy
+            | CrossEntropyBackward => ParamsLayout::of::<TrainParams>(),
+            ConvGradInput | ConvGradWeight | ConvGradBias => ParamsLayout::of::<ConvGradParams>(),
+            MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => {
+                ParamsLayout::of::<PoolParams>()
+            }
+            AttnStats | AttnGradQ | AttnGradKv => ParamsLayout::of::<AttentionGradParams>(),
         }
     }
 

@@ -322,6 +322,9 @@ fn out_axis(
             [Some(a), Some(b), Some(c)] if a == b && b == c && *a < 2 => Ok(*a),
             _ => Err("q, k and v must all carry the batch on axis 0 or 1".into()),
         },
+        // Backward, loss and update ops exist only in training graphs, which autodiff builds
+        // from an (already sliced) forward graph; they have no batch-axis rule.
+        _ => Err("it has no batch-axis rule (micro-batching slices forward graphs)".into()),
     }
 }
 

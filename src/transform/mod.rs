@@ -1,4 +1,8 @@
-//! Graph-to-graph rewrites that run after the model is built and before the schedule stage
-//! (DESIGN.md's `transform`): each takes a graph and returns a new, validated one.
+//! Graph-to-graph rewrites between the graph IR and the schedule stage (DESIGN.md's
+//! `transform`), each taking a graph and returning a new, validated one: autodiff turns a forward
+//! graph into a training graph; checkpointing rewrites a training graph to recompute dropped
+//! activations; micro-batching runs the batch as sequential slices. Pure graph code: no wgpu.
 
+pub mod autodiff;
+pub mod checkpoint;
 pub mod micro_batch;
