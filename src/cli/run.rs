@@ -360,9 +360,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         opts,
     )?;
     report.budget = prepared.budget;
-    report.training = trained
-        .as_ref()
-        .map(|t| super::train::section(t, &args.model, &args.train, training.as_ref()));
+    report.training = trained.as_ref().map(|t| {
+        let mut s = super::train::section(t, &args.model, &args.train, training.as_ref());
+        s.weights_max_abs_err = report.correctness.max_abs_err;
+        s
+    });
     print_report(&report);
     print_comparison(&report);
     if let Some(path) = &args.json {
