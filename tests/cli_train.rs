@@ -1,7 +1,8 @@
-//! `--train` end to end through the binary: training steps on the device (lavapipe) with the
-//! weights updated in place lower the loss, agree with the CPU reference's steps (the run fails
-//! otherwise), and are reported as `training.loss_before` / `training.loss_after`; `plan
-//! --train` plans the training graph; bad training flags are one-line errors.
+//! `--train` end to end through the binary (mlp, a small gpt with momentum, a small resnet):
+//! training steps on the device (lavapipe) with the weights updated in place lower the loss,
+//! agree with the CPU reference's steps (the run fails otherwise), and are reported as
+//! `training.loss_before` / `training.loss_after`; `plan --train` plans the training graph;
+//! bad training flags are one-line errors.
 
 mod cli_support;
 
@@ -75,6 +76,29 @@ fn five_steps_lower_a_small_gpt_loss_with_momentum() {
     assert!(after < before, "loss {before} -> {after}");
     assert_eq!(r["correctness"]["passed"], true);
     assert_eq!(r["training"]["loss"], "cross-entropy");
+}
+
+#[test]
+fn five_steps_lower_a_small_resnet_loss() {
+    // Convolution, pooling and global-average-pool gradients (bwdops' rules) in the steps.
+    let r = run_json(
+        "resnet.json",
+        &[
+            "--model",
+            "resnet",
+            "--image",
+            "13",
+            "--batch",
+            "3",
+            "--train",
+            "--steps",
+            "5",
+            "--no-baselines",
+        ],
+    );
+    let (before, after) = losses(&r);
+    assert!(after < before, "loss {before} -> {after}");
+    assert_eq!(r["correctness"]["passed"], true);
 }
 
 #[test]

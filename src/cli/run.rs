@@ -525,9 +525,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     report.budget = budget;
     report.plan.checkpoint = checkpoint;
     report.compute = Some(compute);
-    report.training = trained
-        .as_ref()
-        .map(|t| super::train::section(t, &model, &args.train, training.as_ref()));
+    report.training = trained.as_ref().map(|t| {
+        let mut s = super::train::section(t, &model, &args.train, training.as_ref());
+        s.weights_max_abs_err = report.correctness.max_abs_err;
+        s
+    });
     if output::show_report(args.json.as_deref()) {
         print_report(&report);
         print_comparison(&report);

@@ -5,7 +5,7 @@
 //! allocation halfway through.
 
 use super::CpuError;
-use crate::graph::{Graph, Op, TensorKind};
+use crate::graph::{Graph, Op, Shape, TensorKind};
 
 /// Bytes the reference holds per element of any value (f32; f16 is held as f32; u32 ids).
 pub const VALUE_BYTES: u64 = 4;
@@ -54,6 +54,14 @@ fn kernel_scratch_bytes(graph: &Graph, op: &Op, inputs: &[crate::graph::TensorId
                 .copied()
                 .unwrap_or(0);
             (t as u64).saturating_mul(2 * VALUE_BYTES)
+        }
+        // f64 accumulators of the output's size (`grad::accumulators`).
+        (Op::ReduceTo { shape }, _) => Shape::new(shape.clone()).numel().saturating_mul(8),
+        (Op::EmbeddingBackward { vocab }, Some(dy)) => {
+            let d = graph.tensors[dy.index()].shape.dims().last().copied();
+            (*vocab as u64)
+                .saturating_mul(d.unwrap_or(0) as u64)
+                .saturating_mul(8)
         }
         _ => 0,
     }

@@ -10,9 +10,8 @@
 use crate::cpu::{TensorData, eval_node, initial_data};
 use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Node, TensorId, TensorKind};
 
-/// The signature of a backward rule.
-pub(crate) type Rule =
-    fn(&mut GraphBuilder, &Node, TensorId, &[bool]) -> Result<Vec<Option<TensorId>>, GraphError>;
+/// The signature of a backward rule (defined once, in `autodiff/mod.rs`).
+pub(crate) use super::Rule;
 
 /// Finite-difference step.
 pub(crate) const EPS: f32 = 1e-3;
