@@ -70,10 +70,11 @@ fn embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let token = i / p.dim;
     let d = i % p.dim;
     let id = arg2[token];
-    if (id >= p.offset && id - p.offset < p.rows) {
-        arg3[i] = arg1[(id - p.offset) * p.dim + d];
-    } else if (id >= p.vocab && p.offset == 0u) {
-        arg3[i] = 0u;
+    let mine = id >= p.offset && id - p.offset < p.rows;
+    if (mine || (id >= p.vocab && p.offset == 0u)) {
+        var v = 0u;
+        if (mine) { v = arg1[(id - p.offset) * p.dim + d]; }
+        arg3[i] = v;
     }
 }
 
