@@ -147,7 +147,11 @@ fn a_row_beyond_the_binding_limit_is_a_clear_error() {
         let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(errors.len(), 1, "{value}: {stderr}");
         for n in needles {
-            assert!(errors[0].contains(n), "{value}: `{}` lacks `{n}`", errors[0]);
+            assert!(
+                errors[0].contains(n),
+                "{value}: `{}` lacks `{n}`",
+                errors[0]
+            );
         }
     }
 }

@@ -52,7 +52,10 @@ fn single(dims: &[&[usize]], op: Op) -> Graph {
 /// asserting that some tensor of it needs more than one binding.
 fn check_split(g: &Graph, in_place: bool, what: &str) {
     let largest = g.tensors.iter().map(|t| t.size_bytes()).max().unwrap_or(0);
-    assert!(largest > LIMIT, "{what}: nothing to split ({largest} bytes)");
+    assert!(
+        largest > LIMIT,
+        "{what}: nothing to split ({largest} bytes)"
+    );
     let compiled = compile(gpu(), g, &naive(g)).expect("compile");
     assert!(
         compiled.dispatch_count() > g.nodes.len(),
@@ -74,15 +77,27 @@ fn mm(trans_a: bool, trans_b: bool) -> Op {
 #[test]
 fn gemm_in_row_blocks() {
     // A [301, 61] is 73,444 bytes: rows of A and C in blocks, bias on every block.
-    check_split(&single(&[&[301, 61], &[61, 37], &[37]], Op::Linear), false, "A rows");
+    check_split(
+        &single(&[&[301, 61], &[61, 37], &[37]], Op::Linear),
+        false,
+        "A rows",
+    );
     // C [300, 70] is 84,000 bytes.
-    check_split(&single(&[&[300, 20], &[20, 70]], Op::Linear), false, "C rows");
+    check_split(
+        &single(&[&[300, 20], &[20, 70]], Op::Linear),
+        false,
+        "C rows",
+    );
 }
 
 #[test]
 fn gemm_in_column_blocks_of_a_transposed_b() {
     // The tied-head shape: B [400, 45] stored transposed is 72,000 bytes.
-    check_split(&single(&[&[7, 45], &[400, 45]], mm(false, true)), false, "B^T columns");
+    check_split(
+        &single(&[&[7, 45], &[400, 45]], mm(false, true)),
+        false,
+        "B^T columns",
+    );
 }
 
 #[test]
@@ -91,7 +106,11 @@ fn gemm_in_depth_blocks_accumulating() {
     let g = single(&[&[9, 300], &[300, 70], &[70]], Op::Linear);
     check_split(&g, false, "B depth");
     // A stored transposed [300, 61] is 73,200 bytes.
-    check_split(&single(&[&[300, 61], &[300, 13]], mm(true, false)), false, "A^T depth");
+    check_split(
+        &single(&[&[300, 61], &[300, 13]], mm(true, false)),
+        false,
+        "A^T depth",
+    );
 }
 
 #[test]
@@ -100,12 +119,20 @@ fn gemm_in_rows_columns_and_depth_together_and_per_batch() {
     let g = single(&[&[150, 130], &[170, 130]], mm(false, true));
     check_split(&g, false, "rows and columns");
     // A [300, 300], B [300, 71], C [300, 71]: rows and depth.
-    check_split(&single(&[&[300, 300], &[300, 71]], Op::Linear), false, "rows and depth");
+    check_split(
+        &single(&[&[300, 300], &[300, 71]], Op::Linear),
+        false,
+        "rows and depth",
+    );
     // Every transpose, batched: each matrix of the batch in its own blocks.
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         let a = if ta { [2, 130, 150] } else { [2, 150, 130] };
         let b = if tb { [2, 77, 130] } else { [2, 130, 77] };
-        check_split(&single(&[&a, &b], mm(ta, tb)), false, &format!("batched {ta} {tb}"));
+        check_split(
+            &single(&[&a, &b], mm(ta, tb)),
+            false,
+            &format!("batched {ta} {tb}"),
+        );
     }
 }
 
@@ -119,7 +146,11 @@ fn embedding_over_blocks_of_the_table_and_of_the_tokens() {
         let y = b.op("y", Op::Embedding, &[table, ids]).expect("embedding");
         b.output(y);
         let g = b.build().expect("graph");
-        check_split(&g, false, &format!("embedding {vocab}x{width}, {tokens} ids"));
+        check_split(
+            &g,
+            false,
+            &format!("embedding {vocab}x{width}, {tokens} ids"),
+        );
     }
 }
 
@@ -134,13 +165,25 @@ fn softmax_and_layernorm_over_row_blocks() {
 #[test]
 fn elementwise_over_chunks_with_broadcast_operands() {
     let add = Op::Binary(BinaryOp::Add);
-    check_split(&single(&[&[301, 61], &[301, 61]], add.clone()), true, "a + b");
+    check_split(
+        &single(&[&[301, 61], &[301, 61]], add.clone()),
+        true,
+        "a + b",
+    );
     check_split(&single(&[&[301, 61], &[61]], add.clone()), true, "a + row");
-    check_split(&single(&[&[301, 61], &[1]], add.clone()), true, "a + scalar");
+    check_split(
+        &single(&[&[301, 61], &[1]], add.clone()),
+        true,
+        "a + scalar",
+    );
     let mul = Op::Binary(BinaryOp::Mul);
     check_split(&single(&[&[9, 40, 61], &[40, 61]], mul), true, "a * plane");
     check_split(&single(&[&[40, 61], &[9, 40, 61]], add), false, "plane + a");
-    check_split(&single(&[&[301, 61]], Op::Unary(UnaryOp::Gelu)), true, "gelu");
+    check_split(
+        &single(&[&[301, 61]], Op::Unary(UnaryOp::Gelu)),
+        true,
+        "gelu",
+    );
 }
 
 #[test]
@@ -174,7 +217,10 @@ fn a_gpt_whose_embedding_and_logits_exceed_a_binding_matches_and_stays_in_plan()
         let report = clobber_check(gpu(), &compiled, &g, &planned.layout).expect("clobber");
         assert_eq!(report.failure, None, "{model}");
         let violations = compiled.check_guards(gpu()).expect("guard check");
-        assert!(violations.is_empty(), "{model}: out-of-plan writes: {violations:?}");
+        assert!(
+            violations.is_empty(),
+            "{model}: out-of-plan writes: {violations:?}"
+        );
     }
 }
 
@@ -185,7 +231,12 @@ fn a_row_larger_than_a_binding_is_refused_naming_the_tensor() {
     match compile(gpu(), &g, &naive(&g)) {
         Err(e @ RuntimeError::RowTooLarge { .. }) => {
             let text = e.to_string();
-            let needles = ["tensor x0", "rows are 65540 bytes", "1 row(s)", "65536 bytes"];
+            let needles = [
+                "tensor x0",
+                "rows are 65540 bytes",
+                "1 row(s)",
+                "65536 bytes",
+            ];
             for needle in needles {
                 assert!(text.contains(needle), "{text} lacks {needle}");
             }

@@ -41,9 +41,10 @@ impl Gpu {
     /// storage binding limit is lowered to `TESSERA_MAX_BINDING` when that is set.
     pub fn new() -> Result<Gpu, RuntimeError> {
         let cap = match std::env::var(MAX_BINDING_ENV) {
-            Ok(text) => Some(crate::bytes::parse_size(&text).map_err(|e| {
-                RuntimeError::DeviceRequest(format!("{MAX_BINDING_ENV}: {e}"))
-            })?),
+            Ok(text) => Some(
+                crate::bytes::parse_size(&text)
+                    .map_err(|e| RuntimeError::DeviceRequest(format!("{MAX_BINDING_ENV}: {e}")))?,
+            ),
             Err(_) => None,
         };
         pollster::block_on(Self::new_async(cap))
@@ -72,7 +73,8 @@ impl Gpu {
                 )));
             }
             let cap = cap / 4 * 4;
-            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap);
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(cap);
         }
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let desc = wgpu::DeviceDescriptor {

@@ -123,14 +123,19 @@ impl NodeCx<'_> {
             .find(|&&t| {
                 let loc = self.lw.place.tensor(t);
                 let bytes = self.lw.graph.tensors[t.index()].size_bytes();
-                loc.buffer == big.buffer && loc.offset <= big.offset && big.offset < loc.offset + bytes
+                loc.buffer == big.buffer
+                    && loc.offset <= big.offset
+                    && big.offset < loc.offset + bytes
             })
             .map_or_else(
                 || format!("workspace of node {}", node.name),
                 |&t| format!("tensor {} of node {}", self.tensor_name(t), node.name),
             );
         Err(RuntimeError::BindingTooLarge {
-            tensor: format!("{owner} ({}, which cannot be split over bindings)", node.op.name()),
+            tensor: format!(
+                "{owner} ({}, which cannot be split over bindings)",
+                node.op.name()
+            ),
             bytes: big.size,
             limit,
         })

@@ -70,7 +70,11 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
         .enumerate()
     {
         if cx.numel(t) != total {
-            let lead = strides.iter().take_while(|&&s| s == 0).count().min(od.len());
+            let lead = strides
+                .iter()
+                .take_while(|&&s| s == 0)
+                .count()
+                .min(od.len());
             unit = lcm(unit, od[lead..].iter().map(|&d| d as u64).product());
             sliced[i] = false;
         }
@@ -79,7 +83,13 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
     let mut steps = Vec::new();
     for (e0, e1) in chunks {
         let part: Vec<Region> = (bindings.iter().zip(&sliced))
-            .map(|(&r, &s)| if s { cx.sub_aligned(r, e0 * 4, e1 * 4) } else { r })
+            .map(|(&r, &s)| {
+                if s {
+                    cx.sub_aligned(r, e0 * 4, e1 * 4)
+                } else {
+                    r
+                }
+            })
             .collect();
         let params = ElementwiseParams {
             total: cx.u32_of(e1 - e0, "elements")?,

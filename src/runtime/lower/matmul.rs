@@ -133,8 +133,18 @@ impl Gemm {
         let mut sizes = [m, n, k];
         // (tensor, stored rows, row length, the dimension its rows run along: 0 m, 1 n, 2 k)
         let stored = [
-            (ops.tensors[0], if ta { k } else { m }, if ta { m } else { k }, if ta { 2 } else { 0 }),
-            (ops.tensors[1], if tb { n } else { k }, if tb { k } else { n }, if tb { 1 } else { 2 }),
+            (
+                ops.tensors[0],
+                if ta { k } else { m },
+                if ta { m } else { k },
+                if ta { 2 } else { 0 },
+            ),
+            (
+                ops.tensors[1],
+                if tb { n } else { k },
+                if tb { k } else { n },
+                if tb { 1 } else { 2 },
+            ),
             (ops.tensors[2], m, n, 0),
         ];
         for (t, rows, len, dim) in stored {
