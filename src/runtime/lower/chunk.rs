@@ -179,6 +179,41 @@ mod tests {
         assert_eq!(blocks(0, 3).count(), 0);
     }
 
+    /// gpt2-small as lowered for a device with WebGPU's default 128 MiB binding limit and a
+    /// real GPU's 256-byte offset alignment (lavapipe's is 32): every binding fits and starts
+    /// aligned, the token table is gathered in 2 blocks and the tied head runs in 2 x 2 blocks.
+    #[test]
+    fn gpt2_small_lowers_within_128_mib_bindings_at_256_byte_alignment() {
+        use crate::models::{ModelOptions, build};
+        use crate::runtime::lower::Lowerer;
+        let graph = build("gpt2-small", &ModelOptions::default()).expect("gpt2-small");
+        let layout = crate::layout::naive_layout(&graph, 256).expect("layout");
+        let limit = 128 << 20;
+        let lowerer = Lowerer {
+            graph: &graph,
+            place: &layout,
+            max_groups: 65_535,
+            max_binding: limit,
+            align: 256,
+        };
+        let largest = graph.tensors.iter().map(|t| t.size_bytes()).max();
+        assert!(largest > Some(limit), "{largest:?}");
+        for id in graph.node_ids() {
+            let name = &graph.node(id).name;
+            let steps = lowerer.lower(id).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for r in steps.iter().flat_map(|s| &s.bindings) {
+                assert!(r.size <= limit && r.offset % 256 == 0, "{name}: {r:?}");
+            }
+            let count = |n: &str| (name == n).then_some(steps.len());
+            if let Some(n) = count("lm_head") {
+                assert_eq!(n, 4, "rows and columns of the tied head");
+            }
+            if let Some(n) = count("tok_embed") {
+                assert_eq!(n, 2);
+            }
+        }
+    }
+
     #[test]
     fn lcm_of_small_numbers() {
         assert_eq!(lcm(8, 12), 24);
