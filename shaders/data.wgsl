@@ -5,7 +5,10 @@
 //   0: params (uniform)
 //   permute:      1 = x, 2 = out
 //   concat_piece: 1 = input piece, 2 = out (written at its slice only)
-//   embedding:    1 = table [V, D], 2 = ids (u32), 3 = out
+//   embedding:    1 = table rows [offset, offset + rows) of [V, D], 2 = ids (u32), 3 = out
+//                 (a table larger than one binding is gathered by one dispatch per chunk of
+//                 rows: each writes the tokens whose id falls in its rows, and the chunk at row 0
+//                 also writes the zeros of ids at or past V)
 //   copy:         1 = x, 2 = out
 
 const WORKGROUP_SIZE: u32 = 256u;
@@ -19,7 +22,7 @@ struct Params {
     offset: u32,
     dim: u32,
     vocab: u32,
-    _pad: u32,
+    rows: u32,
     dims: array<vec4<u32>, 2>,
     strides: array<vec4<u32>, 2>,
 }
@@ -67,9 +70,12 @@ fn embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let token = i / p.dim;
     let d = i % p.dim;
     let id = arg2[token];
-    var v = 0u;
-    if (id < p.vocab) { v = arg1[id * p.dim + d]; }
-    arg3[i] = v;
+    let mine = id >= p.offset && id - p.offset < p.rows;
+    if (mine || (id >= p.vocab && p.offset == 0u)) {
+        var v = 0u;
+        if (mine) { v = arg1[(id - p.offset) * p.dim + d]; }
+        arg3[i] = v;
+    }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -15,6 +15,12 @@
 //   2: b     [batch][K, N] (or [N, K] when trans_b); b_batch_stride 0 shares one matrix
 //   3: c     output
 //   4: bias  [N] (bias_mode 1) or [M] (bias_mode 2); unread when bias_mode is 0
+//
+// Blocks of larger matrices (a tensor split over several bindings, see src/runtime/lower/
+// matmul.rs): stored A rows are `lda` elements apart and start `a_offset` elements into binding
+// 1, B likewise (`ldb`, `b_offset`), C rows `col_group` apart from `c_offset`; `accumulate` 1
+// adds the product to what C holds (a later chunk of K). Packed: lda = K (M when trans_a),
+// ldb = N (K when trans_b), offsets 0, accumulate 0.
 
 const TILE: u32 = 16u;
 
@@ -36,6 +42,11 @@ struct Params {
     tiles_n: u32,
     tiles_m: u32,
     tiles: u32,
+    lda: u32,
+    ldb: u32,
+    a_offset: u32,
+    b_offset: u32,
+    accumulate: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -56,22 +67,22 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let batch = rest / p.tiles_m;
     let row = (rest % p.tiles_m) * TILE + lid.y;
     let col = (tile % p.tiles_n) * TILE + lid.x;
-    let a_base = batch * p.a_batch_stride;
-    let b_base = batch * p.b_batch_stride;
+    let a_base = p.a_offset + batch * p.a_batch_stride;
+    let b_base = p.b_offset + batch * p.b_batch_stride;
     var acc = 0.0;
     let tiles = (p.k + TILE - 1u) / TILE;
     for (var t = 0u; t < tiles; t = t + 1u) {
         let ka = t * TILE + lid.x;
         var va = 0.0;
         if (row < p.m && ka < p.k) {
-            let ia = select(row * p.k + ka, ka * p.m + row, p.trans_a != 0u);
+            let ia = select(row * p.lda + ka, ka * p.lda + row, p.trans_a != 0u);
             va = a[a_base + ia];
         }
         tile_a[lid.y][lid.x] = va;
         let kb = t * TILE + lid.y;
         var vb = 0.0;
         if (kb < p.k && col < p.n) {
-            let ib = select(kb * p.n + col, col * p.k + kb, p.trans_b != 0u);
+            let ib = select(kb * p.ldb + col, col * p.ldb + kb, p.trans_b != 0u);
             vb = b[b_base + ib];
         }
         tile_b[lid.y][lid.x] = vb;
@@ -89,6 +100,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         }
         let group = col / p.col_group;
         let within = col % p.col_group;
-        c[p.c_offset + batch * p.c_batch_stride + group * p.group_stride + row * p.col_group + within] = acc;
+        let ic = p.c_offset + batch * p.c_batch_stride + group * p.group_stride + row * p.col_group + within;
+        if (p.accumulate != 0u) {
+            acc = acc + c[ic];
+        }
+        c[ic] = acc;
     }
 }

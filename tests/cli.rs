@@ -3,7 +3,7 @@
 
 mod cli_support;
 
-use cli_support::{fails_with, read_json, succeeds, tessera};
+use cli_support::{fails_with, read_json, scratch, succeeds, tessera};
 use std::process::{Command, Output};
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -122,41 +122,77 @@ fn plan_csv_prints_peak_bound_and_writes_offsets() {
 }
 
 #[test]
-fn a_tensor_beyond_the_binding_limit_is_a_clear_error() {
-    // Sizes from this adapter's own limits: mlp's input x is [batch, 300] f32, so a batch of
-    // max_binding / 1200 + 1 makes x one binding too large, while width 1 keeps every other
-    // tensor (and the CPU reference's work) small. The runtime must refuse before allocating.
-    let gpu = tessera::runtime::Gpu::new().expect("this test needs a wgpu adapter");
-    let row = 300 * 4;
-    let batch = gpu.max_binding() / row + 1;
-    let x_bytes = batch * row;
-    assert!(x_bytes > gpu.max_binding());
-    // x plus the small [batch, 1] and [batch, 10] tensors, with room for alignment.
-    let buffer_estimate = x_bytes + batch * 4 * 24 + (1 << 20);
-    let needle = if batch > tessera::models::MAX_OPTION as u64 {
-        "at most" // the batch itself is refused by the model
-    } else if buffer_estimate > gpu.max_buffer() {
-        "buffer" // cannot exceed the binding limit without exceeding the buffer limit first
-    } else {
-        "binding"
-    };
-    let batch = batch.to_string();
-    fails_with(
-        &[
-            "run",
-            "--model",
-            "mlp",
-            "--batch",
-            &batch,
-            "--width",
-            "1",
-            "--layers",
-            "1",
-            "--no-baselines",
-            "--require-gpu",
-        ],
-        &[needle],
+fn a_row_beyond_the_binding_limit_is_a_clear_error() {
+    // Tensors past the storage binding limit are split over several bindings; one row past it
+    // cannot be. TESSERA_MAX_BINDING lowers the limit to 1 KiB, below mlp's 1,200-byte rows of
+    // x [batch, 300]; a malformed value is refused too.
+    let args = [
+        "run",
+        "--model",
+        "mlp",
+        "--width",
+        "1",
+        "--layers",
+        "1",
+        "--no-baselines",
+        "--require-gpu",
+    ];
+    for (value, needles) in [
+        ("1KiB", &["tensor x ", "1200 bytes", "1024 bytes"][..]),
+        ("lots", &["TESSERA_MAX_BINDING", "lots"][..]),
+    ] {
+        let out = tessera_env(&args, &[("TESSERA_MAX_BINDING", value)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{value}: {stderr}");
+        let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{value}: {stderr}");
+        for n in needles {
+            assert!(
+                errors[0].contains(n),
+                "{value}: `{}` lacks `{n}`",
+                errors[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn gpt2_small_shaped_run_splits_its_embedding_and_logits_and_validates() {
+    // Under a 64 KiB binding limit the token table [3001, 32] and the logits [8, 3001] need
+    // several bindings each; the run must match the CPU reference, pass the clobber check and
+    // leave the guard bands intact.
+    let path = scratch("cli", "chunked-gpt2.json");
+    let p = path.to_string_lossy().to_string();
+    let args = [
+        "run",
+        "--model",
+        "gpt2-small",
+        "--seq",
+        "8",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--layers",
+        "1",
+        "--vocab",
+        "3001",
+        "--validate",
+        "--no-baselines",
+        "--require-gpu",
+        "--json",
+        &p,
+    ];
+    let out = tessera_env(&args, &[("TESSERA_MAX_BINDING", "64KiB")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let j = read_json(&path);
+    assert_eq!(j["correctness"]["passed"], true, "{j}");
+    assert_eq!(j["validate"]["clobber_check"], "passed", "{j}");
+    assert_eq!(j["validate"]["guard_check"], "passed", "{j}");
 }
 
 /// `tessera` with extra environment variables.

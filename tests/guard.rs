@@ -234,8 +234,8 @@ fn measure_compile_reports_the_one_buffer_alone() {
     }
 }
 
-/// A graph the device refuses (one binding past the device limit) whose CPU reference would
-/// also fail (an embedding id outside its table): the device's refusal must come first.
+/// A graph the device refuses (one row past the device's binding limit) whose CPU reference
+/// would also fail (an embedding id outside its table): the device's refusal must come first.
 #[test]
 fn device_limits_are_checked_before_the_cpu_reference_runs() {
     let limit = gpu().max_binding();
@@ -246,20 +246,20 @@ fn device_limits_are_checked_before_the_cpu_reference_runs() {
     b.output(e);
     let huge = b.input(
         "huge",
-        &[(limit / 4 + 1) as usize],
+        &[1, (limit / 4 + 1) as usize],
         DType::F32,
         Init::Constant(0.0),
     );
-    let y = b.relu("y", huge).expect("relu");
+    let y = b.op("y", Op::Softmax, &[huge]).expect("softmax");
     b.output(y);
     let g = b.build().expect("graph");
     let planned = plan_graph(&g, &config()).expect("plan");
     let opts = ExecuteOptions::default();
     match execute(&g, &planned, Some(gpu()), opts) {
-        Err(ExecuteError::Runtime(RuntimeError::BindingTooLarge { tensor, .. })) => {
+        Err(ExecuteError::Runtime(RuntimeError::RowTooLarge { tensor, .. })) => {
             assert_eq!(tensor, "huge");
         }
-        other => panic!("expected the device's BindingTooLarge first, got {other:?}"),
+        other => panic!("expected the device's RowTooLarge first, got {other:?}"),
     }
     // Without a device the CPU reference runs and finds the bad id (skipped where the binding
     // limit, hence the host data, is large).

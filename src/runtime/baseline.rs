@@ -310,11 +310,7 @@ pub fn run_baseline(
         units: tl.units.clone(),
         pool: pool.map(|r| (tl.units.len(), r)),
     };
-    let lowerer = Lowerer {
-        graph,
-        place: &place,
-        max_groups: gpu.limits().max_compute_workgroups_per_dimension,
-    };
+    let lowerer = Lowerer::new(graph, &place, gpu);
     let mut lowered = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));

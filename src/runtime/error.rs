@@ -25,6 +25,26 @@ pub enum RuntimeError {
         /// The device limit.
         limit: u64,
     },
+    /// A tensor too large for one binding cannot be split either: its smallest bindable block
+    /// of rows (one row, or the fewest rows that keep block starts aligned) exceeds
+    /// `max_storage_buffer_binding_size`.
+    #[error(
+        "tensor {tensor} of node {node} cannot be split over storage bindings: its rows are {row_bytes} bytes, the smallest block it can bind is {rows} row(s) ({bytes} bytes), and the device allows at most {limit} bytes per storage binding"
+    )]
+    RowTooLarge {
+        /// Tensor name.
+        tensor: String,
+        /// The node being lowered.
+        node: String,
+        /// Bytes of one row.
+        row_bytes: u64,
+        /// Rows in the smallest block.
+        rows: u64,
+        /// Bytes that block's binding needs.
+        bytes: u64,
+        /// The device limit.
+        limit: u64,
+    },
     /// The one buffer exceeds `max_buffer_size`.
     #[error(
         "the one buffer (weights, guard bands and arena) needs {bytes} bytes but the device's largest buffer is {limit} bytes"

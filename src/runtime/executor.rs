@@ -101,9 +101,10 @@ pub(crate) fn scoped<T>(
     }
 }
 
-/// Checks every offset, binding size and the buffer size against the device, and that every
-/// binding lies inside the weight region or the arena (never in a guard band), before anything
-/// is created.
+/// Checks every offset and the buffer size against the device, and that every tensor lies
+/// inside the weight region or the arena (never in a guard band), before anything is created.
+/// Tensors larger than one storage binding are bound in blocks by the lowering, which refuses
+/// what it cannot split.
 fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), RuntimeError> {
     if layout.tensor_offsets.len() != graph.tensors.len()
         || layout.workspace_offsets.len() != graph.nodes.len()
@@ -163,8 +164,7 @@ fn binding_ranges(graph: &Graph, layout: &MemoryLayout) -> Vec<(String, u64, u64
     ranges
 }
 
-/// One binding: not larger than the device allows, aligned, and inside the weight region or
-/// the arena.
+/// One tensor or workspace: aligned, and inside the weight region or the arena.
 fn check_range(
     gpu: &Gpu,
     layout: &MemoryLayout,
@@ -175,17 +175,7 @@ fn check_range(
     if bytes == 0 {
         return Ok(());
     }
-    let (align, max_binding) = (
-        gpu.min_storage_buffer_offset_alignment().max(1),
-        gpu.max_binding(),
-    );
-    if bytes > max_binding {
-        return Err(RuntimeError::BindingTooLarge {
-            tensor: what,
-            bytes,
-            limit: max_binding,
-        });
-    }
+    let align = gpu.min_storage_buffer_offset_alignment().max(1);
     if !offset.is_multiple_of(align) {
         return Err(RuntimeError::Misaligned {
             what,
@@ -262,11 +252,7 @@ fn compile_inner(
     fault: Option<Fault>,
 ) -> Result<Compiled, RuntimeError> {
     check_limits(gpu, graph, layout)?;
-    let lowerer = Lowerer {
-        graph,
-        place: layout,
-        max_groups: gpu.limits().max_compute_workgroups_per_dimension,
-    };
+    let lowerer = Lowerer::new(graph, layout, gpu);
     let mut lowered: Vec<(NodeId, Vec<Step>)> = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));

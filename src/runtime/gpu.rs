@@ -1,8 +1,16 @@
 //! The GPU context: instance, adapter and device with the adapter's own limits, plus the few
 //! device facts the executor and the measurements need.
+//!
+//! The storage binding limit can be lowered (never raised) with [`Gpu::with_max_binding`] or
+//! the `TESSERA_MAX_BINDING` environment variable (a size such as `64KiB`): tests and scripts
+//! use it to make tensors split over several bindings on small shapes, as gpt2-small's do at
+//! lavapipe's real 128 MiB.
 
 use super::RuntimeError;
 use serde::Serialize;
+
+/// The environment variable [`Gpu::new`] reads to lower `max_storage_buffer_binding_size`.
+pub const MAX_BINDING_ENV: &str = "TESSERA_MAX_BINDING";
 
 /// What adapter the runtime is using, for reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,12 +37,26 @@ pub struct Gpu {
 
 impl Gpu {
     /// Opens the adapter chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` (or the default one) and
-    /// creates a device with the adapter's limits and, when available, timestamp queries.
+    /// creates a device with the adapter's limits and, when available, timestamp queries; the
+    /// storage binding limit is lowered to `TESSERA_MAX_BINDING` when that is set.
     pub fn new() -> Result<Gpu, RuntimeError> {
-        pollster::block_on(Self::new_async())
+        let cap = match std::env::var(MAX_BINDING_ENV) {
+            Ok(text) => Some(
+                crate::bytes::parse_size(&text)
+                    .map_err(|e| RuntimeError::DeviceRequest(format!("{MAX_BINDING_ENV}: {e}")))?,
+            ),
+            Err(_) => None,
+        };
+        pollster::block_on(Self::new_async(cap))
     }
 
-    async fn new_async() -> Result<Gpu, RuntimeError> {
+    /// [`Gpu::new`] with `max_storage_buffer_binding_size` lowered to `max_binding` bytes
+    /// (rounded down to a multiple of 4; the adapter's limit when that is lower).
+    pub fn with_max_binding(max_binding: u64) -> Result<Gpu, RuntimeError> {
+        pollster::block_on(Self::new_async(Some(max_binding)))
+    }
+
+    async fn new_async(max_binding: Option<u64>) -> Result<Gpu, RuntimeError> {
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if std::env::var_os("WGPU_BACKEND").is_none() {
             // GL has no allocator report and probes window systems noisily; ask for it by name.
@@ -43,7 +65,17 @@ impl Gpu {
         let instance = wgpu::Instance::new(desc);
         let adapter = Self::pick_adapter(&instance).await?;
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = max_binding {
+            if cap < 4 {
+                return Err(RuntimeError::DeviceRequest(format!(
+                    "a storage binding limit of {cap} bytes cannot hold one 32-bit element"
+                )));
+            }
+            let cap = cap / 4 * 4;
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(cap);
+        }
         let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let desc = wgpu::DeviceDescriptor {
             label: Some("tessera"),
@@ -110,7 +142,8 @@ impl Gpu {
         &self.queue
     }
 
-    /// The limits the device was created with (the adapter's).
+    /// The limits the device was created with (the adapter's, the storage binding limit
+    /// possibly lowered).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }

@@ -29,7 +29,7 @@ pub mod shaders;
 pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
 pub use error::RuntimeError;
 pub use executor::{Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault};
-pub use gpu::{AdapterSummary, Gpu};
+pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV};
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
 pub use measure::{
     AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_ALLOCATOR_ROUNDING_BYTES,

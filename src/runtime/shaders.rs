@@ -20,7 +20,7 @@ pub const TILE: u32 = 16;
 /// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
 pub const MAX_RANK: usize = 8;
 /// Bytes of one dispatch's uniform params block: the largest `Params` struct rounded up to 16
-/// bytes, so every WGSL `Params` fits (144 today, for [`ConvParams`]). A slot of the params
+/// bytes, so every WGSL `Params` fits (160 today, for [`ConvParams`]). A slot of the params
 /// buffer is this rounded up to the device's `min_uniform_buffer_offset_alignment`.
 pub const PARAMS_BYTES: u64 = {
     use std::mem::size_of;

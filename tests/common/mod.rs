@@ -44,12 +44,17 @@ pub fn in_place_at(graph: &Graph, mut layout: MemoryLayout, n: NodeId) -> Memory
 /// Runs `graph` on the GPU at `layout` and compares every output with the CPU reference:
 /// max abs error <= 1e-4 * max(1, max |ref|) for floats, exact for integers.
 pub fn check(graph: &Graph, layout: &MemoryLayout, what: &str) {
+    check_on(gpu(), graph, layout, what);
+}
+
+/// [`check`] on a given device (one created with other limits).
+pub fn check_on(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout, what: &str) {
     let want = tessera::cpu::run_outputs(graph)
         .unwrap_or_else(|e| panic!("{what}: CPU reference failed: {e}"));
     let compiled =
-        compile(gpu(), graph, layout).unwrap_or_else(|e| panic!("{what}: compile failed: {e}"));
+        compile(gpu, graph, layout).unwrap_or_else(|e| panic!("{what}: compile failed: {e}"));
     let got = compiled
-        .run(gpu())
+        .run(gpu)
         .unwrap_or_else(|e| panic!("{what}: run failed: {e}"));
     assert_eq!(got.outputs.len(), want.len(), "{what}: output count");
     for (i, (g, w)) in got.outputs.iter().zip(&want).enumerate() {

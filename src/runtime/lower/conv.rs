@@ -1,9 +1,9 @@
 //! Convolution lowering, by the op's [`ConvMethod`]. Tiled im2col + GEMM: each tile of one
 //! image's output positions is two dispatches, im2col into the node's workspace and the GEMM
 //! writing those columns of the NCHW output, and both read ONE params block ([`ConvParams`],
-//! whose first 64 bytes are the GEMM's [`GemmParams`](crate::runtime::shaders::GemmParams)), so
+//! whose first 84 bytes are the GEMM's [`GemmParams`](crate::runtime::shaders::GemmParams)), so
 //! a convolution adds one block per tile to the params buffer (about 64 KiB of column matrix per
-//! 144 B block, less under a workspace cap). Direct: one dispatch of conv_direct.wgsl, one
+//! 160 B block, less under a workspace cap). Direct: one dispatch of conv_direct.wgsl, one
 //! workgroup per block of output positions x output channels, no workspace.
 
 use super::cx::NodeCx;

@@ -1,7 +1,9 @@
 //! Data-movement lowering on raw 32-bit words: reshape (free when the view sits at its source,
-//! else a copy), permute, concat (one dispatch per input) and the embedding gather.
+//! else a copy), permute, concat (one dispatch per input) and the embedding gather (over
+//! chunks of the table, and of the tokens, when either exceeds one storage binding).
 
 use super::Step;
+use super::chunk::blocks;
 use super::cx::{NodeCx, contiguous_strides};
 use crate::runtime::RuntimeError;
 use crate::runtime::shaders::{DataParams, Kernel};
@@ -85,21 +87,52 @@ pub(super) fn concat(cx: &NodeCx<'_>, axis: usize) -> Result<Vec<Step>, RuntimeE
     Ok(steps)
 }
 
-/// Rows of table [V, D] gathered by u32 ids (ids past V read zeros).
+/// Rows of table [V, D] gathered by u32 ids (ids past V read zeros). A table larger than one
+/// binding is bound in blocks of rows, one dispatch each writing the tokens whose id falls in
+/// its block (the block at row 0 also writes the zeros); too many tokens, in blocks of tokens.
 pub(super) fn embedding(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     let (table, ids, out) = (cx.input(0)?, cx.input(1)?, cx.output()?);
-    let total = cx.numel(out);
+    let (vocab, dim) = (cx.dim(table, 0)?, cx.dim(table, 1)?);
+    let tokens = cx.numel(ids);
     let params = DataParams {
-        total: cx.u32_of(total, "elements")?,
-        dim: cx.u32_of(cx.dim(table, 1)?, "embedding width")?,
-        vocab: cx.u32_of(cx.dim(table, 0)?, "vocabulary")?,
+        dim: cx.u32_of(dim, "embedding width")?,
+        vocab: cx.u32_of(vocab, "vocabulary")?,
         ..DataParams::default()
     };
-    let bindings = vec![cx.region(table)?, cx.region(ids)?, cx.region(out)?];
-    Ok(vec![cx.step(
-        Kernel::Embedding,
-        bindings,
-        &params,
-        cx.groups_1d(total)?,
-    )])
+    let (rt, ri, ro) = (cx.region(table)?, cx.region(ids)?, cx.region(out)?);
+    let row_bytes = dim * 4;
+    let table_block = if cx.all_fit(&[rt]) {
+        vocab
+    } else {
+        cx.chunk_rows(table, row_bytes, cx.aligned_unit(row_bytes), 0)?
+    };
+    // Token blocks of a multiple of align / 4 start ids and out at aligned offsets.
+    let token_block = if cx.all_fit(&[ri, ro]) {
+        tokens
+    } else {
+        cx.chunk_rows(out, row_bytes, cx.align() / 4, 0)?
+    };
+    let mut steps = Vec::new();
+    for (t0, t1) in blocks(tokens, token_block) {
+        let (ids_part, out_part) = if token_block < tokens {
+            let ids_part = cx.sub_aligned(ri, t0 * 4, t1 * 4);
+            (ids_part, cx.sub_aligned(ro, t0 * row_bytes, t1 * row_bytes))
+        } else {
+            (ri, ro)
+        };
+        let total = (t1 - t0) * dim;
+        for (v0, v1) in blocks(vocab, table_block) {
+            let table_part = cx.sub_aligned(rt, v0 * row_bytes, v1 * row_bytes);
+            let params = DataParams {
+                total: cx.u32_of(total, "elements")?,
+                offset: cx.u32_of(v0, "first table row")?,
+                rows: cx.u32_of(v1 - v0, "table rows")?,
+                ..params
+            };
+            let bindings = vec![table_part, ids_part, out_part];
+            let groups = cx.groups_1d(total)?;
+            steps.push(cx.step(Kernel::Embedding, bindings, &params, groups));
+        }
+    }
+    Ok(steps)
 }

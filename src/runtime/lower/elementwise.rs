@@ -1,9 +1,14 @@
 //! Elementwise lowering: broadcasting binary ops and unary ops, each with an in-place variant
-//! when the output shares input 0's location.
+//! when the output shares input 0's location. An output larger than one storage binding runs
+//! as one dispatch per chunk of elements: operands of the output's size are bound chunk by
+//! chunk, broadcast operands whole, with chunk starts at multiples of their period (the
+//! product of the output axes after their leading broadcast axes) so the kernel's indexing
+//! from the chunk's first element stays right.
 
-use super::Step;
+use super::chunk::{blocks, lcm};
 use super::cx::{NodeCx, contiguous_strides};
-use crate::graph::{BinaryOp, UnaryOp};
+use super::{Region, Step};
+use crate::graph::{BinaryOp, TensorId, UnaryOp};
 use crate::runtime::RuntimeError;
 use crate::runtime::shaders::{self, ElementwiseParams, Kernel};
 
@@ -42,23 +47,68 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
         b_strides: cx.words8(&broadcast_strides(cx.dims(b), od), "stride")?,
     };
     let groups = cx.groups_1d(total)?;
-    if cx.in_place() {
+    let (kernel, bindings) = if cx.in_place() {
         if cx.dims(a) != od {
             return Err(RuntimeError::LayoutMismatch(format!(
                 "node {} runs in place but its output shape differs from input 0's",
                 cx.name()
             )));
         }
-        let bindings = vec![cx.region(a)?, cx.region(b)?];
-        return Ok(vec![cx.step(
-            Kernel::BinaryInPlace,
-            bindings,
-            &params,
-            groups,
-        )]);
+        (Kernel::BinaryInPlace, vec![cx.region(a)?, cx.region(b)?])
+    } else {
+        let regions = vec![cx.region(a)?, cx.region(b)?, cx.region(out)?];
+        (Kernel::Binary, regions)
+    };
+    if cx.all_fit(&bindings) {
+        return Ok(vec![cx.step(kernel, bindings, &params, groups)]);
     }
-    let bindings = vec![cx.region(a)?, cx.region(b)?, cx.region(out)?];
-    Ok(vec![cx.step(Kernel::Binary, bindings, &params, groups)])
+    // Chunk starts must be multiples of each broadcast operand's period.
+    let mut unit = cx.align() / 4;
+    let mut sliced = vec![true; bindings.len()];
+    for (i, (t, strides)) in [(a, &params.a_strides), (b, &params.b_strides)]
+        .into_iter()
+        .enumerate()
+    {
+        if cx.numel(t) != total {
+            let lead = strides
+                .iter()
+                .take_while(|&&s| s == 0)
+                .count()
+                .min(od.len());
+            unit = lcm(unit, od[lead..].iter().map(|&d| d as u64).product());
+            sliced[i] = false;
+        }
+    }
+    let chunks = chunk_elements(cx, out, unit)?;
+    let mut steps = Vec::new();
+    for (e0, e1) in chunks {
+        let part: Vec<Region> = (bindings.iter().zip(&sliced))
+            .map(|(&r, &s)| {
+                if s {
+                    cx.sub_aligned(r, e0 * 4, e1 * 4)
+                } else {
+                    r
+                }
+            })
+            .collect();
+        let params = ElementwiseParams {
+            total: cx.u32_of(e1 - e0, "elements")?,
+            ..params
+        };
+        steps.push(cx.step(kernel, part, &params, cx.groups_1d(e1 - e0)?));
+    }
+    Ok(steps)
+}
+
+/// `[start, end)` chunks of `out`'s elements, each starting at a multiple of `unit` elements
+/// (a multiple of the offset alignment) and as long as one binding allows.
+fn chunk_elements(
+    cx: &NodeCx<'_>,
+    out: TensorId,
+    unit: u64,
+) -> Result<impl Iterator<Item = (u64, u64)>, RuntimeError> {
+    let units = cx.chunk_rows(out, unit.saturating_mul(4), 1, 0)?;
+    Ok(blocks(cx.numel(out), units * unit))
 }
 
 /// relu, gelu or scale.
@@ -77,17 +127,27 @@ pub(super) fn unary(cx: &NodeCx<'_>, op: UnaryOp) -> Result<Vec<Step>, RuntimeEr
         ..ElementwiseParams::default()
     };
     let groups = cx.groups_1d(total)?;
-    if cx.in_place() {
-        let bindings = vec![cx.region(x)?];
-        return Ok(vec![cx.step(
-            Kernel::UnaryInPlace,
-            bindings,
-            &params,
-            groups,
-        )]);
+    let (kernel, bindings) = if cx.in_place() {
+        (Kernel::UnaryInPlace, vec![cx.region(x)?])
+    } else {
+        (Kernel::Unary, vec![cx.region(x)?, cx.region(out)?])
+    };
+    if cx.all_fit(&bindings) {
+        return Ok(vec![cx.step(kernel, bindings, &params, groups)]);
     }
-    let bindings = vec![cx.region(x)?, cx.region(out)?];
-    Ok(vec![cx.step(Kernel::Unary, bindings, &params, groups)])
+    let mut steps = Vec::new();
+    for (e0, e1) in chunk_elements(cx, out, cx.align() / 4)? {
+        let part = bindings
+            .iter()
+            .map(|&r| cx.sub_aligned(r, e0 * 4, e1 * 4))
+            .collect();
+        let params = ElementwiseParams {
+            total: cx.u32_of(e1 - e0, "elements")?,
+            ..params
+        };
+        steps.push(cx.step(kernel, part, &params, cx.groups_1d(e1 - e0)?));
+    }
+    Ok(steps)
 }
 
 #[cfg(test)]

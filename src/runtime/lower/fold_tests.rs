@@ -22,6 +22,8 @@ fn check_folded(gpu: &Gpu, graph: &Graph, what: &str) {
         graph,
         place: &layout,
         max_groups: TINY,
+        max_binding: gpu.max_binding(),
+        align: gpu.min_storage_buffer_offset_alignment(),
     };
     let steps: Vec<_> = graph
         .node_ids()

@@ -9,9 +9,11 @@
 //! One file per op family, mirroring `src/cpu/`: `matmul` (matmul, linear and the GEMM that
 //! convolution shares), `elementwise`, `norm` (softmax, layernorm), `conv`, `pool`, `data`
 //! (reshape, permute, concat, embedding) and `attention`. `cx` holds the per-node helpers they
-//! share (regions, checked 32-bit conversions, folded workgroup grids).
+//! share (regions, checked 32-bit conversions, folded workgroup grids); `chunk` splits an op
+//! over several bindings when a tensor exceeds the device's storage binding limit.
 
 mod attention;
+mod chunk;
 mod conv;
 mod cx;
 mod data;
@@ -97,11 +99,35 @@ pub(crate) struct Lowerer<'a> {
     pub place: &'a dyn Placement,
     /// `max_compute_workgroups_per_dimension`.
     pub max_groups: u32,
+    /// `max_storage_buffer_binding_size`: larger tensors are bound in blocks (see `chunk`).
+    pub max_binding: u64,
+    /// `min_storage_buffer_offset_alignment`: every binding starts at a multiple of it.
+    pub align: u64,
+}
+
+impl<'a> Lowerer<'a> {
+    /// A lowerer for `gpu`'s limits.
+    pub fn new(graph: &'a Graph, place: &'a dyn Placement, gpu: &super::Gpu) -> Lowerer<'a> {
+        Lowerer {
+            graph,
+            place,
+            max_groups: gpu.limits().max_compute_workgroups_per_dimension,
+            max_binding: gpu.max_binding(),
+            align: gpu.min_storage_buffer_offset_alignment(),
+        }
+    }
 }
 
 impl Lowerer<'_> {
-    /// The steps of node `id` (empty for views at their source's offset and empty outputs).
+    /// The steps of node `id` (empty for views at their source's offset and empty outputs),
+    /// every binding within the device's storage binding limit.
     pub fn lower(&self, id: NodeId) -> Result<Vec<Step>, RuntimeError> {
+        let steps = self.lower_node(id)?;
+        NodeCx::new(self, id).check_bindings(&steps)?;
+        Ok(steps)
+    }
+
+    fn lower_node(&self, id: NodeId) -> Result<Vec<Step>, RuntimeError> {
         let cx = NodeCx::new(self, id);
         let node = self.graph.node(id);
         let out = cx.output()?;

@@ -1,8 +1,11 @@
 //! Row-normalisation lowering: softmax and layer normalisation over the last axis, one
-//! workgroup per row (rows folded into a 2-D or 3-D grid), with in-place variants.
+//! workgroup per row (rows folded into a 2-D or 3-D grid), with in-place variants. A tensor
+//! larger than one storage binding runs as one dispatch per block of rows (x and out bound per
+//! block at aligned offsets, gamma and beta whole).
 
-use super::Step;
+use super::chunk::blocks;
 use super::cx::NodeCx;
+use super::{Region, Step};
 use crate::graph::TensorId;
 use crate::runtime::RuntimeError;
 use crate::runtime::shaders::{Kernel, NormParams};
@@ -24,18 +27,12 @@ fn rows_cols(cx: &NodeCx<'_>, x: TensorId) -> Result<(u64, NormParams), RuntimeE
 pub(super) fn softmax(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     let (x, out) = (cx.input(0)?, cx.output()?);
     let (rows, params) = rows_cols(cx, x)?;
-    let groups = cx.grid(rows)?;
     if cx.in_place() {
         let bindings = vec![cx.region(x)?];
-        return Ok(vec![cx.step(
-            Kernel::SoftmaxInPlace,
-            bindings,
-            &params,
-            groups,
-        )]);
+        return row_blocks(cx, Kernel::SoftmaxInPlace, bindings, 1, (rows, params));
     }
     let bindings = vec![cx.region(x)?, cx.region(out)?];
-    Ok(vec![cx.step(Kernel::Softmax, bindings, &params, groups)])
+    row_blocks(cx, Kernel::Softmax, bindings, 0b11, (rows, params))
 }
 
 /// Layer normalisation over the last axis with gamma and beta.
@@ -43,16 +40,46 @@ pub(super) fn layernorm(cx: &NodeCx<'_>, eps: f32) -> Result<Vec<Step>, RuntimeE
     let (x, gamma, beta, out) = (cx.input(0)?, cx.input(1)?, cx.input(2)?, cx.output()?);
     let (rows, mut params) = rows_cols(cx, x)?;
     params.eps = eps;
-    let groups = cx.grid(rows)?;
     let mut bindings = vec![cx.region(x)?, cx.region(gamma)?, cx.region(beta)?];
     if cx.in_place() {
-        return Ok(vec![cx.step(
-            Kernel::LayerNormInPlace,
-            bindings,
-            &params,
-            groups,
-        )]);
+        return row_blocks(cx, Kernel::LayerNormInPlace, bindings, 1, (rows, params));
     }
     bindings.push(cx.region(out)?);
-    Ok(vec![cx.step(Kernel::LayerNorm, bindings, &params, groups)])
+    row_blocks(cx, Kernel::LayerNorm, bindings, 0b1001, (rows, params))
+}
+
+/// One dispatch of `kernel` over all rows when every binding fits, else one per block of rows;
+/// bit `i` of `per_row` marks binding `i` as row-major [rows, cols] (bound per block), the
+/// others are bound whole.
+fn row_blocks(
+    cx: &NodeCx<'_>,
+    kernel: Kernel,
+    bindings: Vec<Region>,
+    per_row: u32,
+    (rows, params): (u64, NormParams),
+) -> Result<Vec<Step>, RuntimeError> {
+    if cx.all_fit(&bindings) {
+        return Ok(vec![cx.step(kernel, bindings, &params, cx.grid(rows)?)]);
+    }
+    let row_bytes = u64::from(params.cols) * 4;
+    let x = cx.input(0)?;
+    let block = cx.chunk_rows(x, row_bytes, cx.aligned_unit(row_bytes), 0)?;
+    let mut steps = Vec::new();
+    for (r0, r1) in blocks(rows, block) {
+        let part = (bindings.iter().enumerate())
+            .map(|(i, &r)| {
+                if per_row >> i & 1 == 1 {
+                    cx.sub_aligned(r, r0 * row_bytes, r1 * row_bytes)
+                } else {
+                    r
+                }
+            })
+            .collect();
+        let params = NormParams {
+            rows: cx.u32_of(r1 - r0, "rows")?,
+            ..params
+        };
+        steps.push(cx.step(kernel, part, &params, cx.grid(r1 - r0)?));
+    }
+    Ok(steps)
 }

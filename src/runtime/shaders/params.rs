@@ -102,12 +102,23 @@ params_struct! {
         tiles_m: u32,
         /// Tiles in all: tiles_n * tiles_m * batch (the folded grid may hold more workgroups).
         tiles: u32,
+        /// Elements between rows of stored A (K, or M when trans_a, for a packed matrix; more
+        /// when the dispatch reads a block of a larger matrix).
+        lda: u32,
+        /// Elements between rows of stored B (N, or K when trans_b, when packed).
+        ldb: u32,
+        /// Element offset of this dispatch's A inside its binding.
+        a_offset: u32,
+        /// Element offset of this dispatch's B inside its binding.
+        b_offset: u32,
+        /// 1: add the product to what C already holds (a later chunk of the reduced dimension).
+        accumulate: u32,
     }
 }
 
 params_struct! {
     /// `Params` of conv.wgsl: one im2col tile and the GEMM over it share this block, so its
-    /// first 64 bytes are a [`GemmParams`] (same names, same offsets) read by matmul.wgsl.
+    /// first 84 bytes are a [`GemmParams`] (same names, same offsets) read by matmul.wgsl.
     ConvParams {
         /// GEMM: output channels.
         m: u32,
@@ -141,6 +152,16 @@ params_struct! {
         tiles_m: u32,
         /// GEMM: tiles_n * tiles_m.
         tiles: u32,
+        /// GEMM: C*KH*KW (the weight's row length).
+        lda: u32,
+        /// GEMM: the tile's columns (the column matrix's row length).
+        ldb: u32,
+        /// GEMM: 0.
+        a_offset: u32,
+        /// GEMM: 0.
+        b_offset: u32,
+        /// GEMM: 0.
+        accumulate: u32,
         /// im2col: elements of this tile's column matrix (C*KH*KW * cols).
         total: u32,
         /// im2col: output positions in this tile.
@@ -269,14 +290,15 @@ params_struct! {
         inner_in: u32,
         /// Concat: elements per outer index in the output.
         inner_out: u32,
-        /// Concat: this input's start inside an output row.
+        /// Concat: this input's start inside an output row. Embedding: the first table row bound.
         offset: u32,
         /// Embedding: row length.
         dim: u32,
         /// Embedding: vocabulary size (ids at or past it read zeros).
         vocab: u32,
-        /// Padding.
-        _pad: u32,
+        /// Embedding: table rows bound in this dispatch, starting at row `offset` (the whole
+        /// table, from row 0, unless the table is split over several bindings).
+        rows: u32,
         /// Permute: output dimensions.
         dims: [u32; 8],
         /// Permute: input strides of each output axis.
@@ -439,7 +461,7 @@ params_struct! {
 }
 
 impl GemmParams {
-    /// A convolution tile's block: this GEMM in the first 64 bytes, the im2col fields of
+    /// A convolution tile's block: this GEMM in the first 84 bytes, the im2col fields of
     /// `im2col` after them.
     pub fn with_im2col(&self, im2col: &ConvParams) -> ConvParams {
         ConvParams {
@@ -459,6 +481,11 @@ impl GemmParams {
             tiles_n: self.tiles_n,
             tiles_m: self.tiles_m,
             tiles: self.tiles,
+            lda: self.lda,
+            ldb: self.ldb,
+            a_offset: self.a_offset,
+            b_offset: self.b_offset,
+            accumulate: self.accumulate,
             ..*im2col
         }
     }
