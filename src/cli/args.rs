@@ -132,6 +132,12 @@ pub struct PlanArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the picture (arena layout and memory curve M(t)) as SVG here.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained HTML report (picture, tables, sortable tensor list) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `tessera run`.
@@ -156,6 +162,12 @@ pub struct RunArgs {
     /// naive-dynamic-inplace, caching, ggml-style, buddy).
     #[arg(long)]
     pub no_baselines: bool,
+    /// Write the picture (arena layout and memory curve M(t)) as SVG here.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained HTML report (picture, tables, sortable tensor list) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `tessera demo`.
@@ -167,6 +179,10 @@ pub struct DemoArgs {
     /// Write every model's report as a JSON array here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write one SVG picture and one HTML report per model into this folder (created when
+    /// missing).
+    #[arg(long, value_name = "DIR")]
+    pub svg_dir: Option<PathBuf>,
 }
 
 /// `tessera plan-csv`.

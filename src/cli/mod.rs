@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod error;
 mod models;
+mod pictures;
 mod plan;
 mod plan_csv;
 mod run;

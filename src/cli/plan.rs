@@ -2,6 +2,7 @@
 //! reuse and each workspace policy change the arena.
 
 use super::args::{ModelArgs, PlanArgs, PlanOpts};
+use super::pictures::{self, Targets};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
@@ -11,7 +12,9 @@ use tessera::graph::conv::{self, ConvChoice, ConvMode};
 use tessera::graph::{AttentionKernel, Graph};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
-use tessera::report::{BudgetSection, PlanSection, ScheduleSection, Table, Variant, human_bytes};
+use tessera::report::{
+    BudgetSection, Picture, PlanSection, ScheduleSection, Table, Variant, human_bytes, per_step,
+};
 use tessera::schedule::Scheduler;
 
 /// Planning config from the command line, with the given offset alignment.
@@ -200,21 +203,6 @@ pub fn budget_line(b: &BudgetSection) -> String {
     )
 }
 
-/// Live bytes at every step `0..steps` from the curve's breakpoints.
-pub fn per_step(curve: &[(u64, u64)], steps: u64) -> Vec<u64> {
-    let mut out = Vec::with_capacity(steps as usize);
-    let mut k = 0;
-    let mut live = 0;
-    for t in 0..steps {
-        while k < curve.len() && curve[k].0 <= t {
-            live = curve[k].1;
-            k += 1;
-        }
-        out.push(live);
-    }
-    out
-}
-
 /// One character per step, its height the live bytes relative to the peak.
 pub fn sparkline(values: &[u64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -325,6 +313,14 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!();
     let v = plan_variants(&p.graph, &cfg)?;
     print_variants(&v);
+    let to = Targets {
+        svg: args.svg.as_deref(),
+        html: args.html.as_deref(),
+    };
+    if to.svg.is_some() || to.html.is_some() {
+        let pic = Picture::from_plan(&models::model_name(&args.model), &p);
+        pictures::write(&to, &pic, &cfg.planner, &s, &v, None)?;
+    }
     if let Some(path) = &args.json {
         let j = PlanJson {
             model: models::model_name(&args.model),

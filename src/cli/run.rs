@@ -2,11 +2,11 @@
 //! with the CPU reference, measure, and print/write the report.
 
 use super::args::RunArgs;
+use super::pictures::{self, Targets};
 use super::{CliError, models, plan, write_json};
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
-use tessera::graph::Graph;
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
-use tessera::report::{RunReport, Table, human_bytes};
+use tessera::report::{Picture, RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
 /// Opens the GPU; without one, explains and returns `None` unless `require` is set.
@@ -270,20 +270,6 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Plans `graph`, executes it (GPU when given, CPU reference always) and builds the report,
-/// with the arena under every reuse setting alongside.
-pub fn plan_and_execute(
-    graph: &Graph,
-    model: &str,
-    options: Vec<(String, usize)>,
-    cfg: &PlanConfig,
-    gpu: Option<&Gpu>,
-    opts: ExecuteOptions,
-) -> Result<RunReport, CliError> {
-    let planned = plan_graph(graph, cfg)?;
-    execute_planned(planned, model, options, cfg, gpu, opts)
-}
-
 /// Executes an already planned graph (GPU when given, CPU reference always) and builds the
 /// report, with the arena under every reuse setting alongside.
 pub fn execute_planned(
@@ -320,6 +306,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         baselines: !args.no_baselines,
     };
     let name = models::model_name(&args.model);
+    let to = Targets {
+        svg: args.svg.as_deref(),
+        html: args.html.as_deref(),
+    };
+    let mut pic = (to.svg.is_some() || to.html.is_some()).then(|| Picture::from_plan(&name, &planned));
     let mut report = execute_planned(
         planned,
         &name,
@@ -333,6 +324,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     print_comparison(&report);
     if let Some(path) = &args.json {
         write_json(path, &report)?;
+    }
+    if let Some(pic) = &mut pic {
+        pic.add_run(&report);
+        let (plan, variants) = (&report.plan, &report.variants);
+        pictures::write(&to, pic, &report.planner, plan, variants, Some(&report))?;
     }
     check(&report)
 }
