@@ -2,8 +2,8 @@
 
 use super::CliError;
 use std::path::Path;
-use tessera::report::{PlanSection, RunReport, Variant, html, svg};
 use tessera::report::Picture;
+use tessera::report::{PlanSection, RunReport, Variant, html, svg};
 
 /// Where to write the picture and the page (either may be absent).
 pub struct Targets<'a> {

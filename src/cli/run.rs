@@ -310,7 +310,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         svg: args.svg.as_deref(),
         html: args.html.as_deref(),
     };
-    let mut pic = (to.svg.is_some() || to.html.is_some()).then(|| Picture::from_plan(&name, &planned));
+    let mut pic =
+        (to.svg.is_some() || to.html.is_some()).then(|| Picture::from_plan(&name, &planned));
     let mut report = execute_planned(
         planned,
         &name,

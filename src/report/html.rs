@@ -71,7 +71,11 @@ fn plan_rows(plan: &PlanSection) -> Vec<(&'static str, String)> {
         ("arena (planned)", bytes_cell(plan.arena_bytes)),
         (
             "lower bound",
-            format!("{} (ratio {:.4})", bytes_cell(plan.lower_bound_bytes), plan.ratio),
+            format!(
+                "{} (ratio {:.4})",
+                bytes_cell(plan.lower_bound_bytes),
+                plan.ratio
+            ),
         ),
         ("naive static", bytes_cell(plan.naive_static_bytes)),
         ("weights", bytes_cell(plan.weights_bytes)),
@@ -131,16 +135,18 @@ fn run_rows(r: &RunReport) -> Vec<(&'static str, String)> {
         ("clobber check", r.validate.clobber_check.clone()),
         (
             "max abs err vs CPU",
-            r.correctness.max_abs_err.map_or("n/a (no GPU run)".into(), |e| {
-                format!(
-                    "{e:.3e} ({})",
-                    if r.correctness.passed {
-                        "passed"
-                    } else {
-                        "FAILED"
-                    }
-                )
-            }),
+            r.correctness
+                .max_abs_err
+                .map_or("n/a (no GPU run)".into(), |e| {
+                    format!(
+                        "{e:.3e} ({})",
+                        if r.correctness.passed {
+                            "passed"
+                        } else {
+                            "FAILED"
+                        }
+                    )
+                }),
         ),
         (
             "time",
@@ -191,8 +197,8 @@ fn comparison(plan: &PlanSection, variants: &[Variant], run: Option<&RunReport>)
     let lb = plan.lower_bound_bytes.max(1) as f64;
     let row = |name: String, bytes: u64, measured: String, ms: String| {
         html! { tr { td { (name) } td data-v=(bytes) { (human_bytes(bytes)) }
-            td data-v=(bytes as f64 / lb) { (format!("{:.3}x", bytes as f64 / lb)) }
-            td.t { (measured) } td { (ms) } } }
+        td data-v=(bytes as f64 / lb) { (format!("{:.3}x", bytes as f64 / lb)) }
+        td.t { (measured) } td { (ms) } } }
     };
     html! {
         h2 { "Side by side" }

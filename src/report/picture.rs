@@ -347,7 +347,11 @@ mod tests {
                 .sum();
             assert_eq!(sum, live, "step {t}");
         }
-        assert!(pic.blocks.iter().all(|b| b.offset + b.bytes <= pic.arena_bytes));
+        assert!(
+            pic.blocks
+                .iter()
+                .all(|b| b.offset + b.bytes <= pic.arena_bytes)
+        );
         let top = &pic.blocks[pic.top_block().unwrap()];
         assert_eq!(top.offset + top.bytes, pic.arena_bytes);
     }

@@ -117,9 +117,13 @@ fn step_axis(steps: u64, y: f64) -> Group {
     let mut g = Group::new().add(line(LEFT, y, LEFT + PLOT_W, y, "#333", 1.0));
     for s in linear_ticks(steps, 1, 12) {
         let x = step_x(s as f64, steps);
-        g = g
-            .add(line(x, y, x, y + 5.0, "#333", 1.0))
-            .add(text(x, y + 18.0, 12.0, "middle", s.to_string()));
+        g = g.add(line(x, y, x, y + 5.0, "#333", 1.0)).add(text(
+            x,
+            y + 18.0,
+            12.0,
+            "middle",
+            s.to_string(),
+        ));
     }
     g.add(text(
         LEFT + PLOT_W / 2.0,
@@ -140,9 +144,7 @@ fn byte_axis(ticks: &[(u64, f64)], top: f64, h: f64, title: &str) -> Group {
             .add(text(LEFT - 8.0, y + 4.0, 12.0, "end", axis_bytes(v)));
     }
     let (cx, cy) = (18.0, top + h / 2.0);
-    g.add(
-        text(cx, cy, 13.0, "middle", title).set("transform", format!("rotate(-90 {cx} {cy})")),
-    )
+    g.add(text(cx, cy, 13.0, "middle", title).set("transform", format!("rotate(-90 {cx} {cy})")))
 }
 
 /// One legend entry: a swatch (filled box, or a line with `dash`) and its label, row `row`.
@@ -203,7 +205,13 @@ fn layout_panel(p: &Picture) -> Group {
     g = g.add(byte_axis(&ticks, LAYOUT_TOP, LAYOUT_H, "arena offset"));
     let mut rects = Group::new().set("class", "blocks");
     for (i, b) in p.blocks.iter().enumerate() {
-        rects = rects.add(block_rect(p, i, b, y_of(b.offset + b.bytes), y_of(b.offset)));
+        rects = rects.add(block_rect(
+            p,
+            i,
+            b,
+            y_of(b.offset + b.bytes),
+            y_of(b.offset),
+        ));
     }
     g = g
         .add(rects)
@@ -266,9 +274,15 @@ fn block_rect(p: &Picture, i: usize, b: &Block, y_top: f64, y_bottom: f64) -> Gr
     let chars = b.name.chars().count() as f64;
     if h >= 14.0 && chars * 6.2 + 6.0 <= w {
         g = g.add(
-            text(x0 + 3.0, y_top + h / 2.0 + 4.0, 10.5, "start", b.name.clone())
-                .set("fill", "#ffffff")
-                .set("pointer-events", "none"),
+            text(
+                x0 + 3.0,
+                y_top + h / 2.0 + 4.0,
+                10.5,
+                "start",
+                b.name.clone(),
+            )
+            .set("fill", "#ffffff")
+            .set("pointer-events", "none"),
         );
     }
     g
@@ -389,7 +403,10 @@ impl CurveScale {
         let values: Vec<u64> = if self.log {
             let (lo, hi) = (self.lo.ceil().max(0.0) as u32, self.hi.floor() as u32);
             let every = ((hi - lo) / 8 + 1) as usize;
-            (lo..=hi.min(62)).step_by(every).map(|e| 1u64 << e).collect()
+            (lo..=hi.min(62))
+                .step_by(every)
+                .map(|e| 1u64 << e)
+                .collect()
         } else {
             let max = self.hi as u64;
             linear_ticks(max, unit_for(max), 6)
@@ -450,19 +467,23 @@ fn curve_panel(p: &Picture) -> Group {
     };
     g = g.add(byte_axis(&scale.ticks(), CURVE_TOP, CURVE_H, title));
     g = g.add(peak_column(p, CURVE_TOP, CURVE_H));
-    let base = scale.y(if scale.log { 1 } else { 0 }).min(CURVE_TOP + CURVE_H);
+    let base = scale
+        .y(if scale.log { 1 } else { 0 })
+        .min(CURVE_TOP + CURVE_H);
     let mut area = step_path(&p.curve, p.steps, &scale);
     area = area
         .line_to((step_x(p.steps as f64, p.steps), base))
         .line_to((LEFT, base))
         .close();
-    g = g.add(Path::new().set("d", area).set("fill", "#cfe3f3")).add(
-        Path::new()
-            .set("d", step_path(&p.curve, p.steps, &scale))
-            .set("fill", "none")
-            .set("stroke", "#0072b2")
-            .set("stroke-width", 2),
-    );
+    g = g
+        .add(Path::new().set("d", area).set("fill", "#cfe3f3"))
+        .add(
+            Path::new()
+                .set("d", step_path(&p.curve, p.steps, &scale))
+                .set("fill", "none")
+                .set("stroke", "#0072b2")
+                .set("stroke-width", 2),
+        );
     let mut legend = vec![(
         "#0072b2".to_string(),
         Some("none"),
