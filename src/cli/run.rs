@@ -188,7 +188,7 @@ pub fn print_comparison(r: &RunReport) {
         "planned run (buffer delta minus weights and guards)".into(),
         human_bytes(r.plan.arena_bytes),
         ratio(r.plan.arena_bytes),
-        arena_share(r).map_or("n/a".into(), signed_bytes),
+        r.arena_share().map_or("n/a".into(), signed_bytes),
         r.timings.run_ms.map_or("n/a".into(), ms),
     ]);
     if let Some(hw) = r.measured.high_water_bytes {
@@ -221,7 +221,7 @@ pub fn print_comparison(r: &RunReport) {
         ]);
     }
     print!("{t}");
-    if let (Some(planned), Some(dynamic)) = (arena_share(r), r.measured.naive_dynamic_peak_bytes) {
+    if let (Some(planned), Some(dynamic)) = (r.arena_share(), r.measured.naive_dynamic_peak_bytes) {
         println!(
             "measured on the device: planned arena {} (the one buffer's allocator delta minus weights and guard bands) vs naive-dynamic peak {} ({:.2}x); that delta minus the planned arena: {:+} bytes (allocator rounding)",
             signed_bytes(planned),
@@ -230,14 +230,6 @@ pub fn print_comparison(r: &RunReport) {
             i128::from(planned) - i128::from(r.plan.arena_bytes),
         );
     }
-}
-
-/// The arena's share of the one buffer's allocator delta: `arena_device_bytes` minus the
-/// weight region and the guard bands (comparable with the baselines, which exclude weights).
-fn arena_share(r: &RunReport) -> Option<i64> {
-    let others = r.plan.weights_bytes + r.measured.guard_bytes?;
-    let d = i128::from(r.measured.arena_device_bytes?) - i128::from(others);
-    i64::try_from(d).ok()
 }
 
 /// Checks that a report passed; an error names what failed.

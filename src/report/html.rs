@@ -213,6 +213,9 @@ fn comparison(plan: &PlanSection, variants: &[Variant], run: Option<&RunReport>)
                          v.arena_bytes, String::new(), String::new()))
                 }
                 @if let Some(r) = run {
+                    (row("planned run (one buffer's allocator growth minus weights and guard bands)".into(),
+                         plan.arena_bytes, r.arena_share().map_or("n/a".into(), |b| format!("{b:+} B")),
+                         r.timings.run_ms.map_or("n/a".into(), |t| format!("{t:.1} ms"))))
                     @for b in &r.baselines {
                         (row(format!("{}{}", b.name,
                                      if b.outputs_equal_planned { "" } else { " (OUTPUTS DIFFER)" }),

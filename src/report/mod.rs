@@ -259,3 +259,13 @@ pub struct RunReport {
     /// The `--budget` search (`None` without `--budget`).
     pub budget: Option<BudgetSection>,
 }
+
+impl RunReport {
+    /// The planned arena's share of the one buffer's measured allocator growth:
+    /// `measured.arena_device_bytes` minus the weight region and the guard bands (comparable
+    /// with the baselines, which exclude weights); `None` where the backend cannot tell.
+    pub fn arena_share(&self) -> Option<i64> {
+        let others = i128::from(self.plan.weights_bytes) + i128::from(self.measured.guard_bytes?);
+        i64::try_from(i128::from(self.measured.arena_device_bytes?) - others).ok()
+    }
+}

@@ -280,16 +280,12 @@ impl Picture {
     /// samples after every node as a series (its counted reserved peak as a level where the
     /// backend gave no samples).
     pub fn add_run(&mut self, r: &RunReport) {
-        let m = &r.measured;
-        if let (Some(d), Some(g)) = (m.arena_device_bytes, m.guard_bytes) {
-            let share = i128::from(d) - i128::from(r.plan.weights_bytes) - i128::from(g);
-            if let Ok(bytes) = u64::try_from(share) {
-                self.levels.push(Level {
-                    label: "planned run, measured on the device".into(),
-                    bytes,
-                    kind: LevelKind::Measured,
-                });
-            }
+        if let Some(bytes) = r.arena_share().and_then(|b| u64::try_from(b).ok()) {
+            self.levels.push(Level {
+                label: "planned run, measured on the device".into(),
+                bytes,
+                kind: LevelKind::Measured,
+            });
         }
         for b in &r.baselines {
             let samples: Option<Vec<u64>> = b.measured_samples_bytes.iter().copied().collect();

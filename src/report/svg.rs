@@ -28,6 +28,8 @@ const CURVE_H: f64 = 300.0;
 const HEIGHT: f64 = CURVE_TOP + CURVE_H + 64.0;
 /// Font for every label.
 const FONT: &str = "DejaVu Sans, Helvetica, Arial, sans-serif";
+/// Colour of M(t).
+const M_COLOUR: &str = "#0072b2";
 /// Colour of the weight band.
 const WEIGHTS_COLOUR: &str = "#bdbdbd";
 /// Colours of the measured series and levels, in order (Okabe-Ito and friends).
@@ -449,64 +451,78 @@ fn level_style(kind: LevelKind, measured_index: usize) -> (&'static str, &'stati
 /// The memory-curve panel: M(t) filled, the levels, the measured series, axes and legend.
 fn curve_panel(p: &Picture) -> Group {
     let scale = CurveScale::new(p);
-    let mut g = Group::new().add(text(
-        LEFT,
-        CURVE_TOP - 22.0,
-        16.0,
-        "start",
-        format!(
-            "{}: memory over the schedule{}",
-            p.model,
-            if scale.log { " (log scale)" } else { "" }
-        ),
-    ));
-    let title = if scale.log {
-        "bytes (log scale)"
+    let (title, axis) = if scale.log {
+        (" (log scale)", "bytes (log scale)")
     } else {
-        "bytes"
+        ("", "bytes")
     };
-    g = g.add(byte_axis(&scale.ticks(), CURVE_TOP, CURVE_H, title));
-    g = g.add(peak_column(p, CURVE_TOP, CURVE_H));
+    let heading = format!("{}: memory over the schedule{title}", p.model);
+    let (lines, legend) = curve_lines(p, &scale);
+    let mut g = Group::new()
+        .add(text(LEFT, CURVE_TOP - 22.0, 16.0, "start", heading))
+        .add(byte_axis(&scale.ticks(), CURVE_TOP, CURVE_H, axis))
+        .add(peak_column(p, CURVE_TOP, CURVE_H))
+        .add(curve_area(p, &scale))
+        .add(lines)
+        .add(step_hover(p))
+        .add(step_axis(p.steps, CURVE_TOP + CURVE_H));
+    for (row, (colour, dash, label)) in legend.iter().enumerate() {
+        g = g.add(legend_entry(
+            CURVE_TOP + 10.0,
+            row,
+            colour,
+            Some(dash),
+            label,
+        ));
+    }
+    g
+}
+
+/// M(t) as a filled step area with its outline.
+fn curve_area(p: &Picture, scale: &CurveScale) -> Group {
     let base = scale
         .y(if scale.log { 1 } else { 0 })
         .min(CURVE_TOP + CURVE_H);
-    let mut area = step_path(&p.curve, p.steps, &scale);
-    area = area
+    let area = step_path(&p.curve, p.steps, scale)
         .line_to((step_x(p.steps as f64, p.steps), base))
         .line_to((LEFT, base))
         .close();
-    g = g
+    Group::new()
         .add(Path::new().set("d", area).set("fill", "#cfe3f3"))
         .add(
             Path::new()
-                .set("d", step_path(&p.curve, p.steps, &scale))
+                .set("d", step_path(&p.curve, p.steps, scale))
                 .set("fill", "none")
-                .set("stroke", "#0072b2")
+                .set("stroke", M_COLOUR)
                 .set("stroke-width", 2),
-        );
+        )
+}
+
+/// One legend row of the memory chart: colour, dash pattern (`none` for solid), text.
+type LegendRow = (&'static str, &'static str, String);
+
+/// The measured series and the levels as lines, and the chart's legend rows (M(t) first).
+fn curve_lines(p: &Picture, scale: &CurveScale) -> (Group, Vec<LegendRow>) {
+    let peak = p.curve.iter().copied().max().unwrap_or(0);
     let mut legend = vec![(
-        "#0072b2".to_string(),
-        Some("none"),
-        format!(
-            "M(t): planned live bytes (peak {})",
-            axis_bytes(p.curve.iter().copied().max().unwrap_or(0))
-        ),
+        M_COLOUR,
+        "none",
+        format!("M(t): planned live bytes (peak {})", axis_bytes(peak)),
     )];
-    let mut colour_index = 0;
-    for s in &p.measured {
-        let colour = PALETTE[colour_index % PALETTE.len()];
-        colour_index += 1;
+    let mut g = Group::new();
+    for (i, s) in p.measured.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
         g = g.add(
             Path::new()
-                .set("d", step_path(&s.bytes, p.steps, &scale))
+                .set("d", step_path(&s.bytes, p.steps, scale))
                 .set("fill", "none")
                 .set("stroke", colour)
                 .set("stroke-width", 1.6),
         );
         let peak = s.bytes.iter().copied().max().unwrap_or(0);
         legend.push((
-            colour.to_string(),
-            Some("none"),
+            colour,
+            "none",
             format!("{}, peak {}", s.label, axis_bytes(peak)),
         ));
     }
@@ -522,24 +538,9 @@ fn curve_panel(p: &Picture) -> Group {
                 .set("stroke-dasharray", dash)
                 .add(Title::new(format!("{}: {} bytes", l.label, l.bytes))),
         );
-        legend.push((
-            colour.to_string(),
-            Some(dash),
-            format!("{} {}", l.label, axis_bytes(l.bytes)),
-        ));
+        legend.push((colour, dash, format!("{} {}", l.label, axis_bytes(l.bytes))));
     }
-    g = g.add(step_hover(p));
-    g = g.add(step_axis(p.steps, CURVE_TOP + CURVE_H));
-    for (row, (colour, dash, label)) in legend.iter().enumerate() {
-        g = g.add(legend_entry(
-            CURVE_TOP + 10.0,
-            row,
-            colour,
-            dash.map(|d| if d == "none" { "" } else { d }),
-            label,
-        ));
-    }
-    g
+    (g, legend)
 }
 
 /// Invisible columns, one per step, naming the node and M(t) on hover.
