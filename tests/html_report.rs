@@ -7,7 +7,7 @@
 
 mod cli_support;
 
-use cli_support::{scratch, succeeds};
+use cli_support::{fails_with, scratch, succeeds};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,5 +164,14 @@ fn an_injected_script_error_fails_the_check() {
     assert!(
         found.iter().any(|l| l.contains("did not finish")),
         "{found:#?}"
+    );
+}
+
+#[test]
+fn an_unwritable_picture_path_is_one_line() {
+    let missing = scratch("html", "no-such-folder/p.svg");
+    fails_with(
+        &["plan", "--model", "mlp", "--svg", missing.to_str().unwrap()],
+        &["cannot write", "no-such-folder/p.svg"],
     );
 }
