@@ -1,10 +1,11 @@
 //! tessera: run tensor graphs on any GPU through wgpu inside one device buffer laid out ahead of
 //! time by a static memory planner, then measure what the device really used.
 //!
-//! The pipeline runs one way: [`graph`] -> [`schedule`] -> [`analysis`] -> [`plan`] ->
-//! [`layout`] -> [`runtime`] -> [`report`]. [`cpu`] is the reference backend; [`models`] builds
-//! the demo graphs; [`pipeline`] and [`execute`] tie the stages together; [`bytes`] holds the
-//! checked size arithmetic they share.
+//! The pipeline runs one way: [`graph`] -> [`transform`] -> [`schedule`] -> [`analysis`] ->
+//! [`plan`] -> [`layout`] -> [`runtime`] -> [`report`]. [`cpu`] is the reference backend;
+//! [`models`] builds the demo graphs; [`pipeline`] and [`execute`] tie the stages together;
+//! [`bytes`] holds the checked size arithmetic they share; [`budget`] searches the knobs for an
+//! arena that fits.
 //!
 //! Planning needs no GPU:
 //!
@@ -38,3 +39,4 @@ pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod schedule;
+pub mod transform;

@@ -2,8 +2,6 @@
 
 mod cli;
 
-use clap::Parser;
-
 /// On headless Linux machines without `XDG_RUNTIME_DIR`, the Vulkan loader's window-system
 /// probing makes libwayland print "error: XDG_RUNTIME_DIR is invalid" lines that look like
 /// tessera errors. Give it a private empty directory instead (compute needs no window system).
@@ -32,7 +30,7 @@ fn quiet_window_system_probe() {}
 /// one `error:` line and exit code 2, like every other error. Help and version print as usual.
 fn parse_args() -> cli::Cli {
     use clap::error::ErrorKind;
-    match cli::Cli::try_parse() {
+    match cli::Cli::try_parse_marked() {
         Ok(cli) => cli,
         Err(e)
             if matches!(

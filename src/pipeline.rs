@@ -59,6 +59,9 @@ pub struct PlannedGraph {
     pub attention: &'static str,
     /// Each conv op's lowering method and workspace (as the graph's conv attributes say).
     pub conv: Vec<ConvChoice>,
+    /// How many micro-batch slices `graph` runs its batch as (set by whoever applied
+    /// `transform::micro_batch`; 1 from [`plan_graph`]).
+    pub micro_batch: usize,
 }
 
 /// Plans `graph` in its node order (pass [`PlannedGraph::graph`] to see the scheduled order)
@@ -189,5 +192,6 @@ fn plan_order(graph: Graph, cfg: &PlanConfig) -> Result<PlannedGraph, PlanError>
         plan_ms,
         attention,
         conv,
+        micro_batch: 1,
     })
 }

@@ -80,7 +80,7 @@ fn a_budget_above_the_default_keeps_the_first_configuration() {
     assert_eq!(c.section.configurations_tried, 1);
     assert_eq!(
         c.section.chosen,
-        "schedule program, conv im2col, attention tiled, in-place on, workspace planned"
+        "schedule program, conv im2col, attention tiled, in-place on, workspace planned, micro-batch 1"
     );
     assert_eq!(c.planned.outcome.plan.arena_bytes, default);
 }

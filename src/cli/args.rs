@@ -113,11 +113,61 @@ pub struct PlanOpts {
     /// time limit) or auto (the candidate with the smallest planned arena).
     #[arg(long, default_value = "program")]
     pub schedule: String,
-    /// Arena budget, bytes (suffixes KiB, MiB, GiB): search attention, conv, schedule,
-    /// in-place and workspace settings (overriding those flags) for the first, in a fixed
-    /// preference order, whose planned arena fits; an error gives the smallest arena reached.
+    /// Arena budget, bytes (suffixes KiB, MiB, GiB): search micro-batch, attention, conv,
+    /// schedule, in-place and workspace settings for the first, in a fixed preference order,
+    /// whose planned arena fits; knob flags given are kept fixed; an error gives the smallest
+    /// arena reached.
     #[arg(long, value_name = "BYTES")]
     pub budget: Option<String>,
+    /// Run the batch as K sequential slices that share the weights (activations scale with
+    /// the slice; K need not divide the batch, slices are balanced). Default: 1.
+    #[arg(long, value_name = "K")]
+    pub micro_batch: Option<usize>,
+    /// The knob flags (`KNOB_FLAGS`) given on the command line, filled after parsing; with
+    /// `--budget` they are fixed and only the others are searched.
+    #[arg(skip)]
+    pub given: Vec<&'static str>,
+}
+
+/// The argument ids of the knobs `--budget` searches; one given on the command line is fixed.
+pub const KNOB_FLAGS: [&str; 7] = [
+    "micro_batch",
+    "attention",
+    "conv",
+    "workspace_cap",
+    "schedule",
+    "no_inplace",
+    "workspace",
+];
+
+impl Cli {
+    /// Parses the command line as `Parser::try_parse` does, then records in `PlanOpts::given`
+    /// which knob flags were given on it (a default value is not a given one).
+    pub fn try_parse_marked() -> Result<Cli, clap::Error> {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches()?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        let (opts, name) = match &mut cli.command {
+            Command::Plan(a) => (&mut a.opts, "plan"),
+            Command::Run(a) => (&mut a.opts, "run"),
+            _ => return Ok(cli),
+        };
+        if let Some(sub) = matches.subcommand_matches(name) {
+            opts.given = KNOB_FLAGS
+                .into_iter()
+                .filter(|id| sub.value_source(id) == Some(ValueSource::CommandLine))
+                .collect();
+        }
+        Ok(cli)
+    }
+}
+
+impl PlanOpts {
+    /// Whether the knob flag with argument id `id` was given on the command line.
+    pub fn given(&self, id: &str) -> bool {
+        self.given.contains(&id)
+    }
 }
 
 /// `tessera plan`.

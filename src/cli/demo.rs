@@ -38,6 +38,8 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         workspace_cap: None,
         schedule: "program".into(),
         budget: None,
+        micro_batch: None,
+        given: Vec::new(),
     };
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[

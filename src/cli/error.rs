@@ -20,6 +20,9 @@ pub enum CliError {
     /// `--budget` cannot be met.
     #[error(transparent)]
     Budget(#[from] tessera::budget::BudgetError),
+    /// `--micro-batch` cannot slice the graph as asked.
+    #[error(transparent)]
+    MicroBatch(#[from] tessera::transform::micro_batch::MicroBatchError),
     /// Execution (CPU reference or GPU) failed.
     #[error(transparent)]
     Execute(#[from] tessera::execute::ExecuteError),

@@ -6,7 +6,7 @@ use super::pictures::{self, Targets};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
-use tessera::budget;
+use tessera::budget::{self, Fixed};
 use tessera::bytes::{check_alignment, parse_size};
 use tessera::graph::conv::{self, ConvChoice, ConvMode};
 use tessera::graph::{AttentionKernel, Graph};
@@ -16,6 +16,7 @@ use tessera::report::{
     BudgetSection, Picture, PlanSection, ScheduleSection, Table, Variant, human_bytes, per_step,
 };
 use tessera::schedule::Scheduler;
+use tessera::transform::micro_batch::micro_batch;
 
 /// Planning config from the command line, with the given offset alignment.
 pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
@@ -54,32 +55,68 @@ pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
 /// The model's graph with every attention node set to run the `--attention` kernel, so that
 /// analysis and the planner see the workspace that kernel needs.
 pub fn model_graph(model: &ModelArgs, opts: &PlanOpts) -> Result<Graph, CliError> {
-    let kernel = AttentionKernel::from_name(&opts.attention).ok_or_else(|| {
-        CliError::Usage(format!(
-            "unknown attention kernel `{}` (known: tiled, materialized)",
-            opts.attention
-        ))
-    })?;
+    let kernel = attention_kernel(opts)?;
     let mut graph = models::build_model(model)?;
     graph.set_attention_kernel(kernel)?;
     Ok(graph)
 }
 
-/// `graph` with each conv op's lowering chosen by `--conv` under `--workspace-cap`.
-pub fn conv_graph(graph: Graph, opts: &PlanOpts) -> Result<Graph, CliError> {
-    let mode = ConvMode::from_name(&opts.conv).ok_or_else(|| {
+/// The `--attention` kernel.
+fn attention_kernel(opts: &PlanOpts) -> Result<AttentionKernel, CliError> {
+    AttentionKernel::from_name(&opts.attention).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown attention kernel `{}` (known: tiled, materialized)",
+            opts.attention
+        ))
+    })
+}
+
+/// The `--conv` mode.
+fn conv_mode(opts: &PlanOpts) -> Result<ConvMode, CliError> {
+    ConvMode::from_name(&opts.conv).ok_or_else(|| {
         CliError::Usage(format!(
             "unknown --conv `{}` (known: im2col, direct, auto)",
             opts.conv.escape_debug()
         ))
-    })?;
-    let cap = match &opts.workspace_cap {
+    })
+}
+
+/// The `--workspace-cap` in bytes, if given.
+fn workspace_cap(opts: &PlanOpts) -> Result<Option<u64>, CliError> {
+    match &opts.workspace_cap {
         Some(text) => {
-            Some(parse_size(text).map_err(|e| CliError::Usage(format!("--workspace-cap: {e}")))?)
+            Ok(Some(parse_size(text).map_err(|e| {
+                CliError::Usage(format!("--workspace-cap: {e}"))
+            })?))
         }
-        None => None,
-    };
-    Ok(conv::choose(&graph, mode, cap)?)
+        None => Ok(None),
+    }
+}
+
+/// `graph` with each conv op's lowering chosen by `--conv` under `--workspace-cap`.
+pub fn conv_graph(graph: Graph, opts: &PlanOpts) -> Result<Graph, CliError> {
+    Ok(conv::choose(
+        &graph,
+        conv_mode(opts)?,
+        workspace_cap(opts)?,
+    )?)
+}
+
+/// The knobs the user's flags fix for a `--budget` search (`cfg` is [`config`]'s): each knob
+/// flag given on the command line, even at its default value; the others are searched.
+pub fn fixed(opts: &PlanOpts, cfg: &PlanConfig) -> Result<Fixed, CliError> {
+    let given = |id: &str| opts.given(id);
+    Ok(Fixed {
+        micro_batch: opts.micro_batch,
+        attention: given("attention")
+            .then(|| attention_kernel(opts))
+            .transpose()?,
+        conv: given("conv").then(|| conv_mode(opts)).transpose()?,
+        conv_cap: workspace_cap(opts)?,
+        schedule: given("schedule").then_some(cfg.schedule),
+        in_place: given("no_inplace").then_some(cfg.analysis.in_place),
+        workspace: given("workspace").then_some(cfg.analysis.workspace),
+    })
 }
 
 /// A graph and config ready to plan: as the flags say, or as the `--budget` search chose (then
@@ -93,29 +130,57 @@ pub struct Prepared {
     pub planned: Option<PlannedGraph>,
     /// The report's `budget` section (with `--budget` only).
     pub budget: Option<BudgetSection>,
+    /// Micro-batch slices `graph` runs its batch as.
+    pub micro_batch: usize,
 }
 
-/// The graph and config from the flags, or with `--budget` the first configuration whose
-/// arena fits (see `tessera::budget`), planned at `alignment`.
+impl Prepared {
+    /// The plan: the search's, or `graph` planned under `cfg`.
+    pub fn plan(&mut self) -> Result<PlannedGraph, CliError> {
+        if let Some(p) = self.planned.take() {
+            return Ok(p);
+        }
+        let mut p = plan_graph(&self.graph, &self.cfg)?;
+        p.micro_batch = self.micro_batch;
+        Ok(p)
+    }
+}
+
+/// The graph and config from the flags (micro-batched by `--micro-batch`), or with `--budget`
+/// the first configuration whose arena fits (see `tessera::budget`; the knob flags given are
+/// fixed), planned at `alignment`.
 pub fn prepare(model: &ModelArgs, opts: &PlanOpts, alignment: u64) -> Result<Prepared, CliError> {
     let cfg = config(opts, alignment)?;
     let Some(text) = &opts.budget else {
-        let graph = conv_graph(model_graph(model, opts)?, opts)?;
+        let k = opts.micro_batch.unwrap_or(1);
+        let graph = micro_batch(&conv_graph(model_graph(model, opts)?, opts)?, k)?;
         return Ok(Prepared {
             graph,
             cfg,
             planned: None,
             budget: None,
+            micro_batch: k,
         });
     };
     let bytes = parse_size(text).map_err(|e| CliError::Usage(format!("--budget: {e}")))?;
-    let c = budget::search(&models::build_model(model)?, &cfg, bytes)?;
+    let fixed = fixed(opts, &cfg)?;
+    let c = budget::search_with(&models::build_model(model)?, &cfg, bytes, &fixed)?;
     Ok(Prepared {
         graph: c.graph,
         cfg: c.cfg,
         planned: Some(c.planned),
         budget: Some(c.section),
+        micro_batch: c.knobs.micro_batch,
     })
+}
+
+/// The micro-batch setting in words.
+pub fn micro_batch_line(k: usize) -> String {
+    if k == 1 {
+        "1 (the whole batch at once)".into()
+    } else {
+        format!("{k} sequential slices sharing the weights")
+    }
 }
 
 /// Prints one line summarising the conv ops' methods and workspace (nothing without convs),
@@ -157,6 +222,7 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         attention: p.attention.to_string(),
         conv: p.conv.clone(),
         schedule: p.schedule.clone(),
+        micro_batch: p.micro_batch,
     }
 }
 
@@ -191,8 +257,13 @@ pub fn schedule_line(s: &ScheduleSection) -> String {
 
 /// The budget search in one line: the budget, that it is met, the settings chosen.
 pub fn budget_line(b: &BudgetSection) -> String {
+    let fixed = if b.fixed.is_empty() {
+        String::new()
+    } else {
+        format!("; fixed by flags: {}", b.fixed.join(", "))
+    };
     format!(
-        "{} ({} bytes) {}: {} ({} configuration{} planned, {:.1} ms)",
+        "{} ({} bytes) {}: {} ({} configuration{} planned, {:.1} ms{fixed})",
         human_bytes(b.requested_bytes),
         b.requested_bytes,
         if b.met { "met" } else { "NOT met" },
@@ -250,16 +321,11 @@ struct PlanJson {
 
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
+    let mut prepared = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
+    let p = prepared.plan()?;
     let Prepared {
-        graph,
-        cfg,
-        planned,
-        budget,
-    } = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
-    let p = match planned {
-        Some(p) => p,
-        None => plan_graph(&graph, &cfg)?,
-    };
+        graph, cfg, budget, ..
+    } = prepared;
     let s = section(&p, &cfg);
     println!(
         "model:          {} ({} nodes, {} tensors)",
@@ -296,6 +362,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("in-place nodes: {}", s.in_place_nodes);
     println!("attention:      {}", s.attention);
     print_conv(&s.conv, 16);
+    println!("micro-batch:    {}", micro_batch_line(s.micro_batch));
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);

@@ -5,7 +5,7 @@ use super::args::RunArgs;
 use super::pictures::{self, Targets};
 use super::{CliError, models, plan, write_json};
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
-use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
+use tessera::pipeline::{PlanConfig, PlannedGraph, plan_variants};
 use tessera::report::{Picture, RunReport, Table, human_bytes};
 use tessera::runtime::Gpu;
 
@@ -110,6 +110,10 @@ pub fn print_report(r: &RunReport) {
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
     plan::print_conv(&r.plan.conv, 18);
+    println!(
+        "micro-batch:      {}",
+        plan::micro_batch_line(r.plan.micro_batch)
+    );
     println!(
         "schedule:         {}",
         plan::schedule_line(&r.plan.schedule)
@@ -287,12 +291,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         (Some(g), None) => g.min_storage_buffer_offset_alignment(),
         (None, a) => a.unwrap_or(256),
     };
-    let prepared = plan::prepare(&args.model, &args.opts, alignment)?;
+    let mut prepared = plan::prepare(&args.model, &args.opts, alignment)?;
+    let planned = prepared.plan()?;
     let cfg = prepared.cfg;
-    let planned = match prepared.planned {
-        Some(p) => p,
-        None => plan_graph(&prepared.graph, &cfg)?,
-    };
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,

@@ -168,6 +168,7 @@ fn choices(plan: &PlanSection) -> Markup {
         h2 { "Per-op choices" }
         table {
             tr { th { "attention kernel" } td.t { (plan.attention) } }
+            tr { th { "micro-batch slices" } td.t { (plan.micro_batch) } }
             tr { th { "schedule" } td.t {
                 (s.name) @if s.chosen != s.name { " \u{2192} " (s.chosen) }
                 ", peak live " (human_bytes(s.peak_live_bytes))

@@ -39,6 +39,9 @@ pub struct BudgetSection {
     pub chosen: String,
     /// Wall time of the search, ms.
     pub search_ms: f64,
+    /// The knobs fixed by flags the user gave (`schedule program`, `micro-batch 2`, ...): the
+    /// search kept them and searched only the others.
+    pub fixed: Vec<String>,
 }
 
 /// What the planner decided.
@@ -76,6 +79,9 @@ pub struct PlanSection {
     pub conv: Vec<crate::graph::conv::ConvChoice>,
     /// The execution order: which scheduler chose it, and for `auto` every candidate.
     pub schedule: ScheduleSection,
+    /// Micro-batch slices (`--micro-batch K`): the batch ran as this many sequential slices
+    /// sharing the weights; 1 without the flag.
+    pub micro_batch: usize,
 }
 
 /// The schedule stage's choice (JSON `plan.schedule`).
