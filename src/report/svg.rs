@@ -261,7 +261,9 @@ fn layout_panel(p: &Picture) -> Group {
 fn block_rect(p: &Picture, i: usize, b: &Block, y_top: f64, y_bottom: f64) -> Group {
     let x0 = step_x(b.start as f64, p.steps);
     let x1 = step_x(b.end as f64, p.steps);
-    let (w, h) = (x1 - x0, (y_bottom - y_top).max(0.5));
+    // Tiny blocks (a few bytes in a large arena) stay visible and hoverable: at least 2 px.
+    let h = (y_bottom - y_top).max(2.0);
+    let (w, y_top) = (x1 - x0, y_bottom - h);
     let rect = Rectangle::new()
         .set("id", format!("b{i}"))
         .set("x", x0)
