@@ -191,6 +191,12 @@ pub struct PlanArgs {
     /// inference plans only).
     #[arg(long, value_name = "PLAN.json", conflicts_with = "train")]
     pub out: Option<PathBuf>,
+    /// Write the picture (arena layout and memory curve M(t)) as SVG here.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained HTML report (picture, tables, sortable tensor list) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Training switches.
     #[command(flatten)]
     pub train: TrainArgs,
@@ -251,6 +257,12 @@ pub struct RunArgs {
     /// Training switches.
     #[command(flatten)]
     pub train: TrainArgs,
+    /// Write the picture (arena layout and memory curve M(t)) as SVG here.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write a self-contained HTML report (picture, tables, sortable tensor list) here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `tessera demo`.
@@ -263,6 +275,10 @@ pub struct DemoArgs {
     /// to stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write one SVG picture and one HTML report per model into this folder (created when
+    /// missing).
+    #[arg(long, value_name = "DIR")]
+    pub svg_dir: Option<PathBuf>,
 }
 
 /// `tessera plan-csv`.

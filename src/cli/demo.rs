@@ -3,11 +3,12 @@
 
 use super::args::DemoArgs;
 use super::output::{self, Progress};
-use super::run::{check, open_gpu, plan_and_execute, signed_bytes};
-use super::{CliError, plan, write_json};
+use super::run::{check, execute_planned, open_gpu, signed_bytes};
+use super::{CliError, pictures, plan, write_json};
 use tessera::execute::ExecuteOptions;
 use tessera::models::{ModelOptions, build, catalog};
-use tessera::report::{RunReport, Table, human_bytes};
+use tessera::pipeline::plan_graph;
+use tessera::report::{Picture, RunReport, Table, human_bytes};
 
 /// The reserved bytes of baseline `name` and their ratio to the planned arena ("n/a" when it
 /// did not run).
@@ -73,7 +74,13 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
             baselines: true,
             training: None,
         };
-        let r = plan_and_execute(&graph, info.name, options, &cfg, gpu.as_ref(), opts)?;
+        let planned = plan_graph(&graph, &cfg)?;
+        let mut pic = Picture::from_plan(info.name, &planned);
+        let r = execute_planned(planned, info.name, options, &cfg, gpu.as_ref(), opts)?;
+        if let Some(dir) = &args.svg_dir {
+            pic.add_run(&r);
+            pictures::write_into(dir, &r, &pic)?;
+        }
         let time = r.timings.plan_ms
             + r.timings.compile_ms.unwrap_or(0.0)
             + r.timings.run_ms.unwrap_or(r.timings.cpu_ms);
@@ -103,6 +110,12 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     drop(progress);
     if output::show_report(args.json.as_deref()) {
         print_table(&table);
+        if let Some(dir) = &args.svg_dir {
+            println!(
+                "pictures: {} (MODEL.svg and MODEL.html for each model)",
+                dir.display()
+            );
+        }
     }
     if let Some(path) = &args.json {
         write_json(path, &reports)?;

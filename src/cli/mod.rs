@@ -7,6 +7,7 @@ mod demo;
 mod error;
 mod models;
 mod output;
+mod pictures;
 mod plan;
 mod plan_csv;
 mod run;

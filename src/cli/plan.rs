@@ -3,6 +3,7 @@
 
 use super::args::{ModelArgs, PlanArgs, PlanOpts};
 use super::output::{self, Progress};
+use super::pictures::{self, Targets};
 use super::{CliError, models, write_json};
 use serde::Serialize;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
@@ -14,8 +15,8 @@ use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
 use tessera::plan::{Budget, memory_curve};
 use tessera::planfile::{Lowering, PlanFile};
 use tessera::report::{
-    BudgetSection, ComputeSection, PlanSection, ScheduleSection, Table, TrainingSection, Variant,
-    human_bytes,
+    BudgetSection, ComputeSection, Picture, PlanSection, ScheduleSection, Table, TrainingSection,
+    Variant, human_bytes, per_step,
 };
 use tessera::schedule::Scheduler;
 use tessera::transform::micro_batch::micro_batch;
@@ -295,21 +296,6 @@ pub fn budget_line(b: &BudgetSection) -> String {
     )
 }
 
-/// Live bytes at every step `0..steps` from the curve's breakpoints.
-pub fn per_step(curve: &[(u64, u64)], steps: u64) -> Vec<u64> {
-    let mut out = Vec::with_capacity(steps as usize);
-    let mut k = 0;
-    let mut live = 0;
-    for t in 0..steps {
-        while k < curve.len() && curve[k].0 <= t {
-            live = curve[k].1;
-            k += 1;
-        }
-        out.push(live);
-    }
-    out
-}
-
 /// One character per step, its height the live bytes relative to the peak.
 pub fn sparkline(values: &[u64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -441,6 +427,14 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
         p.analysis.liveness.steps,
     );
     let v = plan_variants(&p.graph, &cfg)?;
+    let to = Targets {
+        svg: args.svg.as_deref(),
+        html: args.html.as_deref(),
+    };
+    if to.svg.is_some() || to.html.is_some() {
+        let pic = Picture::from_plan(&models::model_name(&args.model), &p);
+        pictures::write(&to, &pic, &cfg.planner, &s, &v, None)?;
+    }
     let shown = output::show_report(args.json.as_deref());
     if shown {
         let extra = Extra {

@@ -3,14 +3,14 @@
 
 use super::args::{ModelArgs, RunArgs};
 use super::output::{self, Progress};
+use super::pictures::{self, Targets};
 use super::{CliError, models, plan, write_json};
 use std::path::Path;
 use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
-use tessera::graph::Graph;
-use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph, plan_variants};
+use tessera::pipeline::{PlanConfig, PlannedGraph, plan_variants};
 use tessera::planfile::{DeviceLimits, Loaded, PlanFile};
 use tessera::report::{
-    BudgetSection, CheckpointSection, ComputeSection, RunReport, Table, human_bytes,
+    BudgetSection, CheckpointSection, ComputeSection, Picture, RunReport, Table, human_bytes,
 };
 use tessera::runtime::Gpu;
 use tessera::transform::autodiff::TrainingGraph;
@@ -207,7 +207,7 @@ pub fn print_comparison(r: &RunReport) {
         "planned run (buffer delta minus weights and guards)".into(),
         human_bytes(r.plan.arena_bytes),
         ratio(r.plan.arena_bytes),
-        arena_share(r).map_or("n/a".into(), signed_bytes),
+        r.arena_share().map_or("n/a".into(), signed_bytes),
         r.timings.run_ms.map_or("n/a".into(), ms),
     ]);
     if let Some(hw) = r.measured.high_water_bytes {
@@ -240,7 +240,7 @@ pub fn print_comparison(r: &RunReport) {
         ]);
     }
     print!("{t}");
-    if let (Some(planned), Some(dynamic)) = (arena_share(r), r.measured.naive_dynamic_peak_bytes) {
+    if let (Some(planned), Some(dynamic)) = (r.arena_share(), r.measured.naive_dynamic_peak_bytes) {
         println!(
             "measured on the device: planned arena {} (the one buffer's allocator delta minus weights and guard bands) vs naive-dynamic peak {} ({:.2}x); that delta minus the planned arena: {:+} bytes (allocator rounding)",
             signed_bytes(planned),
@@ -249,14 +249,6 @@ pub fn print_comparison(r: &RunReport) {
             i128::from(planned) - i128::from(r.plan.arena_bytes),
         );
     }
-}
-
-/// The arena's share of the one buffer's allocator delta: `arena_device_bytes` minus the
-/// weight region and the guard bands (comparable with the baselines, which exclude weights).
-fn arena_share(r: &RunReport) -> Option<i64> {
-    let others = r.plan.weights_bytes + r.measured.guard_bytes?;
-    let d = i128::from(r.measured.arena_device_bytes?) - i128::from(others);
-    i64::try_from(d).ok()
 }
 
 /// Checks that a report passed; an error names what failed.
@@ -287,20 +279,6 @@ pub fn check(r: &RunReport) -> Result<(), CliError> {
         )));
     }
     Ok(())
-}
-
-/// Plans `graph`, executes it (GPU when given, CPU reference always) and builds the report,
-/// with the arena under every reuse setting alongside.
-pub fn plan_and_execute(
-    graph: &Graph,
-    model: &str,
-    options: Vec<(String, usize)>,
-    cfg: &PlanConfig,
-    gpu: Option<&Gpu>,
-    opts: ExecuteOptions,
-) -> Result<RunReport, CliError> {
-    let planned = plan_graph(graph, cfg)?;
-    execute_planned(planned, model, options, cfg, gpu, opts)
 }
 
 /// Executes an already planned graph (GPU when given, CPU reference always) and builds the
@@ -514,6 +492,12 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         training: trained.as_ref().map(|t| super::train::spec(t, &args.train)),
     };
     let name = models::model_name(&model);
+    let to = Targets {
+        svg: args.svg.as_deref(),
+        html: args.html.as_deref(),
+    };
+    let mut pic =
+        (to.svg.is_some() || to.html.is_some()).then(|| Picture::from_plan(&name, &planned));
     let (mut report, training) = execute_planned_training(
         planned,
         &name,
@@ -536,6 +520,11 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     if let Some(path) = &args.json {
         write_json(path, &report)?;
+    }
+    if let Some(pic) = &mut pic {
+        pic.add_run(&report);
+        let (plan, variants) = (&report.plan, &report.variants);
+        pictures::write(&to, pic, &report.planner, plan, variants, Some(&report))?;
     }
     check(&report)
 }

@@ -359,6 +359,7 @@ pub fn execute(
                         internal_fragmentation_bytes: b.internal_fragmentation_bytes,
                         run_ms: b.wall_ms,
                         outputs_equal_planned: b.outputs == out.outputs,
+                        measured_samples_bytes: b.samples,
                     });
                 }
             }

@@ -1,8 +1,14 @@
 //! Reports: plan vs measured vs naive vs lower bound, as plain data (serialised to JSON with the
-//! field names of DESIGN.md) and as aligned text tables for the terminal.
+//! field names of DESIGN.md) and as aligned text tables for the terminal; [`picture`] gathers
+//! what the SVG pictures ([`svg`]) and the HTML page ([`html`]) draw.
 
 mod table;
 
+pub mod html;
+pub mod picture;
+pub mod svg;
+
+pub use picture::{Picture, per_step};
 pub use table::{Table, human_bytes};
 
 use serde::Serialize;
@@ -227,6 +233,10 @@ pub struct BaselineReport {
     pub run_ms: f64,
     /// True when its outputs are bit-identical to the planned run's.
     pub outputs_equal_planned: bool,
+    /// Growth of `total_allocated_bytes` since before the run, sampled after each node while
+    /// that node's buffers are held (one per node; null where the backend cannot tell): the
+    /// measured curve drawn against M(t).
+    pub measured_samples_bytes: Vec<Option<u64>>,
 }
 
 /// The full report of `tessera run` / `tessera plan`.
@@ -339,5 +349,15 @@ impl From<crate::graph::cost::GraphCost> for ComputeSection {
             recompute_over_forward: c.recompute_flops as f64 / c.forward_flops.max(1) as f64,
             bytes_moved: c.bytes_moved,
         }
+    }
+}
+
+impl RunReport {
+    /// The planned arena's share of the one buffer's measured allocator growth:
+    /// `measured.arena_device_bytes` minus the weight region and the guard bands (comparable
+    /// with the baselines, which exclude weights); `None` where the backend cannot tell.
+    pub fn arena_share(&self) -> Option<i64> {
+        let others = i128::from(self.plan.weights_bytes) + i128::from(self.measured.guard_bytes?);
+        i64::try_from(i128::from(self.measured.arena_device_bytes?) - others).ok()
     }
 }
