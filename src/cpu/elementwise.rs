@@ -6,7 +6,7 @@ use crate::graph::{BinaryOp, Shape, UnaryOp};
 
 /// Strides of `dims` aligned to an output of rank `rank`: 0 for broadcast (size-1 or missing)
 /// dimensions, so stepping along them re-reads the same element.
-fn broadcast_strides(dims: &[usize], rank: usize) -> Vec<usize> {
+pub(crate) fn broadcast_strides(dims: &[usize], rank: usize) -> Vec<usize> {
     let shift = rank - dims.len();
     let own = Shape::new(dims).strides();
     (0..rank)

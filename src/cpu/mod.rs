@@ -19,8 +19,10 @@ mod conv_grad;
 mod data;
 mod elementwise;
 mod error;
+mod grad;
 mod host;
 mod layout_ops;
+mod loss;
 mod matmul;
 mod norm;
 mod pool;
@@ -29,13 +31,14 @@ mod resize;
 
 pub use data::{TensorData, initial_data};
 pub use error::CpuError;
+pub use grad::gelu_derivative;
 pub use host::{
     FALLBACK_AVAILABLE_BYTES, HOST_MEMORY_ENV, HostMemory, Retention, VALUE_BYTES,
     available_host_bytes, host_peak_bytes,
 };
 
 use crate::graph::infer::infer;
-use crate::graph::{DType, Graph, Op, Shape, TensorKind};
+use crate::graph::{DType, Graph, Op, Shape, TensorId, TensorKind};
 
 /// Largest element count of any one tensor the CPU reference accepts (16 GiB of f32).
 pub const MAX_ELEMENTS: u64 = 1 << 32;
@@ -55,7 +58,17 @@ pub fn run(graph: &Graph) -> Result<Vec<Option<TensorData>>, CpuError> {
 /// value is dropped after its last reader ([`Retention::UntilLastUse`]), so the host holds far
 /// less than [`run`] does; a graph whose peak would not fit is refused like in [`run`].
 pub fn run_outputs(graph: &Graph) -> Result<Vec<TensorData>, CpuError> {
-    let mut values = evaluate(graph, Retention::UntilLastUse)?;
+    run_outputs_with(graph, &[])
+}
+
+/// [`run_outputs`] with some inputs or weights holding `given` values instead of their initial
+/// ones (the weights after earlier training steps, say). A value whose length differs from its
+/// tensor's element count is an error naming the tensor.
+pub fn run_outputs_with(
+    graph: &Graph,
+    given: &[(TensorId, TensorData)],
+) -> Result<Vec<TensorData>, CpuError> {
+    let mut values = evaluate_with(graph, Retention::UntilLastUse, given)?;
     let mut outputs: Vec<TensorData> = Vec::with_capacity(graph.outputs.len());
     for (k, &o) in graph.outputs.iter().enumerate() {
         // A tensor listed twice as an output is moved out once and copied after.
@@ -105,10 +118,42 @@ fn check_host_limits(
 /// when first read, values are dropped as `retention` says ([`host_peak_bytes`] follows the
 /// same steps).
 fn evaluate(graph: &Graph, retention: Retention) -> Result<Vec<Option<TensorData>>, CpuError> {
+    evaluate_with(graph, retention, &[])
+}
+
+/// [`evaluate`] with the `given` values of some inputs or weights (checked against their
+/// tensors) in place of their initial values.
+fn evaluate_with(
+    graph: &Graph,
+    retention: Retention,
+    given: &[(TensorId, TensorData)],
+) -> Result<Vec<Option<TensorData>>, CpuError> {
     graph.validate()?;
     check_host_limits(graph, retention, available_host_bytes()?)?;
     let drop_after = host::drop_after(graph, retention);
     let mut values: Vec<Option<TensorData>> = vec![None; graph.tensors.len()];
+    for (t, data) in given {
+        let tensor = graph.tensor(*t)?;
+        if tensor.kind == TensorKind::Activation
+            || tensor.shape.numel() != data.len() as u64
+            || tensor.dtype != data.dtype()
+        {
+            return Err(CpuError::Mismatch {
+                node: tensor.name.clone(),
+                op: "given value",
+                detail: format!(
+                    "{} {} elements of {} for a {:?} tensor {} {}",
+                    data.len(),
+                    data.dtype(),
+                    t,
+                    tensor.kind,
+                    tensor.shape,
+                    tensor.dtype
+                ),
+            });
+        }
+        values[t.index()] = Some(data.clone());
+    }
     for (step, node) in graph.nodes.iter().enumerate() {
         for &t in &node.inputs {
             materialise(graph, &mut values, t.index());
@@ -352,6 +397,18 @@ fn eval(
         Op::AttentionGrad { causal, scale, wrt } => {
             attention_grad::grad(&cx, inputs, *causal, *scale, *wrt)?
         }
+        Op::ReduceTo { .. } => grad::reduce_to(&cx, inputs, out_shape)?,
+        Op::UnaryBackward(u) => grad::unary_backward(&cx, *u, inputs)?,
+        Op::SoftmaxBackward => grad::softmax_backward(&cx, inputs)?,
+        Op::LayerNormBackward { eps } => grad::layer_norm_backward(&cx, inputs, *eps)?,
+        Op::EmbeddingBackward { vocab } => grad::embedding_backward(&cx, inputs, *vocab)?,
+        Op::Slice { axis, start, len } => grad::slice(&cx, *axis, *start, *len, inputs)?,
+        Op::SoftmaxCrossEntropy => loss::cross_entropy(&cx, inputs)?,
+        Op::SoftmaxCrossEntropyBackward => loss::cross_entropy_backward(&cx, inputs)?,
+        Op::MseLoss => loss::mse(&cx, inputs)?,
+        Op::MseLossBackward => loss::mse_backward(&cx, inputs)?,
+        Op::SgdStep { lr } => loss::sgd_step(&cx, inputs, *lr)?,
+        Op::MomentumAccumulate { momentum } => loss::momentum(&cx, inputs, *momentum)?,
     };
     if numel(out_shape) != Some(out.len()) {
         return Err(cx.mismatch(format!(

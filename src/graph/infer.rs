@@ -128,6 +128,19 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
         Op::Upsample2xGrad { input } => grad::upsample2x_grad(&c, *input),
         Op::AttentionStats { causal, scale } => grad::attention_stats(&c, *causal, *scale),
         Op::AttentionGrad { causal, scale, wrt } => grad::attention_grad(&c, *causal, *scale, *wrt),
+        Op::ReduceTo { shape } => reduce_to(&c, shape),
+        Op::UnaryBackward(_) | Op::SoftmaxBackward => same_shapes(&c, 2),
+        Op::LayerNormBackward { eps } => layer_norm_backward(&c, *eps),
+        Op::EmbeddingBackward { vocab } => embedding_backward(&c, *vocab),
+        Op::Slice { axis, start, len } => slice(&c, *axis, *start, *len),
+        Op::SoftmaxCrossEntropy | Op::SoftmaxCrossEntropyBackward => cross_entropy(&c),
+        Op::MseLoss | Op::MseLossBackward => mse(&c),
+        Op::SgdStep { lr: factor } | Op::MomentumAccumulate { momentum: factor } => {
+            if !factor.is_finite() {
+                return Err(c.attr_err("the learning rate / momentum must be finite"));
+            }
+            same_shapes(&c, 2)
+        }
     }
 }
 
@@ -423,6 +436,116 @@ fn attention(
         )));
     }
     Ok((inputs[0].0.clone(), DType::F32))
+}
+
+/// Sum down to `shape`, which must broadcast to the input's shape.
+fn reduce_to(c: &Ctx<'_>, shape: &[usize]) -> Result<(Shape, DType), GraphError> {
+    c.arity(1, 1)?;
+    c.all_f32()?;
+    let target = Shape::new(shape.to_vec());
+    match Shape::broadcast(&target, c.inputs[0].0) {
+        Some(s) if &s == c.inputs[0].0 => Ok((target, DType::F32)),
+        _ => Err(c.shape_err(format!("{target} does not broadcast to the input"))),
+    }
+}
+
+/// `n` f32 inputs of one shape; the output has it.
+fn same_shapes(c: &Ctx<'_>, n: usize) -> Result<(Shape, DType), GraphError> {
+    c.arity(n, n)?;
+    c.all_f32()?;
+    if c.inputs.iter().any(|(s, _)| *s != c.inputs[0].0) {
+        return Err(c.shape_err("inputs must have one shape"));
+    }
+    if matches!(c.op, Op::SoftmaxBackward) && c.dims(0).is_empty() {
+        return Err(c.shape_err("softmax needs rank >= 1"));
+    }
+    Ok((c.inputs[0].0.clone(), DType::F32))
+}
+
+/// `x [.., D]`, `gamma [D]`, `dy` like x.
+fn layer_norm_backward(c: &Ctx<'_>, eps: f32) -> Result<(Shape, DType), GraphError> {
+    c.arity(3, 3)?;
+    c.all_f32()?;
+    if eps.is_nan() || eps < 0.0 {
+        return Err(c.attr_err("eps must be >= 0"));
+    }
+    let d = *c
+        .dims(0)
+        .last()
+        .ok_or_else(|| c.shape_err("layernorm needs rank >= 1"))?;
+    if c.dims(1) != [d] || c.dims(2) != c.dims(0) {
+        return Err(c.shape_err(format!("gamma must be [{d}] and dy like x")));
+    }
+    Ok((c.inputs[0].0.clone(), DType::F32))
+}
+
+/// `ids [..]` (u32), `dy [.., D]` -> `[vocab, D]`.
+fn embedding_backward(c: &Ctx<'_>, vocab: usize) -> Result<(Shape, DType), GraphError> {
+    c.arity(2, 2)?;
+    c.dtype(0, DType::U32)?;
+    c.dtype(1, DType::F32)?;
+    let (ids, dy) = (c.dims(0), c.dims(1));
+    match dy.split_last() {
+        Some((&d, lead)) if lead == ids => Ok((Shape::new([vocab, d]), DType::F32)),
+        _ => Err(c.shape_err("dy must be the ids' shape plus one trailing axis")),
+    }
+}
+
+/// `x[.., start..start + len, ..]` along `axis`.
+fn slice(c: &Ctx<'_>, axis: usize, start: usize, len: usize) -> Result<(Shape, DType), GraphError> {
+    c.arity(1, 1)?;
+    let x = c.dims(0);
+    let end = start.checked_add(len);
+    match (x.get(axis), end) {
+        (Some(&n), Some(end)) if end <= n => {
+            let mut out = x.to_vec();
+            out[axis] = len;
+            Ok((Shape(out), c.inputs[0].1))
+        }
+        _ => Err(c.attr_err(format!(
+            "slice {start}..{start}+{len} of axis {axis} is outside {}",
+            c.inputs[0].0
+        ))),
+    }
+}
+
+/// `logits [.., C]`, `labels [..]` u32 (and `dloss [1]` for the backward) -> `[1]` or logits'.
+fn cross_entropy(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    let backward = matches!(c.op, Op::SoftmaxCrossEntropyBackward);
+    let n = if backward { 3 } else { 2 };
+    c.arity(n, n)?;
+    c.dtype(0, DType::F32)?;
+    c.dtype(1, DType::U32)?;
+    match c.dims(0).split_last() {
+        Some((&classes, lead)) if classes > 0 && lead == c.dims(1) => {}
+        _ => return Err(c.shape_err("labels must be the logits' shape without the class axis")),
+    }
+    if backward {
+        c.dtype(2, DType::F32)?;
+        if c.dims(2) != [1] {
+            return Err(c.shape_err("dloss must be [1]"));
+        }
+        return Ok((c.inputs[0].0.clone(), DType::F32));
+    }
+    Ok((Shape::new([1]), DType::F32))
+}
+
+/// `pred`, `target` of one shape (and `dloss [1]` for the backward) -> `[1]` or pred's.
+fn mse(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
+    let backward = matches!(c.op, Op::MseLossBackward);
+    let n = if backward { 3 } else { 2 };
+    c.arity(n, n)?;
+    c.all_f32()?;
+    if c.dims(0) != c.dims(1) {
+        return Err(c.shape_err("pred and target must have one shape"));
+    }
+    if backward {
+        if c.dims(2) != [1] {
+            return Err(c.shape_err("dloss must be [1]"));
+        }
+        return Ok((c.inputs[0].0.clone(), DType::F32));
+    }
+    Ok((Shape::new([1]), DType::F32))
 }
 
 /// Target size of one im2col tile in bytes. Convolution builds its column matrix one tile of

@@ -76,6 +76,55 @@ impl Graph {
                 return Err(GraphError::Invalid(format!("output {o} is never produced")));
             }
         }
+        self.check_in_place_updates()
+    }
+
+    /// An optimizer update ([`Op::updates_in_place`]) rewrites its first input's storage, so no
+    /// later node may read, and no graph output may be, a tensor of that storage defined before
+    /// the update (it would see the new bytes): the reads of the old value come first.
+    fn check_in_place_updates(&self) -> Result<(), GraphError> {
+        let mut root: Vec<TensorId> = self.tensor_ids().collect();
+        let mut def: Vec<Option<usize>> = vec![None; self.tensors.len()];
+        let mut last_update: Vec<Option<usize>> = vec![None; self.tensors.len()];
+        let stale = |t: TensorId, root: &[TensorId], def: &[Option<usize>], last: &[Option<usize>]| {
+            last[root[t.index()].index()].filter(|&u| def[t.index()].is_none_or(|d| d < u))
+        };
+        for (step, id) in self.node_ids().enumerate() {
+            let node = self.node(id);
+            for &t in &node.inputs {
+                if let Some(u) = stale(t, &root, &def, &last_update) {
+                    return Err(GraphError::Invalid(format!(
+                        "node `{}` ({}) reads `{}` after node `{}` rewrote its storage in place",
+                        node.name,
+                        node.op.name(),
+                        self.tensors[t.index()].name,
+                        self.nodes[u].name
+                    )));
+                }
+            }
+            for &o in &node.outputs {
+                def[o.index()] = Some(step);
+                if node.op.is_view()
+                    && let Some(&src) = node.inputs.first()
+                {
+                    root[o.index()] = root[src.index()];
+                }
+            }
+            if node.op.updates_in_place()
+                && let Some(&w) = node.inputs.first()
+            {
+                last_update[root[w.index()].index()] = Some(step);
+            }
+        }
+        for &o in &self.outputs {
+            if let Some(u) = stale(o, &root, &def, &last_update) {
+                return Err(GraphError::Invalid(format!(
+                    "output `{}` is read after node `{}` rewrote its storage in place",
+                    self.tensors[o.index()].name,
+                    self.nodes[u].name
+                )));
+            }
+        }
         Ok(())
     }
 

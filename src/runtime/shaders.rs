@@ -10,7 +10,7 @@ mod params;
 pub use params::{
     AttentionGradParams, AttentionParams, ConvGradParams, ConvParams, DataParams, DirectConvParams,
     ElementwiseParams, Field, GemmParams, NormParams, ParamsLayout, ParamsStruct, PoolParams,
-    ResizeParams, TiledAttentionParams,
+    ReduceParams, ResizeParams, TiledAttentionParams, TrainParams,
 };
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
@@ -37,6 +37,8 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<DirectConvParams>(),
         size_of::<ConvGradParams>(),
         size_of::<AttentionGradParams>(),
+        size_of::<ReduceParams>(),
+        size_of::<TrainParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -157,6 +159,12 @@ pub const SOURCES: &[(&str, &str)] = &[
         "attention_grad.wgsl",
         include_str!("../../shaders/attention_grad.wgsl"),
     ),
+    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    ("backward.wgsl", include_str!("../../shaders/backward.wgsl")),
+    (
+        "backward_ids.wgsl",
+        include_str!("../../shaders/backward_ids.wgsl"),
+    ),
 ];
 
 /// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so the two cannot drift apart.
@@ -240,6 +248,30 @@ kernels! {
     AttnGradQ,
     /// Attention gradient of k or v.
     AttnGradKv,
+    /// Sum down to a broadcast shape.
+    ReduceTo,
+    /// Gradient of relu, gelu or scale.
+    UnaryBackward,
+    /// Gradient of a row softmax.
+    SoftmaxBackward,
+    /// Input gradient of layer normalisation.
+    LayerNormBackward,
+    /// Slice along one axis.
+    Slice,
+    /// Mean squared error (one workgroup).
+    MseLoss,
+    /// Gradient of the mean squared error.
+    MseLossBackward,
+    /// SGD step rewriting the weight in place.
+    SgdStep,
+    /// Momentum accumulation rewriting the velocity in place.
+    MomentumAccumulate,
+    /// Embedding table gradient (deterministic scatter-add).
+    EmbeddingBackward,
+    /// Softmax cross-entropy, mean over rows (one workgroup).
+    CrossEntropy,
+    /// Gradient of softmax cross-entropy.
+    CrossEntropyBackward,
 }
 
 impl Kernel {
@@ -260,6 +292,10 @@ impl Kernel {
             ConvGradInput | ConvGradWeight | ConvGradBias => "conv_grad.wgsl",
             MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => "pool_grad.wgsl",
             AttnStats | AttnGradQ | AttnGradKv => "attention_grad.wgsl",
+            ReduceTo => "reduce.wgsl",
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate => "backward.wgsl",
+            EmbeddingBackward | CrossEntropy | CrossEntropyBackward => "backward_ids.wgsl",
         }
     }
 
@@ -299,6 +335,18 @@ impl Kernel {
             AttnStats => "attn_stats",
             AttnGradQ => "attn_grad_q",
             AttnGradKv => "attn_grad_kv",
+            ReduceTo => "reduce_to",
+            UnaryBackward => "unary_backward",
+            SoftmaxBackward => "softmax_backward",
+            LayerNormBackward => "layernorm_backward",
+            Slice => "slice",
+            MseLoss => "mse_loss",
+            MseLossBackward => "mse_loss_backward",
+            SgdStep => "sgd_step",
+            MomentumAccumulate => "momentum_accumulate",
+            EmbeddingBackward => "embedding_backward",
+            CrossEntropy => "cross_entropy",
+            CrossEntropyBackward => "cross_entropy_backward",
         }
     }
 
@@ -316,6 +364,9 @@ impl Kernel {
             ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
             AttnStats => 5,
             AttnGradQ | AttnGradKv => 6,
+            ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
+            UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
+            LayerNormBackward | MseLossBackward | CrossEntropyBackward => 4,
         }
     }
 
@@ -361,6 +412,10 @@ impl Kernel {
                 ParamsLayout::of::<PoolParams>()
             }
             AttnStats | AttnGradQ | AttnGradKv => ParamsLayout::of::<AttentionGradParams>(),
+            ReduceTo => ParamsLayout::of::<ReduceParams>(),
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate | EmbeddingBackward | CrossEntropy
+            | CrossEntropyBackward => ParamsLayout::of::<TrainParams>(),
         }
     }
 

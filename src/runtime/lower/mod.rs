@@ -23,6 +23,7 @@ mod matmul;
 mod norm;
 mod pool;
 mod resize;
+mod train;
 
 use super::RuntimeError;
 use crate::graph::{AttentionKernel, DType, Graph, NodeId, Op, TensorId};
@@ -151,6 +152,22 @@ impl Lowerer<'_> {
             Op::AttentionStats { causal, scale } => grad::attention_stats(&cx, *causal, *scale),
             Op::AttentionGrad { causal, scale, wrt } => {
                 grad::attention_grad(&cx, *causal, *scale, *wrt)
+            }
+            Op::ReduceTo { .. } => train::reduce_to(&cx),
+            Op::UnaryBackward(u) => train::unary_backward(&cx, *u),
+            Op::SoftmaxBackward => train::rows(&cx, Kernel::SoftmaxBackward, &[0, 1], 0.0),
+            Op::LayerNormBackward { eps } => {
+                train::rows(&cx, Kernel::LayerNormBackward, &[0, 1, 2], *eps)
+            }
+            Op::EmbeddingBackward { .. } => train::embedding_backward(&cx),
+            Op::Slice { axis, start, .. } => train::slice(&cx, *axis, *start),
+            Op::SoftmaxCrossEntropy => train::cross_entropy(&cx, false),
+            Op::SoftmaxCrossEntropyBackward => train::cross_entropy(&cx, true),
+            Op::MseLoss => train::mse(&cx),
+            Op::MseLossBackward => train::mse_backward(&cx),
+            Op::SgdStep { lr } => train::update(&cx, Kernel::SgdStep, -lr),
+            Op::MomentumAccumulate { momentum } => {
+                train::update(&cx, Kernel::MomentumAccumulate, *momentum)
             }
         }
     }

@@ -384,6 +384,60 @@ params_struct! {
     }
 }
 
+params_struct! {
+    /// `Params` of reduce.wgsl: x's axes split into kept axes (the output's) and reduced axes.
+    ReduceParams {
+        /// Output elements.
+        total: u32,
+        /// Kept axes.
+        kept_rank: u32,
+        /// Reduced axes.
+        red_rank: u32,
+        /// Elements summed per output element (product of the reduced dims).
+        red_total: u32,
+        /// Dims of the kept axes.
+        kept_dims: [u32; 8],
+        /// x strides of the kept axes.
+        kept_strides: [u32; 8],
+        /// Dims of the reduced axes.
+        red_dims: [u32; 8],
+        /// x strides of the reduced axes.
+        red_strides: [u32; 8],
+    }
+}
+
+params_struct! {
+    /// `Params` of backward.wgsl and backward_ids.wgsl (training kernels); each entry point
+    /// reads the fields its comment names.
+    TrainParams {
+        /// Elements written by a one-invocation-per-element kernel (or summed by a loss).
+        total: u32,
+        /// Rows (row kernels, ids of an embedding gradient, rows of a cross-entropy).
+        rows: u32,
+        /// Row length (classes, embedding width).
+        cols: u32,
+        /// `UNARY_*` code of `unary_backward`.
+        op: u32,
+        /// Layer-norm epsilon.
+        eps: f32,
+        /// `-lr` of `sgd_step`, the momentum of `momentum_accumulate`, the scale of a scale
+        /// gradient.
+        factor: f32,
+        /// Slice: elements per outer index of x.
+        inner_in: u32,
+        /// Slice: elements per outer index of the output.
+        inner_out: u32,
+        /// Slice: the first element taken inside an outer index of x.
+        offset: u32,
+        /// Padding.
+        _pad0: u32,
+        /// Padding.
+        _pad1: u32,
+        /// Padding.
+        _pad2: u32,
+    }
+}
+
 impl GemmParams {
     /// A convolution tile's block: this GEMM in the first 64 bytes, the im2col fields of
     /// `im2col` after them.
@@ -513,6 +567,8 @@ mod tests {
             ParamsLayout::of::<DirectConvParams>(),
             ParamsLayout::of::<ConvGradParams>(),
             ParamsLayout::of::<AttentionGradParams>(),
+            ParamsLayout::of::<ReduceParams>(),
+            ParamsLayout::of::<TrainParams>(),
         ] {
             let mut at = 0;
             for f in l.fields {

@@ -7,12 +7,9 @@
 //! outputs the step does not touch cancel exactly. An element fails when it is off by more than
 //! [`TOL`] times the largest magnitude of that gradient.
 
+use super::Rule;
 use crate::cpu::{TensorData, eval_node, initial_data};
 use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Node, TensorId, TensorKind};
-
-/// The signature of a backward rule.
-pub(crate) type Rule =
-    fn(&mut GraphBuilder, &Node, TensorId, &[bool]) -> Result<Vec<Option<TensorId>>, GraphError>;
 
 /// Finite-difference step.
 pub(crate) const EPS: f32 = 1e-3;

@@ -1,10 +1,346 @@
-//! Autodiff as a graph transform. This file belongs to the autodiff branch (which owns the
-//! dispatcher, `training_graph` and the rules of the other op families); until that branch is
-//! merged here it only declares the backward rules of convolution, pooling and attention and
-//! their finite-difference checks.
+//! Autodiff as a graph transform: a forward graph with a loss becomes a training graph with
+//! the forward nodes first (in their order), then the backward nodes in reverse order of the
+//! forward ones (gradients of a tensor with several readers summed by `Add` in that order),
+//! then one SGD update per trained weight (optionally after a momentum accumulation) that
+//! rewrites the weight's bytes in place.
+//!
+//! The backward rule of each op family lives in a `rules_*.rs` file with one signature (see
+//! [`Rule`]); [`training_graph`] calls them by op. The gradient is checked against finite
+//! differences on the CPU reference in `tests.rs`.
 
+mod error;
 #[cfg(test)]
 mod gradcheck;
-pub(crate) mod rules_attention;
-pub(crate) mod rules_conv;
-pub(crate) mod rules_pool;
+mod rules_attention;
+mod rules_conv;
+mod rules_elementwise;
+mod rules_layout;
+mod rules_linear;
+mod rules_loss;
+mod rules_norm;
+mod rules_pool;
+#[cfg(test)]
+mod tests;
+
+pub use error::TransformError;
+
+use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Node, Op, TensorId, TensorKind};
+use std::collections::HashMap;
+
+/// The signature every backward rule has: adds the nodes computing d loss / d (each input of
+/// `node`) given `dy` = d loss / d output; `wanted[i]` says whether input i needs a gradient;
+/// returns one entry per input.
+pub type Rule =
+    fn(&mut GraphBuilder, &Node, TensorId, &[bool]) -> Result<Vec<Option<TensorId>>, GraphError>;
+
+/// The loss appended to a forward graph whose first output is not already a loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Softmax cross-entropy over the last axis against synthetic u32 labels (mean over rows).
+    CrossEntropy,
+    /// Mean squared error against a synthetic target of the output's shape.
+    MeanSquared,
+}
+
+impl Loss {
+    /// `cross-entropy` or `mse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross-entropy",
+            Loss::MeanSquared => "mse",
+        }
+    }
+}
+
+/// How [`training_graph`] builds the training step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainOptions {
+    /// The loss on the forward graph's first output (unless that output already is a loss).
+    pub loss: Loss,
+    /// SGD learning rate.
+    pub lr: f32,
+    /// Momentum factor (0: plain SGD, no velocity buffers).
+    pub momentum: f32,
+    /// Seed of the synthetic targets (labels or regression target): fixed, so every step and
+    /// every run sees the same batch.
+    pub target_seed: u64,
+}
+
+impl Default for TrainOptions {
+    /// Cross-entropy, learning rate 0.1, no momentum, target seed 9.
+    fn default() -> Self {
+        TrainOptions {
+            loss: Loss::CrossEntropy,
+            lr: 0.1,
+            momentum: 0.0,
+            target_seed: 9,
+        }
+    }
+}
+
+/// A training step as one graph.
+#[derive(Clone, Debug)]
+pub struct TrainingGraph {
+    /// Forward nodes first, then backward nodes, then updates.
+    pub graph: Graph,
+    /// `graph.nodes[..forward_len]` = the forward pass incl. the loss, in the forward graph's
+    /// order; every node after it is backward or an optimizer update.
+    pub forward_len: usize,
+    /// Scalar `[1]` f32.
+    pub loss: TensorId,
+    /// Trained weights (TensorKind of weights), updated in place.
+    pub params: Vec<TensorId>,
+    /// `grads[i]` is d loss / d `params[i]`.
+    pub grads: Vec<TensorId>,
+}
+
+/// Builds the training graph of `forward` (see the module docs). Its outputs are the loss and
+/// the updated weights (views of the weights' storage, so they cost no arena).
+pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGraph, TransformError> {
+    forward.validate()?;
+    if !opts.lr.is_finite() || !opts.momentum.is_finite() {
+        return Err(TransformError::Options(format!(
+            "learning rate {} and momentum {} must be finite",
+            opts.lr, opts.momentum
+        )));
+    }
+    let params = trainable(forward);
+    let mut b = GraphBuilder::from_graph(forward.clone());
+    let loss = add_loss(&mut b, forward, opts.loss, opts.target_seed)?;
+    let forward_len = b.graph().nodes.len();
+    let wanted = wanted(b.graph(), &params, loss);
+    let seed = b.constant("loss.seed", &[1], 1.0);
+    let grad_of = backward(&mut b, forward_len, loss, seed, &wanted)?;
+    let (mut kept, mut grads, mut outputs) = (Vec::new(), Vec::new(), vec![loss]);
+    for p in params {
+        let Some(&g) = grad_of.get(&p) else { continue };
+        outputs.push(update(&mut b, p, g, opts)?);
+        kept.push(p);
+        grads.push(g);
+    }
+    if kept.is_empty() {
+        return Err(TransformError::NoParams);
+    }
+    b.set_outputs(outputs);
+    Ok(TrainingGraph {
+        graph: b.build()?,
+        forward_len,
+        loss,
+        params: kept,
+        grads,
+    })
+}
+
+/// The f32 weights of `g`, in tensor order.
+fn trainable(g: &Graph) -> Vec<TensorId> {
+    g.tensor_ids()
+        .filter(|t| {
+            let x = &g.tensors[t.index()];
+            x.kind == TensorKind::Weight && x.dtype == DType::F32
+        })
+        .collect()
+}
+
+/// The loss tensor: the forward graph's first output when a loss op produces it, else `loss`
+/// appended on that output (on a final softmax's input for cross-entropy) with a synthetic
+/// target (an input with a fixed seed).
+fn add_loss(
+    b: &mut GraphBuilder,
+    forward: &Graph,
+    loss: Loss,
+    seed: u64,
+) -> Result<TensorId, TransformError> {
+    let out = *forward.outputs.first().ok_or(TransformError::NoOutput)?;
+    let producer = forward.producers()[out.index()].map(|n| &forward.node(n).op);
+    if matches!(producer, Some(Op::SoftmaxCrossEntropy | Op::MseLoss)) {
+        return Ok(out);
+    }
+    // Cross-entropy applies its own softmax: on a classifier ending in softmax it takes the
+    // logits (the final softmax still runs, but no gradient flows through it).
+    let out = match (loss, producer, forward.producers()[out.index()]) {
+        (Loss::CrossEntropy, Some(Op::Softmax), Some(n)) => forward.node(n).inputs[0],
+        _ => out,
+    };
+    let t = forward.tensor(out)?;
+    let dims = t.shape.dims().to_vec();
+    Ok(match loss {
+        Loss::CrossEntropy => {
+            let (&classes, lead) = dims.split_last().ok_or_else(|| {
+                TransformError::Options(format!(
+                    "cross-entropy needs logits of rank >= 1; `{}` is a scalar",
+                    t.name
+                ))
+            })?;
+            let max = u32::try_from(classes).map_err(|_| {
+                TransformError::Options(format!("{classes} classes do not fit u32 labels"))
+            })?;
+            let labels = b.input("labels", lead, DType::U32, Init::Ids { seed, max });
+            b.op("loss", Op::SoftmaxCrossEntropy, &[out, labels])?
+        }
+        Loss::MeanSquared => {
+            let target = b.input("target", &dims, DType::F32, Init::Uniform { seed, scale: 1.0 });
+            b.op("loss", Op::MseLoss, &[out, target])?
+        }
+    })
+}
+
+/// Which tensors need a gradient: those that depend on a trained weight and that the loss
+/// depends on.
+fn wanted(g: &Graph, params: &[TensorId], loss: TensorId) -> Vec<bool> {
+    let n = g.tensors.len();
+    let mut depends = vec![false; n];
+    for &p in params {
+        depends[p.index()] = true;
+    }
+    for node in &g.nodes {
+        if node.inputs.iter().any(|t| depends[t.index()]) {
+            for &o in &node.outputs {
+                depends[o.index()] = true;
+            }
+        }
+    }
+    let mut useful = vec![false; n];
+    useful[loss.index()] = true;
+    for node in g.nodes.iter().rev() {
+        if node.outputs.iter().any(|o| useful[o.index()]) {
+            for &i in &node.inputs {
+                useful[i.index()] = true;
+            }
+        }
+    }
+    (0..n).map(|i| depends[i] && useful[i]).collect()
+}
+
+/// Adds the backward nodes of `graph.nodes[..forward_len]` in reverse order; returns the
+/// gradient of every tensor that got one.
+fn backward(
+    b: &mut GraphBuilder,
+    forward_len: usize,
+    loss: TensorId,
+    seed: TensorId,
+    wanted: &[bool],
+) -> Result<HashMap<TensorId, TensorId>, TransformError> {
+    let mut grad: HashMap<TensorId, TensorId> = HashMap::new();
+    grad.insert(loss, seed);
+    for k in (0..forward_len).rev() {
+        let node = b.graph().nodes[k].clone();
+        let Some(&dy) = node.outputs.first().and_then(|o| grad.get(o)) else {
+            continue;
+        };
+        let want: Vec<bool> = node.inputs.iter().map(|t| wanted[t.index()]).collect();
+        if !want.contains(&true) {
+            continue;
+        }
+        let rule = rule_for(&node.op).ok_or_else(|| TransformError::NoRule {
+            node: node.name.clone(),
+            op: node.op.name(),
+        })?;
+        let got = rule(b, &node, dy, &want)?;
+        for (i, &x) in node.inputs.iter().enumerate() {
+            if !want[i] {
+                continue;
+            }
+            let g = got.get(i).copied().flatten().ok_or_else(|| TransformError::NoRule {
+                node: format!("{} (input {i})", node.name),
+                op: node.op.name(),
+            })?;
+            accumulate(b, &mut grad, x, g, &node.name)?;
+        }
+    }
+    Ok(grad)
+}
+
+/// Records `g` as (a part of) the gradient of `x`, adding it to an earlier part.
+fn accumulate(
+    b: &mut GraphBuilder,
+    grad: &mut HashMap<TensorId, TensorId>,
+    x: TensorId,
+    g: TensorId,
+    from: &str,
+) -> Result<(), TransformError> {
+    let (want, got) = (b.shape(x)?.clone(), b.shape(g)?.clone());
+    if want != got {
+        return Err(TransformError::GradShape {
+            node: from.to_string(),
+            tensor: b.graph().tensors[x.index()].name.clone(),
+            want: want.to_string(),
+            got: got.to_string(),
+        });
+    }
+    let total = match grad.get(&x) {
+        Some(&prev) => {
+            let name = format!("{}.grad+{from}", b.graph().tensors[x.index()].name);
+            b.add(&name, prev, g)?
+        }
+        None => g,
+    };
+    grad.insert(x, total);
+    Ok(())
+}
+
+/// The SGD update of `w` with gradient `g` (after a momentum accumulation when asked);
+/// returns the updated weight (a view of `w`'s storage).
+fn update(
+    b: &mut GraphBuilder,
+    w: TensorId,
+    g: TensorId,
+    opts: &TrainOptions,
+) -> Result<TensorId, TransformError> {
+    let name = b.graph().tensors[w.index()].name.clone();
+    let dims = b.shape(w)?.dims().to_vec();
+    let step = if opts.momentum != 0.0 {
+        let v = b.constant(&format!("{name}.velocity"), &dims, 0.0);
+        let op = Op::MomentumAccumulate {
+            momentum: opts.momentum,
+        };
+        b.op(&format!("{name}.momentum"), op, &[v, g])?
+    } else {
+        g
+    };
+    Ok(b.op(&format!("{name}.sgd"), Op::SgdStep { lr: opts.lr }, &[w, step])?)
+}
+
+/// The backward rule of `op`'s family, `None` where there is none (yet).
+fn rule_for(op: &Op) -> Option<Rule> {
+    Some(match op {
+        Op::MatMul { .. } | Op::Linear => rules_linear::backward,
+        Op::Binary(_) | Op::Unary(_) => rules_elementwise::backward,
+        Op::Softmax | Op::LayerNorm { .. } => rules_norm::backward,
+        Op::Reshape { .. } | Op::Permute { .. } | Op::Concat { .. } | Op::Embedding => {
+            rules_layout::backward
+        }
+        Op::SoftmaxCrossEntropy | Op::MseLoss => rules_loss::backward,
+        Op::Conv2d(_) => rules_conv::backward,
+        Op::Pool2d(_) | Op::GlobalAvgPool | Op::Upsample2x { .. } => rules_pool::backward,
+        Op::Attention { .. } => rules_attention::backward,
+        _ => return None,
+    })
+}
+
+/// Every in-place update of `g` as `(updated storage, tensor after the update)`: the weights
+/// and velocity buffers a training step rewrites, which the next step reads again.
+pub fn in_place_updates(g: &Graph) -> Vec<(TensorId, TensorId)> {
+    g.nodes
+        .iter()
+        .filter(|n| n.op.updates_in_place())
+        .filter_map(|n| Some((*n.inputs.first()?, *n.outputs.first()?)))
+        .collect()
+}
+
+/// `t` summed down to `dims` (itself when it already has them).
+pub(crate) fn sum_to(
+    b: &mut GraphBuilder,
+    name: &str,
+    t: TensorId,
+    dims: &[usize],
+) -> Result<TensorId, GraphError> {
+    if b.shape(t)?.dims() == dims {
+        return Ok(t);
+    }
+    b.op(name, Op::ReduceTo { shape: dims.to_vec() }, &[t])
+}
+
+/// The dims of `t`, owned.
+pub(crate) fn dims_of(b: &GraphBuilder, t: TensorId) -> Result<Vec<usize>, GraphError> {
+    Ok(b.shape(t)?.dims().to_vec())
+}

@@ -1,0 +1,272 @@
+//! Gradient checks: every backward rule against central finite differences of the loss on the
+//! CPU reference, plus the structure of the training graph (order, accumulation, updates).
+//!
+//! Tolerance: the loss is an f32 computed with f64 accumulation, so one evaluation is off by
+//! about 2^-24 |L| (plus the f32 rounding of the intermediate values, a few ulps each); the
+//! central difference with step h = 1e-2 divides that by 2h (about 1e-5 |L| for |L| ~ 1) and
+//! adds a truncation error h^2 |f'''| / 6 (about 2e-5 for the smooth ops here). A bound of
+//! 2e-3 (1 + |g|) leaves two orders of magnitude above both, and is still far below the error
+//! of a wrong rule (a missing transpose, factor or broadcast sum changes gradients by O(|g|)).
+
+use super::*;
+use crate::cpu::{TensorData, run, run_outputs_with};
+use crate::graph::{BinaryOp, GraphBuilder, UnaryOp};
+
+const H: f32 = 1e-2;
+
+fn f32s(d: &Option<TensorData>) -> Vec<f32> {
+    d.as_ref().and_then(TensorData::as_f32).expect("f32 value").to_vec()
+}
+
+fn loss_with(tg: &TrainingGraph, p: TensorId, value: Vec<f32>) -> f64 {
+    let out = run_outputs_with(&tg.graph, &[(p, TensorData::F32(value))]).expect("cpu run");
+    f64::from(out[0].as_f32().expect("loss")[0])
+}
+
+/// Checks every gradient of `forward`'s weights (all of them, or 24 spread elements of large
+/// ones) against central differences; returns the largest error seen.
+fn grad_check(forward: &Graph, loss: Loss, what: &str) -> f64 {
+    grad_check_away_from(forward, loss, what, None)
+}
+
+/// [`grad_check`], skipping weight elements within `2 H` of `kink` (where the difference
+/// straddles relu's kink at 0 and measures neither side's slope).
+fn grad_check_away_from(forward: &Graph, loss: Loss, what: &str, kink: Option<f32>) -> f64 {
+    let opts = TrainOptions {
+        loss,
+        lr: 0.0,
+        ..TrainOptions::default()
+    };
+    let tg = training_graph(forward, &opts).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let values = run(&tg.graph).expect("cpu run");
+    let mut worst = 0.0f64;
+    for (&p, &g) in tg.params.iter().zip(&tg.grads) {
+        let (base, grad) = (f32s(&values[p.index()]), f32s(&values[g.index()]));
+        let step = (base.len() / 24).max(1);
+        for i in (0..base.len()).step_by(step) {
+            if kink.is_some_and(|k| (base[i] - k).abs() < 2.0 * H) {
+                continue;
+            }
+            let (mut plus, mut minus) = (base.clone(), base.clone());
+            plus[i] += H;
+            minus[i] -= H;
+            let fd = (loss_with(&tg, p, plus) - loss_with(&tg, p, minus)) / (2.0 * f64::from(H));
+            let an = f64::from(grad[i]);
+            let err = (fd - an).abs();
+            worst = worst.max(err);
+            let name = &tg.graph.tensors[p.index()].name;
+            assert!(
+                err <= 2e-3 * (1.0 + an.abs()),
+                "{what}: d loss / d {name}[{i}]: analytic {an}, finite difference {fd}"
+            );
+        }
+    }
+    worst
+}
+
+fn w(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> TensorId {
+    b.weight(name, dims, seed, 1.0)
+}
+
+fn finish(mut b: GraphBuilder, y: TensorId) -> Graph {
+    b.output(y);
+    b.build().expect("graph")
+}
+
+#[test]
+fn linear_and_matmul_every_transpose() {
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[2, 3, 5], 1);
+    let wt = w(&mut b, "w", &[5, 4], 2);
+    let bias = w(&mut b, "bias", &[4], 3);
+    let y = b.linear("fc", x, wt, Some(bias)).unwrap();
+    grad_check(&finish(b, y), Loss::MeanSquared, "linear");
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        for shared in [false, true] {
+            let mut b = GraphBuilder::new();
+            let a = w(&mut b, "a", if ta { &[2, 5, 3] } else { &[2, 3, 5] }, 4);
+            let bd: &[usize] = match (shared, tb) {
+                (false, false) => &[2, 5, 4],
+                (false, true) => &[2, 4, 5],
+                (true, false) => &[5, 4],
+                (true, true) => &[4, 5],
+            };
+            let m = w(&mut b, "b", bd, 5);
+            let y = b.matmul("mm", a, m, ta, tb).unwrap();
+            let what = format!("matmul ta={ta} tb={tb} shared={shared}");
+            grad_check(&finish(b, y), Loss::MeanSquared, &what);
+        }
+    }
+}
+
+#[test]
+fn broadcasting_binary_ops() {
+    for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul] {
+        let mut b = GraphBuilder::new();
+        let x = w(&mut b, "x", &[2, 4, 3], 1);
+        let y = w(&mut b, "y", &[4, 1], 2);
+        let z = b.op("z", Op::Binary(op), &[x, y]).unwrap();
+        grad_check(&finish(b, z), Loss::MeanSquared, &format!("{op:?}"));
+    }
+}
+
+#[test]
+fn unary_ops_and_a_tensor_read_twice() {
+    for op in [UnaryOp::Relu, UnaryOp::Gelu, UnaryOp::Scale(-1.5)] {
+        let mut b = GraphBuilder::new();
+        let x = w(&mut b, "x", &[3, 7], 1);
+        let y = b.op("u", Op::Unary(op), &[x]).unwrap();
+        let kink = (op == UnaryOp::Relu).then_some(0.0);
+        grad_check_away_from(&finish(b, y), Loss::MeanSquared, &format!("{op:?}"), kink);
+    }
+    // x read by three nodes (mul reads it twice): the gradients are summed.
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[2, 5], 1);
+    let sq = b.op("sq", Op::Binary(BinaryOp::Mul), &[x, x]).unwrap();
+    let r = b.gelu("g", x).unwrap();
+    let y = b.add("y", sq, r).unwrap();
+    let g = finish(b, y);
+    grad_check(&g, Loss::CrossEntropy, "x*x + gelu(x)");
+    let tg = training_graph(&g, &TrainOptions::default()).unwrap();
+    let adds = tg.graph.nodes[tg.forward_len..]
+        .iter()
+        .filter(|n| n.name.starts_with("x.grad+"))
+        .count();
+    assert_eq!(adds, 2, "three gradient parts, two accumulating adds");
+}
+
+#[test]
+fn softmax_and_layernorm() {
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[3, 6], 1);
+    let y = b.op("sm", Op::Softmax, &[x]).unwrap();
+    grad_check(&finish(b, y), Loss::MeanSquared, "softmax");
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[2, 3, 6], 1);
+    let gamma = w(&mut b, "gamma", &[6], 2);
+    let beta = w(&mut b, "beta", &[6], 3);
+    let y = b.op("ln", Op::LayerNorm { eps: 1e-5 }, &[x, gamma, beta]).unwrap();
+    grad_check(&finish(b, y), Loss::CrossEntropy, "layernorm");
+}
+
+#[test]
+fn reshape_permute_concat_embedding() {
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[2, 3, 4], 1);
+    let y = w(&mut b, "y", &[2, 2, 4], 2);
+    let c = b.op("cat", Op::Concat { axis: 1 }, &[x, y]).unwrap();
+    let p = b.permute("perm", c, &[2, 0, 1]).unwrap();
+    let r = b.reshape("flat", p, &[8, 5]).unwrap();
+    grad_check(&finish(b, r), Loss::CrossEntropy, "concat/permute/reshape");
+    let mut b = GraphBuilder::new();
+    let table = w(&mut b, "table", &[7, 3], 1);
+    // 10 ids in [0, 7): repeats for this seed, so rows accumulate.
+    let ids = b.input("ids", &[2, 5], DType::U32, Init::Ids { seed: 3, max: 7 });
+    let e = b.op("emb", Op::Embedding, &[table, ids]).unwrap();
+    grad_check(&finish(b, e), Loss::MeanSquared, "embedding");
+}
+
+#[test]
+fn a_wrong_rule_fails_the_check() {
+    // The check can fail: a matmul whose da forgets the transpose of b (dY b instead of
+    // dY b^T) is only shape-correct when b is square, and then the values are wrong.
+    let mut b = GraphBuilder::new();
+    let a = w(&mut b, "a", &[3, 4], 1);
+    let m = w(&mut b, "b", &[4, 4], 2);
+    let y = b.matmul("mm", a, m, false, false).unwrap();
+    let g = finish(b, y);
+    let mut tg = training_graph(&g, &TrainOptions::default()).unwrap();
+    let da = tg.graph.nodes.iter_mut().find(|n| n.name == "mm.da").unwrap();
+    da.op = Op::MatMul {
+        trans_a: false,
+        trans_b: false,
+    };
+    let values = run(&tg.graph).unwrap();
+    let grad = f32s(&values[tg.grads[0].index()]);
+    let base = f32s(&values[tg.params[0].index()]);
+    let mut worst = 0.0f64;
+    for i in 0..base.len() {
+        let (mut plus, mut minus) = (base.clone(), base.clone());
+        plus[i] += H;
+        minus[i] -= H;
+        let fd = (loss_with(&tg, tg.params[0], plus) - loss_with(&tg, tg.params[0], minus))
+            / (2.0 * f64::from(H));
+        worst = worst.max((fd - f64::from(grad[i])).abs() / (1.0 + f64::from(grad[i]).abs()));
+    }
+    assert!(worst > 2e-3, "the broken rule went unnoticed ({worst})");
+}
+
+#[test]
+fn structure_order_and_updates() {
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[4, 3], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+    let w1 = w(&mut b, "w1", &[3, 5], 2);
+    let h = b.linear("fc1", x, w1, None).unwrap();
+    let r = b.relu("relu", h).unwrap();
+    let unused = w(&mut b, "unused", &[2], 3);
+    let g = finish(b, r);
+    let opts = TrainOptions {
+        lr: 0.5,
+        momentum: 0.9,
+        ..TrainOptions::default()
+    };
+    let tg = training_graph(&g, &opts).unwrap();
+    assert_eq!(tg.forward_len, g.nodes.len() + 1, "forward nodes, then the loss");
+    assert_eq!(tg.graph.nodes[..g.nodes.len()], g.nodes[..]);
+    assert_eq!(tg.params, vec![w1], "only weights the loss depends on");
+    assert!(!tg.params.contains(&unused));
+    let last: Vec<&str> = tg.graph.nodes.iter().rev().take(2).map(|n| n.op.name()).collect();
+    assert_eq!(last, ["sgd_step", "momentum_accumulate"]);
+    // w1 after one step = w1 - lr * (0.9 * 0 + grad).
+    let values = run(&tg.graph).unwrap();
+    let (w0, gr) = (f32s(&values[w1.index()]), f32s(&values[tg.grads[0].index()]));
+    let after = f32s(&values[tg.graph.outputs[1].index()]);
+    for ((a, w0), g) in after.iter().zip(&w0).zip(&gr) {
+        assert_eq!(*a, w0 + (-0.5) * g);
+    }
+    assert_eq!(in_place_updates(&tg.graph).len(), 2);
+}
+
+#[test]
+fn reading_a_weight_after_its_update_is_refused() {
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[3], 1);
+    let g = w(&mut b, "g", &[3], 2);
+    let x2 = b.op("x.sgd", Op::SgdStep { lr: 0.1 }, &[x, g]).unwrap();
+    let late = b.relu("late", x).unwrap();
+    b.output(x2);
+    b.output(late);
+    let err = b.build().unwrap_err().to_string();
+    assert!(err.contains("`late`") && err.contains("x.sgd"), "{err}");
+}
+
+#[test]
+fn an_op_without_a_rule_is_named() {
+    let mut b = GraphBuilder::new();
+    let x = w(&mut b, "x", &[1, 2, 5, 5], 1);
+    // A backward op used as a forward one: no op family has a rule for it.
+    let p = b.op("db", Op::Conv2dGradBias, &[x]).unwrap();
+    let err = training_graph(&finish(b, p), &TrainOptions::default()).unwrap_err();
+    assert!(matches!(err, TransformError::NoRule { op: "conv2d_grad_bias", .. }), "{err}");
+}
+
+#[test]
+fn five_sgd_steps_lower_an_mlp_loss() {
+    let g = crate::models::build("mlp", &crate::models::ModelOptions::default()).unwrap();
+    let tg = training_graph(&g, &TrainOptions::default()).unwrap();
+    let updates = in_place_updates(&tg.graph);
+    let mut given: Vec<(TensorId, TensorData)> = Vec::new();
+    let mut losses = Vec::new();
+    for _ in 0..6 {
+        let out = run_outputs_with(&tg.graph, &given).unwrap();
+        losses.push(out[0].as_f32().unwrap()[0]);
+        given = updates
+            .iter()
+            .map(|&(w, after)| {
+                let k = tg.graph.outputs.iter().position(|&o| o == after).unwrap();
+                (w, out[k].clone())
+            })
+            .collect();
+    }
+    assert!(losses[5] < losses[0], "losses {losses:?}");
+}
