@@ -174,6 +174,7 @@ fn every_built_in_model_passes_the_guard_check_with_honest_device_figures() {
     let opts = ExecuteOptions {
         validate: true,
         baselines: false,
+        training: None,
     };
     // Full-size models (resnet50, gpt2-small) are benchmarks, not tests.
     for info in catalog().into_iter().filter(|i| !i.full_size) {

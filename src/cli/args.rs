@@ -132,6 +132,28 @@ pub struct PlanArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Training switches.
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+/// Training switches shared by `plan` and `run`.
+#[derive(Debug, Args, Clone)]
+pub struct TrainArgs {
+    /// Plan (and run) a training step: the model's forward pass, a loss on a fixed synthetic
+    /// batch of targets (cross-entropy; mean squared error for unet), the backward pass and an
+    /// SGD update of every weight in place.
+    #[arg(long)]
+    pub train: bool,
+    /// Training steps `run` executes on the device (with `--train`).
+    #[arg(long, default_value_t = 1)]
+    pub steps: usize,
+    /// SGD learning rate (with `--train`).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    /// SGD momentum (with `--train`; 0 is plain SGD, no velocity buffers).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f32,
 }
 
 /// `tessera run`.
@@ -156,6 +178,9 @@ pub struct RunArgs {
     /// naive-dynamic-inplace, caching, ggml-style, buddy).
     #[arg(long)]
     pub no_baselines: bool,
+    /// Training switches.
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 /// `tessera demo`.

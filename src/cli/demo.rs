@@ -65,6 +65,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         let opts = ExecuteOptions {
             validate: true,
             baselines: true,
+            training: None,
         };
         let r = plan_and_execute(&graph, info.name, options, &cfg, gpu.as_ref(), opts)?;
         let time = r.timings.plan_ms

@@ -26,6 +26,9 @@ pub enum CliError {
     /// The GPU runtime failed.
     #[error(transparent)]
     Runtime(#[from] tessera::runtime::RuntimeError),
+    /// The training transform failed (`--train`).
+    #[error(transparent)]
+    Transform(#[from] tessera::transform::autodiff::TransformError),
     /// A bad command-line value.
     #[error("{0}")]
     Usage(String),

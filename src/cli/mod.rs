@@ -8,6 +8,7 @@ mod models;
 mod plan;
 mod plan_csv;
 mod run;
+mod train;
 
 pub use args::{Cli, Command};
 pub use error::CliError;

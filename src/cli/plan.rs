@@ -258,6 +258,8 @@ struct PlanJson {
     planning_ms: f64,
     /// The `--budget` search; `null` without `--budget`.
     budget: Option<BudgetSection>,
+    /// The training graph (`--train`); `null` otherwise.
+    training: Option<tessera::report::TrainingSection>,
 }
 
 /// Runs the command.
@@ -268,10 +270,18 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
         planned,
         budget,
     } = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
+    let trained = super::train::apply(&graph, &args.model, &args.train)?;
+    if trained.is_some() && planned.is_some() {
+        return Err(CliError::Usage("--train with --budget is not supported yet".into()));
+    }
+    let graph = trained.as_ref().map_or(graph, |t| t.graph.clone());
     let p = match planned {
         Some(p) => p,
         None => plan_graph(&graph, &cfg)?,
     };
+    let training = trained
+        .as_ref()
+        .map(|t| super::train::section(t, &args.model, &args.train, None));
     let s = section(&p, &cfg);
     println!(
         "model:          {} ({} nodes, {} tensors)",
@@ -311,6 +321,9 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);
+    if let Some(t) = &training {
+        println!("training:       {}", super::train::line(t));
+    }
     if let Some(b) = &budget {
         println!("budget:         {}", budget_line(b));
     }
@@ -335,6 +348,7 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
             memory_curve: curve,
             planning_ms: p.plan_ms,
             budget,
+            training,
         };
         write_json(path, &j)?;
     }

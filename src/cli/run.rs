@@ -117,6 +117,9 @@ pub fn print_report(r: &RunReport) {
     if let Some(b) = &r.budget {
         println!("budget:           {}", plan::budget_line(b));
     }
+    if let Some(t) = &r.training {
+        println!("training:         {}", super::train::line(t));
+    }
     print_device_figures(r);
     println!("params buffer:    {}", opt_bytes(r.measured.params_bytes));
     if let Some(hw) = r.measured.high_water_bytes {
@@ -284,6 +287,26 @@ pub fn plan_and_execute(
     execute_planned(planned, model, options, cfg, gpu, opts)
 }
 
+/// [`execute_planned`], also returning the training steps' figures
+/// ([`ExecuteOptions::training`]).
+pub fn execute_planned_training(
+    planned: PlannedGraph,
+    model: &str,
+    options: Vec<(String, usize)>,
+    cfg: &PlanConfig,
+    gpu: Option<&Gpu>,
+    opts: ExecuteOptions,
+) -> Result<(RunReport, Option<tessera::execute::TrainingRun>), CliError> {
+    let section = plan::section(&planned, cfg);
+    let exec = execute(&planned.graph, &planned, gpu, opts)?;
+    let training = exec.training.clone();
+    let variants = plan_variants(&planned.graph, cfg)?;
+    Ok((
+        exec.into_report(model, options, cfg, section, variants),
+        training,
+    ))
+}
+
 /// Executes an already planned graph (GPU when given, CPU reference always) and builds the
 /// report, with the arena under every reuse setting alongside.
 pub fn execute_planned(
@@ -311,16 +334,22 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     };
     let prepared = plan::prepare(&args.model, &args.opts, alignment)?;
     let cfg = prepared.cfg;
-    let planned = match prepared.planned {
-        Some(p) => p,
-        None => plan_graph(&prepared.graph, &cfg)?,
+    let trained = super::train::apply(&prepared.graph, &args.model, &args.train)?;
+    let planned = match (prepared.planned, &trained) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage("--train with --budget is not supported yet".into()));
+        }
+        (Some(p), None) => p,
+        (None, Some(t)) => plan_graph(&t.graph, &cfg)?,
+        (None, None) => plan_graph(&prepared.graph, &cfg)?,
     };
     let opts = ExecuteOptions {
         validate: args.validate,
         baselines: !args.no_baselines,
+        training: trained.as_ref().map(|t| super::train::spec(t, &args.train)),
     };
     let name = models::model_name(&args.model);
-    let mut report = execute_planned(
+    let (mut report, training) = execute_planned_training(
         planned,
         &name,
         models::options_used(&args.model),
@@ -329,6 +358,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         opts,
     )?;
     report.budget = prepared.budget;
+    report.training = trained
+        .as_ref()
+        .map(|t| super::train::section(t, &args.model, &args.train, training.as_ref()));
     print_report(&report);
     print_comparison(&report);
     if let Some(path) = &args.json {

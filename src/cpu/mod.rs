@@ -383,6 +383,18 @@ fn eval(
         Op::Embedding => layout_ops::embedding(&cx, inputs)?,
         Op::Attention { causal, scale, .. } => attention::attention(&cx, inputs, *causal, *scale)?,
         Op::Upsample2x { .. } => resize::upsample2x(&cx, inputs, out_shape)?,
+        Op::ReduceTo { .. } => grad::reduce_to(&cx, inputs, out_shape)?,
+        Op::UnaryBackward(u) => grad::unary_backward(&cx, *u, inputs)?,
+        Op::SoftmaxBackward => grad::softmax_backward(&cx, inputs)?,
+        Op::LayerNormBackward { eps } => grad::layer_norm_backward(&cx, inputs, *eps)?,
+        Op::EmbeddingBackward { vocab } => grad::embedding_backward(&cx, inputs, *vocab)?,
+        Op::Slice { axis, start, len } => grad::slice(&cx, *axis, *start, *len, inputs)?,
+        Op::SoftmaxCrossEntropy => loss::cross_entropy(&cx, inputs)?,
+        Op::SoftmaxCrossEntropyBackward => loss::cross_entropy_backward(&cx, inputs)?,
+        Op::MseLoss => loss::mse(&cx, inputs)?,
+        Op::MseLossBackward => loss::mse_backward(&cx, inputs)?,
+        Op::SgdStep { lr } => loss::sgd_step(&cx, inputs, *lr)?,
+        Op::MomentumAccumulate { momentum } => loss::momentum(&cx, inputs, *momentum)?,
         Op::Conv2dGradInput { attrs, .. } => conv_grad::grad_input(&cx, attrs, inputs, out_shape)?,
         Op::Conv2dGradWeight { attrs, .. } => {
             conv_grad::grad_weight(&cx, attrs, inputs, out_shape)?
@@ -397,18 +409,6 @@ fn eval(
         Op::AttentionGrad { causal, scale, wrt } => {
             attention_grad::grad(&cx, inputs, *causal, *scale, *wrt)?
         }
-        Op::ReduceTo { .. } => grad::reduce_to(&cx, inputs, out_shape)?,
-        Op::UnaryBackward(u) => grad::unary_backward(&cx, *u, inputs)?,
-        Op::SoftmaxBackward => grad::softmax_backward(&cx, inputs)?,
-        Op::LayerNormBackward { eps } => grad::layer_norm_backward(&cx, inputs, *eps)?,
-        Op::EmbeddingBackward { vocab } => grad::embedding_backward(&cx, inputs, *vocab)?,
-        Op::Slice { axis, start, len } => grad::slice(&cx, *axis, *start, *len, inputs)?,
-        Op::SoftmaxCrossEntropy => loss::cross_entropy(&cx, inputs)?,
-        Op::SoftmaxCrossEntropyBackward => loss::cross_entropy_backward(&cx, inputs)?,
-        Op::MseLoss => loss::mse(&cx, inputs)?,
-        Op::MseLossBackward => loss::mse_backward(&cx, inputs)?,
-        Op::SgdStep { lr } => loss::sgd_step(&cx, inputs, *lr)?,
-        Op::MomentumAccumulate { momentum } => loss::momentum(&cx, inputs, *momentum)?,
     };
     if numel(out_shape) != Some(out.len()) {
         return Err(cx.mismatch(format!(

@@ -111,11 +111,12 @@ impl Checker<'_> {
     fn check(&self, s: u64, node: NodeId, snapshot: &[u8], checks: &mut u64) -> Option<Clobber> {
         let (graph, layout) = (self.graph, self.layout);
         let n = graph.node(node);
-        // An in-place node legitimately rewrites the input it writes over.
+        // An in-place node (or an optimizer update) legitimately rewrites the input it writes
+        // over.
         let rewritten = n
             .inputs
             .first()
-            .filter(|_| layout.is_in_place(graph, node))
+            .filter(|_| layout.is_in_place(graph, node) || n.op.updates_in_place())
             .map(|&a| self.live.root[a.index()]);
         // Everything live at this step (including what the node itself read) must be intact.
         for w in self
@@ -149,6 +150,18 @@ impl Checker<'_> {
     fn advance(&mut self, s: u64, node: NodeId, snapshot: &[u8]) {
         let graph = self.graph;
         self.watched.retain(|w| w.until > s + 1);
+        // After an optimizer update its storage holds the new value: watch that from now on.
+        let n = graph.node(node);
+        if n.op.updates_in_place()
+            && let Some(&a) = n.inputs.first()
+        {
+            let root = self.live.root[a.index()];
+            for w in self.watched.iter_mut().filter(|w| w.tensor == root) {
+                if let Some(b) = snapshot.get(w.offset..w.offset + w.bytes.len()) {
+                    w.bytes = b.to_vec();
+                }
+            }
+        }
         for &o in &graph.node(node).outputs {
             let is_view = self.producers[o.index()].is_some_and(|p| graph.node(p).op.is_view());
             if is_view {

@@ -2,8 +2,10 @@
 //! comparison and the device measurements become a [`RunReport`].
 
 mod clobber;
+mod train;
 
 pub use clobber::{Clobber, ClobberReport, clobber_check};
+pub use train::{TrainSpec, TrainingRun};
 
 use crate::cpu::{self, CpuError, TensorData};
 use crate::graph::Graph;
@@ -13,7 +15,7 @@ use crate::report::{
     TimingSection, ValidateSection, Variant,
 };
 use crate::runtime::{
-    Baseline, Gpu, GuardViolation, OutputData, RunOutput, RuntimeError, measure_compile,
+    Baseline, Gpu, GuardViolation, OutputData, RunOutput, RuntimeError, compile, measure_compile,
     run_baseline,
 };
 use std::time::Instant;
@@ -112,6 +114,11 @@ pub struct ExecuteOptions {
     pub validate: bool,
     /// Also execute the allocation baselines ([`Baseline::ALL`]) on the device.
     pub baselines: bool,
+    /// A training graph: run this many steps (weights updated in place) and the forward pass
+    /// after them; the CPU reference takes the same steps, and `correctness` compares the last
+    /// step's outputs. Validation then runs on a fresh copy of the compiled graph (initial
+    /// weights), and the baselines run one step each against the first step's outputs.
+    pub training: Option<TrainSpec>,
 }
 
 /// What one execution measured; with the plan section it makes a [`RunReport`].
@@ -129,6 +136,8 @@ pub struct Execution {
     pub timings: TimingSection,
     /// Allocation baselines executed on the device.
     pub baselines: Vec<BaselineReport>,
+    /// The training steps ([`ExecuteOptions::training`]).
+    pub training: Option<TrainingRun>,
 }
 
 impl Execution {
@@ -154,6 +163,7 @@ impl Execution {
             variants,
             baselines: self.baselines,
             budget: None,
+            training: None,
         }
     }
 }
@@ -178,6 +188,8 @@ fn cpu_only(reference: &[TensorData]) -> (AdapterReport, CorrectnessSection) {
 /// What the planned run on the device produced, before the CPU reference runs.
 struct DeviceRun {
     out: RunOutput,
+    /// Steps 2..=N and the loss after them ([`ExecuteOptions::training`]).
+    steps: Option<train::DeviceSteps>,
     measured: MeasuredSection,
     validate: ValidateSection,
     compile_ms: f64,
@@ -207,8 +219,20 @@ fn run_on_device(
     let (compiled, bytes) = measure_compile(gpu, graph, &planned.layout)?;
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;
     let out = compiled.run(gpu)?;
+    let steps = match opts.training {
+        Some(spec) => Some(train::device_steps(gpu, &compiled, &out, spec)?),
+        None => None,
+    };
     let mut found = compiled.check_guards(gpu)?;
-    let mut peak = out.device_peak;
+    let mut peak = steps.as_ref().map_or(out.device_peak, |s| s.peak);
+    // The steps rewrote the weights: validate a fresh copy that starts from the initial ones.
+    let fresh = match opts.training {
+        Some(_) if opts.validate || !found.is_empty() => {
+            Some(compile(gpu, graph, &planned.layout)?)
+        }
+        _ => None,
+    };
+    let compiled = fresh.as_ref().unwrap_or(&compiled);
     let mut validate = ValidateSection {
         clobber_check: "skipped".into(),
         guard_check: String::new(),
@@ -216,7 +240,7 @@ fn run_on_device(
     };
     let mut measured = MeasuredSection::default();
     if opts.validate || !found.is_empty() {
-        let c = clobber_check(gpu, &compiled, graph, &planned.layout)?;
+        let c = clobber_check(gpu, compiled, graph, &planned.layout)?;
         peak = match (peak, c.device_peak) {
             (Some(a), Some(b)) => Some(a.peak_with(b)),
             (a, b) => a.or(b),
@@ -257,6 +281,7 @@ fn run_on_device(
     measured.params_bytes = Some(compiled.params_bytes());
     Ok(DeviceRun {
         out,
+        steps,
         measured,
         validate,
         compile_ms,
@@ -281,8 +306,16 @@ pub fn execute(
         None => None,
     };
     let cpu_start = Instant::now();
-    let reference = cpu::run_outputs(graph)?;
-    let cpu_ms = cpu_start.elapsed().as_secs_f64() * 1e3;
+    let ref_steps = match opts.training {
+        Some(spec) => Some(train::reference_steps(graph, spec)?),
+        None => None,
+    };
+    let reference = match &ref_steps {
+        Some(r) => r.last.clone(),
+        None => cpu::run_outputs(graph)?,
+    };
+    let cpu_ms = train::ms_since(cpu_start);
+    let mut training = None;
     let mut timings = TimingSection {
         plan_ms: planned.plan_ms,
         cpu_ms,
@@ -295,6 +328,7 @@ pub fn execute(
         detail: None,
     };
     let mut measured = MeasuredSection::default();
+    let device_missing = device.is_none();
     let (adapter, correctness) = match device {
         None => cpu_only(&reference),
         Some((gpu, run)) => {
@@ -327,7 +361,11 @@ pub fn execute(
                     });
                 }
             }
-            let c = compare(&out.outputs, &reference);
+            if let Some(r) = &ref_steps {
+                training = Some(train::training_run(run.steps.as_ref(), r));
+            }
+            let last = run.steps.as_ref().map_or(&out.outputs, |s| &s.last.outputs);
+            let c = compare(last, &reference);
             let scaled = c.scaled();
             (
                 adapter,
@@ -340,6 +378,9 @@ pub fn execute(
             )
         }
     };
+    if device_missing && let Some(r) = &ref_steps {
+        training = Some(train::training_run(None, r));
+    }
     Ok(Execution {
         adapter,
         measured,
@@ -347,5 +388,6 @@ pub fn execute(
         correctness,
         timings,
         baselines,
+        training,
     })
 }

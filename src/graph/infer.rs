@@ -120,14 +120,6 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             scale,
             kernel,
         } => attention(&c, *causal, *scale, *kernel),
-        Op::Conv2dGradInput { attrs, input } => grad::conv2d_grad_input(&c, attrs, *input),
-        Op::Conv2dGradWeight { attrs, kernel } => grad::conv2d_grad_weight(&c, attrs, *kernel),
-        Op::Conv2dGradBias => grad::conv2d_grad_bias(&c),
-        Op::Pool2dGrad { attrs, input } => grad::pool2d_grad(&c, attrs, *input),
-        Op::GlobalAvgPoolGrad { size } => grad::global_avg_pool_grad(&c, *size),
-        Op::Upsample2xGrad { input } => grad::upsample2x_grad(&c, *input),
-        Op::AttentionStats { causal, scale } => grad::attention_stats(&c, *causal, *scale),
-        Op::AttentionGrad { causal, scale, wrt } => grad::attention_grad(&c, *causal, *scale, *wrt),
         Op::ReduceTo { shape } => reduce_to(&c, shape),
         Op::UnaryBackward(_) | Op::SoftmaxBackward => same_shapes(&c, 2),
         Op::LayerNormBackward { eps } => layer_norm_backward(&c, *eps),
@@ -141,6 +133,14 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
             }
             same_shapes(&c, 2)
         }
+        Op::Conv2dGradInput { attrs, input } => grad::conv2d_grad_input(&c, attrs, *input),
+        Op::Conv2dGradWeight { attrs, kernel } => grad::conv2d_grad_weight(&c, attrs, *kernel),
+        Op::Conv2dGradBias => grad::conv2d_grad_bias(&c),
+        Op::Pool2dGrad { attrs, input } => grad::pool2d_grad(&c, attrs, *input),
+        Op::GlobalAvgPoolGrad { size } => grad::global_avg_pool_grad(&c, *size),
+        Op::Upsample2xGrad { input } => grad::upsample2x_grad(&c, *input),
+        Op::AttentionStats { causal, scale } => grad::attention_stats(&c, *causal, *scale),
+        Op::AttentionGrad { causal, scale, wrt } => grad::attention_grad(&c, *causal, *scale, *wrt),
     }
 }
 

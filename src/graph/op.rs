@@ -223,6 +223,67 @@ pub enum Op {
         #[serde(default)]
         kernel: AttentionKernel,
     },
+    /// Sum of `x` down to `shape`, the reverse of broadcasting (`shape` broadcasts to `x`'s
+    /// shape): input `x`. Used for the gradients of broadcast operands and biases.
+    /// FLOPs: one add per input element.
+    ReduceTo {
+        /// The output dims.
+        shape: Vec<usize>,
+    },
+    /// The gradient of a unary op: inputs `x` (the op's input), `dy`; output `dx` (x's shape).
+    /// FLOPs: about 2 per element for relu and scale, about 15 for gelu.
+    UnaryBackward(UnaryOp),
+    /// The gradient of softmax over the last axis: inputs `y` (the softmax output), `dy`;
+    /// output `dx = y * (dy - sum(dy * y))` per row. FLOPs: 4 per element.
+    SoftmaxBackward,
+    /// The input gradient of layer normalisation: inputs `x [.., D]`, `gamma [D]`, `dy`; output
+    /// `dx = inv * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * gamma` per row.
+    /// FLOPs: about 12 per element.
+    LayerNormBackward {
+        /// The forward op's epsilon.
+        eps: f32,
+    },
+    /// The gradient of an embedding table: inputs `ids [..]` (u32), `dy [.., D]`; output
+    /// `[vocab, D]`, row v the sum of the dy rows whose id is v (deterministic scatter-add).
+    /// FLOPs: one compare per (table element, id) pair plus one add per dy element.
+    EmbeddingBackward {
+        /// Rows of the table.
+        vocab: usize,
+    },
+    /// Copy of `x[.., start..start + len, ..]` along `axis`: input `x`. FLOPs: none (a copy).
+    Slice {
+        /// The sliced axis.
+        axis: usize,
+        /// First index kept.
+        start: usize,
+        /// Indices kept.
+        len: usize,
+    },
+    /// Softmax cross-entropy, the mean over rows: inputs `logits [.., C]`, `labels [..]` (u32,
+    /// each below C); output `[1]`. FLOPs: about 4 per logit.
+    SoftmaxCrossEntropy,
+    /// Its gradient: inputs `logits`, `labels`, `dloss [1]`; output
+    /// `dloss * (softmax(logits) - onehot(labels)) / rows` (logits' shape). FLOPs: about 5
+    /// per logit.
+    SoftmaxCrossEntropyBackward,
+    /// Mean squared error: inputs `pred`, `target` (same shape); output `[1]`, the mean of
+    /// `(pred - target)^2`. FLOPs: 3 per element.
+    MseLoss,
+    /// Its gradient with respect to `pred`: inputs `pred`, `target`, `dloss [1]`; output
+    /// `dloss * 2 (pred - target) / n`. FLOPs: 3 per element.
+    MseLossBackward,
+    /// SGD step: inputs `w`, `g` (same shape); writes `w - lr * g` over `w`'s bytes (the output
+    /// is `w`'s storage, like a view, but a kernel runs). FLOPs: 2 per element.
+    SgdStep {
+        /// The learning rate.
+        lr: f32,
+    },
+    /// Momentum accumulation: inputs `v`, `g` (same shape); writes `momentum * v + g` over
+    /// `v`'s bytes. FLOPs: 2 per element.
+    MomentumAccumulate {
+        /// The momentum factor.
+        momentum: f32,
+    },
     /// Gradient of a convolution with respect to its input (a transposed convolution, gathered
     /// per input element, no workspace): inputs `dy [N, O, OH, OW]`, `w [O, C, KH, KW]`; output
     /// `dx [N, C, input[0], input[1]]`. `attrs` are the forward convolution's (its `method` is
@@ -294,67 +355,6 @@ pub enum Op {
         /// Which input's gradient.
         wrt: AttentionGradOf,
     },
-    /// Sum of `x` down to `shape`, the reverse of broadcasting (`shape` broadcasts to `x`'s
-    /// shape): input `x`. Used for the gradients of broadcast operands and biases.
-    /// FLOPs: one add per input element.
-    ReduceTo {
-        /// The output dims.
-        shape: Vec<usize>,
-    },
-    /// The gradient of a unary op: inputs `x` (the op's input), `dy`; output `dx` (x's shape).
-    /// FLOPs: about 2 per element for relu and scale, about 15 for gelu.
-    UnaryBackward(UnaryOp),
-    /// The gradient of softmax over the last axis: inputs `y` (the softmax output), `dy`;
-    /// output `dx = y * (dy - sum(dy * y))` per row. FLOPs: 4 per element.
-    SoftmaxBackward,
-    /// The input gradient of layer normalisation: inputs `x [.., D]`, `gamma [D]`, `dy`; output
-    /// `dx = inv * (g - mean(g) - xhat * mean(g * xhat))` with `g = dy * gamma` per row.
-    /// FLOPs: about 12 per element.
-    LayerNormBackward {
-        /// The forward op's epsilon.
-        eps: f32,
-    },
-    /// The gradient of an embedding table: inputs `ids [..]` (u32), `dy [.., D]`; output
-    /// `[vocab, D]`, row v the sum of the dy rows whose id is v (deterministic scatter-add).
-    /// FLOPs: one compare per (table element, id) pair plus one add per dy element.
-    EmbeddingBackward {
-        /// Rows of the table.
-        vocab: usize,
-    },
-    /// Copy of `x[.., start..start + len, ..]` along `axis`: input `x`. FLOPs: none (a copy).
-    Slice {
-        /// The sliced axis.
-        axis: usize,
-        /// First index kept.
-        start: usize,
-        /// Indices kept.
-        len: usize,
-    },
-    /// Softmax cross-entropy, the mean over rows: inputs `logits [.., C]`, `labels [..]` (u32,
-    /// each below C); output `[1]`. FLOPs: about 4 per logit.
-    SoftmaxCrossEntropy,
-    /// Its gradient: inputs `logits`, `labels`, `dloss [1]`; output
-    /// `dloss * (softmax(logits) - onehot(labels)) / rows` (logits' shape). FLOPs: about 5
-    /// per logit.
-    SoftmaxCrossEntropyBackward,
-    /// Mean squared error: inputs `pred`, `target` (same shape); output `[1]`, the mean of
-    /// `(pred - target)^2`. FLOPs: 3 per element.
-    MseLoss,
-    /// Its gradient with respect to `pred`: inputs `pred`, `target`, `dloss [1]`; output
-    /// `dloss * 2 (pred - target) / n`. FLOPs: 3 per element.
-    MseLossBackward,
-    /// SGD step: inputs `w`, `g` (same shape); writes `w - lr * g` over `w`'s bytes (the output
-    /// is `w`'s storage, like a view, but a kernel runs). FLOPs: 2 per element.
-    SgdStep {
-        /// The learning rate.
-        lr: f32,
-    },
-    /// Momentum accumulation: inputs `v`, `g` (same shape); writes `momentum * v + g` over
-    /// `v`'s bytes. FLOPs: 2 per element.
-    MomentumAccumulate {
-        /// The momentum factor.
-        momentum: f32,
-    },
 }
 
 impl Op {
@@ -387,6 +387,20 @@ impl Op {
             Op::Embedding => "embedding",
             Op::Attention { .. } => "attention",
             Op::Upsample2x { .. } => "upsample2x",
+            Op::ReduceTo { .. } => "reduce_to",
+            Op::UnaryBackward(UnaryOp::Relu) => "relu_backward",
+            Op::UnaryBackward(UnaryOp::Gelu) => "gelu_backward",
+            Op::UnaryBackward(UnaryOp::Scale(_)) => "scale_backward",
+            Op::SoftmaxBackward => "softmax_backward",
+            Op::LayerNormBackward { .. } => "layernorm_backward",
+            Op::EmbeddingBackward { .. } => "embedding_backward",
+            Op::Slice { .. } => "slice",
+            Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Op::SoftmaxCrossEntropyBackward => "softmax_cross_entropy_backward",
+            Op::MseLoss => "mse_loss",
+            Op::MseLossBackward => "mse_loss_backward",
+            Op::SgdStep { .. } => "sgd_step",
+            Op::MomentumAccumulate { .. } => "momentum_accumulate",
             Op::Conv2dGradInput { .. } => "conv2d_grad_input",
             Op::Conv2dGradWeight { .. } => "conv2d_grad_weight",
             Op::Conv2dGradBias => "conv2d_grad_bias",
@@ -414,20 +428,6 @@ impl Op {
                 wrt: AttentionGradOf::V,
                 ..
             } => "attention_grad_v",
-            Op::ReduceTo { .. } => "reduce_to",
-            Op::UnaryBackward(UnaryOp::Relu) => "relu_backward",
-            Op::UnaryBackward(UnaryOp::Gelu) => "gelu_backward",
-            Op::UnaryBackward(UnaryOp::Scale(_)) => "scale_backward",
-            Op::SoftmaxBackward => "softmax_backward",
-            Op::LayerNormBackward { .. } => "layernorm_backward",
-            Op::EmbeddingBackward { .. } => "embedding_backward",
-            Op::Slice { .. } => "slice",
-            Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
-            Op::SoftmaxCrossEntropyBackward => "softmax_cross_entropy_backward",
-            Op::MseLoss => "mse_loss",
-            Op::MseLossBackward => "mse_loss_backward",
-            Op::SgdStep { .. } => "sgd_step",
-            Op::MomentumAccumulate { .. } => "momentum_accumulate",
         }
     }
 

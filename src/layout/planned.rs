@@ -37,6 +37,16 @@ pub fn planned_layout(
             offsets[i] = base + plan.offsets[b.index()];
         }
     }
+    // A view of a weight (a reshape of it, or an optimizer update rewriting it in place) has
+    // no arena buffer: it shares the weight's bytes.
+    for node in &graph.nodes {
+        if let (true, Some(&src), Some(&out)) =
+            (node.op.is_view(), node.inputs.first(), node.outputs.first())
+            && analysis.tensor_buffer[out.index()].is_none()
+        {
+            offsets[out.index()] = offsets[src.index()];
+        }
+    }
     let workspace_offsets = analysis
         .node_workspace
         .iter()

@@ -248,4 +248,42 @@ pub struct RunReport {
     pub baselines: Vec<BaselineReport>,
     /// The `--budget` search (`None` without `--budget`).
     pub budget: Option<BudgetSection>,
+    /// The training steps (`--train`; `None` otherwise).
+    pub training: Option<TrainingSection>,
+}
+
+/// `--train`: the training graph and, for `run`, the losses of its steps.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TrainingSection {
+    /// `cross-entropy` or `mse`.
+    pub loss: String,
+    /// Steps executed (`--steps`).
+    pub steps: usize,
+    /// SGD learning rate.
+    pub lr: f32,
+    /// Momentum factor (0: plain SGD).
+    pub momentum: f32,
+    /// Trained weights.
+    pub params: usize,
+    /// Their elements.
+    pub param_elements: u64,
+    /// Forward nodes, the loss included.
+    pub forward_nodes: usize,
+    /// Backward and update nodes.
+    pub backward_nodes: usize,
+    /// The loss at the initial weights (the first step's); on the device when there is one,
+    /// else the CPU reference's. `None` for `plan`.
+    pub loss_before: Option<f64>,
+    /// The loss at the weights after the last step (a forward pass after it).
+    pub loss_after: Option<f64>,
+    /// The loss of each step, then `loss_after`.
+    pub losses: Vec<f64>,
+    /// The CPU reference's `loss_before` and `loss_after` after the same steps.
+    pub reference_losses: Option<[f64; 2]>,
+    /// Max abs difference between the device's outputs after the last step (its loss and
+    /// every updated weight) and the CPU reference's after the same steps; also in
+    /// `correctness`.
+    pub weights_max_abs_err: Option<f64>,
+    /// Wall time of all device steps (ms).
+    pub steps_ms: Option<f64>,
 }

@@ -547,6 +547,19 @@ impl Compiled {
     /// Writes the inputs, records every dispatch in one compute pass and one submission, and
     /// reads the outputs back, sampling the allocator as [`RunOutput::device_peak`] says.
     pub fn run(&self, gpu: &Gpu) -> Result<RunOutput, RuntimeError> {
+        self.run_where(gpu, usize::MAX)
+    }
+
+    /// [`Compiled::run`] restricted to the nodes with an id below `forward_len`: the forward
+    /// pass and loss of a training graph (`TrainingGraph::forward_len`), which reads the weights
+    /// as the earlier steps left them and updates nothing. Outputs written by later nodes read
+    /// back whatever their bytes hold (the updated weights stay as they are).
+    pub fn run_forward(&self, gpu: &Gpu, forward_len: usize) -> Result<RunOutput, RuntimeError> {
+        self.run_where(gpu, forward_len)
+    }
+
+    /// Runs the nodes whose id is below `limit`, in the compiled order.
+    fn run_where(&self, gpu: &Gpu, limit: usize) -> Result<RunOutput, RuntimeError> {
         scoped(gpu, || {
             let mut peak = Peak::default();
             peak.sample(gpu)?;
@@ -569,7 +582,10 @@ impl Compiled {
                 encode_steps(
                     &self.pipelines,
                     &mut pass,
-                    self.nodes.iter().flat_map(|(_, s)| s),
+                    self.nodes
+                        .iter()
+                        .filter(|(id, _)| id.index() < limit)
+                        .flat_map(|(_, s)| s),
                 );
             }
             if let Some((set, resolve)) = &self.timestamps {

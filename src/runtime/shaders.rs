@@ -35,10 +35,10 @@ pub const PARAMS_BYTES: u64 = {
         size_of::<ResizeParams>(),
         size_of::<TiledAttentionParams>(),
         size_of::<DirectConvParams>(),
-        size_of::<ConvGradParams>(),
-        size_of::<AttentionGradParams>(),
         size_of::<ReduceParams>(),
         size_of::<TrainParams>(),
+        size_of::<ConvGradParams>(),
+        size_of::<AttentionGradParams>(),
     ];
     let (mut max, mut i) = (0, 0);
     while i < sizes.len() {
@@ -147,6 +147,12 @@ pub const SOURCES: &[(&str, &str)] = &[
         "conv_direct.wgsl",
         include_str!("../../shaders/conv_direct.wgsl"),
     ),
+    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    ("backward.wgsl", include_str!("../../shaders/backward.wgsl")),
+    (
+        "backward_ids.wgsl",
+        include_str!("../../shaders/backward_ids.wgsl"),
+    ),
     (
         "conv_grad.wgsl",
         include_str!("../../shaders/conv_grad.wgsl"),
@@ -158,12 +164,6 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "attention_grad.wgsl",
         include_str!("../../shaders/attention_grad.wgsl"),
-    ),
-    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
-    ("backward.wgsl", include_str!("../../shaders/backward.wgsl")),
-    (
-        "backward_ids.wgsl",
-        include_str!("../../shaders/backward_ids.wgsl"),
     ),
 ];
 
@@ -228,26 +228,6 @@ kernels! {
     AttnTiled,
     /// Direct convolution with input tiles in workgroup memory (no workspace).
     ConvDirect,
-    /// Convolution gradient of the input (gathered transposed convolution).
-    ConvGradInput,
-    /// Convolution gradient of the weight.
-    ConvGradWeight,
-    /// Convolution gradient of the bias.
-    ConvGradBias,
-    /// Max pooling gradient (to each window's first maximum).
-    MaxPoolGrad,
-    /// Average pooling gradient.
-    AvgPoolGrad,
-    /// Global average pooling gradient.
-    GlobalAvgPoolGrad,
-    /// 2x upsampling gradient.
-    Upsample2xGrad,
-    /// Attention backward row statistics (log-sum-exp, delta).
-    AttnStats,
-    /// Attention gradient of q.
-    AttnGradQ,
-    /// Attention gradient of k or v.
-    AttnGradKv,
     /// Sum down to a broadcast shape.
     ReduceTo,
     /// Gradient of relu, gelu or scale.
@@ -272,6 +252,26 @@ kernels! {
     CrossEntropy,
     /// Gradient of softmax cross-entropy.
     CrossEntropyBackward,
+    /// Convolution gradient of the input (gathered transposed convolution).
+    ConvGradInput,
+    /// Convolution gradient of the weight.
+    ConvGradWeight,
+    /// Convolution gradient of the bias.
+    ConvGradBias,
+    /// Max pooling gradient (to each window's first maximum).
+    MaxPoolGrad,
+    /// Average pooling gradient.
+    AvgPoolGrad,
+    /// Global average pooling gradient.
+    GlobalAvgPoolGrad,
+    /// 2x upsampling gradient.
+    Upsample2xGrad,
+    /// Attention backward row statistics (log-sum-exp, delta).
+    AttnStats,
+    /// Attention gradient of q.
+    AttnGradQ,
+    /// Attention gradient of k or v.
+    AttnGradKv,
 }
 
 impl Kernel {
@@ -289,13 +289,13 @@ impl Kernel {
             Upsample2x => "resize.wgsl",
             AttnTiled => "attention_tiled.wgsl",
             ConvDirect => "conv_direct.wgsl",
-            ConvGradInput | ConvGradWeight | ConvGradBias => "conv_grad.wgsl",
-            MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => "pool_grad.wgsl",
-            AttnStats | AttnGradQ | AttnGradKv => "attention_grad.wgsl",
             ReduceTo => "reduce.wgsl",
             UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
             | MseLossBackward | SgdStep | MomentumAccumulate => "backward.wgsl",
             EmbeddingBackward | CrossEntropy | CrossEntropyBackward => "backward_ids.wgsl",
+            ConvGradInput | ConvGradWeight | ConvGradBias => "conv_grad.wgsl",
+            MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => "pool_grad.wgsl",
+            AttnStats | AttnGradQ | AttnGradKv => "attention_grad.wgsl",
         }
     }
 
@@ -325,16 +325,6 @@ impl Kernel {
             Upsample2x => "upsample2x",
             AttnTiled => "attn_tiled",
             ConvDirect => "conv_direct",
-            ConvGradInput => "conv_grad_input",
-            ConvGradWeight => "conv_grad_weight",
-            ConvGradBias => "conv_grad_bias",
-            MaxPoolGrad => "max_pool2d_grad",
-            AvgPoolGrad => "avg_pool2d_grad",
-            GlobalAvgPoolGrad => "global_avg_pool_grad",
-            Upsample2xGrad => "upsample2x_grad",
-            AttnStats => "attn_stats",
-            AttnGradQ => "attn_grad_q",
-            AttnGradKv => "attn_grad_kv",
             ReduceTo => "reduce_to",
             UnaryBackward => "unary_backward",
             SoftmaxBackward => "softmax_backward",
@@ -347,6 +337,16 @@ impl Kernel {
             EmbeddingBackward => "embedding_backward",
             CrossEntropy => "cross_entropy",
             CrossEntropyBackward => "cross_entropy_backward",
+            ConvGradInput => "conv_grad_input",
+            ConvGradWeight => "conv_grad_weight",
+            ConvGradBias => "conv_grad_bias",
+            MaxPoolGrad => "max_pool2d_grad",
+            AvgPoolGrad => "avg_pool2d_grad",
+            GlobalAvgPoolGrad => "global_avg_pool_grad",
+            Upsample2xGrad => "upsample2x_grad",
+            AttnStats => "attn_stats",
+            AttnGradQ => "attn_grad_q",
+            AttnGradKv => "attn_grad_kv",
         }
     }
 
@@ -360,13 +360,13 @@ impl Kernel {
             Binary | LayerNormInPlace | Embedding => 3,
             MatMul | LayerNorm | AttnTiled | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
+            ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
+            UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
+            LayerNormBackward | MseLossBackward | CrossEntropyBackward => 4,
             ConvGradBias | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => 2,
             ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
             AttnStats => 5,
             AttnGradQ | AttnGradKv => 6,
-            ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
-            UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
-            LayerNormBackward | MseLossBackward | CrossEntropyBackward => 4,
         }
     }
 
@@ -407,15 +407,15 @@ impl Kernel {
             Upsample2x => ParamsLayout::of::<ResizeParams>(),
             AttnTiled => ParamsLayout::of::<TiledAttentionParams>(),
             ConvDirect => ParamsLayout::of::<DirectConvParams>(),
+            ReduceTo => ParamsLayout::of::<ReduceParams>(),
+            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
+            | MseLossBackward | SgdStep | MomentumAccumulate | EmbeddingBackward | CrossEntropy
+            | CrossEntropyBackward => ParamsLayout::of::<TrainParams>(),
             ConvGradInput | ConvGradWeight | ConvGradBias => ParamsLayout::of::<ConvGradParams>(),
             MaxPoolGrad | AvgPoolGrad | GlobalAvgPoolGrad | Upsample2xGrad => {
                 ParamsLayout::of::<PoolParams>()
             }
             AttnStats | AttnGradQ | AttnGradKv => ParamsLayout::of::<AttentionGradParams>(),
-            ReduceTo => ParamsLayout::of::<ReduceParams>(),
-            UnaryBackward | SoftmaxBackward | LayerNormBackward | Slice | MseLoss
-            | MseLossBackward | SgdStep | MomentumAccumulate | EmbeddingBackward | CrossEntropy
-            | CrossEntropyBackward => ParamsLayout::of::<TrainParams>(),
         }
     }
 

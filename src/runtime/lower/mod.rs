@@ -143,16 +143,6 @@ impl Lowerer<'_> {
                 kernel: AttentionKernel::Tiled,
             } => attention::tiled(&cx, *causal, *scale),
             Op::Upsample2x { .. } => resize::upsample2x(&cx),
-            Op::Conv2dGradInput { attrs, .. } => grad::conv_grad_input(&cx, attrs),
-            Op::Conv2dGradWeight { attrs, .. } => grad::conv_grad_weight(&cx, attrs),
-            Op::Conv2dGradBias => grad::conv_grad_bias(&cx),
-            Op::Pool2dGrad { attrs, .. } => grad::pool2d_grad(&cx, attrs),
-            Op::GlobalAvgPoolGrad { .. } => grad::spread(&cx, Kernel::GlobalAvgPoolGrad),
-            Op::Upsample2xGrad { .. } => grad::spread(&cx, Kernel::Upsample2xGrad),
-            Op::AttentionStats { causal, scale } => grad::attention_stats(&cx, *causal, *scale),
-            Op::AttentionGrad { causal, scale, wrt } => {
-                grad::attention_grad(&cx, *causal, *scale, *wrt)
-            }
             Op::ReduceTo { .. } => train::reduce_to(&cx),
             Op::UnaryBackward(u) => train::unary_backward(&cx, *u),
             Op::SoftmaxBackward => train::rows(&cx, Kernel::SoftmaxBackward, &[0, 1], 0.0),
@@ -168,6 +158,16 @@ impl Lowerer<'_> {
             Op::SgdStep { lr } => train::update(&cx, Kernel::SgdStep, -lr),
             Op::MomentumAccumulate { momentum } => {
                 train::update(&cx, Kernel::MomentumAccumulate, *momentum)
+            }
+            Op::Conv2dGradInput { attrs, .. } => grad::conv_grad_input(&cx, attrs),
+            Op::Conv2dGradWeight { attrs, .. } => grad::conv_grad_weight(&cx, attrs),
+            Op::Conv2dGradBias => grad::conv_grad_bias(&cx),
+            Op::Pool2dGrad { attrs, .. } => grad::pool2d_grad(&cx, attrs),
+            Op::GlobalAvgPoolGrad { .. } => grad::spread(&cx, Kernel::GlobalAvgPoolGrad),
+            Op::Upsample2xGrad { .. } => grad::spread(&cx, Kernel::Upsample2xGrad),
+            Op::AttentionStats { causal, scale } => grad::attention_stats(&cx, *causal, *scale),
+            Op::AttentionGrad { causal, scale, wrt } => {
+                grad::attention_grad(&cx, *causal, *scale, *wrt)
             }
         }
     }

@@ -565,10 +565,10 @@ mod tests {
             ParamsLayout::of::<ResizeParams>(),
             ParamsLayout::of::<TiledAttentionParams>(),
             ParamsLayout::of::<DirectConvParams>(),
-            ParamsLayout::of::<ConvGradParams>(),
-            ParamsLayout::of::<AttentionGradParams>(),
             ParamsLayout::of::<ReduceParams>(),
             ParamsLayout::of::<TrainParams>(),
+            ParamsLayout::of::<ConvGradParams>(),
+            ParamsLayout::of::<AttentionGradParams>(),
         ] {
             let mut at = 0;
             for f in l.fields {

@@ -1,8 +1,11 @@
 //! Autodiff as a graph transform: a forward graph with a loss becomes a training graph with
 //! the forward nodes first (in their order), then the backward nodes in reverse order of the
 //! forward ones (gradients of a tensor with several readers summed by `Add` in that order),
-//! then one SGD update per trained weight (optionally after a momentum accumulation) that
-//! rewrites the weight's bytes in place.
+//! with one SGD update per trained weight (optionally after a momentum accumulation) that
+//! rewrites the weight's bytes in place. Each update runs as soon as its weight's gradient is
+//! complete (after the backward rule of the weight's first reader), not after the whole
+//! backward pass: no later node reads the weight, and the gradient then dies at once instead
+//! of every gradient living until the end of the step (PyTorch's optimizer-in-backward).
 //!
 //! The backward rule of each op family lives in a `rules_*.rs` file with one signature (see
 //! [`Rule`]); [`training_graph`] calls them by op. The gradient is checked against finite
@@ -11,14 +14,14 @@
 mod error;
 #[cfg(test)]
 mod gradcheck;
-mod rules_attention;
-mod rules_conv;
+pub(crate) mod rules_attention;
+pub(crate) mod rules_conv;
 mod rules_elementwise;
 mod rules_layout;
 mod rules_linear;
 mod rules_loss;
 mod rules_norm;
-mod rules_pool;
+pub(crate) mod rules_pool;
 #[cfg(test)]
 mod tests;
 
@@ -81,7 +84,8 @@ impl Default for TrainOptions {
 /// A training step as one graph.
 #[derive(Clone, Debug)]
 pub struct TrainingGraph {
-    /// Forward nodes first, then backward nodes, then updates.
+    /// Forward nodes first, then backward nodes with the updates among them (each right after
+    /// its weight's gradient is complete; see the module docs).
     pub graph: Graph,
     /// `graph.nodes[..forward_len]` = the forward pass incl. the loss, in the forward graph's
     /// order; every node after it is backward or an optimizer update.
@@ -95,7 +99,7 @@ pub struct TrainingGraph {
 }
 
 /// Builds the training graph of `forward` (see the module docs). Its outputs are the loss and
-/// the updated weights (views of the weights' storage, so they cost no arena).
+/// the updated weights and velocities (views of their storage, so they cost no arena).
 pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGraph, TransformError> {
     forward.validate()?;
     if !opts.lr.is_finite() || !opts.momentum.is_finite() {
@@ -110,14 +114,22 @@ pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGr
     let forward_len = b.graph().nodes.len();
     let wanted = wanted(b.graph(), &params, loss);
     let seed = b.constant("loss.seed", &[1], 1.0);
-    let grad_of = backward(&mut b, forward_len, loss, seed, &wanted)?;
-    let (mut kept, mut grads, mut outputs) = (Vec::new(), Vec::new(), vec![loss]);
-    for p in params {
-        let Some(&g) = grad_of.get(&p) else { continue };
-        outputs.push(update(&mut b, p, g, opts)?);
-        kept.push(p);
-        grads.push(g);
-    }
+    let done = last_backward_reader(b.graph(), forward_len, &params);
+    let mut pass = Backward {
+        grad: HashMap::from([(loss, seed)]),
+        done,
+        opts,
+        params: Vec::new(),
+        grads: Vec::new(),
+        outputs: vec![loss],
+    };
+    pass.run(&mut b, forward_len, &wanted)?;
+    let Backward {
+        params: kept,
+        grads,
+        outputs,
+        ..
+    } = pass;
     if kept.is_empty() {
         return Err(TransformError::NoParams);
     }
@@ -211,31 +223,82 @@ fn wanted(g: &Graph, params: &[TensorId], loss: TensorId) -> Vec<bool> {
     (0..n).map(|i| depends[i] && useful[i]).collect()
 }
 
-/// Adds the backward nodes of `graph.nodes[..forward_len]` in reverse order; returns the
-/// gradient of every tensor that got one.
-fn backward(
-    b: &mut GraphBuilder,
-    forward_len: usize,
-    loss: TensorId,
-    seed: TensorId,
-    wanted: &[bool],
-) -> Result<HashMap<TensorId, TensorId>, TransformError> {
-    let mut grad: HashMap<TensorId, TensorId> = HashMap::new();
-    grad.insert(loss, seed);
-    for k in (0..forward_len).rev() {
-        let node = b.graph().nodes[k].clone();
-        let Some(&dy) = node.outputs.first().and_then(|o| grad.get(o)) else {
-            continue;
+/// For each weight, the forward node whose backward rule is the last to see it: the first
+/// node (in forward order) reading its storage. Once that rule has run, the weight's gradient
+/// is complete and no later backward node reads the weight, so its update can run at once
+/// (its gradient dies there instead of living until the end of the step).
+fn last_backward_reader(g: &Graph, forward_len: usize, params: &[TensorId]) -> HashMap<usize, Vec<TensorId>> {
+    let mut root: Vec<TensorId> = g.tensor_ids().collect();
+    let mut first: HashMap<TensorId, usize> = HashMap::new();
+    for (k, node) in g.nodes[..forward_len].iter().enumerate() {
+        for &t in &node.inputs {
+            first.entry(root[t.index()]).or_insert(k);
+        }
+        if node.op.is_view()
+            && let (Some(&src), Some(&out)) = (node.inputs.first(), node.outputs.first())
+        {
+            root[out.index()] = root[src.index()];
+        }
+    }
+    let mut done: HashMap<usize, Vec<TensorId>> = HashMap::new();
+    for &p in params {
+        if let Some(&k) = first.get(&p) {
+            done.entry(k).or_default().push(p);
+        }
+    }
+    done
+}
+
+/// The state of the backward pass.
+struct Backward<'a> {
+    /// The gradient (so far) of every tensor that has one.
+    grad: HashMap<TensorId, TensorId>,
+    /// Weights whose gradient is complete after the rule of forward node `k`.
+    done: HashMap<usize, Vec<TensorId>>,
+    opts: &'a TrainOptions,
+    /// Updated weights, in update order, their gradients, and the graph outputs.
+    params: Vec<TensorId>,
+    grads: Vec<TensorId>,
+    outputs: Vec<TensorId>,
+}
+
+impl Backward<'_> {
+    /// Adds the backward nodes of `graph.nodes[..forward_len]` in reverse order, each weight's
+    /// update right after its gradient is complete.
+    fn run(
+        &mut self,
+        b: &mut GraphBuilder,
+        forward_len: usize,
+        wanted: &[bool],
+    ) -> Result<(), TransformError> {
+        for k in (0..forward_len).rev() {
+            let node = b.graph().nodes[k].clone();
+            self.node(b, &node, wanted)?;
+            for p in self.done.remove(&k).unwrap_or_default() {
+                if let Some(&g) = self.grad.get(&p) {
+                    self.outputs.extend(update(b, p, g, self.opts)?);
+                    self.params.push(p);
+                    self.grads.push(g);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The backward rule of one forward node, its input gradients accumulated.
+    fn node(&mut self, b: &mut GraphBuilder, node: &Node, wanted: &[bool]) -> Result<(), TransformError> {
+        let Some(&dy) = node.outputs.first().and_then(|o| self.grad.get(o)) else {
+            return Ok(());
         };
         let want: Vec<bool> = node.inputs.iter().map(|t| wanted[t.index()]).collect();
         if !want.contains(&true) {
-            continue;
+            return Ok(());
         }
         let rule = rule_for(&node.op).ok_or_else(|| TransformError::NoRule {
             node: node.name.clone(),
             op: node.op.name(),
         })?;
-        let got = rule(b, &node, dy, &want)?;
+        let got = rule(b, node, dy, &want)?;
         for (i, &x) in node.inputs.iter().enumerate() {
             if !want[i] {
                 continue;
@@ -244,10 +307,10 @@ fn backward(
                 node: format!("{} (input {i})", node.name),
                 op: node.op.name(),
             })?;
-            accumulate(b, &mut grad, x, g, &node.name)?;
+            accumulate(b, &mut self.grad, x, g, &node.name)?;
         }
+        Ok(())
     }
-    Ok(grad)
 }
 
 /// Records `g` as (a part of) the gradient of `x`, adding it to an earlier part.
@@ -279,25 +342,27 @@ fn accumulate(
 }
 
 /// The SGD update of `w` with gradient `g` (after a momentum accumulation when asked);
-/// returns the updated weight (a view of `w`'s storage).
+/// returns the updated weight (a view of `w`'s storage), then the updated velocity if any.
 fn update(
     b: &mut GraphBuilder,
     w: TensorId,
     g: TensorId,
     opts: &TrainOptions,
-) -> Result<TensorId, TransformError> {
+) -> Result<Vec<TensorId>, TransformError> {
     let name = b.graph().tensors[w.index()].name.clone();
     let dims = b.shape(w)?.dims().to_vec();
-    let step = if opts.momentum != 0.0 {
+    let velocity = if opts.momentum != 0.0 {
         let v = b.constant(&format!("{name}.velocity"), &dims, 0.0);
         let op = Op::MomentumAccumulate {
             momentum: opts.momentum,
         };
-        b.op(&format!("{name}.momentum"), op, &[v, g])?
+        Some(b.op(&format!("{name}.momentum"), op, &[v, g])?)
     } else {
-        g
+        None
     };
-    Ok(b.op(&format!("{name}.sgd"), Op::SgdStep { lr: opts.lr }, &[w, step])?)
+    let op = Op::SgdStep { lr: opts.lr };
+    let w2 = b.op(&format!("{name}.sgd"), op, &[w, velocity.unwrap_or(g)])?;
+    Ok([w2].into_iter().chain(velocity).collect())
 }
 
 /// The backward rule of `op`'s family, `None` where there is none (yet).

@@ -217,10 +217,14 @@ fn structure_order_and_updates() {
     assert!(!tg.params.contains(&unused));
     let last: Vec<&str> = tg.graph.nodes.iter().rev().take(2).map(|n| n.op.name()).collect();
     assert_eq!(last, ["sgd_step", "momentum_accumulate"]);
+    // Every backward node reading w1 comes before its update.
+    let upd = tg.graph.nodes.iter().position(|n| n.name == "w1.sgd").unwrap();
+    assert!(tg.graph.nodes[upd + 1..].iter().all(|n| !n.inputs.contains(&w1)));
     // w1 after one step = w1 - lr * (0.9 * 0 + grad).
     let values = run(&tg.graph).unwrap();
     let (w0, gr) = (f32s(&values[w1.index()]), f32s(&values[tg.grads[0].index()]));
     let after = f32s(&values[tg.graph.outputs[1].index()]);
+    assert_eq!(tg.graph.outputs.len(), 3, "loss, w1 after, velocity after");
     for ((a, w0), g) in after.iter().zip(&w0).zip(&gr) {
         assert_eq!(*a, w0 + (-0.5) * g);
     }
@@ -248,6 +252,21 @@ fn an_op_without_a_rule_is_named() {
     let p = b.op("db", Op::Conv2dGradBias, &[x]).unwrap();
     let err = training_graph(&finish(b, p), &TrainOptions::default()).unwrap_err();
     assert!(matches!(err, TransformError::NoRule { op: "conv2d_grad_bias", .. }), "{err}");
+}
+
+#[test]
+fn updates_run_as_soon_as_their_gradient_is_complete() {
+    // Two layers: the second layer's weight is updated before the first layer's backward.
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[4, 3], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+    let w1 = w(&mut b, "w1", &[3, 5], 2);
+    let w2 = w(&mut b, "w2", &[5, 2], 3);
+    let h = b.linear("fc1", x, w1, None).unwrap();
+    let y = b.linear("fc2", h, w2, None).unwrap();
+    let tg = training_graph(&finish(b, y), &TrainOptions::default()).unwrap();
+    let at = |name: &str| tg.graph.nodes.iter().position(|n| n.name == name).unwrap();
+    assert!(at("w2.sgd") < at("fc1.dw"), "w2's update precedes fc1's backward");
+    assert_eq!(tg.params, vec![w2, w1]);
 }
 
 #[test]
