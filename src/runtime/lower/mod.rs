@@ -8,7 +8,8 @@
 //!
 //! One file per op family, mirroring `src/cpu/`: `matmul` (matmul, linear and the GEMM that
 //! convolution shares), `elementwise`, `norm` (softmax, layernorm), `conv`, `pool`, `data`
-//! (reshape, permute, concat, embedding) and `attention`. `cx` holds the per-node helpers they
+//! (reshape, permute, concat, embedding), `attention` and `grad` (the convolution, pooling,
+//! upsampling and attention gradients). `cx` holds the per-node helpers they
 //! share (regions, checked 32-bit conversions, folded workgroup grids).
 
 mod attention;
