@@ -36,8 +36,12 @@ fn train(model: &str, extra: &[&str]) -> (Vec<f64>, Vec<f64>) {
             .collect()
     };
     let (losses, reference) = (floats("losses"), floats("reference_losses"));
-    let before = report["training"]["loss_before"].as_f64().expect("loss_before");
-    let after = report["training"]["loss_after"].as_f64().expect("loss_after");
+    let before = report["training"]["loss_before"]
+        .as_f64()
+        .expect("loss_before");
+    let after = report["training"]["loss_after"]
+        .as_f64()
+        .expect("loss_after");
     assert_eq!((before, after), (losses[0], losses[3]), "{model}");
     (losses, reference)
 }
@@ -54,19 +58,35 @@ fn check(model: &str, extra: &[&str]) {
 
 #[test]
 fn resnet_trains_with_both_conv_lowerings() {
-    check("resnet", &["--layers", "2", "--image", "15", "--batch", "2"]);
-    check("resnet", &["--layers", "2", "--image", "13", "--conv", "direct"]);
+    check(
+        "resnet",
+        &["--layers", "2", "--image", "15", "--batch", "2"],
+    );
+    check(
+        "resnet",
+        &["--layers", "2", "--image", "13", "--conv", "direct"],
+    );
 }
 
 #[test]
 fn unet_and_randwire_train() {
     check("unet", &["--layers", "2", "--image", "15", "--batch", "1"]);
-    check("randwire", &["--nodes", "6", "--image", "15", "--batch", "1"]);
+    check(
+        "randwire",
+        &["--nodes", "6", "--image", "15", "--batch", "1"],
+    );
 }
 
 #[test]
 fn gpt_trains_with_both_attention_kernels() {
     check("gpt", &["--layers", "2", "--seq", "13", "--batch", "1"]);
-    let materialized = ["--layers", "1", "--seq", "11", "--attention", "materialized"];
+    let materialized = [
+        "--layers",
+        "1",
+        "--seq",
+        "11",
+        "--attention",
+        "materialized",
+    ];
     check("gpt", &materialized);
 }
