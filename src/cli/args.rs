@@ -148,9 +148,9 @@ pub struct TrainArgs {
     /// Training steps `run` executes on the device (with `--train`).
     #[arg(long, default_value_t = 1)]
     pub steps: usize,
-    /// SGD learning rate (with `--train`).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f32,
+    /// SGD learning rate (with `--train`; default 0.1, 0.01 for unet's mean squared error).
+    #[arg(long)]
+    pub lr: Option<f32>,
     /// SGD momentum (with `--train`; 0 is plain SGD, no velocity buffers).
     #[arg(long, default_value_t = 0.0)]
     pub momentum: f32,

@@ -272,7 +272,9 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     } = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
     let trained = super::train::apply(&graph, &args.model, &args.train)?;
     if trained.is_some() && planned.is_some() {
-        return Err(CliError::Usage("--train with --budget is not supported yet".into()));
+        return Err(CliError::Usage(
+            "--train with --budget is not supported yet".into(),
+        ));
     }
     let graph = trained.as_ref().map_or(graph, |t| t.graph.clone());
     let p = match planned {

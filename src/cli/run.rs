@@ -337,7 +337,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let trained = super::train::apply(&prepared.graph, &args.model, &args.train)?;
     let planned = match (prepared.planned, &trained) {
         (Some(_), Some(_)) => {
-            return Err(CliError::Usage("--train with --budget is not supported yet".into()));
+            return Err(CliError::Usage(
+                "--train with --budget is not supported yet".into(),
+            ));
         }
         (Some(p), None) => p,
         (None, Some(t)) => plan_graph(&t.graph, &cfg)?,

@@ -78,8 +78,16 @@ pub(crate) fn softmax_backward(
     let (y, dy) = (cx.f32_in(inputs, 0)?, cx.f32_in(inputs, 1)?);
     let d = row_len(cx, inputs)?;
     let mut out = cx.zeros(y.len())?;
-    for ((yr, gr), o) in y.chunks_exact(d).zip(dy.chunks_exact(d)).zip(out.chunks_exact_mut(d)) {
-        let s: f64 = yr.iter().zip(gr).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+    for ((yr, gr), o) in y
+        .chunks_exact(d)
+        .zip(dy.chunks_exact(d))
+        .zip(out.chunks_exact_mut(d))
+    {
+        let s: f64 = yr
+            .iter()
+            .zip(gr)
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum();
         for ((o, &a), &b) in o.iter_mut().zip(yr).zip(gr) {
             *o = (f64::from(a) * (f64::from(b) - s)) as f32;
         }
@@ -101,9 +109,17 @@ pub(crate) fn layer_norm_backward(
     let d = gamma.len().max(1);
     let n = d as f64;
     let mut out = cx.zeros(x.len())?;
-    for ((xr, gr), o) in x.chunks_exact(d).zip(dy.chunks_exact(d)).zip(out.chunks_exact_mut(d)) {
+    for ((xr, gr), o) in x
+        .chunks_exact(d)
+        .zip(dy.chunks_exact(d))
+        .zip(out.chunks_exact_mut(d))
+    {
         let mean = xr.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-        let var = xr.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+        let var = xr
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
         let inv = 1.0 / (var + f64::from(eps)).sqrt();
         let xhat = |k: usize| (f64::from(xr[k]) - mean) * inv;
         let g = |k: usize| f64::from(gr[k]) * f64::from(gamma[k]);
@@ -155,7 +171,11 @@ pub(crate) fn slice(
     let inner: usize = xd[axis + 1..].iter().product();
     let outer: usize = xd[..axis].iter().product();
     let (row, keep, skip) = (xd[axis] * inner, len * inner, start * inner);
-    let pick = |n: usize| (0..outer).flat_map(move |o| o * row + skip..o * row + skip + keep).take(n);
+    let pick = |n: usize| {
+        (0..outer)
+            .flat_map(move |o| o * row + skip..o * row + skip + keep)
+            .take(n)
+    };
     let n = outer * keep;
     match inputs.first().map(|(_, d)| *d) {
         Some(TensorData::F32(v)) => Ok(TensorData::F32(pick(n).map(|i| v[i]).collect())),

@@ -13,7 +13,11 @@ fn logits_and_labels<'d>(
 ) -> Result<(&'d [f32], usize, &'d [u32]), CpuError> {
     let (x, labels) = (cx.f32_in(inputs, 0)?, cx.u32_in(inputs, 1)?);
     let classes = cx.dims(inputs, 0)?.last().copied().unwrap_or(1).max(1);
-    if let Some((position, &id)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= classes) {
+    if let Some((position, &id)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l as usize >= classes)
+    {
         return Err(CpuError::IdOutOfRange {
             node: cx.node().to_string(),
             op: cx.op_name(),
@@ -28,7 +32,10 @@ fn logits_and_labels<'d>(
 /// `log(sum(exp(row)))`, max-subtracted.
 fn log_sum_exp(row: &[f32]) -> f64 {
     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let s: f64 = row.iter().map(|&v| (f64::from(v) - f64::from(m)).exp()).sum();
+    let s: f64 = row
+        .iter()
+        .map(|&v| (f64::from(v) - f64::from(m)).exp())
+        .sum();
     f64::from(m) + s.ln()
 }
 
@@ -75,7 +82,11 @@ pub(crate) fn mse(cx: &Ctx<'_>, inputs: &[(&Shape, &TensorData)]) -> Result<Tens
         .zip(t)
         .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
         .sum();
-    let mean = if p.is_empty() { 0.0 } else { sum / p.len() as f64 };
+    let mean = if p.is_empty() {
+        0.0
+    } else {
+        sum / p.len() as f64
+    };
     Ok(TensorData::F32(vec![mean as f32]))
 }
 

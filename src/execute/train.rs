@@ -54,7 +54,11 @@ pub(super) fn device_steps(
     first: &RunOutput,
     spec: TrainSpec,
 ) -> Result<DeviceSteps, ExecuteError> {
-    let first_loss = first.outputs.first().map(|o| o.to_f32()).unwrap_or_default();
+    let first_loss = first
+        .outputs
+        .first()
+        .map(|o| o.to_f32())
+        .unwrap_or_default();
     let mut losses = vec![loss_of(&first_loss)];
     let mut peak = first.device_peak;
     let mut steps_ms = first.wall_ms;
@@ -62,11 +66,22 @@ pub(super) fn device_steps(
     for _ in 1..spec.steps {
         last = compiled.run(gpu)?;
         steps_ms += last.wall_ms;
-        peak = peak.zip(last.device_peak).map(|(a, b)| a.peak_with(b)).or(peak);
-        losses.push(loss_of(&last.outputs.first().map(|o| o.to_f32()).unwrap_or_default()));
+        peak = peak
+            .zip(last.device_peak)
+            .map(|(a, b)| a.peak_with(b))
+            .or(peak);
+        losses.push(loss_of(
+            &last.outputs.first().map(|o| o.to_f32()).unwrap_or_default(),
+        ));
     }
     let after = compiled.run_forward(gpu, spec.forward_len)?;
-    let loss_after = loss_of(&after.outputs.first().map(|o| o.to_f32()).unwrap_or_default());
+    let loss_after = loss_of(
+        &after
+            .outputs
+            .first()
+            .map(|o| o.to_f32())
+            .unwrap_or_default(),
+    );
     Ok(DeviceSteps {
         losses,
         loss_after,
@@ -86,7 +101,10 @@ pub(super) struct ReferenceSteps {
 
 /// The values the next step starts from: each in-place update's storage gets the value the
 /// update produced (a graph output).
-fn carry(graph: &Graph, outputs: &[TensorData]) -> Result<Vec<(TensorId, TensorData)>, ExecuteError> {
+fn carry(
+    graph: &Graph,
+    outputs: &[TensorData],
+) -> Result<Vec<(TensorId, TensorData)>, ExecuteError> {
     in_place_updates(graph)
         .into_iter()
         .map(|(storage, after)| {
@@ -106,7 +124,10 @@ fn first_loss(outputs: &[TensorData]) -> f64 {
 }
 
 /// Takes `spec.steps` steps on the CPU reference, then evaluates the loss once more.
-pub(super) fn reference_steps(graph: &Graph, spec: TrainSpec) -> Result<ReferenceSteps, ExecuteError> {
+pub(super) fn reference_steps(
+    graph: &Graph,
+    spec: TrainSpec,
+) -> Result<ReferenceSteps, ExecuteError> {
     let mut given = Vec::new();
     let mut losses = Vec::with_capacity(spec.steps);
     let mut last = Vec::new();
@@ -124,7 +145,10 @@ pub(super) fn reference_steps(graph: &Graph, spec: TrainSpec) -> Result<Referenc
 }
 
 /// Combines the device's and the reference's steps (the device's losses when there is one).
-pub(super) fn training_run(device: Option<&DeviceSteps>, reference: &ReferenceSteps) -> TrainingRun {
+pub(super) fn training_run(
+    device: Option<&DeviceSteps>,
+    reference: &ReferenceSteps,
+) -> TrainingRun {
     let reference_losses = [
         reference.losses.first().copied().unwrap_or(f64::NAN),
         reference.loss_after,

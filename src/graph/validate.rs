@@ -86,9 +86,10 @@ impl Graph {
         let mut root: Vec<TensorId> = self.tensor_ids().collect();
         let mut def: Vec<Option<usize>> = vec![None; self.tensors.len()];
         let mut last_update: Vec<Option<usize>> = vec![None; self.tensors.len()];
-        let stale = |t: TensorId, root: &[TensorId], def: &[Option<usize>], last: &[Option<usize>]| {
-            last[root[t.index()].index()].filter(|&u| def[t.index()].is_none_or(|d| d < u))
-        };
+        let stale =
+            |t: TensorId, root: &[TensorId], def: &[Option<usize>], last: &[Option<usize>]| {
+                last[root[t.index()].index()].filter(|&u| def[t.index()].is_none_or(|d| d < u))
+            };
         for (step, id) in self.node_ids().enumerate() {
             let node = self.node(id);
             for &t in &node.inputs {

@@ -15,7 +15,7 @@
 
 use crate::analysis::workspace_family;
 use crate::analysis::{AnalysisOptions, WorkspacePolicy, in_place_target, liveness};
-use crate::graph::{Graph, TensorKind};
+use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 
 /// A set of nodes as a bitset (bit `i` = node at program position `i`).
 pub type NodeSet = Box<[u64]>;
@@ -146,6 +146,7 @@ impl MemoryModel {
                 .map(|r| compact[r.index()])
                 .filter(|&r| r != usize::MAX);
         }
+        m.add_update_edges(graph, &live.root, &producers);
         for t in graph.tensors_of_kind(TensorKind::Input) {
             let r = compact[t.index()];
             m.initial_live += m.root_bytes[r];
@@ -156,6 +157,27 @@ impl MemoryModel {
         m.add_workspace(graph);
         m.find_followers();
         m
+    }
+
+    /// An optimizer update rewrites its first input's storage in place, so every node that
+    /// reads that storage's old value (a tensor of it defined before the update) must run
+    /// before the update: an edge from each such reader to the update (validation refuses an
+    /// order that breaks it).
+    fn add_update_edges(&mut self, graph: &Graph, root: &[TensorId], producers: &[Option<NodeId>]) {
+        for (u, node) in graph.nodes.iter().enumerate() {
+            let Some(&w) = node.inputs.first().filter(|_| node.op.updates_in_place()) else {
+                continue;
+            };
+            let r = root[w.index()];
+            for (j, reader) in graph.nodes.iter().enumerate() {
+                let old = reader.inputs.iter().any(|&t| {
+                    root[t.index()] == r && producers[t.index()].is_none_or(|p| p.index() < u)
+                });
+                if j != u && old {
+                    insert(&mut self.preds[u], j);
+                }
+            }
+        }
     }
 
     /// Marks every node `v` that runs in place over the output of its only predecessor `u`,

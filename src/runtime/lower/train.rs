@@ -156,12 +156,22 @@ pub(super) fn mse(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
 
 /// `dloss * 2 (pred - target) / n`.
 pub(super) fn mse_backward(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
-    elementwise(cx, Kernel::MseLossBackward, total_params(cx)?, &[0, 1, 2], true)
+    elementwise(
+        cx,
+        Kernel::MseLossBackward,
+        total_params(cx)?,
+        &[0, 1, 2],
+        true,
+    )
 }
 
 /// An in-place update of input 0 by input 1: `sgd_step` (factor -lr) or
 /// `momentum_accumulate` (factor momentum).
-pub(super) fn update(cx: &NodeCx<'_>, kernel: Kernel, factor: f32) -> Result<Vec<Step>, RuntimeError> {
+pub(super) fn update(
+    cx: &NodeCx<'_>,
+    kernel: Kernel,
+    factor: f32,
+) -> Result<Vec<Step>, RuntimeError> {
     if cx.lw.place.tensor(cx.input(0)?) != cx.lw.place.tensor(cx.output()?) {
         return Err(RuntimeError::LayoutMismatch(format!(
             "node {} updates its first input in place, but its output is placed elsewhere",
@@ -202,8 +212,18 @@ pub(super) fn cross_entropy(cx: &NodeCx<'_>, backward: bool) -> Result<Vec<Step>
         bindings.push(cx.region(cx.input(2)?)?);
         bindings.push(cx.region(cx.output()?)?);
         let groups = cx.grid(rows)?;
-        return Ok(vec![cx.step(Kernel::CrossEntropyBackward, bindings, &params, groups)]);
+        return Ok(vec![cx.step(
+            Kernel::CrossEntropyBackward,
+            bindings,
+            &params,
+            groups,
+        )]);
     }
     bindings.push(cx.region(cx.output()?)?);
-    Ok(vec![cx.step(Kernel::CrossEntropy, bindings, &params, [1, 1, 1])])
+    Ok(vec![cx.step(
+        Kernel::CrossEntropy,
+        bindings,
+        &params,
+        [1, 1, 1],
+    )])
 }

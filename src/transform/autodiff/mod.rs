@@ -100,7 +100,10 @@ pub struct TrainingGraph {
 
 /// Builds the training graph of `forward` (see the module docs). Its outputs are the loss and
 /// the updated weights and velocities (views of their storage, so they cost no arena).
-pub fn training_graph(forward: &Graph, opts: &TrainOptions) -> Result<TrainingGraph, TransformError> {
+pub fn training_graph(
+    forward: &Graph,
+    opts: &TrainOptions,
+) -> Result<TrainingGraph, TransformError> {
     forward.validate()?;
     if !opts.lr.is_finite() || !opts.momentum.is_finite() {
         return Err(TransformError::Options(format!(
@@ -190,7 +193,12 @@ fn add_loss(
             b.op("loss", Op::SoftmaxCrossEntropy, &[out, labels])?
         }
         Loss::MeanSquared => {
-            let target = b.input("target", &dims, DType::F32, Init::Uniform { seed, scale: 1.0 });
+            let target = b.input(
+                "target",
+                &dims,
+                DType::F32,
+                Init::Uniform { seed, scale: 1.0 },
+            );
             b.op("loss", Op::MseLoss, &[out, target])?
         }
     })
@@ -227,7 +235,11 @@ fn wanted(g: &Graph, params: &[TensorId], loss: TensorId) -> Vec<bool> {
 /// node (in forward order) reading its storage. Once that rule has run, the weight's gradient
 /// is complete and no later backward node reads the weight, so its update can run at once
 /// (its gradient dies there instead of living until the end of the step).
-fn last_backward_reader(g: &Graph, forward_len: usize, params: &[TensorId]) -> HashMap<usize, Vec<TensorId>> {
+fn last_backward_reader(
+    g: &Graph,
+    forward_len: usize,
+    params: &[TensorId],
+) -> HashMap<usize, Vec<TensorId>> {
     let mut root: Vec<TensorId> = g.tensor_ids().collect();
     let mut first: HashMap<TensorId, usize> = HashMap::new();
     for (k, node) in g.nodes[..forward_len].iter().enumerate() {
@@ -286,7 +298,12 @@ impl Backward<'_> {
     }
 
     /// The backward rule of one forward node, its input gradients accumulated.
-    fn node(&mut self, b: &mut GraphBuilder, node: &Node, wanted: &[bool]) -> Result<(), TransformError> {
+    fn node(
+        &mut self,
+        b: &mut GraphBuilder,
+        node: &Node,
+        wanted: &[bool],
+    ) -> Result<(), TransformError> {
         let Some(&dy) = node.outputs.first().and_then(|o| self.grad.get(o)) else {
             return Ok(());
         };
@@ -303,10 +320,14 @@ impl Backward<'_> {
             if !want[i] {
                 continue;
             }
-            let g = got.get(i).copied().flatten().ok_or_else(|| TransformError::NoRule {
-                node: format!("{} (input {i})", node.name),
-                op: node.op.name(),
-            })?;
+            let g = got
+                .get(i)
+                .copied()
+                .flatten()
+                .ok_or_else(|| TransformError::NoRule {
+                    node: format!("{} (input {i})", node.name),
+                    op: node.op.name(),
+                })?;
             accumulate(b, &mut self.grad, x, g, &node.name)?;
         }
         Ok(())
@@ -402,7 +423,13 @@ pub(crate) fn sum_to(
     if b.shape(t)?.dims() == dims {
         return Ok(t);
     }
-    b.op(name, Op::ReduceTo { shape: dims.to_vec() }, &[t])
+    b.op(
+        name,
+        Op::ReduceTo {
+            shape: dims.to_vec(),
+        },
+        &[t],
+    )
 }
 
 /// The dims of `t`, owned.

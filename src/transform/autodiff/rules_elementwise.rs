@@ -15,12 +15,18 @@ pub(crate) fn backward(
     let n = &node.name;
     match node.op {
         Op::Binary(op) => binary(b, node, op, dy, wanted),
-        Op::Unary(UnaryOp::Scale(s)) => {
-            Ok(vec![Some(b.op(&format!("{n}.dx"), Op::Unary(UnaryOp::Scale(s)), &[dy])?)])
-        }
+        Op::Unary(UnaryOp::Scale(s)) => Ok(vec![Some(b.op(
+            &format!("{n}.dx"),
+            Op::Unary(UnaryOp::Scale(s)),
+            &[dy],
+        )?)]),
         Op::Unary(op) => {
             let x = node.inputs[0];
-            Ok(vec![Some(b.op(&format!("{n}.dx"), Op::UnaryBackward(op), &[x, dy])?)])
+            Ok(vec![Some(b.op(
+                &format!("{n}.dx"),
+                Op::UnaryBackward(op),
+                &[x, dy],
+            )?)])
         }
         _ => Ok(vec![None; node.inputs.len()]),
     }
@@ -42,8 +48,14 @@ fn binary(
         }
         let full = match (op, i) {
             (BinaryOp::Add, _) | (BinaryOp::Sub, 0) => dy,
-            (BinaryOp::Sub, _) => b.op(&format!("{n}.neg"), Op::Unary(UnaryOp::Scale(-1.0)), &[dy])?,
-            (BinaryOp::Mul, _) => b.op(&format!("{n}.d{i}.mul"), Op::Binary(BinaryOp::Mul), &[dy, other])?,
+            (BinaryOp::Sub, _) => {
+                b.op(&format!("{n}.neg"), Op::Unary(UnaryOp::Scale(-1.0)), &[dy])?
+            }
+            (BinaryOp::Mul, _) => b.op(
+                &format!("{n}.d{i}.mul"),
+                Op::Binary(BinaryOp::Mul),
+                &[dy, other],
+            )?,
         };
         let dims = dims_of(b, me)?;
         out[i] = Some(sum_to(b, &format!("{n}.d{i}"), full, &dims)?);

@@ -41,7 +41,11 @@ fn matmul(
     if wanted[0] {
         // dA = dY op(b)^T, [.., M, K]; a stored as [.., K, M] wants its transpose.
         let da = b.matmul(&format!("{n}.da"), dy, w, false, !tb)?;
-        out[0] = Some(if ta { transpose(b, &format!("{n}.da.t"), da)? } else { da });
+        out[0] = Some(if ta {
+            transpose(b, &format!("{n}.da.t"), da)?
+        } else {
+            da
+        });
     }
     if wanted[1] {
         out[1] = Some(matmul_db(b, node, dy, a, w, ta, tb)?);

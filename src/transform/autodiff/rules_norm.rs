@@ -16,7 +16,11 @@ pub(crate) fn backward(
     match node.op {
         Op::Softmax => {
             let y = node.outputs[0];
-            Ok(vec![Some(b.op(&format!("{n}.dx"), Op::SoftmaxBackward, &[y, dy])?)])
+            Ok(vec![Some(b.op(
+                &format!("{n}.dx"),
+                Op::SoftmaxBackward,
+                &[y, dy],
+            )?)])
         }
         Op::LayerNorm { eps } => layer_norm(b, node, eps, dy, wanted),
         _ => Ok(vec![None; node.inputs.len()]),
@@ -41,8 +45,16 @@ fn layer_norm(
     if wanted[1] {
         let ones = b.constant(&format!("{n}.unit_gamma"), &gd, 1.0);
         let zeros = b.constant(&format!("{n}.zero_beta"), &gd, 0.0);
-        let xhat = b.op(&format!("{n}.xhat"), Op::LayerNorm { eps }, &[x, ones, zeros])?;
-        let prod = b.op(&format!("{n}.dy_xhat"), Op::Binary(BinaryOp::Mul), &[dy, xhat])?;
+        let xhat = b.op(
+            &format!("{n}.xhat"),
+            Op::LayerNorm { eps },
+            &[x, ones, zeros],
+        )?;
+        let prod = b.op(
+            &format!("{n}.dy_xhat"),
+            Op::Binary(BinaryOp::Mul),
+            &[dy, xhat],
+        )?;
         out[1] = Some(sum_to(b, &format!("{n}.dgamma"), prod, &gd)?);
     }
     if wanted[2] {

@@ -15,7 +15,10 @@ use crate::graph::{BinaryOp, GraphBuilder, UnaryOp};
 const H: f32 = 1e-2;
 
 fn f32s(d: &Option<TensorData>) -> Vec<f32> {
-    d.as_ref().and_then(TensorData::as_f32).expect("f32 value").to_vec()
+    d.as_ref()
+        .and_then(TensorData::as_f32)
+        .expect("f32 value")
+        .to_vec()
 }
 
 fn loss_with(tg: &TrainingGraph, p: TensorId, value: Vec<f32>) -> f64 {
@@ -145,7 +148,9 @@ fn softmax_and_layernorm() {
     let x = w(&mut b, "x", &[2, 3, 6], 1);
     let gamma = w(&mut b, "gamma", &[6], 2);
     let beta = w(&mut b, "beta", &[6], 3);
-    let y = b.op("ln", Op::LayerNorm { eps: 1e-5 }, &[x, gamma, beta]).unwrap();
+    let y = b
+        .op("ln", Op::LayerNorm { eps: 1e-5 }, &[x, gamma, beta])
+        .unwrap();
     grad_check(&finish(b, y), Loss::CrossEntropy, "layernorm");
 }
 
@@ -176,7 +181,12 @@ fn a_wrong_rule_fails_the_check() {
     let y = b.matmul("mm", a, m, false, false).unwrap();
     let g = finish(b, y);
     let mut tg = training_graph(&g, &TrainOptions::default()).unwrap();
-    let da = tg.graph.nodes.iter_mut().find(|n| n.name == "mm.da").unwrap();
+    let da = tg
+        .graph
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "mm.da")
+        .unwrap();
     da.op = Op::MatMul {
         trans_a: false,
         trans_b: false,
@@ -199,7 +209,15 @@ fn a_wrong_rule_fails_the_check() {
 #[test]
 fn structure_order_and_updates() {
     let mut b = GraphBuilder::new();
-    let x = b.input("x", &[4, 3], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+    let x = b.input(
+        "x",
+        &[4, 3],
+        DType::F32,
+        Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        },
+    );
     let w1 = w(&mut b, "w1", &[3, 5], 2);
     let h = b.linear("fc1", x, w1, None).unwrap();
     let r = b.relu("relu", h).unwrap();
@@ -211,18 +229,41 @@ fn structure_order_and_updates() {
         ..TrainOptions::default()
     };
     let tg = training_graph(&g, &opts).unwrap();
-    assert_eq!(tg.forward_len, g.nodes.len() + 1, "forward nodes, then the loss");
+    assert_eq!(
+        tg.forward_len,
+        g.nodes.len() + 1,
+        "forward nodes, then the loss"
+    );
     assert_eq!(tg.graph.nodes[..g.nodes.len()], g.nodes[..]);
     assert_eq!(tg.params, vec![w1], "only weights the loss depends on");
     assert!(!tg.params.contains(&unused));
-    let last: Vec<&str> = tg.graph.nodes.iter().rev().take(2).map(|n| n.op.name()).collect();
+    let last: Vec<&str> = tg
+        .graph
+        .nodes
+        .iter()
+        .rev()
+        .take(2)
+        .map(|n| n.op.name())
+        .collect();
     assert_eq!(last, ["sgd_step", "momentum_accumulate"]);
     // Every backward node reading w1 comes before its update.
-    let upd = tg.graph.nodes.iter().position(|n| n.name == "w1.sgd").unwrap();
-    assert!(tg.graph.nodes[upd + 1..].iter().all(|n| !n.inputs.contains(&w1)));
+    let upd = tg
+        .graph
+        .nodes
+        .iter()
+        .position(|n| n.name == "w1.sgd")
+        .unwrap();
+    assert!(
+        tg.graph.nodes[upd + 1..]
+            .iter()
+            .all(|n| !n.inputs.contains(&w1))
+    );
     // w1 after one step = w1 - lr * (0.9 * 0 + grad).
     let values = run(&tg.graph).unwrap();
-    let (w0, gr) = (f32s(&values[w1.index()]), f32s(&values[tg.grads[0].index()]));
+    let (w0, gr) = (
+        f32s(&values[w1.index()]),
+        f32s(&values[tg.grads[0].index()]),
+    );
     let after = f32s(&values[tg.graph.outputs[1].index()]);
     assert_eq!(tg.graph.outputs.len(), 3, "loss, w1 after, velocity after");
     for ((a, w0), g) in after.iter().zip(&w0).zip(&gr) {
@@ -251,21 +292,41 @@ fn an_op_without_a_rule_is_named() {
     // A backward op used as a forward one: no op family has a rule for it.
     let p = b.op("db", Op::Conv2dGradBias, &[x]).unwrap();
     let err = training_graph(&finish(b, p), &TrainOptions::default()).unwrap_err();
-    assert!(matches!(err, TransformError::NoRule { op: "conv2d_grad_bias", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            TransformError::NoRule {
+                op: "conv2d_grad_bias",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn updates_run_as_soon_as_their_gradient_is_complete() {
     // Two layers: the second layer's weight is updated before the first layer's backward.
     let mut b = GraphBuilder::new();
-    let x = b.input("x", &[4, 3], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+    let x = b.input(
+        "x",
+        &[4, 3],
+        DType::F32,
+        Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        },
+    );
     let w1 = w(&mut b, "w1", &[3, 5], 2);
     let w2 = w(&mut b, "w2", &[5, 2], 3);
     let h = b.linear("fc1", x, w1, None).unwrap();
     let y = b.linear("fc2", h, w2, None).unwrap();
     let tg = training_graph(&finish(b, y), &TrainOptions::default()).unwrap();
     let at = |name: &str| tg.graph.nodes.iter().position(|n| n.name == name).unwrap();
-    assert!(at("w2.sgd") < at("fc1.dw"), "w2's update precedes fc1's backward");
+    assert!(
+        at("w2.sgd") < at("fc1.dw"),
+        "w2's update precedes fc1's backward"
+    );
     assert_eq!(tg.params, vec![w2, w1]);
 }
 
