@@ -21,7 +21,7 @@ fn conv_params(
     total: u64,
 ) -> Result<ConvGradParams, RuntimeError> {
     let v = |d: usize, what: &str| cx.u32_of(d as u64, what);
-    for (dims, what) in [(x, "input"), (y, "output")] {
+    for (dims, what) in [(x, "input"), (w, "weight"), (y, "output")] {
         cx.u32_of(dims.iter().map(|&d| d as u64).product(), what)?;
     }
     Ok(ConvGradParams {
@@ -175,7 +175,10 @@ fn attention_params(
             "head dimension {d} exceeds the backward kernels' maximum {ATTN_MAX_D}"
         )));
     }
-    cx.u32_of(cx.numel(q).max(cx.numel(k)), "elements")?;
+    for i in 0..cx.input_count() {
+        cx.u32_of(cx.numel(cx.input(i)?), "input elements")?;
+    }
+    cx.u32_of(cx.numel(cx.output()?), "output elements")?;
     let rows = bh.saturating_mul(if query_rows { s } else { t });
     Ok(AttentionGradParams {
         bh: cx.u32_of(bh, "batch x heads")?,
