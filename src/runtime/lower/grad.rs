@@ -8,8 +8,8 @@ use super::cx::NodeCx;
 use crate::graph::{AttentionGradOf, Conv2dAttrs, PoolAttrs, PoolKind};
 use crate::runtime::RuntimeError;
 use crate::runtime::shaders::{
-    self, ATTN_GRAD_K, ATTN_GRAD_V, ATTN_MAX_D, AttentionGradParams, ConvGradParams, Kernel,
-    PoolParams,
+    self, ATTN_GRAD_K, ATTN_GRAD_ROWS, ATTN_GRAD_V, ATTN_MAX_D, AttentionGradParams,
+    ConvGradParams, Kernel, PoolParams,
 };
 
 /// The geometry block of a convolution whose input is `x` dims, weight `w` dims and output
@@ -224,6 +224,13 @@ pub(super) fn attention_grad(
         .map(|i| cx.region(cx.input(i)?))
         .collect::<Result<Vec<_>, _>>()?;
     bindings.push(cx.region(cx.output()?)?);
-    let groups = cx.groups_1d(u64::from(params.rows))?;
+    // One workgroup per block of ATTN_GRAD_ROWS rows of one (batch, head).
+    let per_head = if wrt == AttentionGradOf::Q {
+        params.s
+    } else {
+        params.t
+    };
+    let blocks = u64::from(per_head.div_ceil(ATTN_GRAD_ROWS).max(1));
+    let groups = cx.grid(u64::from(params.bh).saturating_mul(blocks))?;
     Ok(vec![cx.step(kernel, bindings, &params, groups)])
 }
