@@ -2,7 +2,7 @@
 //! not multiples of the workgroup size: convolution gradients with stride 2, padding and
 //! dilation; pooling gradients with padding and overlapping windows (max with ties); global
 //! average pooling; upsampling with the crop; and the attention backward (causal or not,
-//! S != T, head dims 9 and 128) chained after a real forward pass, so its row statistics are
+//! S != T, several row blocks and tiles per head, head dims 5 to 128) chained after a real forward pass, so its row statistics are
 //! the real ones.
 
 mod common;
@@ -173,4 +173,9 @@ fn attention_backward_causal_and_not() {
     check_layouts(&g, None, "attention backward S=13 T=11");
     let g = attention_backward(true, [5, 5, 128], AttentionKernel::Tiled);
     check_layouts(&g, None, "attention backward D=128");
+    // Several 64-row blocks per head and a partial last 16-row tile on each side.
+    let g = attention_backward(true, [141, 141, 5], AttentionKernel::Tiled);
+    check_layouts(&g, None, "attention backward causal S=T=141");
+    let g = attention_backward(false, [70, 83, 7], AttentionKernel::Tiled);
+    check_layouts(&g, None, "attention backward S=70 T=83");
 }

@@ -92,6 +92,14 @@ pub const ATTN_GRAD_K: u32 = 1;
 /// `ATTN_GRAD_V`: attn_grad_kv computes d v.
 pub const ATTN_GRAD_V: u32 = 2;
 
+/// Rows (one per thread) of one (batch, head) per workgroup of attn_grad_q and attn_grad_kv
+/// (`ATTN_GRAD_ROWS` in attention_grad.wgsl).
+pub const ATTN_GRAD_ROWS: u32 = 64;
+/// Rows of the other side (keys for d q, queries for d k and d v) per workgroup-memory tile of
+/// those kernels (`ATTN_GRAD_TILE`): two tiles of `ATTN_GRAD_TILE x ATTN_MAX_D` floats.
+pub const ATTN_GRAD_TILE: u32 = 16;
+const _: () = assert!((2 * ATTN_MAX_D + 2) * ATTN_GRAD_TILE * 4 <= 28 * 1024);
+
 /// Every WGSL `const` that mirrors a Rust constant, as `(name, value)`: a shader declaring one of
 /// these names must give it this value (checked by the reflection test).
 pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
@@ -121,6 +129,8 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("DIRECT_PATCH", crate::graph::conv::DIRECT_PATCH as u32),
     ("ATTN_GRAD_K", ATTN_GRAD_K),
     ("ATTN_GRAD_V", ATTN_GRAD_V),
+    ("ATTN_GRAD_ROWS", ATTN_GRAD_ROWS),
+    ("ATTN_GRAD_TILE", ATTN_GRAD_TILE),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -374,6 +384,7 @@ impl Kernel {
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::MatMul => [TILE, TILE, 1],
+            Kernel::AttnGradQ | Kernel::AttnGradKv => [ATTN_GRAD_ROWS, 1, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }

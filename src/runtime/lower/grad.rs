@@ -8,8 +8,8 @@ use super::cx::NodeCx;
 use crate::graph::{AttentionGradOf, Conv2dAttrs, PoolAttrs, PoolKind};
 use crate::runtime::RuntimeError;
 use crate::runtime::shaders::{
-    self, ATTN_GRAD_K, ATTN_GRAD_V, ATTN_MAX_D, AttentionGradParams, ConvGradParams, Kernel,
-    PoolParams,
+    self, ATTN_GRAD_K, ATTN_GRAD_ROWS, ATTN_GRAD_V, ATTN_MAX_D, AttentionGradParams,
+    ConvGradParams, Kernel, PoolParams,
 };
 
 /// The geometry block of a convolution whose input is `x` dims, weight `w` dims and output
@@ -21,7 +21,7 @@ fn conv_params(
     total: u64,
 ) -> Result<ConvGradParams, RuntimeError> {
     let v = |d: usize, what: &str| cx.u32_of(d as u64, what);
-    for (dims, what) in [(x, "input"), (y, "output")] {
+    for (dims, what) in [(x, "input"), (w, "weight"), (y, "output")] {
         cx.u32_of(dims.iter().map(|&d| d as u64).product(), what)?;
     }
     Ok(ConvGradParams {
@@ -175,7 +175,10 @@ fn attention_params(
             "head dimension {d} exceeds the backward kernels' maximum {ATTN_MAX_D}"
         )));
     }
-    cx.u32_of(cx.numel(q).max(cx.numel(k)), "elements")?;
+    for i in 0..cx.input_count() {
+        cx.u32_of(cx.numel(cx.input(i)?), "input elements")?;
+    }
+    cx.u32_of(cx.numel(cx.output()?), "output elements")?;
     let rows = bh.saturating_mul(if query_rows { s } else { t });
     Ok(AttentionGradParams {
         bh: cx.u32_of(bh, "batch x heads")?,
@@ -221,6 +224,13 @@ pub(super) fn attention_grad(
         .map(|i| cx.region(cx.input(i)?))
         .collect::<Result<Vec<_>, _>>()?;
     bindings.push(cx.region(cx.output()?)?);
-    let groups = cx.groups_1d(u64::from(params.rows))?;
+    // One workgroup per block of ATTN_GRAD_ROWS rows of one (batch, head).
+    let per_head = if wrt == AttentionGradOf::Q {
+        params.s
+    } else {
+        params.t
+    };
+    let blocks = u64::from(per_head.div_ceil(ATTN_GRAD_ROWS).max(1));
+    let groups = cx.grid(u64::from(params.bh).saturating_mul(blocks))?;
     Ok(vec![cx.step(kernel, bindings, &params, groups)])
 }

@@ -8,9 +8,10 @@
 //!
 //! One file per op family, mirroring `src/cpu/`: `matmul` (matmul, linear and the GEMM that
 //! convolution shares), `elementwise`, `norm` (softmax, layernorm), `conv`, `pool`, `data`
-//! (reshape, permute, concat, embedding) and `attention`. `cx` holds the per-node helpers they
-//! share (regions, checked 32-bit conversions, folded workgroup grids); `chunk` splits an op
-//! over several bindings when a tensor exceeds the device's storage binding limit.
+//! (reshape, permute, concat, embedding), `attention` and `grad` (the convolution, pooling,
+//! upsampling and attention gradients). `cx` holds the per-node helpers they share (regions,
+//! checked 32-bit conversions, folded workgroup grids); `chunk` splits an op over several
+//! bindings when a tensor exceeds the device's storage binding limit.
 
 mod attention;
 mod chunk;
