@@ -11,9 +11,6 @@ use super::Rule;
 use crate::cpu::{TensorData, eval_node, initial_data};
 use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Node, TensorId, TensorKind};
 
-/// The signature of a backward rule (defined once, in `autodiff/mod.rs`).
-pub(crate) use super::Rule;
-
 /// Finite-difference step.
 pub(crate) const EPS: f32 = 1e-3;
 /// Allowed error, relative to the largest magnitude of the gradient being checked.
