@@ -39,7 +39,7 @@
 //! assert!(planned.outcome.plan.arena_bytes >= planned.lower_bound);
 //!
 //! // Run inside the one planned buffer (when there is a GPU) and compare with the CPU reference.
-//! let opts = ExecuteOptions { validate: true, baselines: false };
+//! let opts = ExecuteOptions { validate: true, baselines: false, ..Default::default() };
 //! let report = execute(&planned.graph, &planned, gpu.as_ref(), opts)?;
 //! assert!(report.correctness.passed);
 //! println!(

@@ -26,6 +26,21 @@ fn quiet_window_system_probe() {
 #[cfg(not(unix))]
 fn quiet_window_system_probe() {}
 
+/// Rust ignores SIGPIPE, so `tessera plan ... | head` would panic on the first write after
+/// `head` exits ("failed printing to stdout: Broken pipe"). Restore the default action, as other
+/// Unix command-line tools have it: the process ends quietly when its reader goes away.
+#[cfg(unix)]
+fn quiet_broken_pipe() {
+    // SAFETY: called first thing in `main`, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_broken_pipe() {}
+
 /// Parses the command line; a usage error (unknown option, bad number, missing value) becomes
 /// one `error:` line and exit code 2, like every other error. Help and version print as usual.
 fn parse_args() -> cli::Cli {
@@ -56,6 +71,7 @@ fn one_line(message: &str) -> &str {
 }
 
 fn main() {
+    quiet_broken_pipe();
     quiet_window_system_probe();
     let cli = parse_args();
     let result = cli::dispatch(cli);

@@ -440,3 +440,24 @@ fn without_an_adapter_the_demo_says_so_and_require_gpu_fails() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no GPU adapter"));
 }
+
+/// A reader that goes away (`tessera plan ... | head -0`) ends the process quietly: no panic
+/// message about a broken pipe, and no `error:` line.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["plan", "--model", "mlp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tessera");
+    drop(child.stdout.take()); // the reader exits before the first line
+    let out = child.wait_with_output().expect("wait for tessera");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error:"),
+        "a closed stdout must end tessera quietly; stderr: {stderr}"
+    );
+}

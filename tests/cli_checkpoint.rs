@@ -159,3 +159,41 @@ fn a_checkpointed_training_run_matches_none_on_the_gpu() {
     assert_eq!(sqrt["training"]["losses"], none["training"]["losses"]);
     assert!(sqrt["training"]["loss_after"].as_f64() < sqrt["training"]["loss_before"].as_f64());
 }
+
+/// `--budget` with `--train` composes with checkpointing: the budget becomes checkpointing's own
+/// (`budget:BYTES`), met between the `sqrt` and `none` arenas with the report's `budget`
+/// section filled; an impossible one is one line; `--budget` and `--checkpoint` together are
+/// refused.
+#[test]
+fn a_training_budget_is_met_by_checkpointing() {
+    let none = plan(&GPT, "none", "tb-none.json");
+    let sqrt = plan(&GPT, "sqrt", "tb-sqrt.json");
+    let budget = (arena(&none) + arena(&sqrt)) / 2;
+    let text = budget.to_string();
+    let j = json_of(
+        &[&["plan"][..], &GPT, &["--budget", &text]].concat(),
+        "tb.json",
+    );
+    assert!(arena(&j) <= budget, "arena {} > budget {budget}", arena(&j));
+    assert!(arena(&j) < arena(&none), "the budget must force a cut");
+    assert_eq!(j["budget"]["requested_bytes"].as_u64(), Some(budget));
+    assert_eq!(j["budget"]["met"].as_bool(), Some(true));
+    let strategy = j["plan"]["checkpoint"]["strategy"]
+        .as_str()
+        .expect("strategy");
+    assert!(strategy.starts_with("budget"), "strategy {strategy}");
+    assert!(flops(&j, "recompute_flops") <= flops(&sqrt, "recompute_flops"));
+    fails_with(
+        &[&["plan"][..], &GPT, &["--budget", "64KiB"]].concat(),
+        &["cannot be met", "smallest planned arena"],
+    );
+    fails_with(
+        &[
+            &["plan"][..],
+            &GPT,
+            &["--budget", "1MiB", "--checkpoint", "sqrt"],
+        ]
+        .concat(),
+        &["--budget or --checkpoint, not both"],
+    );
+}

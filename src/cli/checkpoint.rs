@@ -3,12 +3,14 @@
 //! memory/compute frontier of every strategy for `plan --train`.
 
 use super::CliError;
-use super::args::TrainArgs;
+use super::args::{PlanOpts, TrainArgs};
+use std::time::Instant;
+use tessera::bytes::parse_size;
 use tessera::graph::Graph;
 use tessera::graph::cost::graph_cost;
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_graph};
 use tessera::recompute::{FrontierRow, plan_checkpointed};
-use tessera::report::{CheckpointSection, ComputeSection, Table, human_bytes};
+use tessera::report::{BudgetSection, CheckpointSection, ComputeSection, Table, human_bytes};
 use tessera::transform::autodiff::TrainingGraph;
 use tessera::transform::checkpoint::{CheckpointError, Strategy};
 
@@ -20,6 +22,62 @@ pub fn strategy(args: &TrainArgs) -> Result<Option<Strategy>, CliError> {
         Some(text) => Strategy::parse(text)
             .map(Some)
             .map_err(|e: CheckpointError| CliError::Usage(e.to_string())),
+    }
+}
+
+/// `--budget BYTES` with `--train`: the budget becomes checkpointing's own (`budget:BYTES`, the
+/// least recompute whose planned arena fits), every other knob as its flag says. Returns the
+/// options to prepare the forward graph with (without the forward knob search) and the bytes.
+pub fn training_budget(
+    opts: &PlanOpts,
+    train: &TrainArgs,
+) -> Result<(PlanOpts, Option<u64>), CliError> {
+    let Some(text) = opts.budget.as_deref().filter(|_| train.train) else {
+        return Ok((opts.clone(), None));
+    };
+    if train.checkpoint.is_some() {
+        return Err(CliError::Usage(
+            "--budget with --train searches the checkpoint strategy itself: give --budget or --checkpoint, not both".into(),
+        ));
+    }
+    let bytes = parse_size(text).map_err(|e| CliError::Usage(format!("--budget: {e}")))?;
+    let mut forward = opts.clone();
+    forward.budget = None;
+    Ok((forward, Some(bytes)))
+}
+
+/// The strategy to plan a training graph with: `budget:BYTES` under a training budget
+/// ([`training_budget`]), else `--checkpoint`'s.
+pub fn training_strategy(
+    args: &TrainArgs,
+    budget: Option<u64>,
+) -> Result<Option<Strategy>, CliError> {
+    match budget {
+        Some(bytes) => Ok(Some(Strategy::Budget(bytes))),
+        None => strategy(args),
+    }
+}
+
+/// The report's `budget` section for a training budget that checkpointing met (`plan` is the
+/// result, planned since `started`).
+pub fn training_budget_section(
+    bytes: u64,
+    plan: &PlannedGraph,
+    checkpoint: Option<&CheckpointSection>,
+    started: Instant,
+) -> BudgetSection {
+    let chosen = checkpoint.map_or("checkpoint none".into(), |c| {
+        format!("checkpoint {}", line(c))
+    });
+    BudgetSection {
+        requested_bytes: bytes,
+        met: plan.outcome.plan.arena_bytes <= bytes,
+        configurations_tried: 1,
+        chosen,
+        search_ms: started.elapsed().as_secs_f64() * 1e3,
+        fixed: vec![
+            "every knob but checkpointing (training budgets search the checkpoint strategy)".into(),
+        ],
     }
 }
 

@@ -6,6 +6,7 @@ use super::output::{self, Progress};
 use super::pictures::{self, Targets};
 use super::{CliError, models, write_json};
 use serde::Serialize;
+use std::time::Instant;
 use tessera::analysis::{AnalysisOptions, WorkspacePolicy};
 use tessera::budget::{self, Fixed};
 use tessera::bytes::{check_alignment, parse_size};
@@ -386,21 +387,18 @@ fn write_plan_file(
 
 /// Runs the command.
 pub fn run(args: &PlanArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let (opts, train_budget) = super::checkpoint::training_budget(&args.opts, &args.train)?;
     let Prepared {
         graph,
         cfg,
         planned,
-        budget,
+        mut budget,
         micro_batch,
         lowering,
-    } = prepare(&args.model, &args.opts, args.opts.alignment.unwrap_or(256))?;
+    } = prepare(&args.model, &opts, opts.alignment.unwrap_or(256))?;
     let trained = super::train::apply(&graph, &args.model, &args.train)?;
-    if trained.is_some() && planned.is_some() {
-        return Err(CliError::Usage(
-            "--train with --budget is not supported yet".into(),
-        ));
-    }
-    let strategy = super::checkpoint::strategy(&args.train)?;
+    let strategy = super::checkpoint::training_strategy(&args.train, train_budget)?;
     let (p, checkpoint, compute) = match (planned, &trained) {
         (Some(p), _) => {
             let c = super::checkpoint::inference_compute(&p.graph);
@@ -420,6 +418,10 @@ pub fn run(args: &PlanArgs) -> Result<(), CliError> {
     let training = trained
         .as_ref()
         .map(|t| super::train::section(t, &args.model, &args.train, None));
+    if let Some(bytes) = train_budget {
+        let b = super::checkpoint::training_budget_section(bytes, &p, checkpoint.as_ref(), started);
+        budget = Some(b);
+    }
     let mut s = section(&p, &cfg);
     s.checkpoint = checkpoint;
     let curve = per_step(

@@ -447,15 +447,12 @@ fn planned(args: &RunArgs, gpu: Option<&Gpu>) -> Result<Prepared, CliError> {
         (Some(g), None) => g.min_storage_buffer_offset_alignment(),
         (None, a) => a.unwrap_or(256),
     };
-    let mut prepared = plan::prepare(&args.model, &args.opts, alignment)?;
+    let started = std::time::Instant::now();
+    let (opts, train_budget) = super::checkpoint::training_budget(&args.opts, &args.train)?;
+    let mut prepared = plan::prepare(&args.model, &opts, alignment)?;
     let trained = super::train::apply(&prepared.graph, &args.model, &args.train)?;
-    let strategy = super::checkpoint::strategy(&args.train)?;
+    let strategy = super::checkpoint::training_strategy(&args.train, train_budget)?;
     let (planned, checkpoint, compute) = match &trained {
-        Some(_) if prepared.planned.is_some() => {
-            return Err(CliError::Usage(
-                "--train with --budget is not supported yet".into(),
-            ));
-        }
         Some(t) => super::checkpoint::plan_training(t, strategy, &prepared.cfg)?,
         None => {
             let p = prepared.plan()?;
@@ -463,10 +460,19 @@ fn planned(args: &RunArgs, gpu: Option<&Gpu>) -> Result<Prepared, CliError> {
             (p, None, c)
         }
     };
+    let budget = match train_budget {
+        Some(bytes) => Some(super::checkpoint::training_budget_section(
+            bytes,
+            &planned,
+            checkpoint.as_ref(),
+            started,
+        )),
+        None => prepared.budget,
+    };
     Ok(Prepared {
         planned,
         cfg: prepared.cfg,
-        budget: prepared.budget,
+        budget,
         model: args.model.clone(),
         checkpoint,
         compute,

@@ -32,7 +32,9 @@ pub struct BudgetSection {
     pub requested_bytes: u64,
     /// Whether the planned arena (`plan.arena_bytes`) is within `requested_bytes`.
     pub met: bool,
-    /// Configurations planned before the first that fits (that one included).
+    /// Configurations planned before the first that fits (that one included); 1 for a training
+    /// budget (`--train`), whose one configuration is checkpointed by `budget:BYTES`, which plans
+    /// its own candidates.
     pub configurations_tried: usize,
     /// The settings chosen, in words (`plan.schedule`, `plan.attention`, `plan.conv`,
     /// `plan.in_place` and `plan.workspace_policy` follow them).
