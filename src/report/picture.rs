@@ -9,6 +9,7 @@ use crate::analysis::BufferOrigin;
 use crate::graph::{Graph, TensorId, TensorKind};
 use crate::pipeline::PlannedGraph;
 use crate::plan::memory_curve;
+use crate::transform::checkpoint::is_recompute_name;
 
 /// What a block of the arena holds (its colour in the layout picture).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,14 +138,17 @@ pub struct Picture {
 
 /// The kind of a block holding tensor `t`, `position` in its storage group (0 = the root).
 ///
-/// Recompute hook: when the checkpoint transform marks the nodes it duplicates, return
-/// [`BlockKind::Recompute`] for their outputs here, before the other rules; the colours, the
-/// legend and the HTML table already handle that kind.
+/// A block's kind: a recomputed tensor (named by the checkpoint rewrite,
+/// [`is_recompute_name`]) first, then an in-place alias, an input, an output, an activation.
 fn tensor_kind(graph: &Graph, t: TensorId, position: usize) -> BlockKind {
+    let tensor = &graph.tensors[t.index()];
+    if is_recompute_name(&tensor.name) {
+        return BlockKind::Recompute;
+    }
     if position > 0 {
         return BlockKind::InPlaceAlias;
     }
-    match graph.tensors[t.index()].kind {
+    match tensor.kind {
         TensorKind::Input => BlockKind::Input,
         _ if graph.outputs.contains(&t) => BlockKind::Output,
         _ => BlockKind::Activation,
@@ -328,6 +332,27 @@ mod tests {
         let g = build("gpt", &ModelOptions::default()).unwrap();
         let p = plan_graph(&g, &PlanConfig::default()).unwrap();
         Picture::from_plan("gpt", &p)
+    }
+
+    /// A checkpointed training graph's recomputed tensors are drawn as `recompute` blocks, and
+    /// nothing else is.
+    #[test]
+    fn recomputed_tensors_are_marked() {
+        use crate::transform::autodiff::{TrainOptions, training_graph};
+        use crate::transform::checkpoint::{Strategy, apply};
+        let g = build("gpt", &ModelOptions::default()).unwrap();
+        let t = training_graph(&g, &TrainOptions::default()).unwrap();
+        let ck = apply(&t.graph, t.forward_len, &Strategy::Sqrt).unwrap();
+        assert!(!ck.recompute_nodes.is_empty(), "sqrt recomputes");
+        let p = plan_graph(&ck.graph, &PlanConfig::default()).unwrap();
+        let pic = Picture::from_plan("gpt", &p);
+        let marked = pic.blocks.iter().filter(|b| b.kind == BlockKind::Recompute);
+        assert!(marked.clone().count() > 0, "no recompute block drawn");
+        assert!(marked.clone().all(|b| b.name.contains(".recompute")));
+        let plain = build("mlp", &ModelOptions::default()).unwrap();
+        let p = plan_graph(&plain, &PlanConfig::default()).unwrap();
+        let pic = Picture::from_plan("mlp", &p);
+        assert!(pic.blocks.iter().all(|b| b.kind != BlockKind::Recompute));
     }
 
     #[test]

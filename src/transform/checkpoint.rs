@@ -37,6 +37,20 @@ mod tests;
 pub use budget::apply_budget;
 pub use revolve::{Action, Revolve, replay};
 
+/// The name of the `k`-th recomputed copy of the node or tensor called `base` (`k` from 1):
+/// `base.recomputeK`. Reports and pictures recognise recomputed tensors by it
+/// ([`is_recompute_name`]).
+pub fn recompute_name(base: &str, k: u32) -> String {
+    format!("{base}.recompute{k}")
+}
+
+/// Whether `name` is one [`recompute_name`] made.
+pub fn is_recompute_name(name: &str) -> bool {
+    name.rsplit_once(".recompute").is_some_and(|(base, k)| {
+        !base.is_empty() && !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 use crate::graph::{Graph, GraphError, TensorId, cost};
 use rewrite::{Decision, Event, Step};
 use segments::Forward;

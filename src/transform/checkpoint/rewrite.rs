@@ -66,11 +66,11 @@ impl Emitter<'_> {
         let node = &self.src.nodes[n];
         self.clones[n] += 1;
         let k = self.clones[n];
-        let name = format!("{}.recompute{k}", node.name);
+        let name = super::recompute_name(&node.name, k);
         let mut outputs = Vec::with_capacity(node.outputs.len());
         for &o in &node.outputs {
             let mut t = self.src.tensors[o.index()].clone();
-            t.name = format!("{}.recompute{k}", t.name);
+            t.name = super::recompute_name(&t.name, k);
             t.kind = TensorKind::Activation;
             let id = TensorId(self.out.tensors.len() as u32);
             self.out.tensors.push(t);

@@ -299,3 +299,19 @@ fn bad_input_is_an_error() {
     let (g, fwd) = chain(3, 2, 3);
     assert!(apply(&g, fwd, &Strategy::Revolve(usize::MAX)).is_ok());
 }
+
+#[test]
+fn recompute_names_are_recognised() {
+    use super::{is_recompute_name, recompute_name};
+    assert_eq!(recompute_name("h1", 2), "h1.recompute2");
+    assert!(is_recompute_name(&recompute_name("block0.attn.out", 12)));
+    for name in [
+        "h1",
+        "h1.recompute",
+        ".recompute1",
+        "h1.recompute2x",
+        "recompute3",
+    ] {
+        assert!(!is_recompute_name(name), "{name}");
+    }
+}
