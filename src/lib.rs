@@ -26,6 +26,7 @@
 //! Some(&gpu), Default::default())`, which also checks the result against the CPU reference.
 
 pub mod analysis;
+pub mod bench;
 pub mod budget;
 pub mod bytes;
 pub mod cpu;

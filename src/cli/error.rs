@@ -40,4 +40,7 @@ pub enum CliError {
     /// A check failed (wrong numbers vs the CPU reference, clobbered tensors).
     #[error("{0}")]
     Check(String),
+    /// `tessera bench` failed.
+    #[error(transparent)]
+    Bench(#[from] tessera::bench::BenchError),
 }

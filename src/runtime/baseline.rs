@@ -314,6 +314,7 @@ pub fn run_baseline(
         graph,
         place: &place,
         max_groups: gpu.limits().max_compute_workgroups_per_dimension,
+        gemm: gpu.gemm_kernel(),
     };
     let mut lowered = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {

@@ -2,6 +2,7 @@
 //! device facts the executor and the measurements need.
 
 use super::RuntimeError;
+use super::gemm::GemmKernel;
 use serde::Serialize;
 
 /// What adapter the runtime is using, for reports.
@@ -25,6 +26,7 @@ pub struct Gpu {
     limits: wgpu::Limits,
     features: wgpu::Features,
     summary: AdapterSummary,
+    gemm: GemmKernel,
 }
 
 impl Gpu {
@@ -63,12 +65,14 @@ impl Gpu {
                 .trim()
                 .to_string(),
         };
+        let gemm = GemmKernel::for_adapter(&summary);
         Ok(Gpu {
             device,
             queue,
             limits,
             features,
             summary,
+            gemm,
         })
     }
 
@@ -118,6 +122,11 @@ impl Gpu {
     /// Adapter name, backend, type and driver.
     pub fn summary(&self) -> &AdapterSummary {
         &self.summary
+    }
+
+    /// The GEMM kernel the adapter table picks for this adapter ([`GemmKernel::for_adapter`]).
+    pub fn gemm_kernel(&self) -> GemmKernel {
+        self.gemm
     }
 
     /// True when the device can write timestamps at pass boundaries.

@@ -15,12 +15,30 @@ pub use params::{
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
 pub const WORKGROUP_SIZE: u32 = 256;
-/// Side of the square GEMM tile (`TILE` in matmul.wgsl).
+/// Invocations along each side of a workgroup of the workgroup-memory GEMM (`TILE` in
+/// matmul.wgsl); its block tile of C is `TILE * GEMM_TM` square.
 pub const TILE: u32 = 16;
+/// Rows and columns of C each GEMM invocation computes (`TM` in matmul.wgsl, both kernels).
+pub const GEMM_TM: u32 = 4;
+/// Depth of one K slice the workgroup-memory GEMM stages (`BK` in matmul.wgsl).
+pub const GEMM_BK: u32 = 16;
+/// Invocations along each side of a workgroup of the register-only GEMM (`REG_TILE`); its block
+/// tile of C is `REG_TILE * GEMM_TM` square.
+pub const REG_TILE: u32 = 8;
+/// Invocations along each side of a workgroup of the vec4 register GEMM (`REG4_TILE`).
+pub const REG4_TILE: u32 = 8;
+/// Rows of C each invocation of the vec4 register GEMM computes (`REG4_ROWS`), strided by
+/// `REG4_TILE`; it computes 8 adjacent columns, so its block of C is
+/// `REG4_TILE * REG4_ROWS` x `REG4_TILE * 8`.
+pub const REG4_ROWS: u32 = 8;
+/// Workgroup memory of the workgroup-memory GEMM: one A and one B slice of `BK x TILE*TM` floats.
+pub const GEMM_WORKGROUP_BYTES: u32 = 2 * GEMM_BK * TILE * GEMM_TM * 4;
+const _: () = assert!(GEMM_WORKGROUP_BYTES <= 16 * 1024);
+const _: () = assert!(GEMM_TM == 4, "matmul.wgsl unrolls TM = 4 (vec4 accumulators)");
 /// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
 pub const MAX_RANK: usize = 8;
 /// Bytes of one dispatch's uniform params block: the largest `Params` struct rounded up to 16
-/// bytes, so every WGSL `Params` fits (144 today, for [`ConvParams`]). A slot of the params
+/// bytes, so every WGSL `Params` fits (160 today, for [`ConvParams`]). A slot of the params
 /// buffer is this rounded up to the device's `min_uniform_buffer_offset_alignment`.
 pub const PARAMS_BYTES: u64 = {
     use std::mem::size_of;
@@ -88,6 +106,11 @@ pub const POOL_AVG: u32 = 1;
 pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("WORKGROUP_SIZE", WORKGROUP_SIZE),
     ("TILE", TILE),
+    ("TM", GEMM_TM),
+    ("BK", GEMM_BK),
+    ("REG_TILE", REG_TILE),
+    ("REG4_TILE", REG4_TILE),
+    ("REG4_ROWS", REG4_ROWS),
     ("MAX_RANK", MAX_RANK as u32),
     ("BINARY_ADD", BINARY_ADD),
     ("BINARY_SUB", BINARY_SUB),
@@ -155,7 +178,7 @@ macro_rules! kernels {
 }
 
 kernels! {
-    /// Tiled batched GEMM (matmul, linear, convolution).
+    /// Batched GEMM with block tiles staged in workgroup memory (matmul, linear, convolution).
     MatMul,
     /// Broadcasting binary op.
     Binary,
@@ -199,6 +222,10 @@ kernels! {
     AttnTiled,
     /// Direct convolution with input tiles in workgroup memory (no workspace).
     ConvDirect,
+    /// Batched GEMM blocked in registers only, no workgroup memory (the CPU adapters' GEMM).
+    MatMulReg,
+    /// MatMulReg reading A and B as vec4s (untransposed operands aligned to 4 elements).
+    MatMulReg4,
 }
 
 impl Kernel {
@@ -206,7 +233,7 @@ impl Kernel {
     pub fn file(self) -> &'static str {
         use Kernel::*;
         match self {
-            MatMul => "matmul.wgsl",
+            MatMul | MatMulReg | MatMulReg4 => "matmul.wgsl",
             Binary | BinaryInPlace | Unary | UnaryInPlace => "elementwise.wgsl",
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => "norm.wgsl",
             Im2Col => "conv.wgsl",
@@ -245,6 +272,8 @@ impl Kernel {
             Upsample2x => "upsample2x",
             AttnTiled => "attn_tiled",
             ConvDirect => "conv_direct",
+            MatMulReg => "matmul_reg",
+            MatMulReg4 => "matmul_reg4",
         }
     }
 
@@ -256,15 +285,18 @@ impl Kernel {
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
             | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
-            MatMul | LayerNorm | AttnTiled | ConvDirect => 4,
+            MatMul | MatMulReg | MatMulReg4 | LayerNorm | AttnTiled | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
         }
     }
 
-    /// Its `@workgroup_size`: TILE x TILE for the GEMM, WORKGROUP_SIZE threads otherwise.
+    /// Its `@workgroup_size`: TILE x TILE or REG_TILE x REG_TILE for the GEMMs,
+    /// WORKGROUP_SIZE threads otherwise.
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::MatMul => [TILE, TILE, 1],
+            Kernel::MatMulReg => [REG_TILE, REG_TILE, 1],
+            Kernel::MatMulReg4 => [REG4_TILE, REG4_TILE, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }
@@ -284,7 +316,7 @@ impl Kernel {
     pub fn params_layout(self) -> ParamsLayout {
         use Kernel::*;
         match self {
-            MatMul => ParamsLayout::of::<GemmParams>(),
+            MatMul | MatMulReg | MatMulReg4 => ParamsLayout::of::<GemmParams>(),
             Binary | BinaryInPlace | Unary | UnaryInPlace => {
                 ParamsLayout::of::<ElementwiseParams>()
             }

@@ -1,11 +1,12 @@
 //! GEMM lowering: batched matmul (optional transposes, shared 2-D b), linear (optional bias),
-//! and the GEMM shape that convolution reuses. The TILE x TILE output tiles are numbered
-//! linearly and folded into a 2-D or 3-D grid past the per-dimension workgroup limit.
+//! and the GEMM shape that convolution reuses, for the lowerer's [`GemmKernel`]. The square
+//! block tiles of C (64 or 32 wide, by kernel) are numbered linearly and folded into a 2-D or
+//! 3-D grid past the per-dimension workgroup limit.
 
 use super::cx::NodeCx;
 use super::{Region, Step};
-use crate::runtime::RuntimeError;
-use crate::runtime::shaders::{GemmParams, Kernel, TILE};
+use crate::runtime::shaders::{GemmParams, Kernel};
+use crate::runtime::{GemmKernel, RuntimeError};
 
 /// Everything that decides one GEMM dispatch, in elements.
 #[derive(Clone, Copy, Debug, Default)]
@@ -25,21 +26,71 @@ pub(super) struct Gemm {
     pub group_stride: u64,
     /// Element offset of the output.
     pub c_offset: u64,
+    /// Leading dimensions of a, b and c as stored; 0 means dense (derived from m, n, k, the
+    /// transposes and col_group).
+    pub ld: [u64; 3],
+    /// Element offsets of a and b in their bindings.
+    pub ab_offset: [u64; 2],
 }
 
 impl Gemm {
-    /// The params block and the folded workgroup grid, every value checked to fit 32 bits.
-    pub fn lower(&self, cx: &NodeCx<'_>) -> Result<(GemmParams, [u32; 3]), RuntimeError> {
-        let t = u64::from(TILE);
-        let (tiles_n, tiles_m) = (self.n.div_ceil(t), self.m.div_ceil(t));
-        // Row and column indices reach tiles * TILE - 1 in the shader.
-        cx.u32_of(tiles_n * t, "GEMM columns rounded up to the tile")?;
-        cx.u32_of(tiles_m * t, "GEMM rows rounded up to the tile")?;
+    /// Leading dimensions `[lda, ldb, ldc]`: the given ones, dense where 0.
+    fn leading(&self) -> [u64; 3] {
+        let [ta, tb] = self.trans;
+        let dense = [
+            if ta { self.m } else { self.k },
+            if tb { self.k } else { self.n },
+            self.col_group,
+        ];
+        let mut ld = self.ld;
+        for (l, d) in ld.iter_mut().zip(dense) {
+            if *l == 0 {
+                *l = d;
+            }
+        }
+        ld
+    }
+
+    /// Whether `matmul_reg4` may read a and b (bound as `regions`) as vec4s: no transposes,
+    /// and K, N, the leading dimensions, offsets, batch strides and binding sizes all whole
+    /// vec4s, so the vec4 view loses no element.
+    fn vec4_ok(&self, regions: [Region; 2]) -> bool {
+        let [lda, ldb, _] = self.leading();
+        let words = [
+            self.k,
+            self.n,
+            lda,
+            ldb,
+            self.ab_offset[0],
+            self.ab_offset[1],
+            self.strides[0],
+            self.strides[1],
+        ];
+        self.trans == [false, false]
+            && words.iter().all(|w| w % 4 == 0)
+            && regions.iter().all(|r| r.size % 16 == 0)
+    }
+
+    /// The params block, the folded workgroup grid and the kernel for `gemm` with a and b bound
+    /// as `ab`, every index the shader computes checked to fit 32 bits.
+    pub fn lower(
+        &self,
+        cx: &NodeCx<'_>,
+        gemm: GemmKernel,
+        ab: [Region; 2],
+    ) -> Result<(GemmParams, [u32; 3], Kernel), RuntimeError> {
+        let (kernel, block) = gemm.entry(self.vec4_ok(ab));
+        let [bm, bn] = block.map(u64::from);
+        let (tiles_n, tiles_m) = (self.n.div_ceil(bn), self.m.div_ceil(bm));
+        // Row and column indices reach tiles * block - 1 in the shader.
+        cx.u32_of(tiles_n * bn, "GEMM columns rounded up to the tile")?;
+        cx.u32_of(tiles_m * bm, "GEMM rows rounded up to the tile")?;
         let tiles = tiles_n
             .checked_mul(tiles_m)
             .and_then(|x| x.checked_mul(self.batch))
             .ok_or_else(|| cx.too_large("GEMM tile count overflows"))?;
         let w = |x: u64, what: &str| cx.u32_of(x, what);
+        let [lda, ldb, ldc] = self.leading();
         let params = GemmParams {
             m: w(self.m, "GEMM rows")?,
             n: w(self.n, "GEMM columns")?,
@@ -57,14 +108,19 @@ impl Gemm {
             tiles_n: w(tiles_n, "column tiles")?,
             tiles_m: w(tiles_m, "row tiles")?,
             tiles: w(tiles, "GEMM tiles")?,
+            lda: w(lda, "a leading dimension")?,
+            ldb: w(ldb, "b leading dimension")?,
+            ldc: w(ldc, "c leading dimension")?,
+            a_offset: w(self.ab_offset[0], "a offset")?,
+            b_offset: w(self.ab_offset[1], "b offset")?,
         };
-        Ok((params, cx.grid(tiles)?))
+        Ok((params, cx.grid(tiles)?, kernel))
     }
 
-    /// One MatMul step binding a, b, c and bias.
-    fn step(&self, cx: &NodeCx<'_>, bindings: Vec<Region>) -> Result<Step, RuntimeError> {
-        let (params, groups) = self.lower(cx)?;
-        Ok(cx.step(Kernel::MatMul, bindings, &params, groups))
+    /// One GEMM step binding a, b, c and bias.
+    fn step(&self, cx: &NodeCx<'_>, bindings: [Region; 4]) -> Result<Step, RuntimeError> {
+        let (params, groups, kernel) = self.lower(cx, cx.lw.gemm, [bindings[0], bindings[1]])?;
+        Ok(cx.step(kernel, bindings.to_vec(), &params, groups))
     }
 }
 
@@ -100,7 +156,7 @@ pub(super) fn matmul(cx: &NodeCx<'_>, ta: bool, tb: bool) -> Result<Vec<Step>, R
     };
     let c = cx.region(out)?;
     Ok(vec![
-        gemm.step(cx, vec![cx.region(a)?, cx.region(b)?, c, c])?,
+        gemm.step(cx, [cx.region(a)?, cx.region(b)?, c, c])?,
     ])
 }
 
@@ -128,6 +184,6 @@ pub(super) fn linear(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         ..Gemm::default()
     };
     Ok(vec![
-        gemm.step(cx, vec![cx.region(x)?, cx.region(w)?, c, bias])?,
+        gemm.step(cx, [cx.region(x)?, cx.region(w)?, c, bias])?,
     ])
 }

@@ -29,6 +29,7 @@ use crate::layout::MemoryLayout;
 use cx::NodeCx;
 use std::sync::Arc;
 
+use super::gemm::GemmKernel;
 use super::shaders::Kernel;
 
 /// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
@@ -95,6 +96,8 @@ pub(crate) struct Lowerer<'a> {
     pub place: &'a dyn Placement,
     /// `max_compute_workgroups_per_dimension`.
     pub max_groups: u32,
+    /// The GEMM kernel of matmul, linear and convolution.
+    pub gemm: GemmKernel,
 }
 
 impl Lowerer<'_> {

@@ -68,7 +68,8 @@ macro_rules! params_struct {
 }
 
 params_struct! {
-    /// `Params` of matmul.wgsl: a batched GEMM over a folded grid of TILE x TILE output tiles.
+    /// `Params` of matmul.wgsl (both GEMM entry points): a batched GEMM over a folded grid of
+    /// square block tiles of C (side [`GemmKernel::block`](crate::runtime::GemmKernel::block)).
     GemmParams {
         /// Rows of C.
         m: u32,
@@ -96,18 +97,28 @@ params_struct! {
         group_stride: u32,
         /// Element offset added to every output index.
         c_offset: u32,
-        /// Tiles along n: ceil(n / TILE).
+        /// Tiles along n: ceil(n / block).
         tiles_n: u32,
-        /// Tiles along m: ceil(m / TILE).
+        /// Tiles along m: ceil(m / block).
         tiles_m: u32,
         /// Tiles in all: tiles_n * tiles_m * batch (the folded grid may hold more workgroups).
         tiles: u32,
+        /// Elements between rows of A as stored (K, or M when trans_a, for a dense matrix).
+        lda: u32,
+        /// Elements between rows of B as stored (N, or K when trans_b, for a dense matrix).
+        ldb: u32,
+        /// Elements between rows of C inside an output group (col_group for a dense output).
+        ldc: u32,
+        /// Element offset of A's first matrix in its binding.
+        a_offset: u32,
+        /// Element offset of B's first matrix in its binding.
+        b_offset: u32,
     }
 }
 
 params_struct! {
     /// `Params` of conv.wgsl: one im2col tile and the GEMM over it share this block, so its
-    /// first 64 bytes are a [`GemmParams`] (same names, same offsets) read by matmul.wgsl.
+    /// first 84 bytes are a [`GemmParams`] (same names, same offsets) read by matmul.wgsl.
     ConvParams {
         /// GEMM: output channels.
         m: u32,
@@ -141,6 +152,16 @@ params_struct! {
         tiles_m: u32,
         /// GEMM: tiles_n * tiles_m.
         tiles: u32,
+        /// GEMM: C*KH*KW.
+        lda: u32,
+        /// GEMM: the tile's columns.
+        ldb: u32,
+        /// GEMM: OH*OW.
+        ldc: u32,
+        /// GEMM: 0.
+        a_offset: u32,
+        /// GEMM: 0.
+        b_offset: u32,
         /// im2col: elements of this tile's column matrix (C*KH*KW * cols).
         total: u32,
         /// im2col: output positions in this tile.
@@ -385,7 +406,7 @@ params_struct! {
 }
 
 impl GemmParams {
-    /// A convolution tile's block: this GEMM in the first 64 bytes, the im2col fields of
+    /// A convolution tile's block: this GEMM in the first 84 bytes, the im2col fields of
     /// `im2col` after them.
     pub fn with_im2col(&self, im2col: &ConvParams) -> ConvParams {
         ConvParams {
@@ -405,6 +426,11 @@ impl GemmParams {
             tiles_n: self.tiles_n,
             tiles_m: self.tiles_m,
             tiles: self.tiles,
+            lda: self.lda,
+            ldb: self.ldb,
+            ldc: self.ldc,
+            a_offset: self.a_offset,
+            b_offset: self.b_offset,
             ..*im2col
         }
     }
