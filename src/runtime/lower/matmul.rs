@@ -187,3 +187,51 @@ pub(super) fn linear(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         gemm.step(cx, [cx.region(x)?, cx.region(w)?, c, bias])?,
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Lowerer;
+    use crate::graph::{DType, GraphBuilder, Init, NodeId, Op};
+    use crate::layout::naive_layout;
+    use crate::runtime::GemmKernel;
+    use crate::runtime::shaders::Kernel;
+
+    /// The kernel of the one GEMM step of `[m, k] x [k, n]` (stored transposed per `t`).
+    fn kernel_of(gemm: GemmKernel, (m, k, n): (usize, usize, usize), t: (bool, bool)) -> Kernel {
+        let mut b = GraphBuilder::new();
+        let init = Init::Uniform { seed: 1, scale: 1.0 };
+        let a = b.input("a", &if t.0 { [k, m] } else { [m, k] }, DType::F32, init.clone());
+        let w = b.input("b", &if t.1 { [n, k] } else { [k, n] }, DType::F32, init);
+        let op = Op::MatMul {
+            trans_a: t.0,
+            trans_b: t.1,
+        };
+        let y = b.op("y", op, &[a, w]).expect("matmul");
+        b.output(y);
+        let g = b.build().expect("graph");
+        let layout = naive_layout(&g, 32).expect("layout");
+        let lw = Lowerer {
+            graph: &g,
+            place: &layout,
+            max_groups: 65535,
+            gemm,
+        };
+        let steps = lw.lower(NodeId(0)).expect("lower");
+        assert_eq!(steps.len(), 1);
+        steps[0].kernel
+    }
+
+    #[test]
+    fn the_vec4_entry_runs_only_where_every_operand_aligns() {
+        let reg = GemmKernel::Register;
+        assert_eq!(kernel_of(reg, (5, 8, 12), (false, false)), Kernel::MatMulReg4);
+        // K, N not multiples of 4, or a transposed operand: the scalar entry.
+        assert_eq!(kernel_of(reg, (5, 7, 12), (false, false)), Kernel::MatMulReg);
+        assert_eq!(kernel_of(reg, (5, 8, 10), (false, false)), Kernel::MatMulReg);
+        assert_eq!(kernel_of(reg, (4, 8, 12), (true, false)), Kernel::MatMulReg);
+        assert_eq!(kernel_of(reg, (4, 8, 12), (false, true)), Kernel::MatMulReg);
+        let tiled = GemmKernel::Tiled;
+        assert_eq!(kernel_of(tiled, (5, 8, 12), (false, false)), Kernel::MatMul);
+        assert_eq!(kernel_of(tiled, (5, 7, 12), (true, true)), Kernel::MatMul);
+    }
+}
