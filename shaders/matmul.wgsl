@@ -1,15 +1,17 @@
 // matmul.wgsl: batched, register-blocked GEMM with optional transposes, leading dimensions,
-// base offsets and bias. Two entry points over the same Params; the runtime picks one per
-// adapter (`GemmKernel::for_adapter`):
+// base offsets and bias. Three entry points over the same Params; the runtime picks the family
+// per adapter (`GemmKernel::for_adapter`) and, in the register family, the vec4 entry where the
+// operands allow it (`Gemm::vec4_ok`):
 //
-//   matmul      block tiles of BLOCK x BLOCK (64 x 64) staged in workgroup memory, BK (16) deep;
-//               TILE x TILE invocations, each computing a TM x TM (4 x 4) block of C from vec4
-//               reads of the staged tiles. For GPUs with fast workgroup memory.
-//   matmul_reg  no workgroup memory and no barrier: REG_TILE x REG_TILE invocations, each a
-//               TM x TM block of C read straight from storage (rows strided by REG_TILE, columns
-//               strided by REG_TILE, so neighbouring invocations read neighbouring columns of B).
-//               For CPU adapters (lavapipe runs a workgroup's barriers as coroutine switches and
-//               caches make the staging copy pure overhead there).
+//   matmul       block tiles of BLOCK x BLOCK (64 x 64) staged in workgroup memory, BK (16)
+//                deep; TILE x TILE invocations, each computing a TM x TM (4 x 4) block of C
+//                from vec4 reads of the staged tiles. For GPUs with fast workgroup memory.
+//   matmul_reg   no workgroup memory and no barrier: REG_TILE x REG_TILE invocations, each a
+//                TM x TM block of C (rows and columns strided by REG_TILE) read straight from
+//                storage. For CPU adapters (lavapipe runs every load as a loop over the SIMD
+//                lanes and every barrier as a coroutine switch; its caches do the staging).
+//   matmul_reg4  matmul_reg for untransposed operands aligned to vec4s: A and B read through
+//                vec4 views of the same bindings, REG4_ROWS x 8 outputs per invocation.
 //
 // C[b] = op(A[b]) * op(B[b]) (+ bias), op = identity or transpose (flags in the params).
 // Element (i, k) of op(A[b]) is a[a_offset + b*a_batch_stride + i*lda + k] (trans_a:

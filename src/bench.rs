@@ -169,8 +169,24 @@ fn cpu_threads() -> usize {
 /// A graph computing one `[m, k] x [k, n]` matmul of two inputs.
 fn gemm_graph(m: usize, k: usize, n: usize) -> Result<Graph, GraphError> {
     let mut b = GraphBuilder::new();
-    let x = b.input("a", &[m, k], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
-    let w = b.input("b", &[k, n], DType::F32, Init::Uniform { seed: 2, scale: 1.0 });
+    let x = b.input(
+        "a",
+        &[m, k],
+        DType::F32,
+        Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        },
+    );
+    let w = b.input(
+        "b",
+        &[k, n],
+        DType::F32,
+        Init::Uniform {
+            seed: 2,
+            scale: 1.0,
+        },
+    );
     let mm = Op::MatMul {
         trans_a: false,
         trans_b: false,
@@ -207,7 +223,11 @@ fn gflops(flops: u64, ms: f64) -> f64 {
 }
 
 /// One shape: the CPU sgemm and every GPU kernel, best of `reps`.
-fn gemm_row(gpu: &Gpu, (m, k, n): (usize, usize, usize), reps: usize) -> Result<GemmRow, BenchError> {
+fn gemm_row(
+    gpu: &Gpu,
+    (m, k, n): (usize, usize, usize),
+    reps: usize,
+) -> Result<GemmRow, BenchError> {
     let graph = gemm_graph(m, k, n)?;
     let inputs = input_values(&graph);
     let (a, b) = (&inputs[0], &inputs[1]);
@@ -234,11 +254,20 @@ fn gemm_row(gpu: &Gpu, (m, k, n): (usize, usize, usize), reps: usize) -> Result<
         let err = got
             .iter()
             .zip(&want)
-            .fold(0.0f32, |e, (g, w)| e.max((g - w).abs()));
+            .map(|(g, w)| (g - w).abs())
+            // NaN wins, so a NaN output fails the check below.
+            .fold(0.0f32, |e, d| if d.is_nan() || d > e { d } else { e });
         let tolerance = 1e-4 * scale;
-        if !(err <= tolerance) || got.len() != want.len() {
+        if err.is_nan() || err > tolerance || got.len() != want.len() {
             let kernel = kernel.name();
-            return Err(BenchError::Wrong { m, k, n, kernel, err, tolerance });
+            return Err(BenchError::Wrong {
+                m,
+                k,
+                n,
+                kernel,
+                err,
+                tolerance,
+            });
         }
         let g = gflops(flops, ms);
         kernels.push(KernelTime {
@@ -249,7 +278,15 @@ fn gemm_row(gpu: &Gpu, (m, k, n): (usize, usize, usize), reps: usize) -> Result<
             max_abs_err: err,
         });
     }
-    Ok(GemmRow { m, n, k, flops, cpu_ms, cpu_gflops, kernels })
+    Ok(GemmRow {
+        m,
+        n,
+        k,
+        flops,
+        cpu_ms,
+        cpu_gflops,
+        kernels,
+    })
 }
 
 /// GEMM throughput at `shapes` (`(m, k, n)`), best of `reps`.

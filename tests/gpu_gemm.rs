@@ -17,7 +17,12 @@ fn input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> TensorI
 
 /// `a [.., m, k]` (stored `[.., k, m]` when `ta`) times `b`, batched over `batch` (b 2-D when
 /// `shared`).
-fn matmul(batch: &[usize], (m, k, n): (usize, usize, usize), (ta, tb): (bool, bool), shared: bool) -> Graph {
+fn matmul(
+    batch: &[usize],
+    (m, k, n): (usize, usize, usize),
+    (ta, tb): (bool, bool),
+    shared: bool,
+) -> Graph {
     let mut g = GraphBuilder::new();
     let mut ad = batch.to_vec();
     ad.extend(if ta { [k, m] } else { [m, k] });
@@ -36,7 +41,12 @@ fn matmul(batch: &[usize], (m, k, n): (usize, usize, usize), (ta, tb): (bool, bo
 
 fn both(graph: &Graph, what: &str) {
     for gemm in GemmKernel::ALL {
-        check_gemm(graph, &naive(graph), gemm, &format!("{what} ({})", gemm.name()));
+        check_gemm(
+            graph,
+            &naive(graph),
+            gemm,
+            &format!("{what} ({})", gemm.name()),
+        );
     }
 }
 
@@ -51,7 +61,10 @@ fn odd_sizes_in_every_dimension() {
         (127, 17, 65),
         (1, 130, 1),
     ] {
-        both(&matmul(&[], (m, k, n), (false, false), false), &format!("{m}x{k}x{n}"));
+        both(
+            &matmul(&[], (m, k, n), (false, false), false),
+            &format!("{m}x{k}x{n}"),
+        );
     }
 }
 
@@ -70,10 +83,19 @@ fn aligned_shapes_take_the_vec4_path_with_partial_blocks() {
     // K and N multiples of 4, M and N not multiples of any block side (64): the register
     // family runs matmul_reg4 here, with rows and columns past the edges.
     for (m, k, n) in [(1, 4, 4), (37, 64, 72), (129, 36, 68), (65, 132, 260)] {
-        both(&matmul(&[], (m, k, n), (false, false), false), &format!("{m}x{k}x{n}"));
+        both(
+            &matmul(&[], (m, k, n), (false, false), false),
+            &format!("{m}x{k}x{n}"),
+        );
     }
-    both(&matmul(&[3], (33, 8, 12), (false, false), false), "batched aligned");
-    both(&matmul(&[3], (33, 8, 12), (false, false), true), "batched aligned, shared b");
+    both(
+        &matmul(&[3], (33, 8, 12), (false, false), false),
+        "batched aligned",
+    );
+    both(
+        &matmul(&[3], (33, 8, 12), (false, false), true),
+        "batched aligned, shared b",
+    );
 }
 
 #[test]
@@ -109,6 +131,9 @@ fn im2col_convolution_gemm() {
         };
         let y = b.op("y", Op::Conv2d(attrs), &[x, w, bias]).expect("conv");
         b.output(y);
-        both(&b.build().expect("graph"), &format!("conv {c}x{kside}x{kside}"));
+        both(
+            &b.build().expect("graph"),
+            &format!("conv {c}x{kside}x{kside}"),
+        );
     }
 }

@@ -4,16 +4,18 @@
 
 use super::args::{BenchArgs, PlanOpts};
 use super::{CliError, plan, write_json};
-use tessera::bench::{
-    BenchReport, DEFAULT_SHAPES, GemmBench, ModelTimes, bench_gemm, bench_model,
-};
+use tessera::bench::{BenchReport, DEFAULT_SHAPES, GemmBench, ModelTimes, bench_gemm, bench_model};
 use tessera::models::catalog;
 use tessera::report::Table;
 use tessera::runtime::Gpu;
 
 /// `MxKxN` as `(m, k, n)`, every size at least 1.
 fn parse_shape(s: &str) -> Result<(usize, usize, usize), CliError> {
-    let bad = || CliError::Usage(format!("--shapes: `{s}` is not MxKxN with sizes of at least 1"));
+    let bad = || {
+        CliError::Usage(format!(
+            "--shapes: `{s}` is not MxKxN with sizes of at least 1"
+        ))
+    };
     let dims: Vec<usize> = s
         .trim()
         .split('x')
@@ -31,9 +33,19 @@ fn model_names(args: &BenchArgs) -> Result<Vec<String>, CliError> {
     if args.no_models {
         return Ok(Vec::new());
     }
-    let known: Vec<_> = catalog().into_iter().filter(|m| !m.full_size).collect();
+    let all = catalog();
     if args.models.is_empty() {
-        return Ok(known.iter().map(|m| m.name.to_string()).collect());
+        let small = all.iter().filter(|m| !m.full_size);
+        return Ok(small.map(|m| m.name.to_string()).collect());
+    }
+    for name in &args.models {
+        if !all.iter().any(|m| m.name == name) {
+            let known: Vec<_> = all.iter().map(|m| m.name).collect();
+            return Err(CliError::Usage(format!(
+                "--models: unknown model `{name}` (known: {})",
+                known.join(", ")
+            )));
+        }
     }
     Ok(args.models.clone())
 }
@@ -90,7 +102,9 @@ fn print_models(models: &[ModelTimes]) {
         ]);
     }
     print!("{table}");
-    println!("Best host wall time of one whole run each (the baselines sample the allocator per node).");
+    println!(
+        "Best host wall time of one whole run each (the baselines sample the allocator per node)."
+    );
 }
 
 /// Runs the command.
@@ -106,7 +120,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let models = model_names(args)?;
     let gpu = Gpu::new()?;
     let s = gpu.summary();
-    println!("adapter: {} ({}, {}, {})", s.name, s.backend, s.device_type, s.driver);
+    println!(
+        "adapter: {} ({}, {}, {})",
+        s.name, s.backend, s.device_type, s.driver
+    );
     let gemm = bench_gemm(&gpu, &shapes, args.reps)?;
     print_gemm(&gemm);
     let opts = PlanOpts {

@@ -34,7 +34,10 @@ pub const REG4_ROWS: u32 = 8;
 /// Workgroup memory of the workgroup-memory GEMM: one A and one B slice of `BK x TILE*TM` floats.
 pub const GEMM_WORKGROUP_BYTES: u32 = 2 * GEMM_BK * TILE * GEMM_TM * 4;
 const _: () = assert!(GEMM_WORKGROUP_BYTES <= 16 * 1024);
-const _: () = assert!(GEMM_TM == 4, "matmul.wgsl unrolls TM = 4 (vec4 accumulators)");
+const _: () = assert!(
+    GEMM_TM == 4,
+    "matmul.wgsl unrolls TM = 4 (vec4 accumulators)"
+);
 /// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
 pub const MAX_RANK: usize = 8;
 /// Bytes of one dispatch's uniform params block: the largest `Params` struct rounded up to 16

@@ -6,10 +6,10 @@
 use super::Lowerer;
 use crate::graph::{AttentionKernel, DType, Graph, GraphBuilder, Init, Op, TensorKind};
 use crate::layout::naive_layout;
-use crate::runtime::{GemmKernel, Gpu};
 use crate::runtime::dispatch::{
     ParamsBuffer, Pipelines, bind_step, output_specs, read_ranges, submit_steps, to_outputs,
 };
+use crate::runtime::{GemmKernel, Gpu};
 
 /// The per-dimension limit the lowering is told.
 const TINY: u32 = 5;

@@ -155,9 +155,7 @@ pub(super) fn matmul(cx: &NodeCx<'_>, ta: bool, tb: bool) -> Result<Vec<Step>, R
         ..Gemm::default()
     };
     let c = cx.region(out)?;
-    Ok(vec![
-        gemm.step(cx, [cx.region(a)?, cx.region(b)?, c, c])?,
-    ])
+    Ok(vec![gemm.step(cx, [cx.region(a)?, cx.region(b)?, c, c])?])
 }
 
 /// x [.., K] times w [K, N] plus an optional bias [N].
@@ -199,8 +197,16 @@ mod tests {
     /// The kernel of the one GEMM step of `[m, k] x [k, n]` (stored transposed per `t`).
     fn kernel_of(gemm: GemmKernel, (m, k, n): (usize, usize, usize), t: (bool, bool)) -> Kernel {
         let mut b = GraphBuilder::new();
-        let init = Init::Uniform { seed: 1, scale: 1.0 };
-        let a = b.input("a", &if t.0 { [k, m] } else { [m, k] }, DType::F32, init.clone());
+        let init = Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        };
+        let a = b.input(
+            "a",
+            &if t.0 { [k, m] } else { [m, k] },
+            DType::F32,
+            init.clone(),
+        );
         let w = b.input("b", &if t.1 { [n, k] } else { [k, n] }, DType::F32, init);
         let op = Op::MatMul {
             trans_a: t.0,
@@ -224,10 +230,19 @@ mod tests {
     #[test]
     fn the_vec4_entry_runs_only_where_every_operand_aligns() {
         let reg = GemmKernel::Register;
-        assert_eq!(kernel_of(reg, (5, 8, 12), (false, false)), Kernel::MatMulReg4);
+        assert_eq!(
+            kernel_of(reg, (5, 8, 12), (false, false)),
+            Kernel::MatMulReg4
+        );
         // K, N not multiples of 4, or a transposed operand: the scalar entry.
-        assert_eq!(kernel_of(reg, (5, 7, 12), (false, false)), Kernel::MatMulReg);
-        assert_eq!(kernel_of(reg, (5, 8, 10), (false, false)), Kernel::MatMulReg);
+        assert_eq!(
+            kernel_of(reg, (5, 7, 12), (false, false)),
+            Kernel::MatMulReg
+        );
+        assert_eq!(
+            kernel_of(reg, (5, 8, 10), (false, false)),
+            Kernel::MatMulReg
+        );
         assert_eq!(kernel_of(reg, (4, 8, 12), (true, false)), Kernel::MatMulReg);
         assert_eq!(kernel_of(reg, (4, 8, 12), (false, true)), Kernel::MatMulReg);
         let tiled = GemmKernel::Tiled;
