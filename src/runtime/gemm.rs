@@ -1,10 +1,11 @@
-//! Which GEMM kernel runs on which adapter. matmul.wgsl has two entry points over the same
-//! params: `matmul` stages 64 x 64 block tiles in workgroup memory (what GPUs want) and
-//! `matmul_reg` blocks in registers only, with no workgroup memory and no barrier (what CPU
-//! adapters want: lavapipe runs the invocations of a workgroup as SIMD lanes of one thread and
-//! each barrier as a coroutine switch, while its caches already do the staging). The choice is a
-//! small table keyed by the adapter's device type and name, [`GemmKernel::for_adapter`]; `tessera
-//! bench` measures both kernels side by side so the table can be checked on any adapter.
+//! Which GEMM kernel family runs on which adapter. matmul.wgsl's entry points share one params
+//! block: `matmul` stages 64 x 64 block tiles in workgroup memory (what GPUs want); `matmul_reg`
+//! and, where the operands align to vec4s, `matmul_reg4` block in registers only, with no
+//! workgroup memory and no barrier (what CPU adapters want: lavapipe runs the invocations of a
+//! workgroup as SIMD lanes of one thread, every load as a loop over those lanes and each barrier
+//! as a coroutine switch, while its caches already do the staging). The choice is a small table
+//! keyed by the adapter's device type and name, [`GemmKernel::for_adapter`]; `tessera bench`
+//! measures both families side by side so the table can be checked on any adapter.
 
 use super::gpu::AdapterSummary;
 use super::shaders::{GEMM_TM, Kernel, REG_TILE, REG4_ROWS, REG4_TILE, TILE};
@@ -16,7 +17,7 @@ use serde::Serialize;
 pub enum GemmKernel {
     /// `matmul`: block tiles of `TILE * GEMM_TM` staged in workgroup memory.
     Tiled,
-    /// `matmul_reg`: register blocking only, block tiles of `REG_TILE * GEMM_TM`.
+    /// `matmul_reg4` where a and b read as vec4s, else `matmul_reg`: register blocking only.
     Register,
 }
 
@@ -29,8 +30,8 @@ struct Rule {
 }
 
 /// The adapter table, first match wins; adapters no rule names get [`GemmKernel::Tiled`].
-/// CPU adapters (lavapipe/llvmpipe, SwiftShader, WARP) take the register kernel: on lavapipe it
-/// measured several times faster than the workgroup-memory kernel at every shape `tessera bench`
+/// CPU adapters (lavapipe/llvmpipe, SwiftShader, WARP) take the register family: on lavapipe it
+/// measured 1.5x to 100x faster than the workgroup-memory kernel at every shape `tessera bench`
 /// runs (BENCHMARKS.md section 10).
 const TABLE: &[Rule] = &[Rule {
     device_type: "Cpu",

@@ -293,8 +293,8 @@ impl Kernel {
         }
     }
 
-    /// Its `@workgroup_size`: TILE x TILE or REG_TILE x REG_TILE for the GEMMs,
-    /// WORKGROUP_SIZE threads otherwise.
+    /// Its `@workgroup_size`: TILE x TILE, REG_TILE x REG_TILE or REG4_TILE x REG4_TILE for the
+    /// GEMMs, WORKGROUP_SIZE threads otherwise.
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::MatMul => [TILE, TILE, 1],
