@@ -26,11 +26,11 @@ mod resize;
 
 pub use data::{TensorData, initial_data};
 pub use error::CpuError;
-pub use matmul::sgemm;
 pub use host::{
     FALLBACK_AVAILABLE_BYTES, HOST_MEMORY_ENV, HostMemory, Retention, VALUE_BYTES,
     available_host_bytes, host_peak_bytes,
 };
+pub use matmul::sgemm;
 
 use crate::graph::infer::infer;
 use crate::graph::{DType, Graph, Op, Shape, TensorKind};
