@@ -18,6 +18,8 @@ mod data;
 mod elementwise;
 #[cfg(test)]
 mod fold_tests;
+#[cfg(test)]
+mod gemm_ld_tests;
 mod matmul;
 mod norm;
 mod pool;
