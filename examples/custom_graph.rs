@@ -71,6 +71,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let opts = ExecuteOptions {
         validate: true,
         baselines: false,
+        training: None,
     };
     let run = execute(&planned.graph, &planned, gpu.as_ref(), opts)?;
     println!(

@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         ..ModelOptions::default()
     };
     let graph = build("gpt", &options)?;
-    let lowering = Lowering::new(AttentionKernel::Tiled, ConvMode::Auto, None);
+    let lowering = Lowering::new(AttentionKernel::Tiled, ConvMode::Auto, None, 1);
     let lowered = lowering.apply(&graph)?;
     let cfg = PlanConfig::default(); // offsets aligned to 256: fine for most devices
     let planned = plan_graph(&lowered, &cfg)?;
@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let opts = ExecuteOptions {
         validate: true,
         baselines: false,
+        training: None,
     };
     let run = execute(&loaded.planned.graph, &loaded.planned, gpu.as_ref(), opts)?;
     println!(

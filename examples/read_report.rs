@@ -23,6 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let opts = ExecuteOptions {
         validate: true,
         baselines: true,
+        training: None,
     };
     let report = execute(&planned.graph, &planned, gpu.as_ref(), opts)?;
 

@@ -35,7 +35,7 @@ fn a_plan_file_runs_with_identical_outputs() {
     ];
     for (model, opts, schedule) in cases {
         let base = build(model, &opts).expect("model");
-        let lowering = Lowering::new(AttentionKernel::Tiled, ConvMode::Auto, None);
+        let lowering = Lowering::new(AttentionKernel::Tiled, ConvMode::Auto, None, 1);
         let lowered = lowering.apply(&base).expect("lowering");
         let mut cfg = PlanConfig {
             schedule,
