@@ -4,7 +4,7 @@
 // matmul.wgsl then multiplies the weight [O, C*KH*KW] by it and writes the NCHW output plus the
 // per-channel bias.
 //
-// One params block per tile serves both dispatches: its first 21 members are matmul.wgsl's
+// One params block per tile serves both dispatches: its first 22 members are matmul.wgsl's
 // Params (same names, same offsets), which the GEMM reads; im2col reads the members after them.
 //
 // Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
@@ -33,6 +33,7 @@ struct Params {
     tiles: u32,
     lda: u32,
     ldb: u32,
+    ldc: u32,
     a_offset: u32,
     b_offset: u32,
     accumulate: u32,

@@ -60,6 +60,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod bench;
 pub mod budget;
 pub mod bytes;
 pub mod cpu;

@@ -1,6 +1,7 @@
 //! Tensors larger than one storage binding, on a device created with the binding limit lowered
 //! to 64 KiB (lavapipe in CI) so that small, odd shapes need several bindings: the GEMM in row,
-//! column and depth blocks (and all three together, and per matrix of a batch), the embedding
+//! column and depth blocks (and all three together, and per matrix of a batch; aligned blocks
+//! on both GEMM kernels, the register family's vec4 entry included), the embedding
 //! gather over blocks of the table and of the tokens, softmax and layernorm over blocks of
 //! rows, elementwise ops over chunks (with broadcast operands), each against the CPU reference
 //! with and without the in-place variant; a whole gpt2-small-shaped model planned, validated by
@@ -9,14 +10,14 @@
 
 mod common;
 
-use common::{check_on, in_place_at, naive};
+use common::{check_gemm_on, check_on, in_place_at, naive};
 use std::sync::OnceLock;
 use tessera::analysis::AnalysisOptions;
 use tessera::execute::{TOLERANCE, clobber_check, compare};
 use tessera::graph::{BinaryOp, DType, Graph, GraphBuilder, Init, NodeId, Op, TensorId, UnaryOp};
 use tessera::models::{ModelOptions, build};
 use tessera::pipeline::{PlanConfig, plan_graph};
-use tessera::runtime::{Gpu, RuntimeError, compile};
+use tessera::runtime::{GemmKernel, Gpu, RuntimeError, compile, compile_with_gemm};
 
 /// The lowered storage binding limit.
 const LIMIT: u64 = 64 << 10;
@@ -133,6 +134,39 @@ fn gemm_in_rows_columns_and_depth_together_and_per_batch() {
             false,
             &format!("batched {ta} {tb}"),
         );
+    }
+}
+
+#[test]
+fn gemm_blocks_on_both_kernels_and_the_vec4_entry() {
+    // Shapes whose blocks align to vec4s (K, N, lda, ldb and offsets multiples of 4), so the
+    // register family runs every block through matmul_reg4 (the lowering unit test
+    // `blocks_over_bindings_keep_the_vec4_entry_where_their_offsets_align` pins the entry);
+    // the tiled kernel runs the same blocks, later depth blocks accumulating into C on both.
+    let cases = [
+        // B [300, 72] is 86,400 bytes: depth blocks, bias once.
+        (
+            single(&[&[9, 300], &[300, 72], &[72]], Op::Linear),
+            "B depth",
+        ),
+        // A [301, 64] is 77,056 bytes: row blocks.
+        (single(&[&[301, 64], &[64, 36]], Op::Linear), "A rows"),
+        // A [150, 132], B [132, 136], C [150, 136]: rows and depth, batched.
+        (
+            single(&[&[2, 150, 132], &[2, 132, 136]], mm(false, false)),
+            "batched rows and depth",
+        ),
+    ];
+    for (g, what) in &cases {
+        for gemm in GemmKernel::ALL {
+            let what = format!("{what} ({})", gemm.name());
+            let compiled = compile_with_gemm(gpu(), g, &naive(g), gemm).expect("compile");
+            assert!(
+                compiled.dispatch_count() > g.nodes.len(),
+                "{what}: nothing was split"
+            );
+            check_gemm_on(gpu(), g, &naive(g), gemm, &what);
+        }
     }
 }
 

@@ -377,8 +377,9 @@ fn more_workgroups_than_one_dimension_allows_use_a_2d_grid() {
 #[test]
 fn gemm_with_more_row_tiles_than_one_dimension_allows() {
     let max = gpu().limits().max_compute_workgroups_per_dimension as usize;
-    let tile = tessera::runtime::shaders::TILE as usize;
-    // 65,535 * 16 + 40 = 1,048,600 rows on most devices: 65,538 row tiles, the last partial.
+    // Rows of one block of the (scalar) GEMM kernel this adapter runs: 32 on lavapipe, where
+    // 65,535 * 32 + 40 = 2,097,160 rows make 65,537 row tiles, the last partial.
+    let tile = gpu().gemm_kernel().entry(false).1[0] as usize;
     let m = max * tile + 40;
     assert!(!m.is_multiple_of(tile) && m.div_ceil(tile) > max);
     let mut b = GraphBuilder::new();

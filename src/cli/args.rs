@@ -31,6 +31,9 @@ pub enum Command {
     PlanCsv(PlanCsvArgs),
     /// Write a built-in model's graph as JSON (input for `--graph`).
     Export(ExportArgs),
+    /// GEMM GFLOP/s of the WGSL kernels against the CPU sgemm, and model run times of the
+    /// planned run against the naive-dynamic and caching-allocator runs, side by side.
+    Bench(BenchArgs),
 }
 
 /// `tessera export`.
@@ -295,4 +298,25 @@ pub struct PlanCsvArgs {
     /// Write the rows back with an `offset` column here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `tessera bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// GEMM shapes as MxKxN, comma-separated (default: square 256-2048, skinny and odd shapes).
+    #[arg(long, value_delimiter = ',')]
+    pub shapes: Vec<String>,
+    /// Models whose planned, naive-dynamic and caching run times to compare, comma-separated
+    /// (default: every built-in model at its default size except the full-size ones).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Skip the model comparison.
+    #[arg(long)]
+    pub no_models: bool,
+    /// Timed runs per measurement after one warm-up (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }

@@ -57,4 +57,7 @@ pub enum CliError {
         /// Why.
         source: tessera::planfile::PlanFileError,
     },
+    /// `tessera bench` failed.
+    #[error(transparent)]
+    Bench(#[from] tessera::bench::BenchError),
 }

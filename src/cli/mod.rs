@@ -2,6 +2,7 @@
 //! printed by `main` as one line with a non-zero exit.
 
 mod args;
+mod bench;
 mod checkpoint;
 mod demo;
 mod error;
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Export(a) => models::export(&a),
         Command::Run(a) => run::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Bench(a) => bench::run(&a),
     }
 }
 

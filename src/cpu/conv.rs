@@ -1,7 +1,9 @@
-//! Direct 2-D convolution (NCHW, groups = 1) with stride, zero padding, dilation and an
-//! optional bias. Deliberately NOT im2col: it is the independent oracle for the GPU's
-//! im2col + GEMM path.
+//! 2-D convolution (NCHW, groups = 1) with stride, zero padding, dilation and an optional bias,
+//! as host im2col (one image's column matrix `[C*KH*KW, OH*OW]`) times the weight `[O, C*KH*KW]`
+//! through [`sgemm`] (`matrixmultiply`, threaded). It shares no code with the GPU's im2col
+//! (WGSL) or direct kernels; its f32 accumulation order is the crate's, not a plain tap loop's.
 
+use super::matmul::sgemm;
 use super::{CpuError, Ctx, TensorData};
 use crate::graph::{Conv2dAttrs, Shape};
 
@@ -19,6 +21,35 @@ pub(crate) fn source_index(
         .filter(|&i| i < size)
 }
 
+/// The column matrix of one image `x [C, H, W]`: row `(c*KH + ky)*KW + kx`, column `y*OW + x`
+/// holds the input tap that output position reads (zero in the padding).
+fn im2col(
+    a: &Conv2dAttrs,
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    (kh, kw, oh, ow): (usize, usize, usize, usize),
+    col: &mut [f32],
+) {
+    let mut rows = col.chunks_exact_mut((oh * ow).max(1));
+    for ci in 0..c {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let Some(row) = rows.next() else { return };
+                for y in 0..oh {
+                    let iy = source_index(y, ky, a.stride[0], a.padding[0], a.dilation[0], h);
+                    for xo in 0..ow {
+                        let ix = source_index(xo, kx, a.stride[1], a.padding[1], a.dilation[1], w);
+                        row[y * ow + xo] = match (iy, ix) {
+                            (Some(iy), Some(ix)) => x[(ci * h + iy) * w + ix],
+                            _ => 0.0,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `out[n, o, y, x] = bias[o] + sum_{c, ky, kx} in[n, c, y*s - p + ky*d, x*s - p + kx*d] * w[o, c, ky, kx]`.
 pub(crate) fn conv2d(
     cx: &Ctx<'_>,
@@ -32,40 +63,17 @@ pub(crate) fn conv2d(
     let (n, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
     let (oc, kh, kw) = (wd[0], wd[2], wd[3]);
     let (oh, ow) = (od[2], od[3]);
-    let mut out = cx.zeros(n * oc * oh * ow)?;
-    let mut pos = 0;
+    let (ckk, plane) = (c * kh * kw, oh * ow);
+    let mut out = cx.zeros(n * oc * plane)?;
+    let mut col = cx.zeros(ckk * plane)?;
     for b in 0..n {
-        for o in 0..oc {
-            for y in 0..oh {
-                for xo in 0..ow {
-                    let mut acc = bias.map_or(0.0, |bv| f64::from(bv[o]));
-                    for ci in 0..c {
-                        for ky in 0..kh {
-                            let Some(iy) =
-                                source_index(y, ky, a.stride[0], a.padding[0], a.dilation[0], h)
-                            else {
-                                continue;
-                            };
-                            for kx in 0..kw {
-                                let Some(ix) = source_index(
-                                    xo,
-                                    kx,
-                                    a.stride[1],
-                                    a.padding[1],
-                                    a.dilation[1],
-                                    wi,
-                                ) else {
-                                    continue;
-                                };
-                                let xv = x[((b * c + ci) * h + iy) * wi + ix];
-                                let wv = w[((o * c + ci) * kh + ky) * kw + kx];
-                                acc += f64::from(xv) * f64::from(wv);
-                            }
-                        }
-                    }
-                    out[pos] = acc as f32;
-                    pos += 1;
-                }
+        let image = &x[b * c * h * wi..(b + 1) * c * h * wi];
+        im2col(a, image, (c, h, wi), (kh, kw, oh, ow), &mut col);
+        let dst = &mut out[b * oc * plane..(b + 1) * oc * plane];
+        sgemm((oc, ckk, plane), (w, false), (&col, false), dst)?;
+        if let Some(bias) = bias {
+            for (channel, bv) in dst.chunks_exact_mut(plane.max(1)).zip(bias) {
+                channel.iter_mut().for_each(|v| *v += bv);
             }
         }
     }

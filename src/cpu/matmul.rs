@@ -1,8 +1,68 @@
-//! Matrix products: batched `MatMul` with optional transposes and `Linear` (x·w + bias).
-//! Straightforward triple loops with f64 accumulation.
+//! Matrix products: batched `MatMul` with optional transposes and `Linear` (x·w + bias), and the
+//! one [`sgemm`] behind them and the convolution: `matrixmultiply`'s blocked, threaded f32 GEMM
+//! (threads from `MATMUL_NUM_THREADS`, default the physical cores, at most 4). It accumulates in
+//! f32 in the crate's blocked order (this reference used f64 triple loops before), so a length-K
+//! dot product differs from the exact one by about sqrt(K) * 2^-24 relative: far inside the
+//! 1e-4-of-scale tolerance the GPU comparisons use at every K the models reach.
 
 use super::{CpuError, Ctx, TensorData};
 use crate::graph::Shape;
+
+/// `c[m, n] = op(a) · op(b)` for dense row-major operands: `a` is `[m, k]` (`[k, m]` when
+/// `trans_a`), `b` is `[k, n]` (`[n, k]` when `trans_b`), `c` is overwritten. Errors name the
+/// operand that is shorter than its shape needs.
+pub fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    (a, trans_a): (&[f32], bool),
+    (b, trans_b): (&[f32], bool),
+    c: &mut [f32],
+) -> Result<(), CpuError> {
+    for (what, len, need) in [
+        ("a", a.len(), m.checked_mul(k)),
+        ("b", b.len(), k.checked_mul(n)),
+        ("c", c.len(), m.checked_mul(n)),
+    ] {
+        if need.is_none_or(|need| len < need) {
+            return Err(CpuError::Mismatch {
+                node: "sgemm".into(),
+                op: "matmul",
+                detail: format!("{what} holds {len} elements, [{m}x{k}]·[{k}x{n}] needs more"),
+            });
+        }
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        c[..m * n].fill(0.0);
+        return Ok(());
+    }
+    let s = |x: usize| isize::try_from(x).unwrap_or(isize::MAX);
+    let (rsa, csa) = if trans_a { (1, s(m)) } else { (s(k), 1) };
+    let (rsb, csb) = if trans_b { (1, s(k)) } else { (s(n), 1) };
+    // SAFETY: the checks above give a at least m*k, b at least k*n and c at least m*n elements,
+    // and the strides address exactly those dense [m,k]/[k,m], [k,n]/[n,k] and [m,n] layouts;
+    // c is a unique borrow, so it aliases neither input.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            0.0,
+            c.as_mut_ptr(),
+            s(n),
+            1,
+        );
+    }
+    Ok(())
+}
 
 /// Batched matmul. `a [.., M, K]` (`[.., K, M]` when `trans_a`), `b [.., K, N]` (`[.., N, K]`
 /// when `trans_b`); `b` either has `a`'s batch dims or is 2-D and shared by every batch.
@@ -28,25 +88,10 @@ pub(crate) fn matmul(
     for bi in 0..batch {
         let a0 = bi * m * k;
         let b0 = if b_shared { 0 } else { bi * k * n };
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = 0.0f64;
-                for p in 0..k {
-                    let av = if trans_a {
-                        a[a0 + p * m + i]
-                    } else {
-                        a[a0 + i * k + p]
-                    };
-                    let bv = if trans_b {
-                        b[b0 + j * k + p]
-                    } else {
-                        b[b0 + p * n + j]
-                    };
-                    acc += f64::from(av) * f64::from(bv);
-                }
-                out[(bi * m + i) * n + j] = acc as f32;
-            }
-        }
+        let a = a.get(a0..).unwrap_or_default();
+        let b = b.get(b0..).unwrap_or_default();
+        let c = &mut out[bi * m * n..(bi + 1) * m * n];
+        sgemm((m, k, n), (a, trans_a), (b, trans_b), c)?;
     }
     Ok(TensorData::F32(out))
 }
@@ -64,13 +109,12 @@ pub(crate) fn linear(
     let od = out_shape.dims();
     let rows: usize = od[..od.len() - 1].iter().product();
     let mut out = cx.zeros(rows * n)?;
-    for r in 0..rows {
-        for j in 0..n {
-            let mut acc = bias.map_or(0.0, |b| f64::from(b[j]));
-            for p in 0..k {
-                acc += f64::from(x[r * k + p]) * f64::from(w[p * n + j]);
+    sgemm((rows, k, n), (x, false), (w, false), &mut out)?;
+    if let Some(bias) = bias {
+        for row in out.chunks_exact_mut(n.max(1)) {
+            for (o, b) in row.iter_mut().zip(bias) {
+                *o += b;
             }
-            out[r * n + j] = acc as f32;
         }
     }
     Ok(TensorData::F32(out))

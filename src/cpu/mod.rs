@@ -36,6 +36,7 @@ pub use host::{
     FALLBACK_AVAILABLE_BYTES, HOST_MEMORY_ENV, HostMemory, Retention, VALUE_BYTES,
     available_host_bytes, host_peak_bytes,
 };
+pub use matmul::sgemm;
 
 use crate::graph::infer::infer;
 use crate::graph::{DType, Graph, Op, Shape, TensorId, TensorKind};

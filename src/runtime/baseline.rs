@@ -310,7 +310,7 @@ pub fn run_baseline(
         units: tl.units.clone(),
         pool: pool.map(|r| (tl.units.len(), r)),
     };
-    let lowerer = Lowerer::new(graph, &place, gpu);
+    let lowerer = Lowerer::new(graph, &place, gpu, gpu.gemm_kernel());
     let mut lowered = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));

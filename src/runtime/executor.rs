@@ -11,7 +11,7 @@ use super::dispatch::{
 use super::guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_band};
 use super::lower::{Lowerer, Step, round4};
 use super::measure::{AllocatorBytes, AllocatorDelta, Peak, sample};
-use super::{Gpu, RuntimeError};
+use super::{GemmKernel, Gpu, RuntimeError};
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
 use std::time::Instant;
@@ -203,7 +203,18 @@ fn check_range(
 /// filled with [`SENTINEL`]), the params buffer, pipelines and every bind group at the planned
 /// offsets.
 pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compiled, RuntimeError> {
-    compile_inner(gpu, graph, layout, None)
+    compile_inner(gpu, graph, layout, None, gpu.gemm_kernel())
+}
+
+/// [`compile`] with every GEMM (matmul, linear, convolution) run by `gemm` instead of the kernel
+/// the adapter table picks: tests check both kernels, `tessera bench` times both.
+pub fn compile_with_gemm(
+    gpu: &Gpu,
+    graph: &Graph,
+    layout: &MemoryLayout,
+    gemm: GemmKernel,
+) -> Result<Compiled, RuntimeError> {
+    compile_inner(gpu, graph, layout, None, gemm)
 }
 
 /// A deliberate fault for tests that must show the guard check failing: every storage binding of
@@ -227,7 +238,7 @@ pub fn compile_with_fault(
     layout: &MemoryLayout,
     fault: Fault,
 ) -> Result<Compiled, RuntimeError> {
-    compile_inner(gpu, graph, layout, Some(fault))
+    compile_inner(gpu, graph, layout, Some(fault), gpu.gemm_kernel())
 }
 
 /// Moves the output bindings of the faulted node (see [`Fault`]).
@@ -250,9 +261,10 @@ fn compile_inner(
     graph: &Graph,
     layout: &MemoryLayout,
     fault: Option<Fault>,
+    gemm: GemmKernel,
 ) -> Result<Compiled, RuntimeError> {
     check_limits(gpu, graph, layout)?;
-    let lowerer = Lowerer::new(graph, layout, gpu);
+    let lowerer = Lowerer::new(graph, layout, gpu, gemm);
     let mut lowered: Vec<(NodeId, Vec<Step>)> = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));

@@ -7,6 +7,7 @@
 //! lavapipe's real 128 MiB.
 
 use super::RuntimeError;
+use super::gemm::GemmKernel;
 use serde::Serialize;
 
 /// The environment variable [`Gpu::new`] reads to lower `max_storage_buffer_binding_size`.
@@ -33,6 +34,7 @@ pub struct Gpu {
     limits: wgpu::Limits,
     features: wgpu::Features,
     summary: AdapterSummary,
+    gemm: GemmKernel,
 }
 
 impl Gpu {
@@ -95,12 +97,14 @@ impl Gpu {
                 .trim()
                 .to_string(),
         };
+        let gemm = GemmKernel::for_adapter(&summary);
         Ok(Gpu {
             device,
             queue,
             limits,
             features,
             summary,
+            gemm,
         })
     }
 
@@ -151,6 +155,11 @@ impl Gpu {
     /// Adapter name, backend, type and driver.
     pub fn summary(&self) -> &AdapterSummary {
         &self.summary
+    }
+
+    /// The GEMM kernel the adapter table picks for this adapter ([`GemmKernel::for_adapter`]).
+    pub fn gemm_kernel(&self) -> GemmKernel {
+        self.gemm
     }
 
     /// True when the device can write timestamps at pass boundaries.

@@ -20,6 +20,7 @@ mod baseline;
 mod dispatch;
 mod error;
 mod executor;
+mod gemm;
 mod gpu;
 mod guard;
 mod lower;
@@ -28,7 +29,10 @@ pub mod shaders;
 
 pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
 pub use error::RuntimeError;
-pub use executor::{Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault};
+pub use executor::{
+    Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault, compile_with_gemm,
+};
+pub use gemm::GemmKernel;
 pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV};
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
 pub use measure::{

@@ -15,8 +15,29 @@ pub use params::{
 
 /// Threads per workgroup of the 1-D and row kernels (`WORKGROUP_SIZE` in the WGSL).
 pub const WORKGROUP_SIZE: u32 = 256;
-/// Side of the square GEMM tile (`TILE` in matmul.wgsl).
+/// Invocations along each side of a workgroup of the workgroup-memory GEMM (`TILE` in
+/// matmul.wgsl); its block tile of C is `TILE * GEMM_TM` square.
 pub const TILE: u32 = 16;
+/// Rows and columns of C each GEMM invocation computes (`TM` in matmul.wgsl, both kernels).
+pub const GEMM_TM: u32 = 4;
+/// Depth of one K slice the workgroup-memory GEMM stages (`BK` in matmul.wgsl).
+pub const GEMM_BK: u32 = 16;
+/// Invocations along each side of a workgroup of the register-only GEMM (`REG_TILE`); its block
+/// tile of C is `REG_TILE * GEMM_TM` square.
+pub const REG_TILE: u32 = 8;
+/// Invocations along each side of a workgroup of the vec4 register GEMM (`REG4_TILE`).
+pub const REG4_TILE: u32 = 8;
+/// Rows of C each invocation of the vec4 register GEMM computes (`REG4_ROWS`), strided by
+/// `REG4_TILE`; it computes 8 adjacent columns, so its block of C is
+/// `REG4_TILE * REG4_ROWS` x `REG4_TILE * 8`.
+pub const REG4_ROWS: u32 = 8;
+/// Workgroup memory of the workgroup-memory GEMM: one A and one B slice of `BK x TILE*TM` floats.
+pub const GEMM_WORKGROUP_BYTES: u32 = 2 * GEMM_BK * TILE * GEMM_TM * 4;
+const _: () = assert!(GEMM_WORKGROUP_BYTES <= 16 * 1024);
+const _: () = assert!(
+    GEMM_TM == 4,
+    "matmul.wgsl unrolls TM = 4 (vec4 accumulators)"
+);
 /// Highest rank the broadcasting and permute kernels index (`MAX_RANK` in the WGSL).
 pub const MAX_RANK: usize = 8;
 /// Bytes of one dispatch's uniform params block: the largest `Params` struct rounded up to 16
@@ -105,6 +126,11 @@ const _: () = assert!((2 * ATTN_MAX_D + 2) * ATTN_GRAD_TILE * 4 <= 28 * 1024);
 pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("WORKGROUP_SIZE", WORKGROUP_SIZE),
     ("TILE", TILE),
+    ("TM", GEMM_TM),
+    ("BK", GEMM_BK),
+    ("REG_TILE", REG_TILE),
+    ("REG4_TILE", REG4_TILE),
+    ("REG4_ROWS", REG4_ROWS),
     ("MAX_RANK", MAX_RANK as u32),
     ("BINARY_ADD", BINARY_ADD),
     ("BINARY_SUB", BINARY_SUB),
@@ -194,7 +220,7 @@ macro_rules! kernels {
 }
 
 kernels! {
-    /// Tiled batched GEMM (matmul, linear, convolution).
+    /// Batched GEMM with block tiles staged in workgroup memory (matmul, linear, convolution).
     MatMul,
     /// Broadcasting binary op.
     Binary,
@@ -282,6 +308,10 @@ kernels! {
     AttnGradQ,
     /// Attention gradient of k or v.
     AttnGradKv,
+    /// Batched GEMM blocked in registers only, no workgroup memory (the CPU adapters' GEMM).
+    MatMulReg,
+    /// MatMulReg reading A and B as vec4s (untransposed operands aligned to 4 elements).
+    MatMulReg4,
 }
 
 impl Kernel {
@@ -289,7 +319,7 @@ impl Kernel {
     pub fn file(self) -> &'static str {
         use Kernel::*;
         match self {
-            MatMul => "matmul.wgsl",
+            MatMul | MatMulReg | MatMulReg4 => "matmul.wgsl",
             Binary | BinaryInPlace | Unary | UnaryInPlace => "elementwise.wgsl",
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => "norm.wgsl",
             Im2Col => "conv.wgsl",
@@ -357,6 +387,8 @@ impl Kernel {
             AttnStats => "attn_stats",
             AttnGradQ => "attn_grad_q",
             AttnGradKv => "attn_grad_kv",
+            MatMulReg => "matmul_reg",
+            MatMulReg4 => "matmul_reg4",
         }
     }
 
@@ -368,7 +400,7 @@ impl Kernel {
             Unary | BinaryInPlace | Softmax | Im2Col | Pool2d | GlobalAvgPool | Permute
             | ConcatPiece | Copy | Upsample2x => 2,
             Binary | LayerNormInPlace | Embedding => 3,
-            MatMul | LayerNorm | AttnTiled | ConvDirect => 4,
+            MatMul | MatMulReg | MatMulReg4 | LayerNorm | AttnTiled | ConvDirect => 4,
             AttnScores | AttnSoftmax | AttnPv => 5,
             ReduceTo | Slice | SgdStep | MomentumAccumulate => 2,
             UnaryBackward | SoftmaxBackward | MseLoss | EmbeddingBackward | CrossEntropy => 3,
@@ -380,11 +412,14 @@ impl Kernel {
         }
     }
 
-    /// Its `@workgroup_size`: TILE x TILE for the GEMM, WORKGROUP_SIZE threads otherwise.
+    /// Its `@workgroup_size`: TILE x TILE, REG_TILE x REG_TILE or REG4_TILE x REG4_TILE for the
+    /// GEMMs, WORKGROUP_SIZE threads otherwise.
     pub fn workgroup_size(self) -> [u32; 3] {
         match self {
             Kernel::MatMul => [TILE, TILE, 1],
             Kernel::AttnGradQ | Kernel::AttnGradKv => [ATTN_GRAD_ROWS, 1, 1],
+            Kernel::MatMulReg => [REG_TILE, REG_TILE, 1],
+            Kernel::MatMulReg4 => [REG4_TILE, REG4_TILE, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }
@@ -404,7 +439,7 @@ impl Kernel {
     pub fn params_layout(self) -> ParamsLayout {
         use Kernel::*;
         match self {
-            MatMul => ParamsLayout::of::<GemmParams>(),
+            MatMul | MatMulReg | MatMulReg4 => ParamsLayout::of::<GemmParams>(),
             Binary | BinaryInPlace | Unary | UnaryInPlace => {
                 ParamsLayout::of::<ElementwiseParams>()
             }

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 use tessera::graph::{Graph, NodeId, TensorKind};
 use tessera::layout::{MemoryLayout, naive_layout};
-use tessera::runtime::{Gpu, compile};
+use tessera::runtime::{Compiled, GemmKernel, Gpu, compile, compile_with_gemm};
 
 /// The test binary's one GPU (device creation is slow on lavapipe).
 pub fn gpu() -> &'static Gpu {
@@ -49,10 +49,34 @@ pub fn check(graph: &Graph, layout: &MemoryLayout, what: &str) {
 
 /// [`check`] on a given device (one created with other limits).
 pub fn check_on(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout, what: &str) {
-    let want = tessera::cpu::run_outputs(graph)
-        .unwrap_or_else(|e| panic!("{what}: CPU reference failed: {e}"));
     let compiled =
         compile(gpu, graph, layout).unwrap_or_else(|e| panic!("{what}: compile failed: {e}"));
+    check_compiled(gpu, graph, &compiled, what);
+}
+
+/// [`check`] with every GEMM run by `gemm` instead of the adapter table's kernel.
+pub fn check_gemm(graph: &Graph, layout: &MemoryLayout, gemm: GemmKernel, what: &str) {
+    check_gemm_on(gpu(), graph, layout, gemm, what);
+}
+
+/// [`check_gemm`] on a given device (one created with other limits).
+pub fn check_gemm_on(
+    gpu: &Gpu,
+    graph: &Graph,
+    layout: &MemoryLayout,
+    gemm: GemmKernel,
+    what: &str,
+) {
+    let compiled = compile_with_gemm(gpu, graph, layout, gemm)
+        .unwrap_or_else(|e| panic!("{what}: compile failed: {e}"));
+    check_compiled(gpu, graph, &compiled, what);
+}
+
+/// Runs `compiled` (of `graph`) on `gpu` and compares every output with the CPU reference as
+/// [`check`] says.
+pub fn check_compiled(gpu: &Gpu, graph: &Graph, compiled: &Compiled, what: &str) {
+    let want = tessera::cpu::run_outputs(graph)
+        .unwrap_or_else(|e| panic!("{what}: CPU reference failed: {e}"));
     let got = compiled
         .run(gpu)
         .unwrap_or_else(|e| panic!("{what}: run failed: {e}"));

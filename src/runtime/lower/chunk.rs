@@ -195,6 +195,7 @@ mod tests {
             max_groups: 65_535,
             max_binding: limit,
             align: 256,
+            gemm: crate::runtime::GemmKernel::Tiled,
         };
         let largest = graph.tensors.iter().map(|t| t.size_bytes()).max();
         assert!(largest > Some(limit), "{largest:?}");

@@ -1,7 +1,7 @@
 //! Convolution lowering, by the op's [`ConvMethod`]. Tiled im2col + GEMM: each tile of one
 //! image's output positions is two dispatches, im2col into the node's workspace and the GEMM
 //! writing those columns of the NCHW output, and both read ONE params block ([`ConvParams`],
-//! whose first 84 bytes are the GEMM's [`GemmParams`](crate::runtime::shaders::GemmParams)), so
+//! whose first 88 bytes are the GEMM's [`GemmParams`](crate::runtime::shaders::GemmParams)), so
 //! a convolution adds one block per tile to the params buffer (about 64 KiB of column matrix per
 //! 160 B block, less under a workspace cap). Direct: one dispatch of conv_direct.wgsl, one
 //! workgroup per block of output positions x output channels, no workspace.
@@ -148,7 +148,7 @@ fn im2col(cx: &NodeCx<'_>, a: &Conv2dAttrs, cap: Option<u64>) -> Result<Vec<Step
                 c_offset: image * o * plane + start,
                 ..Gemm::default()
             };
-            let (gemm_params, gemm_groups) = gemm.lower(cx)?;
+            let (gemm_params, gemm_groups, gemm_kernel) = gemm.lower(cx, cx.lw.gemm, [wr, ws])?;
             let params = ConvParams {
                 total: cx.u32_of(ckk * cols, "im2col tile elements")?,
                 cols: cx.u32_of(cols, "tile columns")?,
@@ -158,7 +158,8 @@ fn im2col(cx: &NodeCx<'_>, a: &Conv2dAttrs, cap: Option<u64>) -> Result<Vec<Step
             };
             let im2col_groups = cx.groups_1d(ckk * cols)?;
             steps.push(cx.step(Kernel::Im2Col, vec![xr, ws], &params, im2col_groups));
-            steps.push(cx.step(Kernel::MatMul, vec![wr, ws, c, bias], &params, gemm_groups));
+            let gemm_bindings = vec![wr, ws, c, bias];
+            steps.push(cx.step(gemm_kernel, gemm_bindings, &params, gemm_groups));
             start += cols;
         }
     }

@@ -6,16 +6,21 @@
 use super::Lowerer;
 use crate::graph::{AttentionKernel, DType, Graph, GraphBuilder, Init, Op, TensorKind};
 use crate::layout::naive_layout;
-use crate::runtime::Gpu;
 use crate::runtime::dispatch::{
     ParamsBuffer, Pipelines, bind_step, output_specs, read_ranges, submit_steps, to_outputs,
 };
+use crate::runtime::{GemmKernel, Gpu};
 
 /// The per-dimension limit the lowering is told.
 const TINY: u32 = 5;
 
 /// Runs `graph` with every dispatch lowered against [`TINY`] and compares with the CPU.
 fn check_folded(gpu: &Gpu, graph: &Graph, what: &str) {
+    check_folded_with(gpu, graph, what, gpu.gemm_kernel());
+}
+
+/// [`check_folded`] with `gemm` running the GEMMs.
+fn check_folded_with(gpu: &Gpu, graph: &Graph, what: &str, gemm: GemmKernel) {
     let layout =
         naive_layout(graph, gpu.min_storage_buffer_offset_alignment()).expect("naive layout");
     let lowerer = Lowerer {
@@ -24,6 +29,7 @@ fn check_folded(gpu: &Gpu, graph: &Graph, what: &str) {
         max_groups: TINY,
         max_binding: gpu.max_binding(),
         align: gpu.min_storage_buffer_offset_alignment(),
+        gemm,
     };
     let steps: Vec<_> = graph
         .node_ids()
@@ -87,9 +93,10 @@ fn every_folded_kernel_family_agrees_with_the_cpu() {
     let y = b.relu("relu", x).expect("relu");
     b.output(y);
     check_folded(&gpu, &b.build().expect("graph"), "relu");
-    // GEMM: 31 row tiles of a linear; 3 batches of 9 row tiles of a matmul.
+    // GEMM: 31 row tiles of 64 (61 of 32) of a linear; 3 batches of 3 (5) row tiles of a
+    // matmul; both GEMM kernels.
     let mut b = GraphBuilder::new();
-    let x = input(&mut b, &[16 * 30 + 7, 3], 2);
+    let x = input(&mut b, &[64 * 30 + 7, 3], 2);
     let w = b.weight("w", &[3, 5], 3, 0.5);
     let bias = b.weight("bias", &[5], 4, 0.5);
     let y = b.linear("linear", x, w, Some(bias)).expect("linear");
@@ -102,7 +109,10 @@ fn every_folded_kernel_family_agrees_with_the_cpu() {
     };
     let z = b.op("matmul", mm, &[a, m]).expect("matmul");
     b.output(z);
-    check_folded(&gpu, &b.build().expect("graph"), "gemm");
+    let g = b.build().expect("graph");
+    for gemm in GemmKernel::ALL {
+        check_folded_with(&gpu, &g, &format!("gemm {}", gemm.name()), gemm);
+    }
     // Rows: 31 softmax rows; attention with 2 x 16 rows; tiled attention with 30 row blocks.
     let mut b = GraphBuilder::new();
     let x = input(&mut b, &[31, 7], 7);

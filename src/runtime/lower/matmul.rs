@@ -1,20 +1,22 @@
 //! GEMM lowering: batched matmul (optional transposes, shared 2-D b), linear (optional bias),
-//! and the GEMM shape that convolution reuses. The TILE x TILE output tiles are numbered
-//! linearly and folded into a 2-D or 3-D grid past the per-dimension workgroup limit.
+//! and the GEMM shape that convolution reuses, for the lowerer's [`GemmKernel`]. The square
+//! block tiles of C (64 or 32 wide, by kernel) are numbered linearly and folded into a 2-D or
+//! 3-D grid past the per-dimension workgroup limit.
 //!
 //! A GEMM whose a, b or c is larger than one storage binding runs as one dispatch per block
 //! (per matrix of the batch): rows of C (and A) when A or C is too large, columns of C (rows of
 //! a transposed B) when a transposed B is too large, and the reduced dimension K when a
 //! non-transposed B (or a transposed A) is too large, each later K block adding to C. Each
 //! block binds only the stored rows it reads, from an aligned offset, and passes the leading
-//! dimensions and element offsets to the kernel.
+//! dimensions and element offsets to the kernel, which takes the vec4 entry only where the
+//! block's offsets and leading dimensions align (`Gemm::vec4_ok`).
 
 use super::chunk::blocks;
 use super::cx::NodeCx;
 use super::{Region, Step};
 use crate::graph::TensorId;
-use crate::runtime::RuntimeError;
-use crate::runtime::shaders::{GemmParams, Kernel, TILE};
+use crate::runtime::shaders::{GemmParams, Kernel};
+use crate::runtime::{GemmKernel, RuntimeError};
 
 /// Everything that decides one GEMM dispatch, in elements.
 #[derive(Clone, Copy, Debug, Default)]
@@ -34,11 +36,12 @@ pub(super) struct Gemm {
     pub group_stride: u64,
     /// Element offset of the output.
     pub c_offset: u64,
-    /// Leading dimensions of stored A and B (`None`: packed, K or M for A, N or K for B).
-    pub ld: [Option<u64>; 2],
-    /// Element offsets of A and B inside their bindings.
+    /// Leading dimensions of a, b and c as stored; 0 means dense (derived from m, n, k, the
+    /// transposes and col_group).
+    pub ld: [u64; 3],
+    /// Element offsets of a and b in their bindings.
     pub ab_offset: [u64; 2],
-    /// Add the product to what C holds.
+    /// Add the product to what C holds (a later block of K).
     pub accumulate: bool,
 }
 
@@ -50,20 +53,67 @@ pub(super) struct Operands {
 }
 
 impl Gemm {
-    /// The params block and the folded workgroup grid, every value checked to fit 32 bits.
-    pub fn lower(&self, cx: &NodeCx<'_>) -> Result<(GemmParams, [u32; 3]), RuntimeError> {
-        let t = u64::from(TILE);
-        let (tiles_n, tiles_m) = (self.n.div_ceil(t), self.m.div_ceil(t));
-        // Row and column indices reach tiles * TILE - 1 in the shader.
-        cx.u32_of(tiles_n * t, "GEMM columns rounded up to the tile")?;
-        cx.u32_of(tiles_m * t, "GEMM rows rounded up to the tile")?;
+    /// Leading dimensions `[lda, ldb, ldc]`: the given ones, dense where 0.
+    fn leading(&self) -> [u64; 3] {
+        let [ta, tb] = self.trans;
+        let dense = [
+            if ta { self.m } else { self.k },
+            if tb { self.k } else { self.n },
+            self.col_group,
+        ];
+        let mut ld = self.ld;
+        for (l, d) in ld.iter_mut().zip(dense) {
+            if *l == 0 {
+                *l = d;
+            }
+        }
+        ld
+    }
+
+    /// Whether `matmul_reg4` may read a and b (bound as `regions`) as vec4s: no transposes,
+    /// and K, N, the leading dimensions, offsets, batch strides, binding offsets and sizes all
+    /// whole vec4s, so the vec4 view loses no element. A block of a GEMM split over bindings
+    /// (`block`) passes its own K, N, lda/ldb and element offsets, so it takes the vec4 entry
+    /// only where those align too.
+    fn vec4_ok(&self, regions: [Region; 2]) -> bool {
+        let [lda, ldb, _] = self.leading();
+        let words = [
+            self.k,
+            self.n,
+            lda,
+            ldb,
+            self.ab_offset[0],
+            self.ab_offset[1],
+            self.strides[0],
+            self.strides[1],
+        ];
+        self.trans == [false, false]
+            && words.iter().all(|w| w % 4 == 0)
+            && regions
+                .iter()
+                .all(|r| r.size % 16 == 0 && r.offset % 16 == 0)
+    }
+
+    /// The params block, the folded workgroup grid and the kernel for `gemm` with a and b bound
+    /// as `ab`, every index the shader computes checked to fit 32 bits.
+    pub fn lower(
+        &self,
+        cx: &NodeCx<'_>,
+        gemm: GemmKernel,
+        ab: [Region; 2],
+    ) -> Result<(GemmParams, [u32; 3], Kernel), RuntimeError> {
+        let (kernel, block) = gemm.entry(self.vec4_ok(ab));
+        let [bm, bn] = block.map(u64::from);
+        let (tiles_n, tiles_m) = (self.n.div_ceil(bn), self.m.div_ceil(bm));
+        // Row and column indices reach tiles * block - 1 in the shader.
+        cx.u32_of(tiles_n * bn, "GEMM columns rounded up to the tile")?;
+        cx.u32_of(tiles_m * bm, "GEMM rows rounded up to the tile")?;
         let tiles = tiles_n
             .checked_mul(tiles_m)
             .and_then(|x| x.checked_mul(self.batch))
             .ok_or_else(|| cx.too_large("GEMM tile count overflows"))?;
         let w = |x: u64, what: &str| cx.u32_of(x, what);
-        let packed_a = if self.trans[0] { self.m } else { self.k };
-        let packed_b = if self.trans[1] { self.k } else { self.n };
+        let [lda, ldb, ldc] = self.leading();
         let params = GemmParams {
             m: w(self.m, "GEMM rows")?,
             n: w(self.n, "GEMM columns")?,
@@ -81,20 +131,21 @@ impl Gemm {
             tiles_n: w(tiles_n, "column tiles")?,
             tiles_m: w(tiles_m, "row tiles")?,
             tiles: w(tiles, "GEMM tiles")?,
-            lda: w(self.ld[0].unwrap_or(packed_a), "a leading dimension")?,
-            ldb: w(self.ld[1].unwrap_or(packed_b), "b leading dimension")?,
+            lda: w(lda, "a leading dimension")?,
+            ldb: w(ldb, "b leading dimension")?,
+            ldc: w(ldc, "c leading dimension")?,
             a_offset: w(self.ab_offset[0], "a offset")?,
             b_offset: w(self.ab_offset[1], "b offset")?,
             accumulate: u32::from(self.accumulate),
         };
-        Ok((params, cx.grid(tiles)?))
+        Ok((params, cx.grid(tiles)?, kernel))
     }
 
     /// The steps of a plain GEMM (`col_group` = n, no output offset): one dispatch when every
     /// binding fits the device, else one per block (see the module docs).
     fn steps(&self, cx: &NodeCx<'_>, ops: &Operands) -> Result<Vec<Step>, RuntimeError> {
         if cx.all_fit(&ops.regions) {
-            return self.step(cx, ops.regions.to_vec());
+            return Ok(vec![self.step(cx, ops.regions)?]);
         }
         let [mc, nc, kc] = self.block_sizes(cx, ops)?;
         // A per-column bias is indexed by the block's column, a per-row one by its row.
@@ -150,6 +201,13 @@ impl Gemm {
         for (t, rows, len, dim) in stored {
             if !fits(rows, len) {
                 let fit = cx.chunk_rows(t, len.saturating_mul(4), 1, slack)?;
+                // Whole vec4s of columns and depth per block, so that blocks of aligned
+                // operands still take the vec4 entry (`vec4_ok`).
+                let fit = if dim > 0 && fit >= 4 {
+                    fit / 4 * 4
+                } else {
+                    fit
+                };
                 sizes[dim] = sizes[dim].min(fit);
             }
         }
@@ -195,18 +253,18 @@ impl Gemm {
             col_group: n,
             group_stride: m * n,
             c_offset: u64::from(c_off),
-            ld: [Some(if ta { m } else { k }), Some(if tb { k } else { n })],
+            ld: [if ta { m } else { k }, if tb { k } else { n }, n],
             ab_offset: [u64::from(a_off), u64::from(b_off)],
             accumulate: !first,
         };
         let bias = if self.bias_mode == 0 { rc } else { bias };
-        gemm.step(cx, vec![ra, rb, rc, bias])
+        Ok(vec![gemm.step(cx, [ra, rb, rc, bias])?])
     }
 
-    /// One MatMul step binding a, b, c and bias.
-    fn step(&self, cx: &NodeCx<'_>, bindings: Vec<Region>) -> Result<Vec<Step>, RuntimeError> {
-        let (params, groups) = self.lower(cx)?;
-        Ok(vec![cx.step(Kernel::MatMul, bindings, &params, groups)])
+    /// One GEMM step binding a, b, c and bias.
+    fn step(&self, cx: &NodeCx<'_>, bindings: [Region; 4]) -> Result<Step, RuntimeError> {
+        let (params, groups, kernel) = self.lower(cx, cx.lw.gemm, [bindings[0], bindings[1]])?;
+        Ok(cx.step(kernel, bindings.to_vec(), &params, groups))
     }
 }
 
@@ -276,4 +334,119 @@ pub(super) fn linear(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         tensors: [x, w, out],
     };
     gemm.steps(cx, &ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Lowerer, Step};
+    use crate::graph::{DType, GraphBuilder, Init, NodeId, Op};
+    use crate::layout::naive_layout;
+    use crate::runtime::GemmKernel;
+    use crate::runtime::shaders::GemmParams;
+    use crate::runtime::shaders::Kernel;
+
+    /// The steps of `[m, k] x [k, n]` (stored transposed per `t`) lowered with `gemm` for a
+    /// device whose storage bindings hold `max_binding` bytes (32-byte offset alignment).
+    fn steps_of(
+        gemm: GemmKernel,
+        (m, k, n): (usize, usize, usize),
+        t: (bool, bool),
+        max_binding: u64,
+    ) -> Vec<Step> {
+        let mut b = GraphBuilder::new();
+        let init = Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        };
+        let a = b.input(
+            "a",
+            &if t.0 { [k, m] } else { [m, k] },
+            DType::F32,
+            init.clone(),
+        );
+        let w = b.input("b", &if t.1 { [n, k] } else { [k, n] }, DType::F32, init);
+        let op = Op::MatMul {
+            trans_a: t.0,
+            trans_b: t.1,
+        };
+        let y = b.op("y", op, &[a, w]).expect("matmul");
+        b.output(y);
+        let g = b.build().expect("graph");
+        let layout = naive_layout(&g, 32).expect("layout");
+        let lw = Lowerer {
+            graph: &g,
+            place: &layout,
+            max_groups: 65535,
+            max_binding,
+            align: 32,
+            gemm,
+        };
+        lw.lower(NodeId(0)).expect("lower")
+    }
+
+    /// The kernel of the one GEMM step of `[m, k] x [k, n]` (stored transposed per `t`).
+    fn kernel_of(gemm: GemmKernel, mkn: (usize, usize, usize), t: (bool, bool)) -> Kernel {
+        let steps = steps_of(gemm, mkn, t, u64::MAX);
+        assert_eq!(steps.len(), 1);
+        steps[0].kernel
+    }
+
+    /// The GEMM params block of `step`.
+    fn params(step: &Step) -> GemmParams {
+        let bytes: &[u8] = bytemuck::cast_slice(&step.params);
+        bytemuck::pod_read_unaligned(&bytes[..std::mem::size_of::<GemmParams>()])
+    }
+
+    #[test]
+    fn blocks_over_bindings_keep_the_vec4_entry_where_their_offsets_align() {
+        // B [300, 72] is 86,400 bytes > 64 KiB: depth blocks of whole vec4s, the later ones
+        // accumulating into C at 4-aligned offsets of B.
+        let steps = steps_of(GemmKernel::Register, (8, 300, 72), (false, false), 64 << 10);
+        assert!(steps.len() > 1, "{} steps", steps.len());
+        let mut depth = 0;
+        for (i, s) in steps.iter().enumerate() {
+            let p = params(s);
+            assert_eq!(s.kernel, Kernel::MatMulReg4, "block {i}");
+            assert_eq!(p.accumulate, u32::from(i > 0), "block {i}");
+            assert_eq!(
+                (p.lda, p.ldb, p.ldc, p.k % 4),
+                (300, 72, 72, 0),
+                "block {i}"
+            );
+            assert_eq!(p.b_offset % 4, 0, "block {i}");
+            depth += p.k;
+        }
+        assert_eq!(depth, 300);
+        // N = 70: the same split, but N and ldb are not whole vec4s.
+        let steps = steps_of(GemmKernel::Register, (8, 300, 70), (false, false), 64 << 10);
+        assert!(steps.len() > 1);
+        assert!(steps.iter().all(|s| s.kernel == Kernel::MatMulReg));
+        // The tiled kernel takes the same blocks with the same flags.
+        let steps = steps_of(GemmKernel::Tiled, (8, 300, 72), (false, false), 64 << 10);
+        assert!(steps.iter().all(|s| s.kernel == Kernel::MatMul));
+        assert!(steps.iter().skip(1).all(|s| params(s).accumulate == 1));
+    }
+
+    #[test]
+    fn the_vec4_entry_runs_only_where_every_operand_aligns() {
+        let reg = GemmKernel::Register;
+        assert_eq!(
+            kernel_of(reg, (5, 8, 12), (false, false)),
+            Kernel::MatMulReg4
+        );
+        // K, N not multiples of 4, or a transposed operand: the scalar entry.
+        assert_eq!(
+            kernel_of(reg, (5, 7, 12), (false, false)),
+            Kernel::MatMulReg
+        );
+        assert_eq!(
+            kernel_of(reg, (5, 8, 10), (false, false)),
+            Kernel::MatMulReg
+        );
+        assert_eq!(kernel_of(reg, (4, 8, 12), (true, false)), Kernel::MatMulReg);
+        assert_eq!(kernel_of(reg, (4, 8, 12), (false, true)), Kernel::MatMulReg);
+        let tiled = GemmKernel::Tiled;
+        assert_eq!(kernel_of(tiled, (5, 8, 12), (false, false)), Kernel::MatMul);
+        assert_eq!(kernel_of(tiled, (5, 7, 12), (true, true)), Kernel::MatMul);
+    }
 }

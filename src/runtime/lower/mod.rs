@@ -21,6 +21,8 @@ mod data;
 mod elementwise;
 #[cfg(test)]
 mod fold_tests;
+#[cfg(test)]
+mod gemm_ld_tests;
 mod grad;
 mod matmul;
 mod norm;
@@ -34,6 +36,7 @@ use crate::layout::MemoryLayout;
 use cx::NodeCx;
 use std::sync::Arc;
 
+use super::gemm::GemmKernel;
 use super::shaders::Kernel;
 
 /// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
@@ -104,17 +107,25 @@ pub(crate) struct Lowerer<'a> {
     pub max_binding: u64,
     /// `min_storage_buffer_offset_alignment`: every binding starts at a multiple of it.
     pub align: u64,
+    /// The GEMM kernel of matmul, linear and convolution.
+    pub gemm: GemmKernel,
 }
 
 impl<'a> Lowerer<'a> {
-    /// A lowerer for `gpu`'s limits.
-    pub fn new(graph: &'a Graph, place: &'a dyn Placement, gpu: &super::Gpu) -> Lowerer<'a> {
+    /// A lowerer for `gpu`'s limits, lowering GEMMs with `gemm`.
+    pub fn new(
+        graph: &'a Graph,
+        place: &'a dyn Placement,
+        gpu: &super::Gpu,
+        gemm: GemmKernel,
+    ) -> Lowerer<'a> {
         Lowerer {
             graph,
             place,
             max_groups: gpu.limits().max_compute_workgroups_per_dimension,
             max_binding: gpu.max_binding(),
             align: gpu.min_storage_buffer_offset_alignment(),
+            gemm,
         }
     }
 }

@@ -68,7 +68,8 @@ macro_rules! params_struct {
 }
 
 params_struct! {
-    /// `Params` of matmul.wgsl: a batched GEMM over a folded grid of TILE x TILE output tiles.
+    /// `Params` of matmul.wgsl (all three GEMM entry points): a batched GEMM over a folded grid
+    /// of block tiles of C (sides from [`GemmKernel::entry`](crate::runtime::GemmKernel::entry)).
     GemmParams {
         /// Rows of C.
         m: u32,
@@ -96,9 +97,9 @@ params_struct! {
         group_stride: u32,
         /// Element offset added to every output index.
         c_offset: u32,
-        /// Tiles along n: ceil(n / TILE).
+        /// Tiles along n: ceil(n / block).
         tiles_n: u32,
-        /// Tiles along m: ceil(m / TILE).
+        /// Tiles along m: ceil(m / block).
         tiles_m: u32,
         /// Tiles in all: tiles_n * tiles_m * batch (the folded grid may hold more workgroups).
         tiles: u32,
@@ -107,6 +108,8 @@ params_struct! {
         lda: u32,
         /// Elements between rows of stored B (N, or K when trans_b, when packed).
         ldb: u32,
+        /// Elements between rows of C inside an output group (col_group for a dense output).
+        ldc: u32,
         /// Element offset of this dispatch's A inside its binding.
         a_offset: u32,
         /// Element offset of this dispatch's B inside its binding.
@@ -118,7 +121,7 @@ params_struct! {
 
 params_struct! {
     /// `Params` of conv.wgsl: one im2col tile and the GEMM over it share this block, so its
-    /// first 84 bytes are a [`GemmParams`] (same names, same offsets) read by matmul.wgsl.
+    /// first 88 bytes are a [`GemmParams`] (same names, same offsets) read by matmul.wgsl.
     ConvParams {
         /// GEMM: output channels.
         m: u32,
@@ -156,6 +159,8 @@ params_struct! {
         lda: u32,
         /// GEMM: the tile's columns (the column matrix's row length).
         ldb: u32,
+        /// GEMM: OH*OW.
+        ldc: u32,
         /// GEMM: 0.
         a_offset: u32,
         /// GEMM: 0.
@@ -461,7 +466,7 @@ params_struct! {
 }
 
 impl GemmParams {
-    /// A convolution tile's block: this GEMM in the first 84 bytes, the im2col fields of
+    /// A convolution tile's block: this GEMM in the first 88 bytes, the im2col fields of
     /// `im2col` after them.
     pub fn with_im2col(&self, im2col: &ConvParams) -> ConvParams {
         ConvParams {
@@ -483,6 +488,7 @@ impl GemmParams {
             tiles: self.tiles,
             lda: self.lda,
             ldb: self.ldb,
+            ldc: self.ldc,
             a_offset: self.a_offset,
             b_offset: self.b_offset,
             accumulate: self.accumulate,

@@ -1,0 +1,339 @@
+//! What `tessera bench` measures, side by side in one process on one machine:
+//!
+//! - GEMM throughput: each WGSL GEMM kernel ([`GemmKernel::ALL`]) on the adapter and the CPU
+//!   reference's [`sgemm`] (`matrixmultiply`, threaded) on the host, at the same shapes and on
+//!   the same data; the GPU result is checked against the CPU one. Figures are best of `reps`
+//!   runs after one warm-up. GPU time is the compute pass's timestamps where the device has them,
+//!   else the run's wall time (input upload and readback included); [`GemmBench::timer`] says
+//!   which.
+//! - Model run time: the planned single-buffer run against the naive-dynamic run (a buffer per
+//!   tensor, created before its producer, destroyed after its last reader) and the
+//!   caching-allocator run, each best of `reps` host wall times of one whole graph run (the
+//!   baselines also sample the allocator after every node, as `tessera run` does).
+//!
+//! Ratios are the figures: on lavapipe the shaders run on the same CPU cores as the sgemm.
+
+use crate::cpu::{CpuError, sgemm};
+use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Op, TensorKind};
+use crate::layout::naive_layout;
+use crate::models::{ModelError, ModelOptions, build};
+use crate::pipeline::{PlanConfig, plan_graph};
+use crate::plan::PlanError;
+use crate::runtime::{
+    AdapterSummary, Baseline, GemmKernel, Gpu, RuntimeError, compile, compile_with_gemm,
+    run_baseline,
+};
+use serde::Serialize;
+use std::time::Instant;
+use thiserror::Error;
+
+/// Anything a benchmark can fail with.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    /// Building a benchmark graph failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// Building a model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The GPU runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The CPU sgemm failed.
+    #[error(transparent)]
+    Cpu(#[from] CpuError),
+    /// A kernel's result differs from the CPU sgemm's beyond the tolerance.
+    #[error(
+        "GEMM {m}x{k}x{n} ({kernel}): max abs error {err} vs the CPU sgemm exceeds {tolerance}"
+    )]
+    Wrong {
+        /// Rows.
+        m: usize,
+        /// Depth.
+        k: usize,
+        /// Columns.
+        n: usize,
+        /// The kernel.
+        kernel: &'static str,
+        /// Its max abs error.
+        err: f32,
+        /// The tolerance (1e-4 of the largest |value|, at least 1e-4).
+        tolerance: f32,
+    },
+}
+
+/// One kernel at one shape.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelTime {
+    /// `tiled` or `register`.
+    pub kernel: GemmKernel,
+    /// Best time of one GEMM, ms.
+    pub ms: f64,
+    /// 2*M*N*K / time.
+    pub gflops: f64,
+    /// GFLOP/s of this kernel over the CPU sgemm's.
+    pub ratio_to_cpu: f64,
+    /// Largest |GPU - CPU| over C.
+    pub max_abs_err: f32,
+}
+
+/// One GEMM shape, C[M, N] = A[M, K] B[K, N].
+#[derive(Clone, Debug, Serialize)]
+pub struct GemmRow {
+    /// Rows of C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// Depth.
+    pub k: usize,
+    /// 2*M*N*K.
+    pub flops: u64,
+    /// Best CPU sgemm time, ms.
+    pub cpu_ms: f64,
+    /// CPU sgemm GFLOP/s.
+    pub cpu_gflops: f64,
+    /// Every GPU kernel.
+    pub kernels: Vec<KernelTime>,
+}
+
+/// The GEMM section of `tessera bench`.
+#[derive(Clone, Debug, Serialize)]
+pub struct GemmBench {
+    /// `timestamps` (compute pass only) or `wall` (upload and readback included).
+    pub timer: &'static str,
+    /// The kernel the adapter table picks.
+    pub table_kernel: GemmKernel,
+    /// The CPU sgemm: crate and threads.
+    pub cpu: String,
+    /// One row per shape.
+    pub rows: Vec<GemmRow>,
+}
+
+/// One model's run times.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelTimes {
+    /// The model name.
+    pub model: String,
+    /// Planned single-buffer run, best wall ms.
+    pub planned_ms: f64,
+    /// Naive-dynamic run, best wall ms.
+    pub naive_dynamic_ms: f64,
+    /// Caching-allocator run, best wall ms.
+    pub caching_ms: f64,
+    /// naive_dynamic_ms / planned_ms (above 1: the planned run is faster).
+    pub naive_dynamic_over_planned: f64,
+    /// caching_ms / planned_ms.
+    pub caching_over_planned: f64,
+}
+
+/// Everything `tessera bench` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// The adapter.
+    pub adapter: AdapterSummary,
+    /// GEMM throughput.
+    pub gemm: GemmBench,
+    /// Model run times.
+    pub models: Vec<ModelTimes>,
+}
+
+/// The default GEMM shapes `(m, k, n)`: square 256 to 2048, skinny (one row, a tall thin and a
+/// deep thin product) and odd sizes.
+pub const DEFAULT_SHAPES: &[(usize, usize, usize)] = &[
+    (256, 256, 256),
+    (512, 512, 512),
+    (1024, 1024, 1024),
+    (2048, 2048, 2048),
+    (1, 1024, 1024),
+    (4096, 64, 64),
+    (64, 4096, 64),
+    (127, 65, 257),
+    (1000, 999, 1001),
+];
+
+/// The `matrixmultiply` threads: `MATMUL_NUM_THREADS`, else the physical cores, clamped 1..=4
+/// (the crate's rule).
+fn cpu_threads() -> usize {
+    std::env::var("MATMUL_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+        .clamp(1, 4)
+}
+
+/// A graph computing one `[m, k] x [k, n]` matmul of two inputs.
+fn gemm_graph(m: usize, k: usize, n: usize) -> Result<Graph, GraphError> {
+    let mut b = GraphBuilder::new();
+    let x = b.input(
+        "a",
+        &[m, k],
+        DType::F32,
+        Init::Uniform {
+            seed: 1,
+            scale: 1.0,
+        },
+    );
+    let w = b.input(
+        "b",
+        &[k, n],
+        DType::F32,
+        Init::Uniform {
+            seed: 2,
+            scale: 1.0,
+        },
+    );
+    let mm = Op::MatMul {
+        trans_a: false,
+        trans_b: false,
+    };
+    let y = b.op("c", mm, &[x, w])?;
+    b.output(y);
+    b.build()
+}
+
+/// The f32 values of the graph's input tensors, in order.
+fn input_values(graph: &Graph) -> Vec<Vec<f32>> {
+    graph
+        .tensors_of_kind(TensorKind::Input)
+        .into_iter()
+        .map(|t| {
+            let tensor = &graph.tensors[t.index()];
+            let words = tensor.init.words(tensor.shape.numel() as usize);
+            words.into_iter().map(f32::from_bits).collect()
+        })
+        .collect()
+}
+
+/// Best of `reps` (at least one) values of `f`.
+fn best<E>(reps: usize, mut f: impl FnMut() -> Result<f64, E>) -> Result<f64, E> {
+    let mut best = f64::INFINITY;
+    for _ in 0..reps.max(1) {
+        best = best.min(f()?);
+    }
+    Ok(best)
+}
+
+fn gflops(flops: u64, ms: f64) -> f64 {
+    flops as f64 / (ms.max(1e-9) * 1e6)
+}
+
+/// One shape: the CPU sgemm and every GPU kernel, best of `reps`.
+fn gemm_row(
+    gpu: &Gpu,
+    (m, k, n): (usize, usize, usize),
+    reps: usize,
+) -> Result<GemmRow, BenchError> {
+    let graph = gemm_graph(m, k, n)?;
+    let inputs = input_values(&graph);
+    let (a, b) = (&inputs[0], &inputs[1]);
+    let mut want = vec![0.0f32; m * n];
+    sgemm((m, k, n), (a, false), (b, false), &mut want)?;
+    let cpu_ms = best(reps, || -> Result<f64, BenchError> {
+        let t = Instant::now();
+        sgemm((m, k, n), (a, false), (b, false), &mut want)?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
+    })?;
+    let flops = 2 * (m * n * k) as u64;
+    let cpu_gflops = gflops(flops, cpu_ms);
+    let scale = want.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+    let layout = naive_layout(&graph, gpu.min_storage_buffer_offset_alignment())?;
+    let mut kernels = Vec::new();
+    for kernel in GemmKernel::ALL {
+        let compiled = compile_with_gemm(gpu, &graph, &layout, kernel)?;
+        let mut out = compiled.run(gpu)?;
+        let ms = best(reps, || -> Result<f64, BenchError> {
+            out = compiled.run(gpu)?;
+            Ok(out.gpu_ms.unwrap_or(out.wall_ms))
+        })?;
+        let got = out.outputs.first().map(|o| o.to_f32()).unwrap_or_default();
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs())
+            // NaN wins, so a NaN output fails the check below.
+            .fold(0.0f32, |e, d| if d.is_nan() || d > e { d } else { e });
+        let tolerance = 1e-4 * scale;
+        if err.is_nan() || err > tolerance || got.len() != want.len() {
+            let kernel = kernel.name();
+            return Err(BenchError::Wrong {
+                m,
+                k,
+                n,
+                kernel,
+                err,
+                tolerance,
+            });
+        }
+        let g = gflops(flops, ms);
+        kernels.push(KernelTime {
+            kernel,
+            ms,
+            gflops: g,
+            ratio_to_cpu: g / cpu_gflops,
+            max_abs_err: err,
+        });
+    }
+    Ok(GemmRow {
+        m,
+        n,
+        k,
+        flops,
+        cpu_ms,
+        cpu_gflops,
+        kernels,
+    })
+}
+
+/// GEMM throughput at `shapes` (`(m, k, n)`), best of `reps`.
+pub fn bench_gemm(
+    gpu: &Gpu,
+    shapes: &[(usize, usize, usize)],
+    reps: usize,
+) -> Result<GemmBench, BenchError> {
+    let rows = shapes
+        .iter()
+        .map(|&s| gemm_row(gpu, s, reps))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(GemmBench {
+        timer: if gpu.has_timestamps() {
+            "timestamps"
+        } else {
+            "wall"
+        },
+        table_kernel: gpu.gemm_kernel(),
+        cpu: format!("matrixmultiply 0.3 sgemm, {} threads", cpu_threads()),
+        rows,
+    })
+}
+
+/// Planned, naive-dynamic and caching run times of model `name` at its default size, planned
+/// with `cfg`, best of `reps` wall times each.
+pub fn bench_model(
+    gpu: &Gpu,
+    name: &str,
+    cfg: &PlanConfig,
+    reps: usize,
+) -> Result<ModelTimes, BenchError> {
+    let graph = build(name, &ModelOptions::default())?;
+    let planned = plan_graph(&graph, cfg)?;
+    let graph = &planned.graph;
+    let compiled = compile(gpu, graph, &planned.layout)?;
+    compiled.run(gpu)?;
+    let planned_ms = best(reps, || compiled.run(gpu).map(|o| o.wall_ms))?;
+    let baseline = |which| best(reps, || run_baseline(gpu, graph, which).map(|b| b.wall_ms));
+    let naive_dynamic_ms = baseline(Baseline::NaiveDynamic)?;
+    let caching_ms = baseline(Baseline::Caching)?;
+    Ok(ModelTimes {
+        model: name.to_string(),
+        planned_ms,
+        naive_dynamic_ms,
+        caching_ms,
+        naive_dynamic_over_planned: naive_dynamic_ms / planned_ms.max(1e-9),
+        caching_over_planned: caching_ms / planned_ms.max(1e-9),
+    })
+}

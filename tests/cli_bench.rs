@@ -1,0 +1,83 @@
+//! `tessera bench` on tiny shapes and one small model (a smoke test: no timed assertions): the
+//! table and the JSON carry both GEMM kernels and the CPU sgemm side by side with their ratios,
+//! and the planned, naive-dynamic and caching run times; bad `--shapes` and `--models` values
+//! are one-line errors. Runs the real `tessera` binary on the test GPU (lavapipe in CI).
+
+mod cli_support;
+
+use cli_support::{fails_with, read_json, scratch, succeeds};
+
+#[test]
+fn bench_reports_gemm_ratios_and_model_times() {
+    let path = scratch("cli-bench", "bench.json");
+    let p = path.to_string_lossy().to_string();
+    let args = [
+        "bench",
+        "--shapes",
+        "3x5x7,17x1x65,8x12x16",
+        "--reps",
+        "1",
+        "--models",
+        "mlp",
+        "--json",
+        &p,
+    ];
+    let out = succeeds(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "cpu GFLOP/s",
+        "tiled / cpu",
+        "register / cpu",
+        "naive-dynamic / planned",
+    ] {
+        assert!(stdout.contains(needle), "no `{needle}` in:\n{stdout}");
+    }
+    let j = read_json(&path);
+    assert!(j["adapter"]["name"].is_string());
+    let rows = j["gemm"]["rows"].as_array().expect("gemm.rows");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (rows[0]["m"].as_u64(), rows[0]["k"].as_u64()),
+        (Some(3), Some(5))
+    );
+    assert_eq!(rows[2]["flops"].as_u64(), Some(2 * 8 * 12 * 16));
+    for r in rows {
+        assert!(r["cpu_gflops"].as_f64().is_some_and(|g| g > 0.0), "{r}");
+        let kernels = r["kernels"].as_array().expect("kernels");
+        let names: Vec<_> = kernels.iter().map(|k| k["kernel"].as_str()).collect();
+        assert_eq!(names, [Some("tiled"), Some("register")]);
+        for k in kernels {
+            assert!(k["ratio_to_cpu"].as_f64().is_some_and(|x| x > 0.0), "{k}");
+            assert!(k["max_abs_err"].as_f64().is_some_and(|e| e < 1e-3), "{k}");
+        }
+    }
+    let table = j["gemm"]["table_kernel"].as_str();
+    assert!(matches!(table, Some("tiled" | "register")), "{table:?}");
+    let models = j["models"].as_array().expect("models");
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0]["model"], "mlp");
+    for f in [
+        "planned_ms",
+        "naive_dynamic_ms",
+        "caching_ms",
+        "naive_dynamic_over_planned",
+    ] {
+        assert!(models[0][f].as_f64().is_some_and(|x| x > 0.0), "{f}");
+    }
+}
+
+#[test]
+fn bad_bench_arguments_are_one_line_errors() {
+    fails_with(
+        &["bench", "--shapes", "3x0x7", "--no-models"],
+        &["--shapes", "3x0x7"],
+    );
+    fails_with(
+        &["bench", "--shapes", "3x5", "--no-models"],
+        &["--shapes", "MxKxN"],
+    );
+    fails_with(
+        &["bench", "--shapes", "8x8x8", "--models", "nope"],
+        &["nope"],
+    );
+}
