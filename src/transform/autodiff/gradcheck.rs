@@ -7,6 +7,7 @@
 //! outputs the step does not touch cancel exactly. An element fails when it is off by more than
 //! [`TOL`] times the largest magnitude of that gradient.
 
+use super::Rule;
 use crate::cpu::{TensorData, eval_node, initial_data};
 use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Node, TensorId, TensorKind};
 
