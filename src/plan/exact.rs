@@ -2,7 +2,7 @@
 //!
 //! 1. Upper bound: the best of the cheap heuristics (`greedy-size` and friends, see `auto`;
 //!    the slower ones are skipped when they would not fit in the budget).
-//! 2. Lower bound: the max-load bound, rounded up to the [granularity](super::place::granularity)
+//! 2. Lower bound: the max-load bound, rounded up to the [granularity](super::place::granularity())
 //!    `g` (some optimal arena is a multiple of `g`).
 //! 3. The buffers split into independent groups (no lifetime crosses a cut in time); for a
 //!    capacity `C` each group is decided by [`super::bnb::decide`], run with Luby restarts

@@ -1,6 +1,6 @@
 //! The `ilp` planner: the classic offset formulation solved as a MILP with `microlp`.
 //!
-//! In units of the [granularity](super::place::granularity) `g`: offsets `o_i = u_i * k_i`
+//! In units of the [granularity](super::place::granularity()) `g`: offsets `o_i = u_i * k_i`
 //! with integer `k_i >= 0` (`u_i` = alignment in units, at least 1), a peak `P >= o_i + s_i`,
 //! and for every conflicting pair a binary `z_ij` choosing the order:
 //! `o_i + s_i <= o_j + M z_ij` and `o_j + s_j <= o_i + M (1 - z_ij)`, with `M` the heuristic

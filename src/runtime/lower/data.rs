@@ -29,7 +29,7 @@ pub(super) fn reshape(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     )])
 }
 
-/// Axis permutation: output axis i reads input axis perm[i].
+/// Axis permutation: output axis i reads input axis `perm[i]`.
 pub(super) fn permute(cx: &NodeCx<'_>, perm: &[usize]) -> Result<Vec<Step>, RuntimeError> {
     let (x, out) = (cx.input(0)?, cx.output()?);
     let od = cx.dims(out);

@@ -306,7 +306,7 @@ pub(super) fn matmul(cx: &NodeCx<'_>, ta: bool, tb: bool) -> Result<Vec<Step>, R
     gemm.steps(cx, &ops)
 }
 
-/// x [.., K] times w [K, N] plus an optional bias [N].
+/// `x [.., K]` times `w [K, N]` plus an optional bias `[N]`.
 pub(super) fn linear(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     let (x, w, out) = (cx.input(0)?, cx.input(1)?, cx.output()?);
     let (k, n) = (cx.dim(w, 0)?, cx.dim(w, 1)?);
