@@ -14,7 +14,7 @@ use common::{check_gemm_on, check_on, in_place_at, naive};
 use std::sync::OnceLock;
 use tessera::analysis::AnalysisOptions;
 use tessera::execute::{TOLERANCE, clobber_check, compare};
-use tessera::graph::{BinaryOp, DType, Graph, GraphBuilder, Init, NodeId, Op, TensorId, UnaryOp};
+use tessera::graph::{BinaryOp, DType, Graph, GraphBuilder, Init, NodeId, Op, UnaryOp};
 use tessera::models::{ModelOptions, build};
 use tessera::pipeline::{PlanConfig, plan_graph};
 use tessera::runtime::{GemmKernel, Gpu, RuntimeError, compile, compile_with_gemm};
@@ -33,20 +33,9 @@ fn gpu() -> &'static Gpu {
     })
 }
 
-fn input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> TensorId {
-    b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 1.0 })
-}
-
+/// One node of `op` over fresh inputs of `dims`.
 fn single(dims: &[&[usize]], op: Op) -> Graph {
-    let mut b = GraphBuilder::new();
-    let ins: Vec<_> = dims
-        .iter()
-        .enumerate()
-        .map(|(i, d)| input(&mut b, &format!("x{i}"), d, 21 + i as u64))
-        .collect();
-    let y = b.op("y", op, &ins).expect("valid op");
-    b.output(y);
-    b.build().expect("valid graph")
+    common::single_op(dims, op, 21)
 }
 
 /// Checks `g` against the CPU with the naive layout (and node 0 in place when asked), after

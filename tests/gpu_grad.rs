@@ -7,27 +7,15 @@
 
 mod common;
 
-use common::check_layouts;
+use common::{check_layouts, input};
 use tessera::graph::{
     AttentionGradOf, AttentionKernel, Conv2dAttrs, DType, Graph, GraphBuilder, Init, Op, PoolAttrs,
     PoolKind, TensorId,
 };
 
-fn input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> TensorId {
-    b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 1.0 })
-}
-
 /// One node of `op` over fresh inputs of `dims`.
 fn single(dims: &[&[usize]], op: Op) -> Graph {
-    let mut b = GraphBuilder::new();
-    let ins: Vec<_> = dims
-        .iter()
-        .enumerate()
-        .map(|(i, d)| input(&mut b, &format!("x{i}"), d, 21 + i as u64))
-        .collect();
-    let y = b.op("y", op, &ins).expect("valid op");
-    b.output(y);
-    b.build().expect("valid graph")
+    common::single_op(dims, op, 21)
 }
 
 #[test]

@@ -5,27 +5,16 @@
 
 mod common;
 
-use common::{check, check_layouts, gpu, in_place_at, naive};
+use common::{check, check_layouts, gpu, in_place_at, input, naive};
 use tessera::graph::{
     AttentionKernel, BinaryOp, Conv2dAttrs, DType, Graph, GraphBuilder, Init, NodeId, Op,
     PoolAttrs, PoolKind, UnaryOp,
 };
 use tessera::runtime::{RuntimeError, compile, measure_compile};
 
-fn input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> tessera::graph::TensorId {
-    b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 1.0 })
-}
-
+/// One node of `op` over fresh inputs of `dims`.
 fn single(dims: &[&[usize]], op: Op) -> Graph {
-    let mut b = GraphBuilder::new();
-    let ins: Vec<_> = dims
-        .iter()
-        .enumerate()
-        .map(|(i, d)| input(&mut b, &format!("x{i}"), d, 11 + i as u64))
-        .collect();
-    let y = b.op("y", op, &ins).expect("valid op");
-    b.output(y);
-    b.build().expect("valid graph")
+    common::single_op(dims, op, 11)
 }
 
 const N0: NodeId = NodeId(0);

@@ -137,6 +137,27 @@ pub struct PlanOpts {
     pub given: Vec<&'static str>,
 }
 
+impl PlanOpts {
+    /// The flags' defaults (what `plan` and `run` use when none is given): the settings of the
+    /// demo and of `bench`'s model runs.
+    pub fn defaults() -> PlanOpts {
+        PlanOpts {
+            planner: "auto".into(),
+            time_limit: 2.0,
+            no_inplace: false,
+            workspace: "planned".into(),
+            alignment: None,
+            attention: "tiled".into(),
+            conv: "auto".into(),
+            workspace_cap: None,
+            schedule: "program".into(),
+            budget: None,
+            micro_batch: None,
+            given: Vec::new(),
+        }
+    }
+}
+
 /// The argument ids of the knobs `--budget` searches; one given on the command line is fixed.
 pub const KNOB_FLAGS: [&str; 7] = [
     "micro_batch",

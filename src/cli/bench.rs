@@ -126,20 +126,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     );
     let gemm = bench_gemm(&gpu, &shapes, args.reps)?;
     print_gemm(&gemm);
-    let opts = PlanOpts {
-        planner: "auto".into(),
-        time_limit: 2.0,
-        no_inplace: false,
-        workspace: "planned".into(),
-        alignment: None,
-        attention: "tiled".into(),
-        conv: "auto".into(),
-        workspace_cap: None,
-        schedule: "program".into(),
-        budget: None,
-        micro_batch: None,
-        given: Vec::new(),
-    };
+    let opts = PlanOpts::defaults();
     let cfg = plan::config(&opts, gpu.min_storage_buffer_offset_alignment())?;
     let mut times = Vec::new();
     for name in &models {

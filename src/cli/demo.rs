@@ -28,20 +28,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let alignment = gpu
         .as_ref()
         .map_or(256, |g| g.min_storage_buffer_offset_alignment());
-    let opts = super::args::PlanOpts {
-        planner: "auto".into(),
-        time_limit: 2.0,
-        no_inplace: false,
-        workspace: "planned".into(),
-        alignment: None,
-        attention: "tiled".into(),
-        conv: "auto".into(),
-        workspace_cap: None,
-        schedule: "program".into(),
-        budget: None,
-        micro_batch: None,
-        given: Vec::new(),
-    };
+    let opts = super::args::PlanOpts::defaults();
     let cfg = plan::config(&opts, alignment)?;
     let mut table = Table::new(&[
         "model",

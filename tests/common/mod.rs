@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
-use tessera::graph::{Graph, NodeId, TensorKind};
+use tessera::graph::{DType, Graph, GraphBuilder, Init, NodeId, Op, TensorId, TensorKind};
 use tessera::layout::{MemoryLayout, naive_layout};
 use tessera::runtime::{Compiled, GemmKernel, Gpu, compile, compile_with_gemm};
 
@@ -118,4 +118,22 @@ pub fn check_layouts(graph: &Graph, in_place: Option<NodeId>, what: &str) {
             &format!("{what} (in place)"),
         );
     }
+}
+
+/// A graph input of `dims`, uniform in [-1, 1) from `seed`.
+pub fn input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> TensorId {
+    b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 1.0 })
+}
+
+/// One node `y` of `op` over fresh inputs `x0, x1, ..` of `dims` (seeds from `first_seed`).
+pub fn single_op(dims: &[&[usize]], op: Op, first_seed: u64) -> Graph {
+    let mut b = GraphBuilder::new();
+    let ins: Vec<_> = dims
+        .iter()
+        .enumerate()
+        .map(|(i, d)| input(&mut b, &format!("x{i}"), d, first_seed + i as u64))
+        .collect();
+    let y = b.op("y", op, &ins).expect("valid op");
+    b.output(y);
+    b.build().expect("valid graph")
 }
