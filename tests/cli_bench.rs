@@ -5,7 +5,7 @@
 
 mod cli_support;
 
-use cli_support::{fails_with, read_json, scratch, succeeds};
+use cli_support::{fails_with, read_json, scratch, succeeds, tessera};
 
 #[test]
 fn bench_reports_gemm_ratios_and_model_times() {
@@ -80,4 +80,37 @@ fn bad_bench_arguments_are_one_line_errors() {
         &["bench", "--shapes", "8x8x8", "--models", "nope"],
         &["nope"],
     );
+}
+
+/// `--quiet` prints nothing on stdout, and `--json -` writes the report alone there.
+#[test]
+fn bench_respects_quiet_and_json_to_stdout() {
+    let quiet = tessera(&[
+        "--quiet",
+        "bench",
+        "--shapes",
+        "7x5x3",
+        "--no-models",
+        "--reps",
+        "1",
+    ]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stdout.is_empty(),
+        "--quiet printed {:?}",
+        quiet.stdout
+    );
+    let out = tessera(&[
+        "bench",
+        "--shapes",
+        "7x5x3",
+        "--no-models",
+        "--reps",
+        "1",
+        "--json",
+        "-",
+    ]);
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON");
+    assert_eq!(j["gemm"]["rows"].as_array().map(Vec::len), Some(1));
 }

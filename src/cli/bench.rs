@@ -3,6 +3,7 @@
 //! by side in one run (see [`tessera::bench`]); a table each, and `--json FILE`.
 
 use super::args::{BenchArgs, PlanOpts};
+use super::output::{self, Progress};
 use super::{CliError, plan, write_json};
 use tessera::bench::{BenchReport, DEFAULT_SHAPES, GemmBench, ModelTimes, bench_gemm, bench_model};
 use tessera::models::catalog;
@@ -120,19 +121,30 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let models = model_names(args)?;
     let gpu = Gpu::new()?;
     let s = gpu.summary();
-    println!(
-        "adapter: {} ({}, {}, {})",
-        s.name, s.backend, s.device_type, s.driver
-    );
+    let show = output::show_report(args.json.as_deref());
+    if show {
+        println!(
+            "adapter: {} ({}, {}, {})",
+            s.name, s.backend, s.device_type, s.driver
+        );
+    }
+    let spinner = Progress::spinner(format!("bench: GEMM at {} shapes", shapes.len()));
     let gemm = bench_gemm(&gpu, &shapes, args.reps)?;
-    print_gemm(&gemm);
+    drop(spinner);
+    if show {
+        print_gemm(&gemm);
+    }
     let opts = PlanOpts::defaults();
     let cfg = plan::config(&opts, gpu.min_storage_buffer_offset_alignment())?;
     let mut times = Vec::new();
+    let progress = Progress::bar(models.len() as u64, "bench: models");
     for name in &models {
+        progress.set_message(format!("bench: {name}"));
         times.push(bench_model(&gpu, name, &cfg, args.reps)?);
+        progress.inc();
     }
-    if !times.is_empty() {
+    drop(progress);
+    if show && !times.is_empty() {
         println!();
         print_models(&times);
     }

@@ -293,8 +293,12 @@ pub fn execute_planned_training(
     opts: ExecuteOptions,
 ) -> Result<(RunReport, Option<tessera::execute::TrainingRun>), CliError> {
     let section = plan::section(&planned, cfg);
+    let steps = opts
+        .training
+        .as_ref()
+        .map_or(String::new(), |t| format!(" {} training step(s)", t.steps));
     let running = Progress::spinner(format!(
-        "{model}: executing{}{} and the CPU reference",
+        "{model}: executing{steps}{}{} and the CPU reference",
         if gpu.is_some() { " on the device" } else { "" },
         if opts.validate { ", validating" } else { "" }
     ));
