@@ -6,7 +6,7 @@
 //! `ds_ij = p_ij (dy_i.v_j - delta_i)`: `dq_i = scale sum_j ds_ij k_j`,
 //! `dk_j = scale sum_i ds_ij q_i`, `dv_j = sum_i p_ij dy_i`.
 
-use super::conv_grad::{narrow, zeros_f64};
+use super::conv_grad::narrow;
 use super::{CpuError, Ctx, TensorData};
 use crate::graph::{AttentionGradOf, Shape};
 
@@ -75,7 +75,7 @@ pub(crate) fn grad(
     let (dy, st) = (cx.f32_in(inputs, 3)?, cx.f32_in(inputs, 4)?);
     let [bh, s, t, d] = sizes(cx, inputs)?;
     let rows = if wrt == AttentionGradOf::Q { s } else { t };
-    let mut acc = zeros_f64(cx, bh * rows * d)?;
+    let mut acc = cx.zeros_f64(bh * rows * d)?;
     let sc = f64::from(scale);
     for h in 0..bh {
         for i in 0..s {

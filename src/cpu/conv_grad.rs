@@ -52,18 +52,6 @@ fn dims4(cx: &Ctx<'_>, inputs: &[(&Shape, &TensorData)], i: usize) -> Result<[us
         .map_err(|_| cx.mismatch(format!("input {i} is not rank 4")))
 }
 
-/// `n` f64 accumulators, or an error when the host cannot allocate them.
-pub(crate) fn zeros_f64(cx: &Ctx<'_>, n: usize) -> Result<Vec<f64>, CpuError> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| CpuError::OutOfMemory {
-        node: cx.node().to_string(),
-        op: cx.op_name(),
-        elements: n,
-    })?;
-    v.resize(n, 0.0);
-    Ok(v)
-}
-
 /// f64 accumulators to f32 values.
 pub(crate) fn narrow(acc: Vec<f64>) -> TensorData {
     TensorData::F32(acc.into_iter().map(|v| v as f32).collect())
@@ -82,7 +70,7 @@ pub(crate) fn grad_input(
         .dims()
         .try_into()
         .map_err(|_| cx.mismatch("output is not rank 4"))?;
-    let mut acc = zeros_f64(cx, out_shape.numel() as usize)?;
+    let mut acc = cx.zeros_f64(out_shape.numel() as usize)?;
     for_each_tap(a, xd, wd, [dyd[2], dyd[3]], |xi, wj, yi| {
         acc[xi] += f64::from(dy[yi]) * f64::from(w[wj]);
     });
@@ -102,7 +90,7 @@ pub(crate) fn grad_weight(
         .dims()
         .try_into()
         .map_err(|_| cx.mismatch("output is not rank 4"))?;
-    let mut acc = zeros_f64(cx, out_shape.numel() as usize)?;
+    let mut acc = cx.zeros_f64(out_shape.numel() as usize)?;
     for_each_tap(a, xd, wd, [dyd[2], dyd[3]], |xi, wj, yi| {
         acc[wj] += f64::from(x[xi]) * f64::from(dy[yi]);
     });
@@ -116,7 +104,7 @@ pub(crate) fn grad_bias(
 ) -> Result<TensorData, CpuError> {
     let dy = cx.f32_in(inputs, 0)?;
     let [n, o, oh, ow] = dims4(cx, inputs, 0)?;
-    let mut acc = zeros_f64(cx, o)?;
+    let mut acc = cx.zeros_f64(o)?;
     for (i, plane) in dy.chunks_exact((oh * ow).max(1)).enumerate().take(n * o) {
         acc[i % o] += plane.iter().map(|&v| f64::from(v)).sum::<f64>();
     }

@@ -6,19 +6,6 @@ use super::elementwise::broadcast_strides;
 use super::{CpuError, Ctx, TensorData};
 use crate::graph::{Shape, UnaryOp};
 
-/// `n` f64 zeros to accumulate into (counted by the host-memory estimate), or an error when
-/// the host cannot allocate them.
-fn accumulators(cx: &Ctx<'_>, n: usize) -> Result<Vec<f64>, CpuError> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| CpuError::OutOfMemory {
-        node: cx.node().to_string(),
-        op: cx.op_name(),
-        elements: n,
-    })?;
-    v.resize(n, 0.0);
-    Ok(v)
-}
-
 /// The accumulated values rounded to f32.
 fn rounded(cx: &Ctx<'_>, acc: &[f64]) -> Result<TensorData, CpuError> {
     let mut out = cx.zeros(acc.len())?;
@@ -37,7 +24,7 @@ pub(crate) fn reduce_to(
     let x = cx.f32_in(inputs, 0)?;
     let xd = cx.dims(inputs, 0)?;
     let strides = broadcast_strides(out_shape.dims(), xd.len());
-    let mut acc = accumulators(cx, out_shape.numel() as usize)?;
+    let mut acc = cx.zeros_f64(out_shape.numel() as usize)?;
     let mut idx = vec![0usize; xd.len()];
     let mut at = 0usize;
     for &v in x {
@@ -162,7 +149,7 @@ pub(crate) fn embedding_backward(
 ) -> Result<TensorData, CpuError> {
     let (ids, dy) = (cx.u32_in(inputs, 0)?, cx.f32_in(inputs, 1)?);
     let d = cx.dims(inputs, 1)?.last().copied().unwrap_or(1).max(1);
-    let mut acc = accumulators(cx, vocab * d)?;
+    let mut acc = cx.zeros_f64(vocab * d)?;
     for (position, (&id, row)) in ids.iter().zip(dy.chunks_exact(d)).enumerate() {
         let v = id as usize;
         if v >= vocab {

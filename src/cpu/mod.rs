@@ -245,13 +245,24 @@ impl Ctx<'_> {
 
     /// `n` zeros, or an error when the host cannot allocate them.
     pub(crate) fn zeros(&self, n: usize) -> Result<Vec<f32>, CpuError> {
+        self.filled(n, 0.0)
+    }
+
+    /// `n` f64 accumulators at zero (gradient sums), or an error when the host cannot allocate
+    /// them.
+    pub(crate) fn zeros_f64(&self, n: usize) -> Result<Vec<f64>, CpuError> {
+        self.filled(n, 0.0)
+    }
+
+    /// `n` copies of `value`, or an error when the host cannot allocate them.
+    fn filled<T: Clone>(&self, n: usize, value: T) -> Result<Vec<T>, CpuError> {
         let mut v = Vec::new();
         v.try_reserve_exact(n).map_err(|_| CpuError::OutOfMemory {
             node: self.node.to_string(),
             op: self.op.name(),
             elements: n,
         })?;
-        v.resize(n, 0.0);
+        v.resize(n, value);
         Ok(v)
     }
 

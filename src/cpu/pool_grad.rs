@@ -4,7 +4,7 @@
 //! in-bounds count, upsampling sums the output pixels each input pixel was copied to.
 
 use super::conv::source_index;
-use super::conv_grad::{narrow, zeros_f64};
+use super::conv_grad::narrow;
 use super::{CpuError, Ctx, TensorData};
 use crate::graph::{PoolAttrs, PoolKind, Shape};
 
@@ -39,7 +39,7 @@ pub(crate) fn pool2d_grad(
     };
     let (dyd, xd) = (cx.dims(inputs, 0)?, out_shape.dims());
     let (planes, h, w, oh, ow) = (xd[0] * xd[1], xd[2], xd[3], dyd[2], dyd[3]);
-    let mut acc = zeros_f64(cx, planes * h * w)?;
+    let mut acc = cx.zeros_f64(planes * h * w)?;
     for p in 0..planes {
         let base = p * h * w;
         for y in 0..oh {
@@ -97,7 +97,7 @@ pub(crate) fn upsample2x_grad(
     let dy = cx.f32_in(inputs, 0)?;
     let (dyd, xd) = (cx.dims(inputs, 0)?, out_shape.dims());
     let (planes, h, w, oh, ow) = (xd[0] * xd[1], xd[2], xd[3], dyd[2], dyd[3]);
-    let mut acc = zeros_f64(cx, planes * h * w)?;
+    let mut acc = cx.zeros_f64(planes * h * w)?;
     for p in 0..planes {
         for y in 0..oh {
             for xo in 0..ow {
