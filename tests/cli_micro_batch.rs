@@ -1,7 +1,9 @@
 //! `--micro-batch` and `--budget` with fixed knobs on the command line: the JSON
 //! `plan.micro_batch`, one error line for a bad slice count, flags kept fixed by the budget
 //! search (and named in the report), and a budget below the default resnet arena (image 64,
-//! batch 4) met by slicing and validated on the GPU. Runs the real `tessera` binary.
+//! batch 4) met by slicing and validated on the GPU; `--micro-batch 4` on the default resnet at
+//! batch 8 streams its inputs (reported with their staging bytes), plans at most 40% of the
+//! whole batch's arena and runs validated. Runs the real `tessera` binary.
 
 mod cli_support;
 
@@ -112,6 +114,54 @@ fn a_budget_below_the_default_arena_runs_sliced_and_matches_the_reference() {
     assert_eq!(j["budget"]["met"], true);
     assert!(j["plan"]["micro_batch"].as_u64().expect("k") > 1);
     assert!(arena(&j) < arena(&whole));
+    assert_eq!(j["correctness"]["passed"], true);
+    assert_eq!(j["validate"]["clobber_check"], "passed");
+    assert_eq!(j["validate"]["guard_check"], "passed");
+}
+
+#[test]
+fn four_slices_at_batch_8_stream_their_inputs_within_40_percent_and_validate() {
+    let base = ["plan", "--model", "resnet", "--batch", "8"];
+    let whole = json_of(&base, "b8.json");
+    assert_eq!(whole["plan"]["streamed_inputs"], false);
+    assert_eq!(whole["plan"]["staging_bytes"], 0);
+    let four = json_of(&[&base[..], &["--micro-batch", "4"]].concat(), "b8k4.json");
+    assert_eq!(four["plan"]["streamed_inputs"], true);
+    // The whole batch's images, [8, 3, 32, 32] f32, wait in staging memory beside the arena.
+    assert_eq!(four["plan"]["staging_bytes"], 8 * 3 * 32 * 32 * 4);
+    assert!(
+        arena(&four) as f64 <= 0.40 * arena(&whole) as f64,
+        "{} vs {}",
+        arena(&four),
+        arena(&whole)
+    );
+    let off = [&base[..], &["--micro-batch", "4", "--stream-inputs", "off"]].concat();
+    let uploaded = json_of(&off, "b8k4-off.json");
+    assert_eq!(uploaded["plan"]["streamed_inputs"], false);
+    assert!(arena(&uploaded) > arena(&four));
+    let on = json_of(&[&base[..], &["--stream-inputs"]].concat(), "b8-on.json");
+    assert_eq!(on["plan"]["streamed_inputs"], true);
+    assert_eq!(arena(&on), arena(&whole));
+    fails_with(
+        &[&base[..], &["--stream-inputs", "maybe"]].concat(),
+        &["--stream-inputs `maybe`", "on or off"],
+    );
+    let run = [
+        &[
+            "run",
+            "--model",
+            "resnet",
+            "--batch",
+            "8",
+            "--micro-batch",
+            "4",
+        ][..],
+        &["--validate", "--require-gpu", "--no-baselines"],
+    ]
+    .concat();
+    let j = json_of(&run, "b8k4-run.json");
+    assert_eq!(j["plan"]["streamed_inputs"], true);
+    assert_eq!(j["measured"]["staging_bytes"], 8 * 3 * 32 * 32 * 4);
     assert_eq!(j["correctness"]["passed"], true);
     assert_eq!(j["validate"]["clobber_check"], "passed");
     assert_eq!(j["validate"]["guard_check"], "passed");

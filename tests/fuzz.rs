@@ -417,6 +417,7 @@ fn plan_case(rng: &mut Rng, graph: &Graph) -> bool {
             alignment: *rng.pick(&[1, 4, 256, 256, 256, 1 << 32, 3, 0, 1 << 63]),
             in_place: rng.chance(2),
             workspace: *rng.pick(&WorkspacePolicy::ALL),
+            streamed_inputs: false,
         },
         schedule: *rng.pick(&[
             Scheduler::Program,

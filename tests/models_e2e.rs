@@ -21,6 +21,7 @@ fn cfg(ws: WorkspacePolicy, in_place: bool) -> PlanConfig {
             alignment,
             in_place,
             workspace: ws,
+            streamed_inputs: false,
         },
         ..PlanConfig::default()
     }

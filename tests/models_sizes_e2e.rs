@@ -20,6 +20,7 @@ fn planned_check(graph: &Graph, what: &str) {
             alignment: gpu().min_storage_buffer_offset_alignment(),
             in_place: true,
             workspace: WorkspacePolicy::Planned,
+            streamed_inputs: false,
         },
         ..PlanConfig::default()
     };

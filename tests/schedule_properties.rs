@@ -133,7 +133,12 @@ proptest! {
 
     #[test]
     fn exact_equals_brute_force_and_heuristics_never_beat_it((g, in_place, alignment) in dag()) {
-        let opts = AnalysisOptions { alignment, in_place, workspace: WorkspacePolicy::Planned };
+        let opts = AnalysisOptions {
+            alignment,
+            in_place,
+            workspace: WorkspacePolicy::Planned,
+            streamed_inputs: false,
+        };
         let m = MemoryModel::new(&g, &opts);
         let (optimum, some_orders) = brute_force(&m, 24);
         let limit = Duration::from_secs(10);

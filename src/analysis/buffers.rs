@@ -1,7 +1,7 @@
 //! From a graph to a planning problem: storage groups (a root tensor plus the outputs of
 //! in-place ops written over it) and workspace buffers, each with a half-open lifetime.
 
-use super::{Liveness, WorkspacePolicy, liveness, workspace_family};
+use super::{Liveness, WorkspacePolicy, liveness_with, workspace_family};
 use crate::bytes::{align_up, check_alignment};
 use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::plan::{Buffer, BufferId, Lifetime, PlanError, Problem};
@@ -15,6 +15,10 @@ pub struct AnalysisOptions {
     pub in_place: bool,
     /// How workspace requests become buffers.
     pub workspace: WorkspacePolicy,
+    /// Stream the graph inputs: each lives from its first reader's step instead of step 0, and
+    /// the runtime copies it from a host-upload staging buffer into the arena right before
+    /// that step (`--stream-inputs`; on by default with `--micro-batch` above 1).
+    pub streamed_inputs: bool,
 }
 
 impl Default for AnalysisOptions {
@@ -23,6 +27,7 @@ impl Default for AnalysisOptions {
             alignment: 256,
             in_place: true,
             workspace: WorkspacePolicy::Planned,
+            streamed_inputs: false,
         }
     }
 }
@@ -255,7 +260,7 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> Result<MemoryAnalysis, 
         align: a,
         reason: p.to_string(),
     })?;
-    let live = liveness(graph);
+    let live = liveness_with(graph, opts.streamed_inputs);
     let groups = storage_groups(graph, &live, opts)?;
     let mut naive = groups.naive;
     let mut problem = group_buffers(graph, &live, &groups, a);

@@ -1,5 +1,10 @@
 //! Reference counts and liveness intervals over a schedule, with zero-copy views resolved to
 //! the tensor that owns the bytes (a view's uses extend its source's lifetime).
+//!
+//! Graph inputs are live from step 0 (uploaded before the run), or, when they are *streamed*
+//! ([`liveness_with`]), from their first reader's step: the runtime copies each streamed input
+//! from a host-upload staging buffer into the arena right before that step, as a data loader
+//! feeding micro-batches would, so its arena bytes are free until then.
 
 use crate::graph::{Graph, TensorId, TensorKind};
 
@@ -18,6 +23,11 @@ pub struct Liveness {
     pub last_use: Vec<Option<u64>>,
     /// True for graph outputs and for roots that a graph output is a view of.
     pub pinned_to_end: Vec<bool>,
+    /// First step reading the tensor's bytes through it or any view of it (roots only).
+    pub first_use: Vec<Option<u64>>,
+    /// Graph inputs are streamed: live from their first reader's step (the module doc), not
+    /// from step 0.
+    pub streamed_inputs: bool,
 }
 
 impl Liveness {
@@ -29,7 +39,7 @@ impl Liveness {
             return None;
         }
         let start = match graph.tensors[i].kind {
-            TensorKind::Input => 0,
+            TensorKind::Input => self.input_start(t),
             _ => self.def[i]?,
         };
         let end = if self.pinned_to_end[i] {
@@ -39,21 +49,39 @@ impl Liveness {
         };
         Some((start, end))
     }
+
+    /// The step from which graph input `t` (a root) must hold its bytes in the arena: 0 when
+    /// inputs are uploaded before the run, its first reader's step when they are streamed (0
+    /// when nothing reads it).
+    pub fn input_start(&self, t: TensorId) -> u64 {
+        match self.streamed_inputs {
+            true => self.first_use[t.index()].unwrap_or(0),
+            false => 0,
+        }
+    }
 }
 
-/// Computes [`Liveness`] for the graph's node order. Assumes a validated graph.
+/// Computes [`Liveness`] for the graph's node order, inputs live from step 0. Assumes a
+/// validated graph.
 pub fn liveness(graph: &Graph) -> Liveness {
+    liveness_with(graph, false)
+}
+
+/// [`liveness`] with the graph inputs streamed when `streamed_inputs` is set (module doc).
+pub fn liveness_with(graph: &Graph, streamed_inputs: bool) -> Liveness {
     let n = graph.tensors.len();
     let mut root: Vec<TensorId> = graph.tensor_ids().collect();
     let mut def = vec![None; n];
     let mut refcount = vec![0u32; n];
     let mut last_use = vec![None; n];
+    let mut first_use: Vec<Option<u64>> = vec![None; n];
     for (step, node) in graph.nodes.iter().enumerate() {
         let step = step as u64;
         for &i in &node.inputs {
             refcount[i.index()] += 1;
             let r = root[i.index()];
             last_use[r.index()] = Some(step);
+            first_use[r.index()].get_or_insert(step);
         }
         for &o in &node.outputs {
             def[o.index()] = Some(step);
@@ -75,5 +103,7 @@ pub fn liveness(graph: &Graph) -> Liveness {
         def,
         last_use,
         pinned_to_end,
+        first_use,
+        streamed_inputs,
     }
 }

@@ -2,8 +2,9 @@
 //! workspace requests, and the planning problem they define (one buffer per storage group).
 //!
 //! Steps: the node at schedule position `i` runs at step `i`. A tensor produced at step `i` and
-//! last read at step `j` lives `[i, j + 1)`; graph inputs are live from step 0; graph outputs
-//! stay live until the end `[def, n)`; weights live in the persistent region and are not planned.
+//! last read at step `j` lives `[i, j + 1)`; graph inputs are live from step 0 (streamed inputs,
+//! [`AnalysisOptions::streamed_inputs`], from their first reader's step); graph outputs stay
+//! live until the end `[def, n)`; weights live in the persistent region and are not planned.
 //! A node's workspace lives `[i, i + 1)`.
 
 mod buffers;
@@ -11,7 +12,7 @@ mod liveness;
 mod workspace;
 
 pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze, in_place_target};
-pub use liveness::{Liveness, liveness};
+pub use liveness::{Liveness, liveness, liveness_with};
 pub use workspace::{WorkspacePolicy, workspace_family};
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ fn in_place_merges_dying_inputs_but_never_graph_inputs_or_outputs() {
         alignment: 4,
         in_place: true,
         workspace: WorkspacePolicy::Planned,
+        streamed_inputs: false,
     };
     let m = analyze(&g, &opts).unwrap();
     // relu a reads the graph input x: not in place. relu b over a: in place. add c over b:
@@ -85,6 +86,7 @@ fn workspace_policies_size_as_documented() {
                 alignment: 4,
                 in_place: true,
                 workspace: ws,
+                streamed_inputs: false,
             },
         )
         .unwrap()
@@ -168,4 +170,58 @@ fn a_footprint_past_2_64_is_an_error() {
         err.to_string().contains("weight region up to `w1`"),
         "{err}"
     );
+}
+
+/// x -> relu a -> relu b; y -> reshape v (a view) ; add(b, v) c (output). 24 bytes each.
+fn late_input() -> crate::graph::Graph {
+    let mut g = GraphBuilder::new();
+    let x = g.input("x", &[6], DType::F32, Init::Constant(1.0));
+    let a = g.relu("a", x).unwrap();
+    let b = g.relu("b", a).unwrap();
+    let y = g.input("y", &[2, 3], DType::F32, Init::Constant(2.0));
+    let v = g.reshape("v", y, &[6]).unwrap();
+    let c = g.add("c", b, v).unwrap();
+    g.output(c);
+    g.build().unwrap()
+}
+
+#[test]
+fn streamed_inputs_live_from_their_first_reader_views_included() {
+    let g = late_input();
+    let uploaded = liveness(&g);
+    let streamed = liveness_with(&g, true);
+    let (x, y) = (crate::graph::TensorId(0), crate::graph::TensorId(3));
+    // Uploaded before the run: both live from step 0. Streamed: x from its reader at step 0,
+    // y from its view's step 2 (the reshape reads it there), both until their last reader.
+    assert_eq!(uploaded.interval(&g, x), Some((0, 1)));
+    assert_eq!(uploaded.interval(&g, y), Some((0, 4)));
+    assert_eq!(streamed.interval(&g, x), Some((0, 1)));
+    assert_eq!(streamed.interval(&g, y), Some((2, 4)));
+    assert_eq!(streamed.first_use[y.index()], Some(2));
+    let opts = |streamed_inputs| AnalysisOptions {
+        alignment: 4,
+        streamed_inputs,
+        ..AnalysisOptions::default()
+    };
+    let before = analyze(&g, &opts(false)).unwrap();
+    let after = analyze(&g, &opts(true)).unwrap();
+    let span = |m: &MemoryAnalysis| {
+        let b = &m.problem.buffers[m.tensor_buffer[y.index()].unwrap().index()];
+        (b.lifetime.start, b.lifetime.end)
+    };
+    assert_eq!((span(&before), span(&after)), ((0, 4), (2, 4)));
+    let p = planner_by_name("exact")
+        .unwrap()
+        .plan(&after.problem, &Budget::default())
+        .unwrap();
+    let layout = crate::layout::planned_layout(&g, &after, &p.plan, 4).unwrap();
+    let at: Vec<(u32, u64)> = layout
+        .streamed_inputs
+        .iter()
+        .map(|s| (s.tensor.0, s.step))
+        .collect();
+    assert_eq!(at, vec![(0, 0), (3, 2)]);
+    assert_eq!(layout.staging_bytes(&g), 48);
+    let plain = crate::layout::planned_layout(&g, &before, &p.plan, 4);
+    assert!(plain.is_err() || plain.unwrap().streamed_inputs.is_empty());
 }

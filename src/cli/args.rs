@@ -131,6 +131,11 @@ pub struct PlanOpts {
     /// the slice; K need not divide the batch, slices are balanced). Default: 1.
     #[arg(long, value_name = "K")]
     pub micro_batch: Option<usize>,
+    /// Stream the graph inputs: each lives in the arena from its first reader, copied there
+    /// from a host-upload staging buffer (reported beside the arena) right before that step.
+    /// `--stream-inputs` alone means on. Default: on with --micro-batch above 1, else off.
+    #[arg(long, value_name = "on|off", num_args = 0..=1, default_missing_value = "on")]
+    pub stream_inputs: Option<String>,
     /// The knob flags (`KNOB_FLAGS`) given on the command line, filled after parsing; with
     /// `--budget` they are fixed and only the others are searched.
     #[arg(skip)]
@@ -153,6 +158,7 @@ impl PlanOpts {
             schedule: "program".into(),
             budget: None,
             micro_batch: None,
+            stream_inputs: None,
             given: Vec::new(),
         }
     }
@@ -275,7 +281,7 @@ pub struct RunArgs {
     /// the graph (--model/--graph and sizes as planned) and the device.
     #[arg(long, value_name = "PLAN.json", conflicts_with_all = [
         "planner", "no_inplace", "workspace", "alignment", "attention", "conv",
-        "workspace_cap", "schedule", "budget", "micro_batch", "train",
+        "workspace_cap", "schedule", "budget", "micro_batch", "train", "stream_inputs",
     ])]
     pub plan: Option<PathBuf>,
     /// Training switches.

@@ -51,6 +51,7 @@ pub fn config(opts: &PlanOpts, alignment: u64) -> Result<PlanConfig, CliError> {
             alignment,
             in_place: !opts.no_inplace,
             workspace,
+            streamed_inputs: stream_inputs(opts)?,
         },
         schedule,
     })
@@ -120,6 +121,11 @@ pub fn fixed(opts: &PlanOpts, cfg: &PlanConfig) -> Result<Fixed, CliError> {
         schedule: given("schedule").then_some(cfg.schedule),
         in_place: given("no_inplace").then_some(cfg.analysis.in_place),
         workspace: given("workspace").then_some(cfg.analysis.workspace),
+        stream_inputs: opts
+            .stream_inputs
+            .is_some()
+            .then(|| stream_inputs(opts))
+            .transpose()?,
     })
 }
 
@@ -246,6 +252,34 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         schedule: p.schedule.clone(),
         micro_batch: p.micro_batch,
         checkpoint: None,
+        streamed_inputs: cfg.analysis.streamed_inputs,
+        staging_bytes: p.layout.staging_bytes(&p.graph),
+    }
+}
+
+/// Whether the graph inputs are streamed: as `--stream-inputs on|off` says, else on exactly
+/// when `--micro-batch` asks for more than one slice (each slice's input arrives when its slice
+/// starts).
+pub fn stream_inputs(opts: &PlanOpts) -> Result<bool, CliError> {
+    match opts.stream_inputs.as_deref() {
+        None => Ok(opts.micro_batch.unwrap_or(1) > 1),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(CliError::Usage(format!(
+            "--stream-inputs `{}`: expected on or off",
+            other.escape_debug()
+        ))),
+    }
+}
+
+/// The input upload in words (`plan` and `run` print it).
+pub fn inputs_line(streamed: bool, staging_bytes: u64) -> String {
+    match streamed {
+        true => format!(
+            "streamed: each copied into the arena right before its first reader, from {} of host-upload staging memory beside the arena",
+            human_bytes(staging_bytes)
+        ),
+        false => "uploaded before the run (live from step 0)".into(),
     }
 }
 
@@ -523,6 +557,10 @@ fn print_plan(
     println!("attention:      {}", s.attention);
     print_conv(&s.conv, 16);
     println!("micro-batch:    {}", micro_batch_line(s.micro_batch));
+    println!(
+        "inputs:         {}",
+        inputs_line(s.streamed_inputs, s.staging_bytes)
+    );
     println!("alignment:      {}", s.alignment);
     println!("schedule:       {}", schedule_line(&s.schedule));
     println!("planning time:  {:.1} ms", p.plan_ms);

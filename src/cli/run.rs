@@ -76,6 +76,12 @@ fn print_device_figures(r: &RunReport) {
         "buffer reserved:  {}",
         opt_signed(m.arena_device_reserved_bytes)
     );
+    if let Some(staging) = m.staging_bytes {
+        println!(
+            "input staging:    {staging} bytes of host-upload memory beside the one buffer, allocator growth creating it {}",
+            opt_signed(m.staging_device_bytes)
+        );
+    }
     println!(
         "device peak:      allocated {}, reserved {} (peak over the run's samples minus the sample before compiling)",
         opt_signed(m.device_peak_bytes),
@@ -119,6 +125,10 @@ pub fn print_report(r: &RunReport) {
     println!(
         "micro-batch:      {}",
         plan::micro_batch_line(r.plan.micro_batch)
+    );
+    println!(
+        "inputs:           {}",
+        plan::inputs_line(r.plan.streamed_inputs, r.plan.staging_bytes)
     );
     println!(
         "schedule:         {}",

@@ -3,6 +3,9 @@
 //! reads, graph outputs) must hold exactly the bytes it had when it was produced. The first
 //! change names the tensor, the node that overwrote it, and the offsets. The same pass scans the
 //! guard bands after each node, so an out-of-plan write is attributed to the node that made it.
+//! A streamed input (copied into the arena during the run) is checked from its first reader's
+//! step on, as the graph says, not from the step the layout says it is copied at: an input
+//! copied after its reader shows as that input's bytes changed at the reader.
 
 use crate::analysis::{Liveness, liveness};
 use crate::cpu::initial_data;
@@ -68,6 +71,8 @@ struct Watched {
     tensor: TensorId,
     offset: usize,
     bytes: Vec<u8>,
+    /// Checked at every step `>= from` (0, except streamed inputs: their first reader's step).
+    from: u64,
     /// Live at every step `< until`.
     until: u64,
 }
@@ -86,10 +91,16 @@ fn initially_watched(graph: &Graph, layout: &MemoryLayout, live: &Liveness) -> V
             TensorKind::Input => live.interval(graph, t).map_or(0, |(_, e)| e),
             TensorKind::Activation => continue,
         };
+        let streamed = layout.streamed_inputs.iter().any(|s| s.tensor == t);
+        let from = match streamed {
+            true => live.first_use[t.index()].unwrap_or(0),
+            false => 0,
+        };
         watched.push(Watched {
             tensor: t,
             offset: layout.offset(t) as usize,
             bytes: words_to_bytes(&initial_data(tensor).to_words()),
+            from,
             until,
         });
     }
@@ -122,7 +133,7 @@ impl Checker<'_> {
         for w in self
             .watched
             .iter()
-            .filter(|w| w.until > s && Some(w.tensor) != rewritten)
+            .filter(|w| w.from <= s && w.until > s && Some(w.tensor) != rewritten)
         {
             *checks += 1;
             let changed = match snapshot.get(w.offset..w.offset + w.bytes.len()) {
@@ -177,6 +188,7 @@ impl Checker<'_> {
                         tensor: o,
                         offset: off,
                         bytes: b.to_vec(),
+                        from: 0,
                         until: end,
                     });
                 }

@@ -280,6 +280,10 @@ fn run_on_device(
     measured.buffer_bytes = Some(compiled.buffer_bytes());
     measured.guard_bytes = Some(compiled.guard_bands().iter().map(|g| g.bytes).sum());
     measured.params_bytes = Some(compiled.params_bytes());
+    if compiled.staging_bytes() > 0 {
+        measured.staging_bytes = Some(compiled.staging_bytes());
+        measured.staging_device_bytes = compiled.staging_alloc().map(|d| d.allocated);
+    }
     Ok(DeviceRun {
         out,
         steps,

@@ -37,6 +37,22 @@ pub struct MemoryLayout {
     pub workspace_offsets: Vec<Option<u64>>,
     /// Workspace bytes of each node (0 when none).
     pub workspace_bytes: Vec<u64>,
+    /// The graph inputs streamed into the arena during the run, in step order: the runtime
+    /// keeps their bytes in a host-upload staging buffer beside the one buffer and copies each
+    /// into its arena offset right before its step. Empty when every input is uploaded before
+    /// the run (layouts written before this field existed).
+    #[serde(default)]
+    pub streamed_inputs: Vec<StreamedInput>,
+}
+
+/// A graph input the runtime copies from the staging buffer into the arena during the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamedInput {
+    /// The input tensor.
+    pub tensor: TensorId,
+    /// The schedule position (node index in the graph's order) before which it is copied: its
+    /// first reader's, where its planned lifetime starts.
+    pub step: u64,
 }
 
 impl MemoryLayout {
@@ -72,6 +88,15 @@ impl MemoryLayout {
     /// Workspace offset of node `n`, if it has one.
     pub fn workspace(&self, n: NodeId) -> Option<u64> {
         self.workspace_offsets[n.index()]
+    }
+
+    /// Bytes of the host-upload staging buffer the streamed inputs need beside the one buffer:
+    /// each streamed input rounded up to 4 bytes (copies move whole words).
+    pub fn staging_bytes(&self, graph: &Graph) -> u64 {
+        self.streamed_inputs
+            .iter()
+            .map(|s| align_up(graph.tensors[s.tensor.index()].size_bytes(), 4).unwrap_or(u64::MAX))
+            .fold(0u64, u64::saturating_add)
     }
 
     /// True when node `n` writes its output over its first input (in-place).

@@ -48,5 +48,6 @@ pub fn naive_layout(graph: &Graph, alignment: u64) -> Result<MemoryLayout, PlanE
         tensor_offsets: offsets,
         workspace_offsets: ws_off,
         workspace_bytes: ws_bytes,
+        streamed_inputs: Vec::new(),
     })
 }

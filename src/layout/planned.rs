@@ -2,9 +2,10 @@
 //! `arena_start() + plan.offsets[buffer]` as decided by a planner over a [`MemoryAnalysis`]
 //! (the arena starts after the weights and the first guard band).
 
+use super::StreamedInput;
 use super::{MemoryLayout, advance, guard_band_bytes, place_weights};
-use crate::analysis::MemoryAnalysis;
-use crate::graph::Graph;
+use crate::analysis::{Liveness, MemoryAnalysis};
+use crate::graph::{Graph, TensorKind};
 use crate::plan::{Plan, PlanError};
 
 /// Places the graph's tensors using `plan` (one offset per buffer of `analysis.problem`).
@@ -60,5 +61,25 @@ pub fn planned_layout(
         tensor_offsets: offsets,
         workspace_offsets,
         workspace_bytes: analysis.workspace_request.clone(),
+        streamed_inputs: streamed_inputs(graph, &analysis.liveness),
     })
+}
+
+/// The graph inputs to stream when the analysis streamed them: each input root that holds
+/// bytes, copied at the step its lifetime starts, in step order (then tensor order).
+fn streamed_inputs(graph: &Graph, live: &Liveness) -> Vec<StreamedInput> {
+    if !live.streamed_inputs {
+        return Vec::new();
+    }
+    let mut out: Vec<StreamedInput> = graph
+        .tensors_of_kind(TensorKind::Input)
+        .into_iter()
+        .filter(|&t| live.root[t.index()] == t && graph.tensors[t.index()].size_bytes() > 0)
+        .map(|t| StreamedInput {
+            tensor: t,
+            step: live.input_start(t),
+        })
+        .collect();
+    out.sort_by_key(|s| (s.step, s.tensor));
+    out
 }

@@ -143,6 +143,7 @@ impl PlanFile {
                 alignment: self.device.alignment,
                 in_place: self.in_place,
                 workspace,
+                streamed_inputs: self.streamed_inputs,
             },
             schedule,
         })

@@ -326,6 +326,11 @@ pub struct PlanFile {
     pub in_place: bool,
     /// Workspace policy (`global`, `grouped`, `planned`).
     pub workspace: String,
+    /// Graph inputs streamed into the arena right before their first reader (the analysis'
+    /// `streamed_inputs`); files written before this field existed uploaded every input before
+    /// the run.
+    #[serde(default)]
+    pub streamed_inputs: bool,
     /// The execution order.
     pub schedule: ScheduleRecord,
     /// Device assumptions and needs.
@@ -452,6 +457,7 @@ impl PlanFile {
             proven_optimal: planned.outcome.proven_optimal,
             in_place: cfg.analysis.in_place,
             workspace: cfg.analysis.workspace.name().into(),
+            streamed_inputs: cfg.analysis.streamed_inputs,
             schedule: ScheduleRecord {
                 name: planned.schedule.name.clone(),
                 chosen: planned.schedule.chosen.clone(),

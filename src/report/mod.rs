@@ -86,6 +86,14 @@ pub struct PlanSection {
     pub micro_batch: usize,
     /// Checkpoint recomputation (`--checkpoint`; `null` without it).
     pub checkpoint: Option<CheckpointSection>,
+    /// Graph inputs streamed (`--stream-inputs`; on by default with `--micro-batch` above 1):
+    /// each lives in the arena from its first reader's step, copied there from a host-upload
+    /// staging buffer right before that step; otherwise every input is uploaded before the run
+    /// and live from step 0.
+    pub streamed_inputs: bool,
+    /// Bytes of that host-upload staging buffer, beside (not inside) `arena_bytes`: every
+    /// streamed input rounded up to 4 bytes (0 when inputs are not streamed).
+    pub staging_bytes: u64,
 }
 
 /// The schedule stage's choice (JSON `plan.schedule`).
@@ -152,6 +160,13 @@ pub struct MeasuredSection {
     /// how much of the arena the run used, not that the run stayed inside it (it cannot exceed
     /// the arena by construction; that is `validate.guard_check`).
     pub high_water_bytes: Option<u64>,
+    /// Size of the host-upload staging buffer holding the streamed inputs beside the one
+    /// buffer (null when no input is streamed); it exists during every run, so
+    /// `device_peak_bytes` includes it.
+    pub staging_bytes: Option<u64>,
+    /// Change of `total_allocated_bytes` sampled right before and right after creating the
+    /// staging buffer alone (null when no input is streamed or without an allocator report).
+    pub staging_device_bytes: Option<i64>,
     /// Measured peak of the naive-dynamic baseline (null until it is run).
     pub naive_dynamic_peak_bytes: Option<u64>,
 }

@@ -3,6 +3,8 @@
 //! fills the guard bands with the sentinel, uploads the weights, prepares pipelines and bind
 //! groups at the planned offsets once, then runs the graph in one submission (or node by node
 //! for clobber checks), samples the allocator during the run and reads the outputs back.
+//! Streamed inputs (see [`super::stream`]) are copied from their staging buffer into the arena
+//! right before their step, inside the same submission.
 
 use super::dispatch::{
     CompiledStep, ParamsBuffer, Pipelines, bind_step, encode_steps, output_specs, read_ranges,
@@ -11,6 +13,7 @@ use super::dispatch::{
 use super::guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_band};
 use super::lower::{Lowerer, Step, round4};
 use super::measure::{AllocatorBytes, AllocatorDelta, Peak, sample};
+use super::stream::{self, Staging};
 use super::{GemmKernel, Gpu, RuntimeError};
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
@@ -68,6 +71,8 @@ pub struct Compiled {
     params_bytes: u64,
     buffer_alloc: Option<AllocatorDelta>,
     timestamps: Option<(wgpu::QuerySet, wgpu::Buffer)>,
+    /// The streamed inputs' staging buffer and copies (empty when none is streamed).
+    staging: Staging,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -78,6 +83,7 @@ impl std::fmt::Debug for Compiled {
             .field("params_bytes", &self.params_bytes)
             .field("pipelines", &self.pipelines.len())
             .field("dispatches", &self.dispatch_count())
+            .field("staging_bytes", &self.staging.bytes)
             .finish()
     }
 }
@@ -141,7 +147,7 @@ fn check_limits(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<(), R
     for (what, offset, bytes) in binding_ranges(graph, layout) {
         check_range(gpu, layout, what, offset, bytes)?;
     }
-    Ok(())
+    stream::check(graph, layout)
 }
 
 /// Every tensor's and workspace's `(name, offset, bytes rounded up to 4)`.
@@ -272,7 +278,7 @@ fn compile_inner(
     if let Some(fault) = fault {
         inject(fault, graph, layout, &mut lowered);
     }
-    let words_for = |kind: TensorKind| -> Result<Vec<(u64, Vec<u32>)>, RuntimeError> {
+    let words_for = |kind: TensorKind| -> Result<Vec<(TensorId, u64, Vec<u32>)>, RuntimeError> {
         let mut v = Vec::new();
         for t in graph.tensors_of_kind(kind) {
             let tensor = &graph.tensors[t.index()];
@@ -284,20 +290,26 @@ fn compile_inner(
                 });
             }
             v.push((
+                t,
                 layout.offset(t),
                 tensor.init.words(tensor.shape.numel() as usize),
             ));
         }
         Ok(v)
     };
-    let weights = words_for(TensorKind::Weight)?;
-    let inputs = words_for(TensorKind::Input)?;
+    let weights = words_for(TensorKind::Weight)?
+        .into_iter()
+        .map(|(_, offset, words)| (offset, words))
+        .collect();
+    let (inputs, streamed) = stream::split_inputs(layout, words_for(TensorKind::Input)?);
     let outputs = output_specs(graph, layout)
         .into_iter()
         .map(|(t, dtype, loc, bytes)| (t, dtype, loc.offset, bytes))
         .collect();
     scoped(gpu, || {
-        build(gpu, lowered, weights, inputs, outputs, layout)
+        let mut compiled = build(gpu, lowered, weights, inputs, outputs, layout)?;
+        compiled.staging = Staging::new(gpu, streamed, compiled.nodes.len())?;
+        Ok(compiled)
     })
 }
 
@@ -412,6 +424,7 @@ fn build(
         buffer_bytes,
         buffer_alloc,
         timestamps: timestamp_queries(gpu),
+        staging: Staging::default(),
     })
 }
 
@@ -480,6 +493,18 @@ impl Compiled {
     /// [`LAVAPIPE_ALLOCATOR_ROUNDING_BYTES`](super::LAVAPIPE_ALLOCATOR_ROUNDING_BYTES) on lavapipe).
     pub fn buffer_alloc(&self) -> Option<AllocatorDelta> {
         self.buffer_alloc
+    }
+
+    /// Bytes of the host-upload staging buffer holding the streamed inputs beside the one buffer
+    /// (0 when no input is streamed).
+    pub fn staging_bytes(&self) -> u64 {
+        self.staging.bytes
+    }
+
+    /// The signed allocator change sampled right before and right after creating the staging
+    /// buffer alone (`None` without streamed inputs or allocator report).
+    pub fn staging_alloc(&self) -> Option<AllocatorDelta> {
+        self.staging.alloc
     }
 
     /// Queues the guard bands to be refilled with [`SENTINEL`] (takes effect before the next
@@ -564,28 +589,7 @@ impl Compiled {
             let start = Instant::now();
             self.upload_inputs(gpu, &mut peak)?;
             let mut encoder = new_encoder(gpu, "tessera run");
-            {
-                let timestamp_writes =
-                    self.timestamps
-                        .as_ref()
-                        .map(|(set, _)| wgpu::ComputePassTimestampWrites {
-                            query_set: set,
-                            beginning_of_pass_write_index: Some(0),
-                            end_of_pass_write_index: Some(1),
-                        });
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("tessera graph"),
-                    timestamp_writes,
-                });
-                encode_steps(
-                    &self.pipelines,
-                    &mut pass,
-                    self.nodes
-                        .iter()
-                        .filter(|(id, _)| id.index() < limit)
-                        .flat_map(|(_, s)| s),
-                );
-            }
+            self.encode_graph(&mut encoder, limit);
             if let Some((set, resolve)) = &self.timestamps {
                 encoder.resolve_query_set(set, 0..2, resolve, 0);
             }
@@ -611,6 +615,53 @@ impl Compiled {
         })
     }
 
+    /// Records the nodes with an id below `limit` in compiled order: one compute pass, or with
+    /// streamed inputs one pass per stretch of nodes between input copies (the copies themselves
+    /// go between the passes, each right before its step). The timestamps bracket the passes.
+    fn encode_graph(&self, encoder: &mut wgpu::CommandEncoder, limit: usize) {
+        let n = self.nodes.len();
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain((1..n).filter(|&p| self.staging.has_copies(p)))
+            .collect();
+        let last = starts.len() - 1;
+        for (j, &from) in starts.iter().enumerate() {
+            let to = starts.get(j + 1).copied().unwrap_or(n);
+            self.staging.encode(encoder, &self.buffer, from);
+            let (begin, end) = ((j == 0).then_some(0), (j == last).then_some(1));
+            let timestamp_writes = self
+                .timestamps
+                .as_ref()
+                .filter(|_| begin.is_some() || end.is_some())
+                .map(|(set, _)| wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: begin,
+                    end_of_pass_write_index: end,
+                });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("tessera graph"),
+                timestamp_writes,
+            });
+            encode_steps(
+                &self.pipelines,
+                &mut pass,
+                self.nodes[from..to]
+                    .iter()
+                    .filter(|(id, _)| id.index() < limit)
+                    .flat_map(|(_, s)| s),
+            );
+        }
+        self.staging.encode(encoder, &self.buffer, n);
+    }
+
+    /// Submits the streamed-input copies due before node position `p` (nothing when none).
+    fn submit_copies(&self, gpu: &Gpu, p: usize) {
+        if self.staging.has_copies(p) {
+            let mut encoder = new_encoder(gpu, "tessera input copy");
+            self.staging.encode(&mut encoder, &self.buffer, p);
+            gpu.queue().submit([encoder.finish()]);
+        }
+    }
+
     /// Re-arms the guard bands, then runs one node per submission and calls
     /// `after_each(node, whole_buffer)` with a snapshot of the entire buffer (guard bands
     /// included) after each node (views, which dispatch nothing, are reported too). The
@@ -626,7 +677,8 @@ impl Compiled {
             let start = Instant::now();
             self.arm_guards(gpu);
             self.upload_inputs(gpu, &mut peak)?;
-            for (id, steps) in &self.nodes {
+            for (p, (id, steps)) in self.nodes.iter().enumerate() {
+                self.submit_copies(gpu, p);
                 if !steps.is_empty() {
                     submit_steps(gpu, &self.pipelines, steps.iter())?;
                 }
@@ -635,6 +687,7 @@ impl Compiled {
                 let snapshot = read_ranges(gpu, new_encoder(gpu, "tessera snapshot"), &whole)?;
                 after_each(*id, snapshot.first().map(Vec::as_slice).unwrap_or(&[]));
             }
+            self.submit_copies(gpu, self.nodes.len());
             let bytes = read_ranges(
                 gpu,
                 new_encoder(gpu, "tessera readback"),

@@ -26,6 +26,7 @@ mod guard;
 mod lower;
 mod measure;
 pub mod shaders;
+mod stream;
 
 pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
 pub use error::RuntimeError;

@@ -10,6 +10,7 @@ fn opts(in_place: bool, workspace: WorkspacePolicy) -> AnalysisOptions {
         alignment: 4,
         in_place,
         workspace,
+        streamed_inputs: false,
     }
 }
 
