@@ -168,6 +168,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// Streamed inputs (live from their first reader) keep the model equal to analysis, and
+    /// `exact` equal to brute force.
+    #[test]
+    fn with_streamed_inputs_exact_equals_brute_force_and_analysis((g, in_place, alignment) in dag()) {
+        let opts = AnalysisOptions {
+            alignment,
+            in_place,
+            workspace: WorkspacePolicy::Planned,
+            streamed_inputs: true,
+        };
+        let m = MemoryModel::new(&g, &opts);
+        let (optimum, some_orders) = brute_force(&m, 24);
+        let exact = schedule(&g, Scheduler::Exact, &opts, Duration::from_secs(10));
+        prop_assert_eq!(exact.scheduler, Scheduler::Exact, "exact fell back: {:?}", exact.note);
+        prop_assert_eq!(exact.peak_bytes, optimum);
+        prop_assert_eq!(analysed_peak(&g, &exact.order, &opts), optimum);
+        for order in some_orders {
+            let ids: Vec<NodeId> = order.iter().map(|&i| NodeId(i as u32)).collect();
+            prop_assert_eq!(Some(analysed_peak(&g, &ids, &opts)), m.peak(&order));
+        }
+    }
+}
+
 /// Executing a plan with a graph other than the scheduled one it was made for is refused before
 /// any work (the layout would not match the node order); the scheduled graph runs.
 #[test]

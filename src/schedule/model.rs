@@ -1,7 +1,8 @@
 //! The memory model every scheduler scores orders with. It is analysis's model, evaluated one
 //! node at a time: a storage root is allocated when its producer runs and freed after its last
-//! reader; weights are persistent and not counted; graph inputs are live from the start and graph
-//! outputs to the end; views share their source's bytes (their readers extend the source); a
+//! reader; weights are persistent and not counted; graph inputs are live from the start (streamed
+//! inputs, [`AnalysisOptions::streamed_inputs`], from their first reader, as if that reader
+//! allocated them) and graph outputs to the end; views share their source's bytes (their readers extend the source); a
 //! node's workspace counts during its step (or for the whole run under the `global` policy, or
 //! from a family's first request to its last under `grouped`); and a node that analysis would
 //! run in place ([`in_place_target`], last reader of that root) allocates no new output.
@@ -56,8 +57,11 @@ pub struct MemoryModel {
     pinned: Vec<bool>,
     /// The root each node would overwrite if it ran in place (static rules of analysis).
     in_place: Vec<Option<usize>>,
-    /// Bytes live before the first node: every graph input's root.
+    /// Bytes live before the first node: every graph input's root (except streamed ones that
+    /// some node reads).
     initial_live: u64,
+    /// Roots that are streamed inputs with a reader: live from their first reader's step.
+    streamed: Vec<bool>,
     /// Input bytes nobody reads, freed after the first step.
     unread_inputs: u64,
     /// Workspace bytes each node requests.
@@ -112,6 +116,7 @@ impl MemoryModel {
             pinned,
             in_place: vec![None; n],
             initial_live: 0,
+            streamed: Vec::new(),
             unread_inputs: 0,
             ws: vec![0; n],
             ws_family: vec![None; n],
@@ -147,8 +152,13 @@ impl MemoryModel {
                 .filter(|&r| r != usize::MAX);
         }
         m.add_update_edges(graph, &live.root, &producers);
+        m.streamed = vec![false; m.root_bytes.len()];
         for t in graph.tensors_of_kind(TensorKind::Input) {
             let r = compact[t.index()];
+            if opts.streamed_inputs && !m.readers[r].is_empty() {
+                m.streamed[r] = true;
+                continue;
+            }
             m.initial_live += m.root_bytes[r];
             if m.readers[r].is_empty() && !m.pinned[r] {
                 m.unread_inputs += m.root_bytes[r];
@@ -300,7 +310,11 @@ impl MemoryModel {
     pub fn step(&self, done: &[u64], live: u64, i: usize) -> StepCost {
         let mut freed = 0u64;
         let mut in_place = false;
+        let mut arriving = 0u64;
         for &r in &self.reads[i] {
+            if self.streamed[r] && !self.readers[r].iter().any(|&k| contains(done, k)) {
+                arriving += self.root_bytes[r];
+            }
             let dying =
                 !self.pinned[r] && self.readers[r].iter().all(|&k| k == i || contains(done, k));
             if dying {
@@ -309,6 +323,7 @@ impl MemoryModel {
             }
         }
         let alloc = self.out_bytes[i];
+        let live = live.saturating_add(arriving);
         let during = live
             .saturating_add(if in_place { 0 } else { alloc })
             .saturating_add(self.workspace_during(done, i));
