@@ -4,9 +4,7 @@
 //! error names the smallest arena reached and what sets it. Knobs the user set with a flag
 //! (`--micro-batch`, `--attention`, `--conv`, `--workspace-cap`, `--schedule`, `--no-inplace`,
 //! `--workspace`) are fixed constraints ([`Fixed`]): only the others are searched, and the
-//! report and the error list the fixed ones. Graph inputs are streamed (each live from its first
-//! reader) exactly when the batch is sliced, as `--micro-batch` does, unless `--stream-inputs`
-//! fixes it.
+//! report and the error list the fixed ones.
 //!
 //! Cost model (a fixed preference order, fastest first): micro-batching is the outermost knob,
 //! so every setting of the others is tried with the whole batch before any is tried with 2
@@ -106,9 +104,6 @@ pub struct Fixed {
     pub in_place: Option<bool>,
     /// `--workspace`.
     pub workspace: Option<WorkspacePolicy>,
-    /// `--stream-inputs on|off`; when not fixed, inputs are streamed exactly when the batch is
-    /// sliced (the `--micro-batch` default).
-    pub stream_inputs: Option<bool>,
 }
 
 impl Fixed {
@@ -126,11 +121,6 @@ impl Fixed {
             self.in_place.map(|on| if on { "on" } else { "off" }.into()),
         );
         put("workspace", self.workspace.map(|w| w.name().into()));
-        put(
-            "streamed inputs",
-            self.stream_inputs
-                .map(|on| if on { "on" } else { "off" }.into()),
-        );
         out
     }
 
@@ -361,7 +351,6 @@ impl Search<'_> {
         cfg.schedule = knobs.schedule;
         cfg.analysis.in_place = knobs.in_place;
         cfg.analysis.workspace = knobs.workspace;
-        cfg.analysis.streamed_inputs = self.fixed.stream_inputs.unwrap_or(knobs.micro_batch > 1);
         let mut planned = plan_graph(graph, &cfg)?;
         planned.micro_batch = knobs.micro_batch;
         self.tried += 1;

@@ -121,11 +121,6 @@ pub fn fixed(opts: &PlanOpts, cfg: &PlanConfig) -> Result<Fixed, CliError> {
         schedule: given("schedule").then_some(cfg.schedule),
         in_place: given("no_inplace").then_some(cfg.analysis.in_place),
         workspace: given("workspace").then_some(cfg.analysis.workspace),
-        stream_inputs: opts
-            .stream_inputs
-            .is_some()
-            .then(|| stream_inputs(opts))
-            .transpose()?,
     })
 }
 
