@@ -169,6 +169,11 @@ fn choices(plan: &PlanSection) -> Markup {
         table {
             tr { th { "attention kernel" } td.t { (plan.attention) } }
             tr { th { "micro-batch slices" } td.t { (plan.micro_batch) } }
+            tr { th { "inputs" } td.t {
+                @if plan.streamed_inputs {
+                    "streamed from " (human_bytes(plan.staging_bytes)) " of host-upload staging beside the arena"
+                } @else { "uploaded before the run" }
+            } }
             tr { th { "schedule" } td.t {
                 (s.name) @if s.chosen != s.name { " \u{2192} " (s.chosen) }
                 ", peak live " (human_bytes(s.peak_live_bytes))

@@ -143,7 +143,8 @@ pub struct MeasuredSection {
     /// Peak of `total_allocated_bytes` over the samples taken during the runs (before each run,
     /// after its input upload, after each node in node-by-node validation, after the graph's
     /// submission completed, after readback) minus the sample taken before compiling: the one
-    /// buffer, the params buffer, the timestamp buffer and whatever the runs held at a sample
+    /// buffer, the params buffer, the timestamp buffer, the streamed inputs' staging buffer
+    /// (`staging_bytes`) and whatever the runs held at a sample
     /// (the transient readback staging buffers are freed before any sample sees them).
     pub device_peak_bytes: Option<i64>,
     /// The same for `total_reserved_bytes`: peak over the run samples minus the sample before
