@@ -189,3 +189,32 @@ fn malformed_foreign_and_future_files_get_one_line_errors() {
         assert!(!line.contains('\n'), "{line}");
     }
 }
+
+#[test]
+fn streamed_inputs_round_trip_and_older_files_upload_them() {
+    let base = build("resnet", &ModelOptions::default()).expect("model");
+    let sliced = Lowering::new(AttentionKernel::Tiled, ConvMode::Auto, None, 2);
+    let lowered = sliced.apply(&base).expect("lowering");
+    let mut cfg = PlanConfig::default();
+    cfg.analysis.streamed_inputs = true;
+    let p = plan_graph(&lowered, &cfg).expect("plan");
+    assert_eq!(p.layout.streamed_inputs.len(), 2, "one input per slice");
+    let file = PlanFile::new("resnet", vec![], &lowered, sliced, &p, &cfg).expect("plan file");
+    let json = file.to_json();
+    assert!(json.contains("\"streamed_inputs\": true"));
+    let loaded = PlanFile::parse(&json)
+        .expect("parse")
+        .load(&base, Some(&lavapipe()))
+        .expect("load");
+    assert_eq!(loaded.planned.layout, p.layout);
+    assert!(loaded.cfg.analysis.streamed_inputs);
+    // A file without the field (written before it existed) uploads the inputs: its buffer
+    // lifetimes are the uploaded ones, so this streamed plan no longer matches the graph.
+    let older = json.replace("  \"streamed_inputs\": true,\n", "");
+    let read = PlanFile::parse(&older).expect("an older file parses");
+    assert!(!read.streamed_inputs);
+    let err = read
+        .load(&base, Some(&lavapipe()))
+        .expect_err("lifetimes differ");
+    assert!(err.to_string().contains("lifetime"), "{err}");
+}
