@@ -103,6 +103,18 @@ pub const UNARY_RELU: u32 = 0;
 pub const UNARY_GELU: u32 = 1;
 /// Multiplication by a constant.
 pub const UNARY_SCALE: u32 = 2;
+/// `VEC_FULL` of elementwise.wgsl's vec4 kernels: the operand holds the output's elements in
+/// order (same element count), read as a vec4 at the output's quad.
+pub const VEC_FULL: u32 = 0;
+/// `VEC_ROW`: the operand varies along the output's last axis (a multiple of 4 long), read as
+/// a vec4 at the broadcast offset of the quad's first element.
+pub const VEC_ROW: u32 = 1;
+/// `VEC_SPLAT`: the operand is constant along the output's last axis (a multiple of 4 long),
+/// one element read and splatted over the quad.
+pub const VEC_SPLAT: u32 = 2;
+/// Most subgroups in one workgroup of norm_subgroup.wgsl (`MAX_SUBGROUPS`): WORKGROUP_SIZE over
+/// the smallest subgroup size wgpu allows (4).
+pub const MAX_SUBGROUPS: u32 = WORKGROUP_SIZE / 4;
 /// `POOL_MAX` of pool.wgsl (anything else averages).
 pub const POOL_MAX: u32 = 0;
 /// Average pooling.
@@ -157,6 +169,10 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("ATTN_GRAD_V", ATTN_GRAD_V),
     ("ATTN_GRAD_ROWS", ATTN_GRAD_ROWS),
     ("ATTN_GRAD_TILE", ATTN_GRAD_TILE),
+    ("VEC_FULL", VEC_FULL),
+    ("VEC_ROW", VEC_ROW),
+    ("VEC_SPLAT", VEC_SPLAT),
+    ("MAX_SUBGROUPS", MAX_SUBGROUPS),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -167,6 +183,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/elementwise.wgsl"),
     ),
     ("norm.wgsl", include_str!("../../shaders/norm.wgsl")),
+    (
+        "norm_subgroup.wgsl",
+        include_str!("../../shaders/norm_subgroup.wgsl"),
+    ),
     ("conv.wgsl", include_str!("../../shaders/conv.wgsl")),
     ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
     ("data.wgsl", include_str!("../../shaders/data.wgsl")),
@@ -202,6 +222,29 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/attention_grad.wgsl"),
     ),
 ];
+
+/// The shader files that use subgroup operations (built-ins such as `subgroupAdd`): naga must
+/// validate them with [`naga::valid::Capabilities::SUBGROUP`], and wgpu creates them only on a
+/// device with `wgpu::Features::SUBGROUP`. naga 30 does not implement the `enable subgroups;`
+/// directive (it rejects it) and accepts the built-ins without it; the separate file is what
+/// keeps them out of the modules every device compiles.
+pub const SUBGROUP_FILES: &[&str] = &["norm_subgroup.wgsl"];
+
+/// Whether shader file `file` uses subgroup operations ([`SUBGROUP_FILES`]).
+pub fn needs_subgroups(file: &str) -> bool {
+    SUBGROUP_FILES.contains(&file)
+}
+
+/// The naga capabilities shader file `file` is validated with: the default ones, plus
+/// subgroup operations for [`SUBGROUP_FILES`].
+pub fn naga_capabilities(file: &str) -> naga::valid::Capabilities {
+    let base = naga::valid::Capabilities::default();
+    if needs_subgroups(file) {
+        base | naga::valid::Capabilities::SUBGROUP
+    } else {
+        base
+    }
+}
 
 /// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so the two cannot drift apart.
 macro_rules! kernels {
@@ -312,6 +355,22 @@ kernels! {
     MatMulReg,
     /// MatMulReg reading A and B as vec4s (untransposed operands aligned to 4 elements).
     MatMulReg4,
+    /// Row softmax reducing with subgroup operations (needs `Features::SUBGROUP`).
+    SoftmaxSg,
+    /// [`Kernel::SoftmaxSg`] overwriting its input.
+    SoftmaxSgInPlace,
+    /// Layer normalisation reducing with subgroup operations (needs `Features::SUBGROUP`).
+    LayerNormSg,
+    /// [`Kernel::LayerNormSg`] overwriting its input.
+    LayerNormSgInPlace,
+    /// Broadcasting binary op, four elements per invocation (vec4 loads and stores).
+    Binary4,
+    /// [`Kernel::Binary4`] overwriting operand a.
+    Binary4InPlace,
+    /// Unary op, four elements per invocation.
+    Unary4,
+    /// [`Kernel::Unary4`] overwriting its input.
+    Unary4InPlace,
 }
 
 impl Kernel {
@@ -321,7 +380,9 @@ impl Kernel {
         match self {
             MatMul | MatMulReg | MatMulReg4 => "matmul.wgsl",
             Binary | BinaryInPlace | Unary | UnaryInPlace => "elementwise.wgsl",
+            Binary4 | Binary4InPlace | Unary4 | Unary4InPlace => "elementwise.wgsl",
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => "norm.wgsl",
+            SoftmaxSg | SoftmaxSgInPlace | LayerNormSg | LayerNormSgInPlace => "norm_subgroup.wgsl",
             Im2Col => "conv.wgsl",
             Pool2d | GlobalAvgPool => "pool.wgsl",
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
@@ -389,6 +450,14 @@ impl Kernel {
             AttnGradKv => "attn_grad_kv",
             MatMulReg => "matmul_reg",
             MatMulReg4 => "matmul_reg4",
+            SoftmaxSg => "softmax_sg",
+            SoftmaxSgInPlace => "softmax_sg_inplace",
+            LayerNormSg => "layernorm_sg",
+            LayerNormSgInPlace => "layernorm_sg_inplace",
+            Binary4 => "binary4",
+            Binary4InPlace => "binary4_inplace",
+            Unary4 => "unary4",
+            Unary4InPlace => "unary4_inplace",
         }
     }
 
@@ -409,6 +478,10 @@ impl Kernel {
             ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
             AttnStats => 5,
             AttnGradQ | AttnGradKv => 6,
+            SoftmaxSgInPlace | Unary4InPlace => 1,
+            SoftmaxSg | Unary4 | Binary4InPlace => 2,
+            LayerNormSgInPlace | Binary4 => 3,
+            LayerNormSg => 4,
         }
     }
 
@@ -443,7 +516,13 @@ impl Kernel {
             Binary | BinaryInPlace | Unary | UnaryInPlace => {
                 ParamsLayout::of::<ElementwiseParams>()
             }
+            Binary4 | Binary4InPlace | Unary4 | Unary4InPlace => {
+                ParamsLayout::of::<ElementwiseParams>()
+            }
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => {
+                ParamsLayout::of::<NormParams>()
+            }
+            SoftmaxSg | SoftmaxSgInPlace | LayerNormSg | LayerNormSgInPlace => {
                 ParamsLayout::of::<NormParams>()
             }
             Im2Col => ParamsLayout::of::<ConvParams>(),
@@ -463,6 +542,12 @@ impl Kernel {
             }
             AttnStats | AttnGradQ | AttnGradKv => ParamsLayout::of::<AttentionGradParams>(),
         }
+    }
+
+    /// Whether its shader file uses subgroup operations: its pipeline (and the whole module)
+    /// can only be created on a device with `wgpu::Features::SUBGROUP`.
+    pub fn needs_subgroups(self) -> bool {
+        needs_subgroups(self.file())
     }
 
     /// The source of its shader file.
@@ -486,7 +571,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
             naga::valid::Validator::new(
                 naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default(),
+                naga_capabilities(file),
             )
             .validate(&module)
             .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));

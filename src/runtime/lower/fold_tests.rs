@@ -30,6 +30,8 @@ fn check_folded_with(gpu: &Gpu, graph: &Graph, what: &str, gemm: GemmKernel) {
         max_binding: gpu.max_binding(),
         align: gpu.min_storage_buffer_offset_alignment(),
         gemm,
+        subgroups: gpu.has_subgroups(),
+        vec4: true,
     };
     let steps: Vec<_> = graph
         .node_ids()

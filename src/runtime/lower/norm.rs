@@ -1,5 +1,8 @@
 //! Row-normalisation lowering: softmax and layer normalisation over the last axis, one
-//! workgroup per row (rows folded into a 2-D or 3-D grid), with in-place variants. A tensor
+//! workgroup per row (rows folded into a 2-D or 3-D grid), with in-place variants. The row
+//! reductions use subgroup operations (norm_subgroup.wgsl) when the lowerer says the device has
+//! them ([`Lowerer::subgroups`](super::Lowerer)), else the workgroup-memory tree of norm.wgsl;
+//! both take the same params and bindings. A tensor
 //! larger than one storage binding runs as one dispatch per block of rows (x and out bound per
 //! block at aligned offsets, gamma and beta whole).
 
@@ -27,12 +30,15 @@ fn rows_cols(cx: &NodeCx<'_>, x: TensorId) -> Result<(u64, NormParams), RuntimeE
 pub(super) fn softmax(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     let (x, out) = (cx.input(0)?, cx.output()?);
     let (rows, params) = rows_cols(cx, x)?;
+    let sg = cx.lw.subgroups;
     if cx.in_place() {
         let bindings = vec![cx.region(x)?];
-        return row_blocks(cx, Kernel::SoftmaxInPlace, bindings, 1, (rows, params));
+        let kernel = pick(sg, Kernel::SoftmaxSgInPlace, Kernel::SoftmaxInPlace);
+        return row_blocks(cx, kernel, bindings, 1, (rows, params));
     }
     let bindings = vec![cx.region(x)?, cx.region(out)?];
-    row_blocks(cx, Kernel::Softmax, bindings, 0b11, (rows, params))
+    let kernel = pick(sg, Kernel::SoftmaxSg, Kernel::Softmax);
+    row_blocks(cx, kernel, bindings, 0b11, (rows, params))
 }
 
 /// Layer normalisation over the last axis with gamma and beta.
@@ -41,11 +47,19 @@ pub(super) fn layernorm(cx: &NodeCx<'_>, eps: f32) -> Result<Vec<Step>, RuntimeE
     let (rows, mut params) = rows_cols(cx, x)?;
     params.eps = eps;
     let mut bindings = vec![cx.region(x)?, cx.region(gamma)?, cx.region(beta)?];
+    let sg = cx.lw.subgroups;
     if cx.in_place() {
-        return row_blocks(cx, Kernel::LayerNormInPlace, bindings, 1, (rows, params));
+        let kernel = pick(sg, Kernel::LayerNormSgInPlace, Kernel::LayerNormInPlace);
+        return row_blocks(cx, kernel, bindings, 1, (rows, params));
     }
     bindings.push(cx.region(out)?);
-    row_blocks(cx, Kernel::LayerNorm, bindings, 0b1001, (rows, params))
+    let kernel = pick(sg, Kernel::LayerNormSg, Kernel::LayerNorm);
+    row_blocks(cx, kernel, bindings, 0b1001, (rows, params))
+}
+
+/// `subgroup` when the device has subgroup operations, else `tree`.
+fn pick(subgroups: bool, subgroup: Kernel, tree: Kernel) -> Kernel {
+    if subgroups { subgroup } else { tree }
 }
 
 /// One dispatch of `kernel` over all rows when every binding fits, else one per block of rows;
