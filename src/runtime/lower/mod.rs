@@ -29,6 +29,8 @@ mod norm;
 mod pool;
 mod resize;
 mod train;
+#[cfg(test)]
+mod variant_tests;
 
 use super::RuntimeError;
 use crate::graph::{AttentionKernel, DType, Graph, NodeId, Op, TensorId};
