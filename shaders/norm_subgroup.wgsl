@@ -2,7 +2,7 @@
 // bindings, same one-workgroup-per-row grid) with subgroup reductions: each subgroup reduces
 // its lanes with subgroupMax / subgroupAdd, one value per subgroup goes through workgroup
 // memory, and every subgroup reduces those again. Two barriers per reduction instead of the
-// tree's log2(WORKGROUP_SIZE) + 2 (on lavapipe every barrier is a coroutine switch of each of
+// tree's log2(NORM_SG_THREADS) + 2 (on lavapipe every barrier is a coroutine switch of each of
 // the workgroup's subgroups).
 //
 // Used only on devices created with wgpu::Features::SUBGROUP (a module using subgroup
@@ -16,9 +16,10 @@
 //   layernorm_sg:          1 = x, 2 = gamma, 3 = beta, 4 = out
 //   layernorm_sg_inplace:  1 = x (overwritten with the result), 2 = gamma, 3 = beta
 
-const WORKGROUP_SIZE: u32 = 256u;
-// WORKGROUP_SIZE over the smallest subgroup size wgpu allows (4).
-const MAX_SUBGROUPS: u32 = 64u;
+// Invocations per row (one workgroup).
+const NORM_SG_THREADS: u32 = 64u;
+// NORM_SG_THREADS over the smallest subgroup size wgpu allows (4).
+const MAX_SUBGROUPS: u32 = 16u;
 const LOWEST_F32: f32 = -3.402823e38;
 
 struct Params {
@@ -70,10 +71,10 @@ fn reduce_sum(v: f32, l: Lane) -> f32 {
 // (max, 1 / sum of exp(x - max)) of the row starting at `base`.
 fn softmax_stats(base: u32, lid: u32, l: Lane) -> vec2<f32> {
     var m = LOWEST_F32;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, arg1[base + j]); }
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { m = max(m, arg1[base + j]); }
     m = reduce_max(m, l);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(arg1[base + j] - m); }
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { s = s + exp(arg1[base + j] - m); }
     return vec2<f32>(m, 1.0 / reduce_sum(s, l));
 }
 
@@ -81,10 +82,10 @@ fn softmax_stats(base: u32, lid: u32, l: Lane) -> vec2<f32> {
 fn layernorm_stats(base: u32, lid: u32, l: Lane) -> vec2<f32> {
     let n = f32(p.cols);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + arg1[base + j]; }
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { s = s + arg1[base + j]; }
     let mean = reduce_sum(s, l) / n;
     var q = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
         let d = arg1[base + j] - mean;
         q = q + d * d;
     }
@@ -95,7 +96,7 @@ fn row_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(NORM_SG_THREADS)
 fn softmax_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
               @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
@@ -104,12 +105,12 @@ fn softmax_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let st = softmax_stats(base, lid, Lane(sg, lane, size, count));
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
         arg2[base + j] = exp(arg1[base + j] - st.x) * st.y;
     }
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(NORM_SG_THREADS)
 fn softmax_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
                       @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
@@ -119,12 +120,12 @@ fn softmax_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let st = softmax_stats(base, lid, Lane(sg, lane, size, count));
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
         arg1[base + j] = exp(arg1[base + j] - st.x) * st.y;
     }
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(NORM_SG_THREADS)
 fn layernorm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
                 @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
@@ -133,12 +134,12 @@ fn layernorm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let st = layernorm_stats(base, lid, Lane(sg, lane, size, count));
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
         arg4[base + j] = (arg1[base + j] - st.x) * st.y * arg2[j] + arg3[j];
     }
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
+@compute @workgroup_size(NORM_SG_THREADS)
 fn layernorm_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
                         @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
@@ -148,7 +149,7 @@ fn layernorm_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     let st = layernorm_stats(base, lid, Lane(sg, lane, size, count));
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
         arg1[base + j] = (arg1[base + j] - st.x) * st.y * arg2[j] + arg3[j];
     }
 }

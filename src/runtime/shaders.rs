@@ -112,9 +112,11 @@ pub const VEC_ROW: u32 = 1;
 /// `VEC_SPLAT`: the operand is constant along the output's last axis (a multiple of 4 long),
 /// one element read and splatted over the quad.
 pub const VEC_SPLAT: u32 = 2;
-/// Most subgroups in one workgroup of norm_subgroup.wgsl (`MAX_SUBGROUPS`): WORKGROUP_SIZE over
+/// Invocations of one workgroup (one row) of norm_subgroup.wgsl (`NORM_SG_THREADS`).
+pub const NORM_SG_THREADS: u32 = 64;
+/// Most subgroups in one workgroup of norm_subgroup.wgsl (`MAX_SUBGROUPS`): NORM_SG_THREADS over
 /// the smallest subgroup size wgpu allows (4).
-pub const MAX_SUBGROUPS: u32 = WORKGROUP_SIZE / 4;
+pub const MAX_SUBGROUPS: u32 = NORM_SG_THREADS / 4;
 /// `POOL_MAX` of pool.wgsl (anything else averages).
 pub const POOL_MAX: u32 = 0;
 /// Average pooling.
@@ -173,6 +175,7 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("VEC_ROW", VEC_ROW),
     ("VEC_SPLAT", VEC_SPLAT),
     ("MAX_SUBGROUPS", MAX_SUBGROUPS),
+    ("NORM_SG_THREADS", NORM_SG_THREADS),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -493,6 +496,10 @@ impl Kernel {
             Kernel::AttnGradQ | Kernel::AttnGradKv => [ATTN_GRAD_ROWS, 1, 1],
             Kernel::MatMulReg => [REG_TILE, REG_TILE, 1],
             Kernel::MatMulReg4 => [REG4_TILE, REG4_TILE, 1],
+            Kernel::SoftmaxSg
+            | Kernel::SoftmaxSgInPlace
+            | Kernel::LayerNormSg
+            | Kernel::LayerNormSgInPlace => [NORM_SG_THREADS, 1, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }
