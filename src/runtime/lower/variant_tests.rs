@@ -116,10 +116,11 @@ fn softmax_and_layernorm_reduce_right_with_and_without_subgroups() {
 
 /// Elementwise cases: `(out dims, b dims or None for a unary op, vec4 kernels expected)`.
 const CASES: &[(&[usize], Option<&[usize]>, bool)] = &[
-    // Unary: a tail of 3 after the vec4 head; 1 and 3 elements are too short for a vec4.
-    (&[1027], None, true),
+    // Unary (relu, gelu, scale, relu): 1 and 3 elements are too short for a vec4; 1027 runs
+    // a vec4 head and a scalar tail of 3 (scaled by -1.5, so a skipped tail shows).
     (&[4], None, true),
     (&[3], None, false),
+    (&[1027], None, true),
     (&[1], None, false),
     // Binary, both full, a count that is not a multiple of 4 or of the workgroup.
     (&[7, 1027], Some(&[7, 1027]), true),
