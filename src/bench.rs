@@ -20,7 +20,9 @@
 //! Ratios are the figures: on lavapipe the shaders run on the same CPU cores as the sgemm.
 
 use crate::cpu::{CpuError, sgemm};
-use crate::graph::{BinaryOp, DType, Graph, GraphBuilder, GraphError, Init, Op, TensorKind, UnaryOp};
+use crate::graph::{
+    BinaryOp, DType, Graph, GraphBuilder, GraphError, Init, Op, TensorKind, UnaryOp,
+};
 use crate::layout::naive_layout;
 use crate::models::{ModelError, ModelOptions, build};
 use crate::pipeline::{PlanConfig, plan_graph};
@@ -70,7 +72,9 @@ pub enum BenchError {
         tolerance: f32,
     },
     /// A kernel variant's result differs from the CPU reference beyond the tolerance.
-    #[error("kernel case {case} ({variant}): max abs error {err} vs the CPU reference exceeds {tolerance}")]
+    #[error(
+        "kernel case {case} ({variant}): max abs error {err} vs the CPU reference exceeds {tolerance}"
+    )]
     WrongKernel {
         /// The case, e.g. `softmax 1024 x 257`.
         case: String,
@@ -413,7 +417,12 @@ fn kernel_cases(elements: usize) -> Result<Vec<(String, Vec<usize>, u64, Graph)>
         let ln = Op::LayerNorm { eps: 1e-5 };
         let y = b.op("layernorm", ln, &[x, gamma, beta])?;
         b.output(y);
-        cases.push(("layernorm".into(), vec![rows, cols], f(2 * n + 2 * cols), b.build()?));
+        cases.push((
+            "layernorm".into(),
+            vec![rows, cols],
+            f(2 * n + 2 * cols),
+            b.build()?,
+        ));
     }
     let n = elements.max(1);
     let rows = n.div_ceil(256);
@@ -439,7 +448,12 @@ fn kernel_cases(elements: usize) -> Result<Vec<(String, Vec<usize>, u64, Graph)>
     Ok(cases)
 }
 
-fn bench_input(b: &mut GraphBuilder, name: &str, dims: &[usize], seed: u64) -> crate::graph::TensorId {
+fn bench_input(
+    b: &mut GraphBuilder,
+    name: &str,
+    dims: &[usize],
+    seed: u64,
+) -> crate::graph::TensorId {
     b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 2.0 })
 }
 
@@ -484,7 +498,11 @@ pub fn bench_kernels(gpu: &Gpu, elements: usize, reps: usize) -> Result<KernelBe
     let plain = KernelOptions::scalar(best_opts.gemm);
     let mut rows = Vec::new();
     for (op, dims, bytes, graph) in kernel_cases(elements)? {
-        let shape = dims.iter().map(usize::to_string).collect::<Vec<_>>().join(" x ");
+        let shape = dims
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(" x ");
         let case = format!("{op} {shape}");
         let want = crate::cpu::run_outputs(&graph)?;
         let want = want.first().and_then(|w| w.as_f32()).unwrap_or_default();

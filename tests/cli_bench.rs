@@ -63,7 +63,10 @@ fn bench_reports_gemm_ratios_and_model_times() {
         assert!(ops.contains(&op), "no {op} row in {ops:?}");
     }
     // Rows of 4099 hold 3000 elements in one row.
-    assert!(kernels.iter().any(|r| r["shape"] == "1 x 4099"), "{kernels:?}");
+    assert!(
+        kernels.iter().any(|r| r["shape"] == "1 x 4099"),
+        "{kernels:?}"
+    );
     for r in kernels {
         for f in ["plain_gbs", "best_gbs", "speedup"] {
             assert!(r[f].as_f64().is_some_and(|x| x > 0.0), "{f}: {r}");
@@ -133,5 +136,8 @@ fn bench_respects_quiet_and_json_to_stdout() {
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON");
     assert_eq!(j["gemm"]["rows"].as_array().map(Vec::len), Some(1));
-    assert!(j["kernels"].is_null(), "--no-kernels still measured kernels");
+    assert!(
+        j["kernels"].is_null(),
+        "--no-kernels still measured kernels"
+    );
 }

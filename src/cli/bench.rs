@@ -91,17 +91,15 @@ fn print_kernels(k: &KernelBench) {
     let variant = |o: &tessera::runtime::KernelOptions| {
         format!(
             "{} reductions, {} elementwise",
-            if o.subgroups { "subgroup" } else { "workgroup-memory" },
+            if o.subgroups {
+                "subgroup"
+            } else {
+                "workgroup-memory"
+            },
             if o.vec4 { "vec4" } else { "scalar" }
         )
     };
-    let mut table = Table::new(&[
-        "op",
-        "shape",
-        "plain GB/s",
-        "best GB/s",
-        "best / plain",
-    ]);
+    let mut table = Table::new(&["op", "shape", "plain GB/s", "best GB/s", "best / plain"]);
     for r in &k.rows {
         table.row(vec![
             r.op.clone(),

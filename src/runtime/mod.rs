@@ -36,8 +36,8 @@ pub use executor::{
 };
 pub use gemm::GemmKernel;
 pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV, NO_SUBGROUPS_ENV};
-pub use kernels::KernelOptions;
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
+pub use kernels::KernelOptions;
 pub use measure::{
     AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_ALLOCATOR_ROUNDING_BYTES,
     MAX_BUFFER_ROUNDING_BYTES, measure_compile,

@@ -158,7 +158,12 @@ fn dispatch(
     let fits = |r: &Region| r.size >= 16 && r.offset.is_multiple_of(16);
     let usable = quads && cx.lw.vec4 && unit.is_multiple_of(4) && bindings.iter().all(fits);
     if !usable {
-        return Ok(vec![cx.step(scalar, bindings, params, cx.groups_1d(total)?)]);
+        return Ok(vec![cx.step(
+            scalar,
+            bindings,
+            params,
+            cx.groups_1d(total)?,
+        )]);
     }
     if total.is_multiple_of(4) {
         let groups = cx.groups_1d(total / 4)?;
@@ -166,7 +171,12 @@ fn dispatch(
     }
     let head = total / unit * unit;
     if head == 0 || !sliced.iter().all(|&s| s) {
-        return Ok(vec![cx.step(scalar, bindings, params, cx.groups_1d(total)?)]);
+        return Ok(vec![cx.step(
+            scalar,
+            bindings,
+            params,
+            cx.groups_1d(total)?,
+        )]);
     }
     let mut steps = Vec::new();
     for ((e0, e1), kernel) in [((0, head), quad), ((head, total), scalar)] {
@@ -175,7 +185,11 @@ fn dispatch(
             total: cx.u32_of(e1 - e0, "elements")?,
             ..*params
         };
-        let threads = if kernel == quad { (e1 - e0) / 4 } else { e1 - e0 };
+        let threads = if kernel == quad {
+            (e1 - e0) / 4
+        } else {
+            e1 - e0
+        };
         steps.push(cx.step(kernel, part, &params, cx.groups_1d(threads)?));
     }
     Ok(steps)

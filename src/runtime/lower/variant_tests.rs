@@ -63,7 +63,9 @@ fn check(graph: &Graph, layout: &MemoryLayout, opts: KernelOptions, what: &str) 
         }
     }
     let lowerer = Lowerer::new(graph, layout, gpu, opts);
-    let steps = graph.node_ids().flat_map(|id| lowerer.lower(id).expect("lower"));
+    let steps = graph
+        .node_ids()
+        .flat_map(|id| lowerer.lower(id).expect("lower"));
     steps.map(|s| s.kernel).collect()
 }
 
@@ -82,7 +84,9 @@ fn norm_graph(rows: usize, cols: usize) -> Graph {
     let gamma = b.weight("gamma", &[cols], 3, 1.0);
     let beta = b.weight("beta", &[cols], 4, 1.0);
     let ln = Op::LayerNorm { eps: 1e-5 };
-    let y = b.op("layernorm", ln, &[x2, gamma, beta]).expect("layernorm");
+    let y = b
+        .op("layernorm", ln, &[x2, gamma, beta])
+        .expect("layernorm");
     b.output(y);
     b.build().expect("graph")
 }
