@@ -15,6 +15,10 @@
 //   softmax_sg_inplace:    1 = x (overwritten with the result)
 //   layernorm_sg:          1 = x, 2 = gamma, 3 = beta, 4 = out
 //   layernorm_sg_inplace:  1 = x (overwritten with the result), 2 = gamma, 3 = beta
+// The `*4` entry points (softmax_sg4, softmax_sg4_inplace, layernorm_sg4,
+// layernorm_sg4_inplace; same bindings) read and write the row as vec4s, for rows whose length
+// is a multiple of 4 (every binding then starts and ends on a whole vec4). An entry point may
+// not use two variables of one binding, so they touch only the vec4 views.
 
 // Invocations per row (one workgroup).
 const NORM_SG_THREADS: u32 = 64u;
@@ -34,6 +38,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> arg2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> arg4: array<f32>;
+@group(0) @binding(1) var<storage, read_write> arg1v: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> arg2v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> arg3v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> arg4v: array<vec4<f32>>;
 
 // One partial per subgroup.
 var<workgroup> partials: array<f32, MAX_SUBGROUPS>;
@@ -151,5 +159,99 @@ fn layernorm_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     let st = layernorm_stats(base, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
         arg1[base + j] = (arg1[base + j] - st.x) * st.y * arg2[j] + arg3[j];
+    }
+}
+
+// softmax_stats over the n4 vec4s of the row starting at vec4 base4.
+fn softmax_stats4(base4: u32, n4: u32, lid: u32, l: Lane) -> vec2<f32> {
+    var m = LOWEST_F32;
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        let v = arg1v[base4 + j];
+        m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
+    }
+    m = reduce_max(m, l);
+    var s = 0.0;
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        s = s + dot(exp(arg1v[base4 + j] - vec4<f32>(m)), vec4<f32>(1.0));
+    }
+    return vec2<f32>(m, 1.0 / reduce_sum(s, l));
+}
+
+// layernorm_stats over the n4 vec4s of the row starting at vec4 base4.
+fn layernorm_stats4(base4: u32, n4: u32, lid: u32, l: Lane) -> vec2<f32> {
+    let n = f32(p.cols);
+    var s = 0.0;
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        s = s + dot(arg1v[base4 + j], vec4<f32>(1.0));
+    }
+    let mean = reduce_sum(s, l) / n;
+    var q = 0.0;
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        let d = arg1v[base4 + j] - vec4<f32>(mean);
+        q = q + dot(d, d);
+    }
+    return vec2<f32>(mean, inverseSqrt(reduce_sum(q, l) / n + p.eps));
+}
+
+@compute @workgroup_size(NORM_SG_THREADS)
+fn softmax_sg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
+               @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+               @builtin(num_subgroups) count: u32) {
+    let row = row_of(wid, nwg);
+    if (row >= p.rows) { return; }
+    let n4 = p.cols / 4u;
+    let base4 = row * n4;
+    let st = softmax_stats4(base4, n4, lid, Lane(sg, lane, size, count));
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        arg2v[base4 + j] = exp(arg1v[base4 + j] - vec4<f32>(st.x)) * st.y;
+    }
+}
+
+@compute @workgroup_size(NORM_SG_THREADS)
+fn softmax_sg4_inplace(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
+                       @builtin(subgroup_invocation_id) lane: u32,
+                       @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32) {
+    let row = row_of(wid, nwg);
+    if (row >= p.rows) { return; }
+    let n4 = p.cols / 4u;
+    let base4 = row * n4;
+    let st = softmax_stats4(base4, n4, lid, Lane(sg, lane, size, count));
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        arg1v[base4 + j] = exp(arg1v[base4 + j] - vec4<f32>(st.x)) * st.y;
+    }
+}
+
+@compute @workgroup_size(NORM_SG_THREADS)
+fn layernorm_sg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32, @builtin(subgroup_id) sg: u32,
+                 @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32,
+                 @builtin(num_subgroups) count: u32) {
+    let row = row_of(wid, nwg);
+    if (row >= p.rows) { return; }
+    let n4 = p.cols / 4u;
+    let base4 = row * n4;
+    let st = layernorm_stats4(base4, n4, lid, Lane(sg, lane, size, count));
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        arg4v[base4 + j] = (arg1v[base4 + j] - vec4<f32>(st.x)) * st.y * arg2v[j] + arg3v[j];
+    }
+}
+
+@compute @workgroup_size(NORM_SG_THREADS)
+fn layernorm_sg4_inplace(@builtin(workgroup_id) wid: vec3<u32>,
+                         @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_index) lid: u32,
+                         @builtin(subgroup_id) sg: u32,
+                         @builtin(subgroup_invocation_id) lane: u32,
+                         @builtin(subgroup_size) size: u32, @builtin(num_subgroups) count: u32) {
+    let row = row_of(wid, nwg);
+    if (row >= p.rows) { return; }
+    let n4 = p.cols / 4u;
+    let base4 = row * n4;
+    let st = layernorm_stats4(base4, n4, lid, Lane(sg, lane, size, count));
+    for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
+        arg1v[base4 + j] = (arg1v[base4 + j] - vec4<f32>(st.x)) * st.y * arg2v[j] + arg3v[j];
     }
 }

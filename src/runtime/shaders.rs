@@ -374,6 +374,14 @@ kernels! {
     Unary4,
     /// [`Kernel::Unary4`] overwriting its input.
     Unary4InPlace,
+    /// [`Kernel::SoftmaxSg`] reading rows as vec4s (row length a multiple of 4).
+    SoftmaxSg4,
+    /// [`Kernel::SoftmaxSg4`] overwriting its input.
+    SoftmaxSg4InPlace,
+    /// [`Kernel::LayerNormSg`] reading rows as vec4s (row length a multiple of 4).
+    LayerNormSg4,
+    /// [`Kernel::LayerNormSg4`] overwriting its input.
+    LayerNormSg4InPlace,
 }
 
 impl Kernel {
@@ -386,6 +394,9 @@ impl Kernel {
             Binary4 | Binary4InPlace | Unary4 | Unary4InPlace => "elementwise.wgsl",
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => "norm.wgsl",
             SoftmaxSg | SoftmaxSgInPlace | LayerNormSg | LayerNormSgInPlace => "norm_subgroup.wgsl",
+            SoftmaxSg4 | SoftmaxSg4InPlace | LayerNormSg4 | LayerNormSg4InPlace => {
+                "norm_subgroup.wgsl"
+            }
             Im2Col => "conv.wgsl",
             Pool2d | GlobalAvgPool => "pool.wgsl",
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
@@ -461,6 +472,10 @@ impl Kernel {
             Binary4InPlace => "binary4_inplace",
             Unary4 => "unary4",
             Unary4InPlace => "unary4_inplace",
+            SoftmaxSg4 => "softmax_sg4",
+            SoftmaxSg4InPlace => "softmax_sg4_inplace",
+            LayerNormSg4 => "layernorm_sg4",
+            LayerNormSg4InPlace => "layernorm_sg4_inplace",
         }
     }
 
@@ -481,10 +496,10 @@ impl Kernel {
             ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
             AttnStats => 5,
             AttnGradQ | AttnGradKv => 6,
-            SoftmaxSgInPlace | Unary4InPlace => 1,
-            SoftmaxSg | Unary4 | Binary4InPlace => 2,
-            LayerNormSgInPlace | Binary4 => 3,
-            LayerNormSg => 4,
+            SoftmaxSgInPlace | SoftmaxSg4InPlace | Unary4InPlace => 1,
+            SoftmaxSg | SoftmaxSg4 | Unary4 | Binary4InPlace => 2,
+            LayerNormSgInPlace | LayerNormSg4InPlace | Binary4 => 3,
+            LayerNormSg | LayerNormSg4 => 4,
         }
     }
 
@@ -499,7 +514,11 @@ impl Kernel {
             Kernel::SoftmaxSg
             | Kernel::SoftmaxSgInPlace
             | Kernel::LayerNormSg
-            | Kernel::LayerNormSgInPlace => [NORM_SG_THREADS, 1, 1],
+            | Kernel::LayerNormSgInPlace
+            | Kernel::SoftmaxSg4
+            | Kernel::SoftmaxSg4InPlace
+            | Kernel::LayerNormSg4
+            | Kernel::LayerNormSg4InPlace => [NORM_SG_THREADS, 1, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }
@@ -530,6 +549,9 @@ impl Kernel {
                 ParamsLayout::of::<NormParams>()
             }
             SoftmaxSg | SoftmaxSgInPlace | LayerNormSg | LayerNormSgInPlace => {
+                ParamsLayout::of::<NormParams>()
+            }
+            SoftmaxSg4 | SoftmaxSg4InPlace | LayerNormSg4 | LayerNormSg4InPlace => {
                 ParamsLayout::of::<NormParams>()
             }
             Im2Col => ParamsLayout::of::<ConvParams>(),

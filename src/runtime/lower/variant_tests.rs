@@ -99,7 +99,14 @@ fn softmax_and_layernorm_reduce_right_with_and_without_subgroups() {
         Kernel::LayerNormSg,
         Kernel::LayerNormSgInPlace,
     ];
-    for cols in [1, 3, 255, 257, 1000, 4099] {
+    let sg4 = [
+        Kernel::SoftmaxSg4,
+        Kernel::SoftmaxSg4InPlace,
+        Kernel::LayerNormSg4,
+        Kernel::LayerNormSg4InPlace,
+    ];
+    // Rows of 4 and 1000 are whole vec4s (the vec4 subgroup kernels), the others not.
+    for cols in [1, 3, 4, 255, 257, 1000, 4099] {
         for rows in [1, 3, 67] {
             let g = norm_graph(rows, cols);
             let naive = naive_layout(&g, gpu().min_storage_buffer_offset_alignment())
@@ -109,9 +116,14 @@ fn softmax_and_layernorm_reduce_right_with_and_without_subgroups() {
                 for (layout, how) in [(&naive, "naive"), (&inplace, "in place")] {
                     let what = format!("{rows} x {cols}, {how}, subgroups {}", opts.subgroups);
                     let kernels = check(&g, layout, opts, &what);
-                    let used_sg = kernels.iter().filter(|k| sg.contains(k)).count();
-                    let want = if opts.subgroups { kernels.len() } else { 0 };
-                    assert_eq!(used_sg, want, "{what}: {kernels:?}");
+                    let count = |set: &[Kernel]| kernels.iter().filter(|k| set.contains(k)).count();
+                    let (want_sg, want_sg4) = match (opts.subgroups, cols % 4 == 0) {
+                        (false, _) => (0, 0),
+                        (true, false) => (kernels.len(), 0),
+                        (true, true) => (0, kernels.len()),
+                    };
+                    assert_eq!(count(&sg), want_sg, "{what}: {kernels:?}");
+                    assert_eq!(count(&sg4), want_sg4, "{what}: {kernels:?}");
                 }
             }
         }
