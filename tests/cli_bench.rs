@@ -141,3 +141,45 @@ fn bench_respects_quiet_and_json_to_stdout() {
         "--no-kernels still measured kernels"
     );
 }
+
+/// `TESSERA_NO_SUBGROUPS` creates the device without subgroups: the kernel section's best
+/// variants fall back to the workgroup-memory reductions (and still match the CPU), while
+/// without it the test device (lavapipe) uses subgroups.
+#[test]
+fn no_subgroups_env_turns_the_subgroup_reductions_off() {
+    let args = [
+        "bench",
+        "--shapes",
+        "4x4x4",
+        "--no-models",
+        "--kernel-elements",
+        "600",
+        "--reps",
+        "1",
+        "--json",
+        "-",
+    ];
+    let run = |no_subgroups: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.args(args);
+        if no_subgroups {
+            cmd.env("TESSERA_NO_SUBGROUPS", "1");
+        } else {
+            cmd.env_remove("TESSERA_NO_SUBGROUPS");
+        }
+        let out = cmd.output().expect("run tessera");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON");
+        j["kernels"]["best"]["subgroups"].as_bool()
+    };
+    assert_eq!(run(true), Some(false));
+    assert_eq!(
+        run(false),
+        Some(true),
+        "the test device (lavapipe) has subgroups"
+    );
+}

@@ -573,12 +573,6 @@ impl Kernel {
         }
     }
 
-    /// Whether its shader file uses subgroup operations: its pipeline (and the whole module)
-    /// can only be created on a device with `wgpu::Features::SUBGROUP`.
-    pub fn needs_subgroups(self) -> bool {
-        needs_subgroups(self.file())
-    }
-
     /// The source of its shader file.
     pub fn source(self) -> &'static str {
         SOURCES
