@@ -396,10 +396,29 @@ pub fn bench_model(
     })
 }
 
-/// The kernel cases of about `elements` output elements each: `(op, output dims, bytes)` and
-/// the one-node graph that runs it. Row ops use rows of 256, 1000 and 4099 (one of them not a
-/// multiple of 4 or of the workgroup).
-fn kernel_cases(elements: usize) -> Result<Vec<(String, Vec<usize>, u64, Graph)>, GraphError> {
+/// One kernel case: the op, its output dims, the bytes it must read and write, and the
+/// one-node graph that runs it.
+struct KernelCase {
+    op: String,
+    dims: Vec<usize>,
+    bytes: u64,
+    graph: Graph,
+}
+
+impl KernelCase {
+    fn new(op: &str, dims: Vec<usize>, bytes: u64, graph: Graph) -> KernelCase {
+        KernelCase {
+            op: op.to_string(),
+            dims,
+            bytes,
+            graph,
+        }
+    }
+}
+
+/// The kernel cases of about `elements` output elements each. Row ops use rows of 256, 1000
+/// and 4099 (one of them not a multiple of 4 or of the workgroup).
+fn kernel_cases(elements: usize) -> Result<Vec<KernelCase>, GraphError> {
     let mut cases = Vec::new();
     let f = |n: usize| 4 * n as u64;
     for cols in [256, 1000, 4099] {
@@ -409,7 +428,12 @@ fn kernel_cases(elements: usize) -> Result<Vec<(String, Vec<usize>, u64, Graph)>
         let x = bench_input(&mut b, "x", &[rows, cols], 1);
         let y = b.op("softmax", Op::Softmax, &[x])?;
         b.output(y);
-        cases.push(("softmax".into(), vec![rows, cols], f(2 * n), b.build()?));
+        cases.push(KernelCase::new(
+            "softmax",
+            vec![rows, cols],
+            f(2 * n),
+            b.build()?,
+        ));
         let mut b = GraphBuilder::new();
         let x = bench_input(&mut b, "x", &[rows, cols], 1);
         let gamma = b.weight("gamma", &[cols], 2, 1.0);
@@ -417,10 +441,11 @@ fn kernel_cases(elements: usize) -> Result<Vec<(String, Vec<usize>, u64, Graph)>
         let ln = Op::LayerNorm { eps: 1e-5 };
         let y = b.op("layernorm", ln, &[x, gamma, beta])?;
         b.output(y);
-        cases.push((
-            "layernorm".into(),
+        let bytes = f(2 * n + 2 * cols);
+        cases.push(KernelCase::new(
+            "layernorm",
             vec![rows, cols],
-            f(2 * n + 2 * cols),
+            bytes,
             b.build()?,
         ));
     }
@@ -438,13 +463,13 @@ fn kernel_cases(elements: usize) -> Result<Vec<(String, Vec<usize>, u64, Graph)>
         b.output(z);
         let m: usize = a.iter().product();
         let bytes = f(2 * m + other.iter().product::<usize>());
-        cases.push((name.into(), a, bytes, b.build()?));
+        cases.push(KernelCase::new(name, a, bytes, b.build()?));
     }
     let mut b = GraphBuilder::new();
     let x = bench_input(&mut b, "x", &[n], 1);
     let y = b.op("gelu", Op::Unary(UnaryOp::Gelu), &[x])?;
     b.output(y);
-    cases.push(("gelu".into(), vec![n], f(2 * n), b.build()?));
+    cases.push(KernelCase::new("gelu", vec![n], f(2 * n), b.build()?));
     Ok(cases)
 }
 
@@ -497,7 +522,13 @@ pub fn bench_kernels(gpu: &Gpu, elements: usize, reps: usize) -> Result<KernelBe
     let best_opts = KernelOptions::for_gpu(gpu);
     let plain = KernelOptions::scalar(best_opts.gemm);
     let mut rows = Vec::new();
-    for (op, dims, bytes, graph) in kernel_cases(elements)? {
+    for KernelCase {
+        op,
+        dims,
+        bytes,
+        graph,
+    } in kernel_cases(elements)?
+    {
         let shape = dims
             .iter()
             .map(usize::to_string)

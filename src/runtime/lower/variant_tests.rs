@@ -130,8 +130,11 @@ fn softmax_and_layernorm_reduce_right_with_and_without_subgroups() {
     }
 }
 
-/// Elementwise cases: `(out dims, b dims or None for a unary op, vec4 kernels expected)`.
-const CASES: &[(&[usize], Option<&[usize]>, bool)] = &[
+/// An elementwise case: output dims, b's dims (`None`: a unary op), vec4 kernels expected.
+type Case = (&'static [usize], Option<&'static [usize]>, bool);
+
+/// The elementwise cases.
+const CASES: &[Case] = &[
     // Unary (relu, gelu, scale, relu): 1 and 3 elements are too short for a vec4; 1027 runs
     // a vec4 head and a scalar tail of 3 (scaled by -1.5, so a skipped tail shows).
     (&[4], None, true),
@@ -190,7 +193,7 @@ fn elementwise_vec4_and_scalar_kernels_agree_with_the_cpu() {
                 assert_eq!(used, vec4 && opts.vec4, "{what}: {kernels:?}");
                 // A count that is not a multiple of 4 adds a scalar step for its tail.
                 let n: usize = out.iter().product();
-                let tail = used && n % 4 != 0;
+                let tail = used && !n.is_multiple_of(4);
                 assert_eq!(kernels.len(), 1 + usize::from(tail), "{what}: {kernels:?}");
             }
         }
