@@ -11,17 +11,25 @@
 //!   caching-allocator run, each best of `reps` host wall times of one whole graph run (the
 //!   baselines also sample the allocator after every node, as `tessera run` does).
 //!
+//! - Kernel variants: row softmax, layer normalisation and elementwise ops at a few sizes, each
+//!   run with the plain kernels ([`KernelOptions::scalar`]: workgroup-memory reductions, one
+//!   element per invocation) and with the device's best ([`KernelOptions::for_gpu`]: subgroup
+//!   reductions where the device has them, vec4 elementwise kernels), as GB/s of the bytes the
+//!   op must read and write; both results are checked against the CPU reference.
+//!
 //! Ratios are the figures: on lavapipe the shaders run on the same CPU cores as the sgemm.
 
 use crate::cpu::{CpuError, sgemm};
-use crate::graph::{DType, Graph, GraphBuilder, GraphError, Init, Op, TensorKind};
+use crate::graph::{
+    BinaryOp, DType, Graph, GraphBuilder, GraphError, Init, Op, TensorKind, UnaryOp,
+};
 use crate::layout::naive_layout;
 use crate::models::{ModelError, ModelOptions, build};
 use crate::pipeline::{PlanConfig, plan_graph};
 use crate::plan::PlanError;
 use crate::runtime::{
-    AdapterSummary, Baseline, GemmKernel, Gpu, RuntimeError, compile, compile_with_gemm,
-    run_baseline,
+    AdapterSummary, Baseline, GemmKernel, Gpu, KernelOptions, RuntimeError, compile, compile_with,
+    compile_with_gemm, run_baseline,
 };
 use serde::Serialize;
 use std::time::Instant;
@@ -58,6 +66,20 @@ pub enum BenchError {
         n: usize,
         /// The kernel.
         kernel: &'static str,
+        /// Its max abs error.
+        err: f32,
+        /// The tolerance (1e-4 of the largest |value|, at least 1e-4).
+        tolerance: f32,
+    },
+    /// A kernel variant's result differs from the CPU reference beyond the tolerance.
+    #[error(
+        "kernel case {case} ({variant}): max abs error {err} vs the CPU reference exceeds {tolerance}"
+    )]
+    WrongKernel {
+        /// The case, e.g. `softmax 1024 x 257`.
+        case: String,
+        /// `plain` or `best`.
+        variant: &'static str,
         /// Its max abs error.
         err: f32,
         /// The tolerance (1e-4 of the largest |value|, at least 1e-4).
@@ -138,6 +160,42 @@ pub struct BenchReport {
     pub gemm: GemmBench,
     /// Model run times.
     pub models: Vec<ModelTimes>,
+    /// Softmax, layer-norm and elementwise kernel variants (absent with `--no-kernels`).
+    pub kernels: Option<KernelBench>,
+}
+
+/// One op at one shape, with the plain and the best kernel variants.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelRow {
+    /// What runs, e.g. `softmax`, `add (row broadcast)`.
+    pub op: String,
+    /// The output shape, e.g. `1024 x 257`.
+    pub shape: String,
+    /// Bytes the op must read and write once each (f32 inputs and output).
+    pub bytes: u64,
+    /// Best time with the plain kernels, ms.
+    pub plain_ms: f64,
+    /// Best time with the device's best kernels, ms.
+    pub best_ms: f64,
+    /// `bytes` over `plain_ms`, GB/s.
+    pub plain_gbs: f64,
+    /// `bytes` over `best_ms`, GB/s.
+    pub best_gbs: f64,
+    /// plain_ms / best_ms (above 1: the best variant is faster).
+    pub speedup: f64,
+}
+
+/// The kernel-variant section of `tessera bench`.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelBench {
+    /// `timestamps` (compute pass only) or `wall` (upload and readback included).
+    pub timer: &'static str,
+    /// The plain variants.
+    pub plain: KernelOptions,
+    /// The device's best variants.
+    pub best: KernelOptions,
+    /// One row per op and shape.
+    pub rows: Vec<KernelRow>,
 }
 
 /// The default GEMM shapes `(m, k, n)`: square 256 to 2048, skinny (one row, a tall thin and a
@@ -335,5 +393,172 @@ pub fn bench_model(
         caching_ms,
         naive_dynamic_over_planned: naive_dynamic_ms / planned_ms.max(1e-9),
         caching_over_planned: caching_ms / planned_ms.max(1e-9),
+    })
+}
+
+/// One kernel case: the op, its output dims, the bytes it must read and write, and the
+/// one-node graph that runs it.
+struct KernelCase {
+    op: String,
+    dims: Vec<usize>,
+    bytes: u64,
+    graph: Graph,
+}
+
+impl KernelCase {
+    fn new(op: &str, dims: Vec<usize>, bytes: u64, graph: Graph) -> KernelCase {
+        KernelCase {
+            op: op.to_string(),
+            dims,
+            bytes,
+            graph,
+        }
+    }
+}
+
+/// The kernel cases of about `elements` output elements each. Row ops use rows of 256, 1000
+/// and 4099 (one of them not a multiple of 4 or of the workgroup).
+fn kernel_cases(elements: usize) -> Result<Vec<KernelCase>, GraphError> {
+    let mut cases = Vec::new();
+    let f = |n: usize| 4 * n as u64;
+    for cols in [256, 1000, 4099] {
+        let rows = elements.div_ceil(cols).max(1);
+        let n = rows * cols;
+        let mut b = GraphBuilder::new();
+        let x = bench_input(&mut b, "x", &[rows, cols], 1);
+        let y = b.op("softmax", Op::Softmax, &[x])?;
+        b.output(y);
+        cases.push(KernelCase::new(
+            "softmax",
+            vec![rows, cols],
+            f(2 * n),
+            b.build()?,
+        ));
+        let mut b = GraphBuilder::new();
+        let x = bench_input(&mut b, "x", &[rows, cols], 1);
+        let gamma = b.weight("gamma", &[cols], 2, 1.0);
+        let beta = b.weight("beta", &[cols], 3, 1.0);
+        let ln = Op::LayerNorm { eps: 1e-5 };
+        let y = b.op("layernorm", ln, &[x, gamma, beta])?;
+        b.output(y);
+        let bytes = f(2 * n + 2 * cols);
+        cases.push(KernelCase::new(
+            "layernorm",
+            vec![rows, cols],
+            bytes,
+            b.build()?,
+        ));
+    }
+    let n = elements.max(1);
+    let rows = n.div_ceil(256);
+    let binaries: [(&str, Vec<usize>, Vec<usize>); 2] = [
+        ("add", vec![n], vec![n]),
+        ("add (row broadcast)", vec![rows, 256], vec![256]),
+    ];
+    for (name, a, other) in binaries {
+        let mut b = GraphBuilder::new();
+        let x = bench_input(&mut b, "a", &a, 1);
+        let y = bench_input(&mut b, "b", &other, 2);
+        let z = b.op("add", Op::Binary(BinaryOp::Add), &[x, y])?;
+        b.output(z);
+        let m: usize = a.iter().product();
+        let bytes = f(2 * m + other.iter().product::<usize>());
+        cases.push(KernelCase::new(name, a, bytes, b.build()?));
+    }
+    let mut b = GraphBuilder::new();
+    let x = bench_input(&mut b, "x", &[n], 1);
+    let y = b.op("gelu", Op::Unary(UnaryOp::Gelu), &[x])?;
+    b.output(y);
+    cases.push(KernelCase::new("gelu", vec![n], f(2 * n), b.build()?));
+    Ok(cases)
+}
+
+fn bench_input(
+    b: &mut GraphBuilder,
+    name: &str,
+    dims: &[usize],
+    seed: u64,
+) -> crate::graph::TensorId {
+    b.input(name, dims, DType::F32, Init::Uniform { seed, scale: 2.0 })
+}
+
+/// Best time of `graph` compiled with `opts` over `reps` runs after a warm-up, checked against
+/// `want` (the CPU reference).
+fn time_variant(
+    gpu: &Gpu,
+    graph: &Graph,
+    opts: KernelOptions,
+    want: &[f32],
+    (case, variant, reps): (&str, &'static str, usize),
+) -> Result<f64, BenchError> {
+    let layout = naive_layout(graph, gpu.min_storage_buffer_offset_alignment())?;
+    let compiled = compile_with(gpu, graph, &layout, opts)?;
+    let mut out = compiled.run(gpu)?;
+    let ms = best(reps, || -> Result<f64, BenchError> {
+        out = compiled.run(gpu)?;
+        Ok(out.gpu_ms.unwrap_or(out.wall_ms))
+    })?;
+    let got = out.outputs.first().map(|o| o.to_f32()).unwrap_or_default();
+    let err = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0f32, |e, d| if d.is_nan() || d > e { d } else { e });
+    let tolerance = 1e-4 * want.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+    if err.is_nan() || err > tolerance || got.len() != want.len() {
+        return Err(BenchError::WrongKernel {
+            case: case.to_string(),
+            variant,
+            err,
+            tolerance,
+        });
+    }
+    Ok(ms)
+}
+
+/// Softmax, layer normalisation and elementwise ops of about `elements` elements each, with
+/// the plain and the device's best kernel variants side by side, best of `reps`.
+pub fn bench_kernels(gpu: &Gpu, elements: usize, reps: usize) -> Result<KernelBench, BenchError> {
+    let best_opts = KernelOptions::for_gpu(gpu);
+    let plain = KernelOptions::scalar(best_opts.gemm);
+    let mut rows = Vec::new();
+    for KernelCase {
+        op,
+        dims,
+        bytes,
+        graph,
+    } in kernel_cases(elements)?
+    {
+        let shape = dims
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(" x ");
+        let case = format!("{op} {shape}");
+        let want = crate::cpu::run_outputs(&graph)?;
+        let want = want.first().and_then(|w| w.as_f32()).unwrap_or_default();
+        let plain_ms = time_variant(gpu, &graph, plain, want, (&case, "plain", reps))?;
+        let best_ms = time_variant(gpu, &graph, best_opts, want, (&case, "best", reps))?;
+        let gbs = |ms: f64| bytes as f64 / (ms.max(1e-9) * 1e6);
+        rows.push(KernelRow {
+            op,
+            shape,
+            bytes,
+            plain_ms,
+            best_ms,
+            plain_gbs: gbs(plain_ms),
+            best_gbs: gbs(best_ms),
+            speedup: plain_ms / best_ms.max(1e-9),
+        });
+    }
+    Ok(KernelBench {
+        timer: if gpu.has_timestamps() {
+            "timestamps"
+        } else {
+            "wall"
+        },
+        plain,
+        best: best_opts,
+        rows,
     })
 }

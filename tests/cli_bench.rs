@@ -1,6 +1,7 @@
 //! `tessera bench` on tiny shapes and one small model (a smoke test: no timed assertions): the
 //! table and the JSON carry both GEMM kernels and the CPU sgemm side by side with their ratios,
-//! and the planned, naive-dynamic and caching run times; bad `--shapes` and `--models` values
+//! the plain and best softmax / layernorm / elementwise kernel variants, and the planned,
+//! naive-dynamic and caching run times; bad `--shapes` and `--models` values
 //! are one-line errors. Runs the real `tessera` binary on the test GPU (lavapipe in CI).
 
 mod cli_support;
@@ -19,6 +20,8 @@ fn bench_reports_gemm_ratios_and_model_times() {
         "1",
         "--models",
         "mlp",
+        "--kernel-elements",
+        "3000",
         "--json",
         &p,
     ];
@@ -29,6 +32,7 @@ fn bench_reports_gemm_ratios_and_model_times() {
         "tiled / cpu",
         "register / cpu",
         "naive-dynamic / planned",
+        "best / plain",
     ] {
         assert!(stdout.contains(needle), "no `{needle}` in:\n{stdout}");
     }
@@ -53,6 +57,23 @@ fn bench_reports_gemm_ratios_and_model_times() {
     }
     let table = j["gemm"]["table_kernel"].as_str();
     assert!(matches!(table, Some("tiled" | "register")), "{table:?}");
+    let kernels = j["kernels"]["rows"].as_array().expect("kernels.rows");
+    let ops: Vec<_> = kernels.iter().filter_map(|r| r["op"].as_str()).collect();
+    for op in ["softmax", "layernorm", "add", "add (row broadcast)", "gelu"] {
+        assert!(ops.contains(&op), "no {op} row in {ops:?}");
+    }
+    // Rows of 4099 hold 3000 elements in one row.
+    assert!(
+        kernels.iter().any(|r| r["shape"] == "1 x 4099"),
+        "{kernels:?}"
+    );
+    for r in kernels {
+        for f in ["plain_gbs", "best_gbs", "speedup"] {
+            assert!(r[f].as_f64().is_some_and(|x| x > 0.0), "{f}: {r}");
+        }
+    }
+    assert_eq!(j["kernels"]["plain"]["vec4"], false);
+    assert_eq!(j["kernels"]["best"]["vec4"], true);
     let models = j["models"].as_array().expect("models");
     assert_eq!(models.len(), 1);
     assert_eq!(models[0]["model"], "mlp");
@@ -91,6 +112,7 @@ fn bench_respects_quiet_and_json_to_stdout() {
         "--shapes",
         "7x5x3",
         "--no-models",
+        "--no-kernels",
         "--reps",
         "1",
     ]);
@@ -105,6 +127,7 @@ fn bench_respects_quiet_and_json_to_stdout() {
         "--shapes",
         "7x5x3",
         "--no-models",
+        "--no-kernels",
         "--reps",
         "1",
         "--json",
@@ -113,4 +136,50 @@ fn bench_respects_quiet_and_json_to_stdout() {
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON");
     assert_eq!(j["gemm"]["rows"].as_array().map(Vec::len), Some(1));
+    assert!(
+        j["kernels"].is_null(),
+        "--no-kernels still measured kernels"
+    );
+}
+
+/// `TESSERA_NO_SUBGROUPS` creates the device without subgroups: the kernel section's best
+/// variants fall back to the workgroup-memory reductions (and still match the CPU), while
+/// without it the test device (lavapipe) uses subgroups.
+#[test]
+fn no_subgroups_env_turns_the_subgroup_reductions_off() {
+    let args = [
+        "bench",
+        "--shapes",
+        "4x4x4",
+        "--no-models",
+        "--kernel-elements",
+        "600",
+        "--reps",
+        "1",
+        "--json",
+        "-",
+    ];
+    let run = |no_subgroups: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.args(args);
+        if no_subgroups {
+            cmd.env("TESSERA_NO_SUBGROUPS", "1");
+        } else {
+            cmd.env_remove("TESSERA_NO_SUBGROUPS");
+        }
+        let out = cmd.output().expect("run tessera");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON");
+        j["kernels"]["best"]["subgroups"].as_bool()
+    };
+    assert_eq!(run(true), Some(false));
+    assert_eq!(
+        run(false),
+        Some(true),
+        "the test device (lavapipe) has subgroups"
+    );
 }

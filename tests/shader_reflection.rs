@@ -6,15 +6,15 @@
 //! Every WGSL `const` that mirrors a Rust constant must have the Rust value. The last tests feed
 //! deliberately broken shaders and check that each mismatch is reported.
 
-use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
+use naga::valid::{ModuleInfo, ValidationFlags, Validator};
 use naga::{AddressSpace, Expression, Literal, Module, StorageAccess, TypeInner};
-use tessera::runtime::shaders::{Kernel, SOURCES, WGSL_CONSTANTS};
+use tessera::runtime::shaders::{Kernel, SOURCES, WGSL_CONSTANTS, naga_capabilities};
 
 /// Parses and validates `source`.
 fn reflect(what: &str, source: &str) -> (Module, ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::default())
+    let info = Validator::new(ValidationFlags::all(), naga_capabilities(what))
         .validate(&module)
         .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(source)));
     (module, info)

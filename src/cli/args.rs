@@ -340,6 +340,13 @@ pub struct BenchArgs {
     /// Skip the model comparison.
     #[arg(long)]
     pub no_models: bool,
+    /// Skip the kernel-variant comparison (softmax, layernorm, elementwise).
+    #[arg(long)]
+    pub no_kernels: bool,
+    /// Output elements of each kernel-variant case (rows of 256, 1000 and 4099 for softmax and
+    /// layernorm; one vector or rows of 256 for add and gelu).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub kernel_elements: usize,
     /// Timed runs per measurement after one warm-up (the best is reported).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,

@@ -1,11 +1,15 @@
 //! `tessera bench`: GEMM GFLOP/s of the WGSL kernels against the CPU sgemm at several shapes,
-//! and per-model run times of the planned run against the naive-dynamic and caching runs, side
+//! softmax / layernorm / elementwise GB/s with the plain and the best kernel variants, and
+//! per-model run times of the planned run against the naive-dynamic and caching runs, side
 //! by side in one run (see [`tessera::bench`]); a table each, and `--json FILE`.
 
 use super::args::{BenchArgs, PlanOpts};
 use super::output::{self, Progress};
 use super::{CliError, plan, write_json};
-use tessera::bench::{BenchReport, DEFAULT_SHAPES, GemmBench, ModelTimes, bench_gemm, bench_model};
+use tessera::bench::{
+    BenchReport, DEFAULT_SHAPES, GemmBench, KernelBench, ModelTimes, bench_gemm, bench_kernels,
+    bench_model,
+};
 use tessera::models::catalog;
 use tessera::report::Table;
 use tessera::runtime::Gpu;
@@ -83,6 +87,41 @@ fn print_gemm(g: &GemmBench) {
     );
 }
 
+fn print_kernels(k: &KernelBench) {
+    let variant = |o: &tessera::runtime::KernelOptions| {
+        format!(
+            "{} reductions, {} elementwise",
+            if o.subgroups {
+                "subgroup"
+            } else {
+                "workgroup-memory"
+            },
+            if o.vec4 { "vec4" } else { "scalar" }
+        )
+    };
+    let mut table = Table::new(&["op", "shape", "plain GB/s", "best GB/s", "best / plain"]);
+    for r in &k.rows {
+        table.row(vec![
+            r.op.clone(),
+            r.shape.clone(),
+            format!("{:.2}", r.plain_gbs),
+            format!("{:.2}", r.best_gbs),
+            format!("{:.2}x", r.speedup),
+        ]);
+    }
+    print!("{table}");
+    println!(
+        "plain: {}; best (this device): {}; GPU time: {}, best of the timed runs.",
+        variant(&k.plain),
+        variant(&k.best),
+        if k.timer == "timestamps" {
+            "compute-pass timestamps"
+        } else {
+            "wall time incl. upload and readback"
+        }
+    );
+}
+
 fn print_models(models: &[ModelTimes]) {
     let mut table = Table::new(&[
         "model",
@@ -134,6 +173,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     if show {
         print_gemm(&gemm);
     }
+    let kernels = if args.no_kernels {
+        None
+    } else {
+        let spinner = Progress::spinner("bench: softmax, layernorm and elementwise kernels");
+        let k = bench_kernels(&gpu, args.kernel_elements.max(1), args.reps)?;
+        drop(spinner);
+        if show {
+            println!();
+            print_kernels(&k);
+        }
+        Some(k)
+    };
     let opts = PlanOpts::defaults();
     let cfg = plan::config(&opts, gpu.min_storage_buffer_offset_alignment())?;
     let mut times = Vec::new();
@@ -153,6 +204,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             adapter: s.clone(),
             gemm,
             models: times,
+            kernels,
         };
         write_json(path, &report)?;
     }

@@ -48,7 +48,7 @@ use super::dispatch::{
 };
 use super::executor::scoped;
 use super::lower::{Loc, Lowerer, Placement, Step, round4};
-use super::{Gpu, OutputData, RuntimeError};
+use super::{Gpu, KernelOptions, OutputData, RuntimeError};
 use crate::analysis::liveness;
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
 use serde::Serialize;
@@ -310,7 +310,7 @@ pub fn run_baseline(
         units: tl.units.clone(),
         pool: pool.map(|r| (tl.units.len(), r)),
     };
-    let lowerer = Lowerer::new(graph, &place, gpu, gpu.gemm_kernel());
+    let lowerer = Lowerer::new(graph, &place, gpu, KernelOptions::for_gpu(gpu));
     let mut lowered = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));

@@ -14,7 +14,7 @@ use super::guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_band}
 use super::lower::{Lowerer, Step, round4};
 use super::measure::{AllocatorBytes, AllocatorDelta, Peak, sample};
 use super::stream::{self, Staging};
-use super::{GemmKernel, Gpu, RuntimeError};
+use super::{GemmKernel, Gpu, KernelOptions, RuntimeError};
 use crate::graph::{DType, Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
 use std::time::Instant;
@@ -209,7 +209,20 @@ fn check_range(
 /// filled with [`SENTINEL`]), the params buffer, pipelines and every bind group at the planned
 /// offsets.
 pub fn compile(gpu: &Gpu, graph: &Graph, layout: &MemoryLayout) -> Result<Compiled, RuntimeError> {
-    compile_inner(gpu, graph, layout, None, gpu.gemm_kernel())
+    compile_inner(gpu, graph, layout, None, KernelOptions::for_gpu(gpu))
+}
+
+/// [`compile`] with the kernel variants `kernels` instead of the ones the device supports best
+/// (an error if they ask for a feature the device lacks): tests check every variant against
+/// the CPU reference, `tessera bench` times them side by side.
+pub fn compile_with(
+    gpu: &Gpu,
+    graph: &Graph,
+    layout: &MemoryLayout,
+    kernels: KernelOptions,
+) -> Result<Compiled, RuntimeError> {
+    kernels.check(gpu)?;
+    compile_inner(gpu, graph, layout, None, kernels)
 }
 
 /// [`compile`] with every GEMM (matmul, linear, convolution) run by `gemm` instead of the kernel
@@ -220,7 +233,11 @@ pub fn compile_with_gemm(
     layout: &MemoryLayout,
     gemm: GemmKernel,
 ) -> Result<Compiled, RuntimeError> {
-    compile_inner(gpu, graph, layout, None, gemm)
+    let kernels = KernelOptions {
+        gemm,
+        ..KernelOptions::for_gpu(gpu)
+    };
+    compile_inner(gpu, graph, layout, None, kernels)
 }
 
 /// A deliberate fault for tests that must show the guard check failing: every storage binding of
@@ -244,7 +261,7 @@ pub fn compile_with_fault(
     layout: &MemoryLayout,
     fault: Fault,
 ) -> Result<Compiled, RuntimeError> {
-    compile_inner(gpu, graph, layout, Some(fault), gpu.gemm_kernel())
+    compile_inner(gpu, graph, layout, Some(fault), KernelOptions::for_gpu(gpu))
 }
 
 /// Moves the output bindings of the faulted node (see [`Fault`]).
@@ -267,10 +284,10 @@ fn compile_inner(
     graph: &Graph,
     layout: &MemoryLayout,
     fault: Option<Fault>,
-    gemm: GemmKernel,
+    kernels: KernelOptions,
 ) -> Result<Compiled, RuntimeError> {
     check_limits(gpu, graph, layout)?;
-    let lowerer = Lowerer::new(graph, layout, gpu, gemm);
+    let lowerer = Lowerer::new(graph, layout, gpu, kernels);
     let mut lowered: Vec<(NodeId, Vec<Step>)> = Vec::with_capacity(graph.nodes.len());
     for id in graph.node_ids() {
         lowered.push((id, lowerer.lower(id)?));

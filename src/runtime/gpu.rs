@@ -13,6 +13,11 @@ use serde::Serialize;
 /// The environment variable [`Gpu::new`] reads to lower `max_storage_buffer_binding_size`.
 pub const MAX_BINDING_ENV: &str = "TESSERA_MAX_BINDING";
 
+/// The environment variable that, set to anything, makes [`Gpu::new`] leave
+/// `wgpu::Features::SUBGROUP` off, so row softmax and layer normalisation fall back to their
+/// workgroup-memory reductions (to run and time that fallback on an adapter with subgroups).
+pub const NO_SUBGROUPS_ENV: &str = "TESSERA_NO_SUBGROUPS";
+
 /// What adapter the runtime is using, for reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AdapterSummary {
@@ -39,7 +44,8 @@ pub struct Gpu {
 
 impl Gpu {
     /// Opens the adapter chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` (or the default one) and
-    /// creates a device with the adapter's limits and, when available, timestamp queries; the
+    /// creates a device with the adapter's limits and, when available, timestamp queries and
+    /// subgroup operations (unless [`NO_SUBGROUPS_ENV`] is set); the
     /// storage binding limit is lowered to `TESSERA_MAX_BINDING` when that is set.
     pub fn new() -> Result<Gpu, RuntimeError> {
         let cap = match std::env::var(MAX_BINDING_ENV) {
@@ -78,7 +84,11 @@ impl Gpu {
             limits.max_storage_buffer_binding_size =
                 limits.max_storage_buffer_binding_size.min(cap);
         }
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if std::env::var_os(NO_SUBGROUPS_ENV).is_none() {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
+        let features = adapter.features() & wanted;
         let desc = wgpu::DeviceDescriptor {
             label: Some("tessera"),
             required_features: features,
@@ -165,6 +175,12 @@ impl Gpu {
     /// True when the device can write timestamps at pass boundaries.
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// True when the device was created with `wgpu::Features::SUBGROUP` (the adapter has it
+    /// and [`NO_SUBGROUPS_ENV`] is not set): shaders may use subgroup operations.
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// `(total_allocated_bytes, total_reserved_bytes)` from the device allocator, or `None` on

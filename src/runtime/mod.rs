@@ -23,6 +23,7 @@ mod executor;
 mod gemm;
 mod gpu;
 mod guard;
+mod kernels;
 mod lower;
 mod measure;
 pub mod shaders;
@@ -31,11 +32,13 @@ mod stream;
 pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
 pub use error::RuntimeError;
 pub use executor::{
-    Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault, compile_with_gemm,
+    Compiled, Fault, OutputData, RunOutput, compile, compile_with, compile_with_fault,
+    compile_with_gemm,
 };
 pub use gemm::GemmKernel;
-pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV};
+pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV, NO_SUBGROUPS_ENV};
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
+pub use kernels::KernelOptions;
 pub use measure::{
     AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_ALLOCATOR_ROUNDING_BYTES,
     MAX_BUFFER_ROUNDING_BYTES, measure_compile,

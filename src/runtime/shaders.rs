@@ -103,6 +103,20 @@ pub const UNARY_RELU: u32 = 0;
 pub const UNARY_GELU: u32 = 1;
 /// Multiplication by a constant.
 pub const UNARY_SCALE: u32 = 2;
+/// `VEC_FULL` of elementwise.wgsl's vec4 kernels: the operand holds the output's elements in
+/// order (same element count), read as a vec4 at the output's quad.
+pub const VEC_FULL: u32 = 0;
+/// `VEC_ROW`: the operand varies along the output's last axis (a multiple of 4 long), read as
+/// a vec4 at the broadcast offset of the quad's first element.
+pub const VEC_ROW: u32 = 1;
+/// `VEC_SPLAT`: the operand is constant along the output's last axis (a multiple of 4 long),
+/// one element read and splatted over the quad.
+pub const VEC_SPLAT: u32 = 2;
+/// Invocations of one workgroup (one row) of norm_subgroup.wgsl (`NORM_SG_THREADS`).
+pub const NORM_SG_THREADS: u32 = 64;
+/// Most subgroups in one workgroup of norm_subgroup.wgsl (`MAX_SUBGROUPS`): NORM_SG_THREADS over
+/// the smallest subgroup size wgpu allows (4).
+pub const MAX_SUBGROUPS: u32 = NORM_SG_THREADS / 4;
 /// `POOL_MAX` of pool.wgsl (anything else averages).
 pub const POOL_MAX: u32 = 0;
 /// Average pooling.
@@ -157,6 +171,11 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("ATTN_GRAD_V", ATTN_GRAD_V),
     ("ATTN_GRAD_ROWS", ATTN_GRAD_ROWS),
     ("ATTN_GRAD_TILE", ATTN_GRAD_TILE),
+    ("VEC_FULL", VEC_FULL),
+    ("VEC_ROW", VEC_ROW),
+    ("VEC_SPLAT", VEC_SPLAT),
+    ("MAX_SUBGROUPS", MAX_SUBGROUPS),
+    ("NORM_SG_THREADS", NORM_SG_THREADS),
 ];
 
 /// Every shader file as `(file name, source)`.
@@ -167,6 +186,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/elementwise.wgsl"),
     ),
     ("norm.wgsl", include_str!("../../shaders/norm.wgsl")),
+    (
+        "norm_subgroup.wgsl",
+        include_str!("../../shaders/norm_subgroup.wgsl"),
+    ),
     ("conv.wgsl", include_str!("../../shaders/conv.wgsl")),
     ("pool.wgsl", include_str!("../../shaders/pool.wgsl")),
     ("data.wgsl", include_str!("../../shaders/data.wgsl")),
@@ -202,6 +225,29 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/attention_grad.wgsl"),
     ),
 ];
+
+/// The shader files that use subgroup operations (built-ins such as `subgroupAdd`): naga must
+/// validate them with [`naga::valid::Capabilities::SUBGROUP`], and wgpu creates them only on a
+/// device with `wgpu::Features::SUBGROUP`. naga 30 does not implement the `enable subgroups;`
+/// directive (it rejects it) and accepts the built-ins without it; the separate file is what
+/// keeps them out of the modules every device compiles.
+pub const SUBGROUP_FILES: &[&str] = &["norm_subgroup.wgsl"];
+
+/// Whether shader file `file` uses subgroup operations ([`SUBGROUP_FILES`]).
+pub fn needs_subgroups(file: &str) -> bool {
+    SUBGROUP_FILES.contains(&file)
+}
+
+/// The naga capabilities shader file `file` is validated with: the default ones, plus
+/// subgroup operations for [`SUBGROUP_FILES`].
+pub fn naga_capabilities(file: &str) -> naga::valid::Capabilities {
+    let base = naga::valid::Capabilities::default();
+    if needs_subgroups(file) {
+        base | naga::valid::Capabilities::SUBGROUP
+    } else {
+        base
+    }
+}
 
 /// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so the two cannot drift apart.
 macro_rules! kernels {
@@ -312,6 +358,30 @@ kernels! {
     MatMulReg,
     /// MatMulReg reading A and B as vec4s (untransposed operands aligned to 4 elements).
     MatMulReg4,
+    /// Row softmax reducing with subgroup operations (needs `Features::SUBGROUP`).
+    SoftmaxSg,
+    /// [`Kernel::SoftmaxSg`] overwriting its input.
+    SoftmaxSgInPlace,
+    /// Layer normalisation reducing with subgroup operations (needs `Features::SUBGROUP`).
+    LayerNormSg,
+    /// [`Kernel::LayerNormSg`] overwriting its input.
+    LayerNormSgInPlace,
+    /// Broadcasting binary op, four elements per invocation (vec4 loads and stores).
+    Binary4,
+    /// [`Kernel::Binary4`] overwriting operand a.
+    Binary4InPlace,
+    /// Unary op, four elements per invocation.
+    Unary4,
+    /// [`Kernel::Unary4`] overwriting its input.
+    Unary4InPlace,
+    /// [`Kernel::SoftmaxSg`] reading rows as vec4s (row length a multiple of 4).
+    SoftmaxSg4,
+    /// [`Kernel::SoftmaxSg4`] overwriting its input.
+    SoftmaxSg4InPlace,
+    /// [`Kernel::LayerNormSg`] reading rows as vec4s (row length a multiple of 4).
+    LayerNormSg4,
+    /// [`Kernel::LayerNormSg4`] overwriting its input.
+    LayerNormSg4InPlace,
 }
 
 impl Kernel {
@@ -321,7 +391,12 @@ impl Kernel {
         match self {
             MatMul | MatMulReg | MatMulReg4 => "matmul.wgsl",
             Binary | BinaryInPlace | Unary | UnaryInPlace => "elementwise.wgsl",
+            Binary4 | Binary4InPlace | Unary4 | Unary4InPlace => "elementwise.wgsl",
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => "norm.wgsl",
+            SoftmaxSg | SoftmaxSgInPlace | LayerNormSg | LayerNormSgInPlace => "norm_subgroup.wgsl",
+            SoftmaxSg4 | SoftmaxSg4InPlace | LayerNormSg4 | LayerNormSg4InPlace => {
+                "norm_subgroup.wgsl"
+            }
             Im2Col => "conv.wgsl",
             Pool2d | GlobalAvgPool => "pool.wgsl",
             Permute | ConcatPiece | Embedding | Copy => "data.wgsl",
@@ -389,6 +464,18 @@ impl Kernel {
             AttnGradKv => "attn_grad_kv",
             MatMulReg => "matmul_reg",
             MatMulReg4 => "matmul_reg4",
+            SoftmaxSg => "softmax_sg",
+            SoftmaxSgInPlace => "softmax_sg_inplace",
+            LayerNormSg => "layernorm_sg",
+            LayerNormSgInPlace => "layernorm_sg_inplace",
+            Binary4 => "binary4",
+            Binary4InPlace => "binary4_inplace",
+            Unary4 => "unary4",
+            Unary4InPlace => "unary4_inplace",
+            SoftmaxSg4 => "softmax_sg4",
+            SoftmaxSg4InPlace => "softmax_sg4_inplace",
+            LayerNormSg4 => "layernorm_sg4",
+            LayerNormSg4InPlace => "layernorm_sg4_inplace",
         }
     }
 
@@ -409,6 +496,10 @@ impl Kernel {
             ConvGradInput | ConvGradWeight | MaxPoolGrad => 3,
             AttnStats => 5,
             AttnGradQ | AttnGradKv => 6,
+            SoftmaxSgInPlace | SoftmaxSg4InPlace | Unary4InPlace => 1,
+            SoftmaxSg | SoftmaxSg4 | Unary4 | Binary4InPlace => 2,
+            LayerNormSgInPlace | LayerNormSg4InPlace | Binary4 => 3,
+            LayerNormSg | LayerNormSg4 => 4,
         }
     }
 
@@ -420,6 +511,14 @@ impl Kernel {
             Kernel::AttnGradQ | Kernel::AttnGradKv => [ATTN_GRAD_ROWS, 1, 1],
             Kernel::MatMulReg => [REG_TILE, REG_TILE, 1],
             Kernel::MatMulReg4 => [REG4_TILE, REG4_TILE, 1],
+            Kernel::SoftmaxSg
+            | Kernel::SoftmaxSgInPlace
+            | Kernel::LayerNormSg
+            | Kernel::LayerNormSgInPlace
+            | Kernel::SoftmaxSg4
+            | Kernel::SoftmaxSg4InPlace
+            | Kernel::LayerNormSg4
+            | Kernel::LayerNormSg4InPlace => [NORM_SG_THREADS, 1, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }
@@ -443,7 +542,16 @@ impl Kernel {
             Binary | BinaryInPlace | Unary | UnaryInPlace => {
                 ParamsLayout::of::<ElementwiseParams>()
             }
+            Binary4 | Binary4InPlace | Unary4 | Unary4InPlace => {
+                ParamsLayout::of::<ElementwiseParams>()
+            }
             Softmax | SoftmaxInPlace | LayerNorm | LayerNormInPlace => {
+                ParamsLayout::of::<NormParams>()
+            }
+            SoftmaxSg | SoftmaxSgInPlace | LayerNormSg | LayerNormSgInPlace => {
+                ParamsLayout::of::<NormParams>()
+            }
+            SoftmaxSg4 | SoftmaxSg4InPlace | LayerNormSg4 | LayerNormSg4InPlace => {
                 ParamsLayout::of::<NormParams>()
             }
             Im2Col => ParamsLayout::of::<ConvParams>(),
@@ -486,7 +594,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
             naga::valid::Validator::new(
                 naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default(),
+                naga_capabilities(file),
             )
             .validate(&module)
             .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));

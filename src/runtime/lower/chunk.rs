@@ -196,6 +196,8 @@ mod tests {
             max_binding: limit,
             align: 256,
             gemm: crate::runtime::GemmKernel::Tiled,
+            subgroups: false,
+            vec4: false,
         };
         let largest = graph.tensors.iter().map(|t| t.size_bytes()).max();
         assert!(largest > Some(limit), "{largest:?}");

@@ -30,6 +30,8 @@ fn check_folded_with(gpu: &Gpu, graph: &Graph, what: &str, gemm: GemmKernel) {
         max_binding: gpu.max_binding(),
         align: gpu.min_storage_buffer_offset_alignment(),
         gemm,
+        subgroups: gpu.has_subgroups(),
+        vec4: true,
     };
     let steps: Vec<_> = graph
         .node_ids()
@@ -87,11 +89,17 @@ fn input(b: &mut GraphBuilder, dims: &[usize], seed: u64) -> crate::graph::Tenso
 #[test]
 fn every_folded_kernel_family_agrees_with_the_cpu() {
     let gpu = Gpu::new().expect("GPU tests need a wgpu adapter (scripts/test installs lavapipe)");
-    // 1-D: 30 * 256 + 17 elements -> 31 workgroups -> [5, 5, 2].
+    // 1-D: 30 * 256 + 17 elements -> 31 workgroups -> [5, 5, 2]; the relu reads them as vec4s
+    // (4 elements per invocation, so 4 times as many), the product with one broadcast value
+    // one per invocation.
     let mut b = GraphBuilder::new();
-    let x = input(&mut b, &[30 * 256 + 17], 1);
+    let x = input(&mut b, &[4 * (30 * 256 + 17)], 1);
     let y = b.relu("relu", x).expect("relu");
     b.output(y);
+    let x = input(&mut b, &[30 * 256 + 17], 11);
+    let one = input(&mut b, &[1], 12);
+    let z = b.op("mul", Op::Binary(crate::graph::BinaryOp::Mul), &[x, one]);
+    b.output(z.expect("mul"));
     check_folded(&gpu, &b.build().expect("graph"), "relu");
     // GEMM: 31 row tiles of 64 (61 of 32) of a linear; 3 batches of 3 (5) row tiles of a
     // matmul; both GEMM kernels.

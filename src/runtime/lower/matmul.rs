@@ -380,6 +380,8 @@ mod tests {
             max_binding,
             align: 32,
             gemm,
+            subgroups: false,
+            vec4: false,
         };
         lw.lower(NodeId(0)).expect("lower")
     }

@@ -29,6 +29,8 @@ mod norm;
 mod pool;
 mod resize;
 mod train;
+#[cfg(test)]
+mod variant_tests;
 
 use super::RuntimeError;
 use crate::graph::{AttentionKernel, DType, Graph, NodeId, Op, TensorId};
@@ -37,6 +39,7 @@ use cx::NodeCx;
 use std::sync::Arc;
 
 use super::gemm::GemmKernel;
+use super::kernels::KernelOptions;
 use super::shaders::Kernel;
 
 /// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
@@ -109,15 +112,21 @@ pub(crate) struct Lowerer<'a> {
     pub align: u64,
     /// The GEMM kernel of matmul, linear and convolution.
     pub gemm: GemmKernel,
+    /// Row softmax and layer normalisation reduce with subgroup operations
+    /// ([`KernelOptions::subgroups`]).
+    pub subgroups: bool,
+    /// Elementwise ops use their vec4 kernels where the operands allow
+    /// ([`KernelOptions::vec4`]).
+    pub vec4: bool,
 }
 
 impl<'a> Lowerer<'a> {
-    /// A lowerer for `gpu`'s limits, lowering GEMMs with `gemm`.
+    /// A lowerer for `gpu`'s limits, choosing kernel variants as `kernels` says.
     pub fn new(
         graph: &'a Graph,
         place: &'a dyn Placement,
         gpu: &super::Gpu,
-        gemm: GemmKernel,
+        kernels: KernelOptions,
     ) -> Lowerer<'a> {
         Lowerer {
             graph,
@@ -125,7 +134,9 @@ impl<'a> Lowerer<'a> {
             max_groups: gpu.limits().max_compute_workgroups_per_dimension,
             max_binding: gpu.max_binding(),
             align: gpu.min_storage_buffer_offset_alignment(),
-            gemm,
+            gemm: kernels.gemm,
+            subgroups: kernels.subgroups,
+            vec4: kernels.vec4,
         }
     }
 }

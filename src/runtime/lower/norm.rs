@@ -1,5 +1,8 @@
 //! Row-normalisation lowering: softmax and layer normalisation over the last axis, one
-//! workgroup per row (rows folded into a 2-D or 3-D grid), with in-place variants. A tensor
+//! workgroup per row (rows folded into a 2-D or 3-D grid), with in-place variants. The row
+//! reductions use subgroup operations (norm_subgroup.wgsl, reading vec4s where rows are whole
+//! vec4s) when the lowerer says the device has them ([`Lowerer::subgroups`](super::Lowerer)),
+//! else the workgroup-memory tree of norm.wgsl; all take the same params and bindings. A tensor
 //! larger than one storage binding runs as one dispatch per block of rows (x and out bound per
 //! block at aligned offsets, gamma and beta whole).
 
@@ -27,12 +30,19 @@ fn rows_cols(cx: &NodeCx<'_>, x: TensorId) -> Result<(u64, NormParams), RuntimeE
 pub(super) fn softmax(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
     let (x, out) = (cx.input(0)?, cx.output()?);
     let (rows, params) = rows_cols(cx, x)?;
+    let sg = variant(cx, params.cols);
     if cx.in_place() {
         let bindings = vec![cx.region(x)?];
-        return row_blocks(cx, Kernel::SoftmaxInPlace, bindings, 1, (rows, params));
+        let kernel = sg.pick([
+            Kernel::SoftmaxSg4InPlace,
+            Kernel::SoftmaxSgInPlace,
+            Kernel::SoftmaxInPlace,
+        ]);
+        return row_blocks(cx, kernel, bindings, 1, (rows, params));
     }
     let bindings = vec![cx.region(x)?, cx.region(out)?];
-    row_blocks(cx, Kernel::Softmax, bindings, 0b11, (rows, params))
+    let kernel = sg.pick([Kernel::SoftmaxSg4, Kernel::SoftmaxSg, Kernel::Softmax]);
+    row_blocks(cx, kernel, bindings, 0b11, (rows, params))
 }
 
 /// Layer normalisation over the last axis with gamma and beta.
@@ -41,11 +51,52 @@ pub(super) fn layernorm(cx: &NodeCx<'_>, eps: f32) -> Result<Vec<Step>, RuntimeE
     let (rows, mut params) = rows_cols(cx, x)?;
     params.eps = eps;
     let mut bindings = vec![cx.region(x)?, cx.region(gamma)?, cx.region(beta)?];
+    let sg = variant(cx, params.cols);
     if cx.in_place() {
-        return row_blocks(cx, Kernel::LayerNormInPlace, bindings, 1, (rows, params));
+        let kernel = sg.pick([
+            Kernel::LayerNormSg4InPlace,
+            Kernel::LayerNormSgInPlace,
+            Kernel::LayerNormInPlace,
+        ]);
+        return row_blocks(cx, kernel, bindings, 1, (rows, params));
     }
     bindings.push(cx.region(out)?);
-    row_blocks(cx, Kernel::LayerNorm, bindings, 0b1001, (rows, params))
+    let kernel = sg.pick([Kernel::LayerNormSg4, Kernel::LayerNormSg, Kernel::LayerNorm]);
+    row_blocks(cx, kernel, bindings, 0b1001, (rows, params))
+}
+
+/// Which reduction a row kernel uses.
+#[derive(Clone, Copy)]
+enum Variant {
+    /// Subgroup reductions, rows read as vec4s.
+    SubgroupVec4,
+    /// Subgroup reductions, scalar reads.
+    Subgroup,
+    /// The workgroup-memory tree.
+    Tree,
+}
+
+impl Variant {
+    /// The kernel of this variant among `[vec4 subgroup, subgroup, tree]`.
+    fn pick(self, [vec4, subgroup, tree]: [Kernel; 3]) -> Kernel {
+        match self {
+            Variant::SubgroupVec4 => vec4,
+            Variant::Subgroup => subgroup,
+            Variant::Tree => tree,
+        }
+    }
+}
+
+/// Subgroup reductions when the lowerer allows them, reading vec4s when rows of `cols` are whole
+/// vec4s at 16-byte aligned bindings (row blocks then start on whole vec4s too).
+fn variant(cx: &NodeCx<'_>, cols: u32) -> Variant {
+    if !cx.lw.subgroups {
+        Variant::Tree
+    } else if cols.is_multiple_of(4) && cx.align().is_multiple_of(16) {
+        Variant::SubgroupVec4
+    } else {
+        Variant::Subgroup
+    }
 }
 
 /// One dispatch of `kernel` over all rows when every binding fits, else one per block of rows;

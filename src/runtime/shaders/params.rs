@@ -221,6 +221,14 @@ params_struct! {
         a_strides: [u32; 8],
         /// Strides of operand b over the output axes (0 on broadcast axes).
         b_strides: [u32; 8],
+        /// How the vec4 kernels read operand a: `VEC_FULL`, `VEC_ROW` or `VEC_SPLAT`.
+        a_mode: u32,
+        /// How the vec4 kernels read operand b.
+        b_mode: u32,
+        /// Padding.
+        _pad0: u32,
+        /// Padding.
+        _pad1: u32,
     }
 }
 
