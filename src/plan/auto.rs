@@ -12,6 +12,7 @@ use super::bound::lower_bound;
 use super::exact::improve;
 use super::place::{classic_orders, conflict_pairs};
 use super::registry::planner_by_name;
+use super::repack::improve_large;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::time::Instant;
 
@@ -34,7 +35,11 @@ impl Planner for AutoPlanner {
         problem.check()?;
         let start = Instant::now();
         let deadline = start + budget.time_limit;
-        let best = heuristics(problem, deadline)?;
+        let best = if problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
+            improve_large(problem, deadline, |d| heuristics(problem, d))?
+        } else {
+            heuristics(problem, deadline)?
+        };
         if best.arena_bytes <= lower_bound(problem) {
             return Ok(Outcome {
                 plan: best,

@@ -25,6 +25,7 @@ mod exact;
 mod ilp;
 mod place;
 mod search;
+mod repack;
 
 pub use error::PlanError;
 pub use lifetime::Lifetime;

@@ -26,7 +26,7 @@ pub(crate) enum Fit {
 
 /// Finds an offset for `size` bytes aligned to `align` among `occupied` byte ranges sorted by
 /// start (they may overlap each other).
-fn find_gap(occupied: &[(u64, u64)], size: u64, align: u64, fit: Fit) -> Option<u64> {
+pub(super) fn find_gap(occupied: &[(u64, u64)], size: u64, align: u64, fit: Fit) -> Option<u64> {
     let mut cursor = 0u64;
     let mut best: Option<(u64, u64)> = None; // (gap length, offset)
     for &(start, end) in occupied {
