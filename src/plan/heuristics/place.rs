@@ -8,7 +8,7 @@
 //! the highest overlapping buffer. Cost per buffer: `O(log T + k log k)` for the `k` coalesced
 //! byte ranges gathered from the tree nodes meeting its lifetime, never a scan over all buffers.
 
-use super::occupancy::Occupancy;
+use super::occupancy::{Occupancy, Scratch};
 use super::outcome;
 use crate::bytes::align_up;
 use crate::plan::validate::end_of;
@@ -63,10 +63,11 @@ pub(crate) fn place_in_order(
     let mut taken = Occupancy::new(problem);
     let mut offsets = vec![0u64; n];
     let mut occupied: Vec<(u64, u64)> = Vec::new();
+    let mut scratch = Scratch::default();
     let mut arena = 0u64;
     for &i in order {
         let b = &problem.buffers[i];
-        taken.taken(b.lifetime.start, b.lifetime.end, &mut occupied);
+        taken.taken(b.lifetime.start, b.lifetime.end, &mut occupied, &mut scratch);
         let offset =
             find_gap(&occupied, b.size, b.align, fit).ok_or_else(|| PlanError::Overflow {
                 name: b.name.clone(),
