@@ -7,6 +7,9 @@
 //!    `exact` branch and bound within `Budget::time_limit`. Larger ones (real traces with tens
 //!    of thousands of buffers, where best fit is already close to the bound) skip the search,
 //!    so planning stays fast.
+//! 3. Instead, larger ones get the improvement phase of `repack`: peak-first best-fit orders
+//!    (returned at once when one meets the bound), then the heuristics of step 1, then
+//!    re-packing of the bands around the peak until the bound, the time limit or a stall.
 
 use super::bound::lower_bound;
 use super::exact::improve;

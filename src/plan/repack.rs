@@ -15,8 +15,8 @@
 //!    fixed. Half the moves take instead the buffers lying wholly inside a wider time window
 //!    around that lifetime (so the buffers crossing its edges stay put). A move is
 //!    kept when it does not make the plan worse (peak, then the number of buffers reaching
-//!    it). It stops at the bound, at the deadline, or after [`MAX_STALL`] moves (or one second)
-//!    without a lower peak. Each move costs `O(n)` plus a placement of at most
+//!    it). It stops at the bound, at the deadline, or after [`MAX_STALL`] moves in a row
+//!    without a lower peak (or as long as steps 1-2 took, at least 0.1 s). Each move costs `O(n)` plus a placement of at most
 //!    `MAX_BAND_BUFFERS` buffers among the fixed ones near them; no conflict graph is built.
 //!
 //! The result is never worse than the best plan of steps 1-2 and is valid by construction:
@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 /// Moves in a row without lowering the peak after which [`repack_peak`] gives up.
 pub(crate) const MAX_STALL: usize = 4_000;
 
-/// Time without lowering the peak after which [`repack_peak`] gives up (before the deadline).
-const MAX_STALL_TIME: Duration = Duration::from_secs(1);
+/// Least time [`repack_peak`] searches without lowering the peak before it gives up; it also
+/// keeps going for as long as the phases before it took.
+const MIN_STALL_TIME: Duration = Duration::from_millis(100);
 
 /// Most buffers re-placed in one move (the band is narrowed until it holds no more).
 const MAX_BAND_BUFFERS: usize = 600;
@@ -60,11 +61,11 @@ pub(crate) fn max_load_over_lifetime(problem: &Problem) -> Vec<u64> {
             let a = curve
                 .partition_point(|&(t, _)| t <= b.lifetime.start)
                 .saturating_sub(1);
-            let z = curve.partition_point(|&(t, _)| t < b.lifetime.end).max(a + 1);
+            let z = curve
+                .partition_point(|&(t, _)| t < b.lifetime.end)
+                .max(a + 1);
             let k = (usize::BITS - 1 - (z - a).leading_zeros()) as usize;
-            table
-                .get(k)
-                .map_or(0, |row| row[a].max(row[z - (1 << k)]))
+            table.get(k).map_or(0, |row| row[a].max(row[z - (1 << k)]))
         })
         .collect()
 }
@@ -99,6 +100,7 @@ pub(crate) fn improve_large(
     deadline: Instant,
     fallback: impl FnOnce(Instant) -> Result<Plan, PlanError>,
 ) -> Result<Plan, PlanError> {
+    let start = Instant::now();
     let lb = lower_bound(problem);
     let mut best: Option<Plan> = None;
     for order in peak_first_orders(problem, lb) {
@@ -117,25 +119,35 @@ pub(crate) fn improve_large(
         planner: "auto",
         message: "no plan from any heuristic".into(),
     })?;
-    Ok(repack_peak(problem, best, lb, deadline, MAX_STALL))
+    let patience = start.elapsed().max(MIN_STALL_TIME);
+    Ok(repack_peak(
+        problem,
+        best,
+        lb,
+        deadline,
+        (MAX_STALL, patience),
+    ))
 }
 
 fn keep_better(best: &mut Option<Plan>, plan: Plan) {
-    if best.as_ref().is_none_or(|b| plan.arena_bytes < b.arena_bytes) {
+    if best
+        .as_ref()
+        .is_none_or(|b| plan.arena_bytes < b.arena_bytes)
+    {
         *best = Some(plan);
     }
 }
 
 /// Band re-packing (see the module docs) of a valid `plan` of `problem`, until the arena
-/// reaches `lb`, `deadline` passes, or `max_stall` moves in a row (or [`MAX_STALL_TIME`])
-/// fail to lower the peak. Deterministic up to the time limits (fixed-seed random stream).
+/// reaches `lb`, `deadline` passes, or `stall.0` moves in a row (or `stall.1` of time) fail to
+/// lower the peak. Deterministic up to the time limits (fixed-seed random stream).
 /// Returns a valid plan never larger than `plan`.
 pub(crate) fn repack_peak(
     problem: &Problem,
     plan: Plan,
     lb: u64,
     deadline: Instant,
-    max_stall: usize,
+    stall_limit: (usize, Duration),
 ) -> Plan {
     let bufs = &problem.buffers;
     let n = bufs.len();
@@ -146,9 +158,9 @@ pub(crate) fn repack_peak(
     let peak_load = max_load_over_lifetime(problem);
     let mut stall = 0;
     let mut last_gain = Instant::now();
-    while score.0 > lb && stall < max_stall {
+    while score.0 > lb && stall < stall_limit.0 {
         let now = Instant::now();
-        if now >= deadline || now - last_gain > MAX_STALL_TIME {
+        if now >= deadline || now - last_gain > stall_limit.1 {
             break;
         }
         stall += 1;
@@ -399,7 +411,7 @@ mod tests {
             let stacked = Plan { offsets, arena_bytes };
             for start in [greedy, stacked] {
                 validate(&p, &start).unwrap();
-                let out = repack_peak(&p, start.clone(), lb, soon(), 300);
+                let out = repack_peak(&p, start.clone(), lb, soon(), (300, Duration::from_secs(5)));
                 validate(&p, &out).unwrap();
                 prop_assert!(out.arena_bytes <= start.arena_bytes);
                 prop_assert!(out.arena_bytes >= lb);
@@ -429,10 +441,14 @@ mod tests {
             arena_bytes: top - 3,
         };
         validate(&p, &plan).unwrap();
-        let out = repack_peak(&p, plan, lower_bound(&p), soon(), 200);
+        let out = repack_peak(
+            &p,
+            plan,
+            lower_bound(&p),
+            soon(),
+            (200, Duration::from_secs(5)),
+        );
         validate(&p, &out).unwrap();
         assert_eq!(out.arena_bytes, lower_bound(&p));
     }
 }
-
-

@@ -67,7 +67,12 @@ pub(crate) fn place_in_order(
     let mut arena = 0u64;
     for &i in order {
         let b = &problem.buffers[i];
-        taken.taken(b.lifetime.start, b.lifetime.end, &mut occupied, &mut scratch);
+        taken.taken(
+            b.lifetime.start,
+            b.lifetime.end,
+            &mut occupied,
+            &mut scratch,
+        );
         let offset =
             find_gap(&occupied, b.size, b.align, fit).ok_or_else(|| PlanError::Overflow {
                 name: b.name.clone(),
