@@ -13,11 +13,12 @@
 //!    and lies wholly inside a band of bytes below the peak, and place those again with best
 //!    fit (in a perturbed size or peak-first order) above the band's floor, everything else
 //!    fixed. Half the moves take instead the buffers lying wholly inside a wider time window
-//!    around that lifetime (so the buffers crossing its edges stay put). A move is
-//!    kept when it does not make the plan worse (peak, then the number of buffers reaching
-//!    it). It stops at the bound, at the deadline, or after [`MAX_STALL`] moves in a row
-//!    without a lower peak (or as long as steps 1-2 took, at least 0.1 s). Each move costs `O(n)` plus a placement of at most
-//!    `MAX_BAND_BUFFERS` buffers among the fixed ones near them; no conflict graph is built.
+//!    around that lifetime (so the buffers crossing its edges stay put). A move is kept when
+//!    it does not make the plan worse (peak, then the number of buffers reaching it). It
+//!    stops at the bound, at the deadline, or after [`MAX_STALL`] moves in a row without a
+//!    lower peak (or as long as steps 1-2 took, at least 0.1 s). Each move costs `O(n)` plus a
+//!    placement of at most `MAX_BAND_BUFFERS` buffers among the fixed ones near them; no
+//!    conflict graph is built.
 //!
 //! The result is never worse than the best plan of steps 1-2 and is valid by construction:
 //! every re-placed buffer avoids every fixed buffer that overlaps it in time and bytes.
@@ -115,7 +116,7 @@ pub(crate) fn improve_large(
         Err(e) if best.is_none() => return Err(e),
         Err(_) => {}
     }
-    let best = best.ok_or(PlanError::Solver {
+    let best = best.ok_or_else(|| PlanError::Solver {
         planner: "auto",
         message: "no plan from any heuristic".into(),
     })?;
@@ -216,9 +217,10 @@ struct Band {
     members: Vec<usize>,
 }
 
-/// Chooses a peak-setting buffer and a band height (1 to 32 times its size, narrowed until at
-/// most [`MAX_BAND_BUFFERS`] buffers qualify or it is the buffer's own size); marks the members
-/// in `in_band`.
+/// Chooses a peak-setting buffer, a time window (its lifetime, or a window up to 128 times as
+/// long around it for the "wholly inside" kind of move) and a band height (1 to 2^15 times its
+/// size, halved until at most [`MAX_BAND_BUFFERS`] buffers qualify or it is the buffer's own
+/// size); marks the members in `in_band`.
 fn pick_band(
     problem: &Problem,
     offsets: &[u64],
@@ -267,7 +269,7 @@ fn pick_band(
 }
 
 /// New offsets for the band's members (same order as `band.members`), placed with best fit
-/// at or above the floor in a perturbed size order, avoiding every other buffer that overlaps
+/// at or above the floor in a perturbed size or peak-first order, avoiding every other buffer that overlaps
 /// them in time and reaches above the floor. `None` on arithmetic overflow.
 fn place_band(
     problem: &Problem,
