@@ -24,8 +24,8 @@ mod bnb;
 mod exact;
 mod ilp;
 mod place;
-mod search;
 mod repack;
+mod search;
 
 pub use error::PlanError;
 pub use lifetime::Lifetime;
