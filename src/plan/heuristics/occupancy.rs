@@ -9,8 +9,9 @@
 //!
 //! Two intervals meet iff a canonical node of one is an ancestor-or-self of a canonical node of
 //! the other. So the bytes taken during a window `Q` are the union of `sub` over `Q`'s canonical
-//! nodes and `own` over their strict ancestors: at most `4 log T` short sorted runs, then sorted
-//! together. Inserting touches the same `O(log T)` nodes.
+//! nodes and `own` over their strict ancestors: at most `4 log T` short sorted runs, then merged
+//! pairwise into one sorted union (`O(k log log T)` for `k` gathered ranges). Inserting touches
+//! the same `O(log T)` nodes.
 //! No buffer outside the window is ever looked at.
 
 use crate::plan::Problem;

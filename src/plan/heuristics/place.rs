@@ -5,7 +5,7 @@
 //! [`Occupancy`] index (a segment tree over time holding coalesced byte ranges), and the free
 //! gaps between them are scanned. First fit takes the lowest aligned gap that fits; best
 //! fit takes the smallest such gap (ties: lowest); with no fitting gap the buffer goes on top of
-//! the highest overlapping buffer. Cost per buffer: `O(log T + k log k)` for the `k` coalesced
+//! the highest overlapping buffer. Cost per buffer: `O(log T + k log log T)` for the `k` coalesced
 //! byte ranges gathered from the tree nodes meeting its lifetime, never a scan over all buffers.
 
 use super::occupancy::{Occupancy, Scratch};
