@@ -7,11 +7,15 @@
 //!    `exact` branch and bound within `Budget::time_limit`. Larger ones (real traces with tens
 //!    of thousands of buffers, where best fit is already close to the bound) skip the search,
 //!    so planning stays fast.
+//! 3. Instead, larger ones get the improvement phase of `repack`: peak-first best-fit orders
+//!    (returned at once when one meets the bound), then the heuristics of step 1, then
+//!    re-packing of the bands around the peak until the bound, the time limit or a stall.
 
 use super::bound::lower_bound;
 use super::exact::improve;
 use super::place::{classic_orders, conflict_pairs};
 use super::registry::planner_by_name;
+use super::repack::improve_large;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
 use std::time::Instant;
 
@@ -34,7 +38,11 @@ impl Planner for AutoPlanner {
         problem.check()?;
         let start = Instant::now();
         let deadline = start + budget.time_limit;
-        let best = heuristics(problem, deadline)?;
+        let best = if problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
+            improve_large(problem, deadline, |d| heuristics(problem, d))?
+        } else {
+            heuristics(problem, deadline)?
+        };
         if best.arena_bytes <= lower_bound(problem) {
             return Ok(Outcome {
                 plan: best,

@@ -24,6 +24,7 @@ mod bnb;
 mod exact;
 mod ilp;
 mod place;
+mod repack;
 mod search;
 
 pub use error::PlanError;

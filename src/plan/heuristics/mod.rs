@@ -32,3 +32,17 @@ fn outcome(problem: &Problem, plan: Plan) -> Outcome {
         proven_optimal,
     }
 }
+
+/// Best-fit placement in `order` (each buffer index once), as `greedy-size` does in its order.
+pub(crate) fn place_order_best_fit(
+    problem: &Problem,
+    order: &[usize],
+) -> Result<Plan, super::PlanError> {
+    place::place_in_order(problem, order, place::Fit::Best)
+}
+
+/// The best-fitting aligned offset for `size` bytes among `occupied` byte ranges sorted by
+/// start (ranges may overlap), or on top of them; `None` on overflow.
+pub(crate) fn find_gap_best(occupied: &[(u64, u64)], size: u64, align: u64) -> Option<u64> {
+    place::find_gap(occupied, size, align, place::Fit::Best)
+}

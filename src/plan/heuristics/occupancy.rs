@@ -9,8 +9,9 @@
 //!
 //! Two intervals meet iff a canonical node of one is an ancestor-or-self of a canonical node of
 //! the other. So the bytes taken during a window `Q` are the union of `sub` over `Q`'s canonical
-//! nodes and `own` over their strict ancestors: at most `4 log T` short sorted runs, then sorted
-//! together. Inserting touches the same `O(log T)` nodes.
+//! nodes and `own` over their strict ancestors: at most `4 log T` short sorted runs, then merged
+//! pairwise into one sorted union (`O(k log log T)` for `k` gathered ranges). Inserting touches
+//! the same `O(log T)` nodes.
 //! No buffer outside the window is ever looked at.
 
 use crate::plan::Problem;
@@ -92,18 +93,40 @@ impl Occupancy {
     }
 
     /// Fills `out` with byte ranges (sorted by start, possibly overlapping) whose union is
-    /// exactly the bytes taken at some time in `[start, end)`.
-    pub(crate) fn taken(&self, start: u64, end: u64, out: &mut Vec<(u64, u64)>) {
+    /// exactly the bytes taken at some time in `[start, end)`. `scratch` is reused between calls.
+    pub(crate) fn taken(
+        &self,
+        start: u64,
+        end: u64,
+        out: &mut Vec<(u64, u64)>,
+        scratch: &mut Scratch,
+    ) {
         out.clear();
+        scratch.runs.clear();
         let (a, b) = self.segment_range(start, end);
         if a < b {
-            self.collect(1, 0, self.segments, a, b, out);
+            self.collect(1, 0, self.segments, a, b, out, &mut scratch.runs);
         }
-        // The runs are short (coalesced), so an unstable sort beats merging them; the order of
-        // ranges with equal starts does not matter to the gap scan.
-        out.sort_unstable_by_key(|&(s, _)| s);
+        // The gathered lists are sorted runs: merge them pairwise (coalescing overlapping and
+        // touching ranges, which shrinks the later rounds) instead of sorting everything.
+        while scratch.runs.len() > 1 {
+            scratch.merged.clear();
+            scratch.next_runs.clear();
+            for pair in scratch.runs.chunks(2) {
+                let from = scratch.merged.len();
+                let (a0, a1) = pair[0];
+                let (b0, b1) = pair.get(1).copied().unwrap_or((a1, a1));
+                merge_union(&out[a0..a1], &out[b0..b1], &mut scratch.merged);
+                scratch.next_runs.push((from, scratch.merged.len()));
+            }
+            std::mem::swap(out, &mut scratch.merged);
+            std::mem::swap(&mut scratch.runs, &mut scratch.next_runs);
+        }
     }
 
+    /// Appends the lists of the nodes meeting segments `[a, b)` to `out`, each non-empty one
+    /// recorded in `runs` as its index range.
+    #[allow(clippy::too_many_arguments)]
     fn collect(
         &self,
         node: usize,
@@ -112,18 +135,54 @@ impl Occupancy {
         a: usize,
         b: usize,
         out: &mut Vec<(u64, u64)>,
+        runs: &mut Vec<(usize, usize)>,
     ) {
+        let push = |out: &mut Vec<(u64, u64)>, runs: &mut Vec<(usize, usize)>, list: &[_]| {
+            if !list.is_empty() {
+                runs.push((out.len(), out.len() + list.len()));
+                out.extend_from_slice(list);
+            }
+        };
         if a <= lo && hi <= b {
-            out.extend_from_slice(&self.sub[node]);
+            push(out, runs, &self.sub[node]);
             return;
         }
-        out.extend_from_slice(&self.own[node]);
+        push(out, runs, &self.own[node]);
         let mid = lo + (hi - lo) / 2;
         if a < mid {
-            self.collect(2 * node, lo, mid, a, b, out);
+            self.collect(2 * node, lo, mid, a, b, out, runs);
         }
         if b > mid {
-            self.collect(2 * node + 1, mid, hi, a, b, out);
+            self.collect(2 * node + 1, mid, hi, a, b, out, runs);
+        }
+    }
+}
+
+/// Reusable buffers of [`Occupancy::taken`].
+#[derive(Default)]
+pub(crate) struct Scratch {
+    runs: Vec<(usize, usize)>,
+    next_runs: Vec<(usize, usize)>,
+    merged: Vec<(u64, u64)>,
+}
+
+/// Appends the union of two sorted lists of disjoint ranges to `out` as a sorted list of
+/// disjoint, non-touching ranges.
+fn merge_union(x: &[(u64, u64)], y: &[(u64, u64)], out: &mut Vec<(u64, u64)>) {
+    let from = out.len();
+    let (mut i, mut j) = (0, 0);
+    while i < x.len() || j < y.len() {
+        let r = if j >= y.len() || (i < x.len() && x[i].0 <= y[j].0) {
+            i += 1;
+            x[i - 1]
+        } else {
+            j += 1;
+            y[j - 1]
+        };
+        let len = out.len();
+        match out.last_mut() {
+            Some(last) if len > from && last.1 >= r.0 => last.1 = last.1.max(r.1),
+            _ => out.push(r),
         }
     }
 }
@@ -163,10 +222,10 @@ mod tests {
         let p = Problem::from_rows(&spec);
         let mut occ = Occupancy::new(&p);
         let offsets: Vec<u64> = (0..150).map(|_| next() % 500).collect();
-        let mut out = Vec::new();
+        let (mut out, mut scratch) = (Vec::new(), Scratch::default());
         for placed in 0..150 {
             for &(s, e, _, _) in &spec {
-                occ.taken(s, e, &mut out);
+                occ.taken(s, e, &mut out, &mut scratch);
                 let mut got = vec![false; 600];
                 for &(a, b) in &out {
                     got[a as usize..b as usize]

@@ -5,10 +5,10 @@
 //! [`Occupancy`] index (a segment tree over time holding coalesced byte ranges), and the free
 //! gaps between them are scanned. First fit takes the lowest aligned gap that fits; best
 //! fit takes the smallest such gap (ties: lowest); with no fitting gap the buffer goes on top of
-//! the highest overlapping buffer. Cost per buffer: `O(log T + k log k)` for the `k` coalesced
+//! the highest overlapping buffer. Cost per buffer: `O(log T + k log log T)` for the `k` coalesced
 //! byte ranges gathered from the tree nodes meeting its lifetime, never a scan over all buffers.
 
-use super::occupancy::Occupancy;
+use super::occupancy::{Occupancy, Scratch};
 use super::outcome;
 use crate::bytes::align_up;
 use crate::plan::validate::end_of;
@@ -26,7 +26,7 @@ pub(crate) enum Fit {
 
 /// Finds an offset for `size` bytes aligned to `align` among `occupied` byte ranges sorted by
 /// start (they may overlap each other).
-fn find_gap(occupied: &[(u64, u64)], size: u64, align: u64, fit: Fit) -> Option<u64> {
+pub(super) fn find_gap(occupied: &[(u64, u64)], size: u64, align: u64, fit: Fit) -> Option<u64> {
     let mut cursor = 0u64;
     let mut best: Option<(u64, u64)> = None; // (gap length, offset)
     for &(start, end) in occupied {
@@ -63,10 +63,16 @@ pub(crate) fn place_in_order(
     let mut taken = Occupancy::new(problem);
     let mut offsets = vec![0u64; n];
     let mut occupied: Vec<(u64, u64)> = Vec::new();
+    let mut scratch = Scratch::default();
     let mut arena = 0u64;
     for &i in order {
         let b = &problem.buffers[i];
-        taken.taken(b.lifetime.start, b.lifetime.end, &mut occupied);
+        taken.taken(
+            b.lifetime.start,
+            b.lifetime.end,
+            &mut occupied,
+            &mut scratch,
+        );
         let offset =
             find_gap(&occupied, b.size, b.align, fit).ok_or_else(|| PlanError::Overflow {
                 name: b.name.clone(),
