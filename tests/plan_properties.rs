@@ -82,15 +82,18 @@ proptest! {
     }
 
     #[test]
-    fn lower_bound_matches_brute_force(problem in instance()) {
+    fn memory_curve_matches_brute_force(problem in instance()) {
         let brute = (0..80u64)
             .map(|t| problem.buffers.iter()
                 .filter(|b| b.lifetime.start <= t && t < b.lifetime.end)
                 .map(|b| b.size).sum::<u64>())
             .max()
             .unwrap_or(0);
-        prop_assert_eq!(lower_bound(&problem), brute);
-        prop_assert_eq!(memory_curve(&problem).last().map(|&(_, live)| live), Some(0));
+        let curve = memory_curve(&problem);
+        prop_assert_eq!(curve.iter().map(|&(_, live)| live).max().unwrap_or(0), brute);
+        prop_assert_eq!(curve.last().map(|&(_, live)| live), Some(0));
+        // Alignment can only raise the bound above the max load (plan::bound's module docs).
+        prop_assert!(lower_bound(&problem) >= brute);
     }
 
     #[test]
