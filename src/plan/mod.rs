@@ -14,6 +14,7 @@ pub mod buddy;
 pub mod csv;
 pub mod heuristics;
 mod interval_index;
+pub mod perfect;
 pub mod registry;
 pub mod report;
 pub mod validate;
