@@ -6,12 +6,15 @@
 //!    `g` (some optimal arena is a multiple of `g`).
 //! 3. The buffers split into independent groups (no lifetime crosses a cut in time); for a
 //!    capacity `C` each group is decided by [`super::bnb::decide`], run with Luby restarts
-//!    over several branching orders. `C` = lower bound is tried first with 60% of the budget,
-//!    then a binary search in steps of `g`.
+//!    over several branching orders, spread over the machine's cores (a portfolio: the first
+//!    thread to answer stops the others). `C` = lower bound is tried first with 60% of the
+//!    budget, then a binary search in steps of `g`.
 //!
 //! The result is optimal (`proven_optimal`) when its arena equals the lower bound, or when
 //! the capacity one step `g` below it was proven infeasible. Without a proof the best plan
-//! found within `Budget::time_limit` is returned; it is never worse than the heuristics.
+//! found within `Budget::time_limit` is returned; it is never worse than the heuristics, and
+//! `Outcome::lower_bound` is the rounded max-load bound raised past every capacity proven
+//! infeasible.
 
 use super::bnb::{Decision, FIXED_RANKINGS, Instance, Strategy, decide};
 use super::bound::lower_bound;
@@ -265,7 +268,7 @@ fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
 fn restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &AtomicBool) -> Decision {
     // Alternate the fixed rankings (cycled, so they meet longer limits) with fresh noisy ones.
     let j = (i - 1) / 2;
-    let variant = if j % 2 == 0 {
+    let variant = if j.is_multiple_of(2) {
         ((j / 2) % u64::from(FIXED_RANKINGS)) as u32
     } else {
         FIXED_RANKINGS + (j / 2) as u32
