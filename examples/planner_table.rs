@@ -7,7 +7,8 @@
 //! - `PLANNERS`: optional comma-separated subset of planner names.
 //!
 //! Every plan is validated and checked against the max-load lower bound (LB). Cells read
-//! `peak/LB (planner time)`, with `*` when the planner proved optimality. The last row is the
+//! `peak/LB (planner time)`, with `*` when the planner proved optimality and `>=r` when it
+//! proved no plan is smaller than `r * LB` (a bound raised by the search). The last row is the
 //! geometric mean of the ratio over the minimalloc A-K files.
 //!
 //! Skip rule (planners whose cost would be hopeless on the largest traces): `ilp` above 60
@@ -112,8 +113,19 @@ fn main() {
                         log_sums[k].0 += report.ratio.ln();
                         log_sums[k].1 += 1;
                     }
+                    // A bound the search raised above the max-load bound: `>=ratio`.
+                    let raised = if !report.proven_optimal
+                        && report.proven_lower_bound > report.lower_bound
+                    {
+                        format!(
+                            " >={:.4}",
+                            report.proven_lower_bound as f64 / report.lower_bound.max(1) as f64
+                        )
+                    } else {
+                        String::new()
+                    };
                     cells.push(format!(
-                        "{:.4}{} ({:.0} ms)",
+                        "{:.4}{}{raised} ({:.0} ms)",
                         report.ratio,
                         if report.proven_optimal { "*" } else { "" },
                         report.elapsed_ms

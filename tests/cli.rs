@@ -461,3 +461,37 @@ fn a_closed_stdout_ends_quietly() {
         "a closed stdout must end tessera quietly; stderr: {stderr}"
     );
 }
+
+#[test]
+fn plan_csv_json_reports_the_bound_the_search_proved() {
+    // Three conflicting 3-byte buffers aligned to 4: max-load bound 9, optimum 11 (proved by
+    // showing 10 infeasible), so the proven bound exceeds the max-load one.
+    let input = tmp("gap.csv");
+    std::fs::write(
+        &input,
+        "id,lower,upper,size,alignment\na,0,2,3,4\nb,0,2,3,4\nc,0,2,3,4\n",
+    )
+    .unwrap();
+    let json = tmp("gap.json");
+    let args = [
+        "plan-csv",
+        input.to_str().unwrap(),
+        "--planner",
+        "exact",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let out = tessera(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("proven bound:  11"), "{stdout}");
+    let v = read_json(&json);
+    assert_eq!(v["peak_bytes"], 11);
+    assert_eq!(v["lower_bound_bytes"], 9);
+    assert_eq!(v["proven_lower_bound_bytes"], 11);
+    assert_eq!(v["proven_optimal"], true);
+}

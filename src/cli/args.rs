@@ -325,6 +325,9 @@ pub struct PlanCsvArgs {
     /// Write the rows back with an `offset` column here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write the report as JSON here (`-`: to stdout, and nothing else goes to stdout).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// `tessera bench`.

@@ -1,9 +1,35 @@
-//! `tessera plan-csv`: plan a minimalloc-format CSV file and print peak, bound, ratio, time.
+//! `tessera plan-csv`: plan a minimalloc-format CSV file and print peak, bound, ratio, time
+//! (readable, or as JSON with `--json`).
 
-use super::CliError;
 use super::args::PlanCsvArgs;
 use super::output::{self, Progress};
+use super::{CliError, write_json};
+use serde::Serialize;
 use tessera::plan::{Budget, PlanReport, plan_and_check, read_csv, write_csv};
+
+/// The `--json` report of `plan-csv`.
+#[derive(Debug, Serialize)]
+pub struct PlanCsvJson {
+    /// The CSV file.
+    pub file: String,
+    /// Planner name.
+    pub planner: String,
+    /// Number of buffers.
+    pub buffers: usize,
+    /// Arena size of the plan.
+    pub peak_bytes: u64,
+    /// The max-load lower bound.
+    pub lower_bound_bytes: u64,
+    /// The best lower bound the planner established (>= `lower_bound_bytes`; equals
+    /// `peak_bytes` when proven optimal).
+    pub proven_lower_bound_bytes: u64,
+    /// `peak_bytes / lower_bound_bytes`.
+    pub ratio: f64,
+    /// Planner wall-clock time, milliseconds.
+    pub time_ms: f64,
+    /// Whether the planner proved optimality.
+    pub proven_optimal: bool,
+}
 
 /// Runs the command.
 pub fn run(args: &PlanCsvArgs) -> Result<(), CliError> {
@@ -18,7 +44,8 @@ pub fn run(args: &PlanCsvArgs) -> Result<(), CliError> {
     ));
     let (outcome, report) = plan_and_check(&problem, &args.planner, &budget)?;
     drop(spinner);
-    if !output::quiet() {
+    let show = output::show_report(args.json.as_deref());
+    if show {
         print_report(args, &report);
     }
     if let Some(out) = &args.out {
@@ -26,9 +53,23 @@ pub fn run(args: &PlanCsvArgs) -> Result<(), CliError> {
             path: out.display().to_string(),
             source,
         })?;
-        if !output::quiet() {
+        if show {
             println!("wrote:         {}", out.display());
         }
+    }
+    if let Some(path) = &args.json {
+        let json = PlanCsvJson {
+            file: args.file.display().to_string(),
+            planner: report.planner.clone(),
+            buffers: report.buffers,
+            peak_bytes: report.arena_bytes,
+            lower_bound_bytes: report.lower_bound,
+            proven_lower_bound_bytes: report.proven_lower_bound,
+            ratio: report.ratio,
+            time_ms: report.elapsed_ms,
+            proven_optimal: report.proven_optimal,
+        };
+        write_json(path, &json)?;
     }
     Ok(())
 }
@@ -40,6 +81,11 @@ fn print_report(args: &PlanCsvArgs, report: &PlanReport) {
     println!("buffers:       {}", report.buffers);
     println!("peak:          {}", report.arena_bytes);
     println!("lower bound:   {}", report.lower_bound);
+    println!(
+        "proven bound:  {} (ratio to it {:.4})",
+        report.proven_lower_bound,
+        report.arena_bytes as f64 / report.proven_lower_bound.max(1) as f64
+    );
     println!("ratio:         {:.4}", report.ratio);
     println!("time:          {:.1} ms", report.elapsed_ms);
     println!(

@@ -43,17 +43,9 @@ impl Planner for AutoPlanner {
         } else {
             heuristics(problem, deadline)?
         };
-        if best.arena_bytes <= lower_bound(problem) {
-            return Ok(Outcome {
-                plan: best,
-                proven_optimal: true,
-            });
-        }
-        if problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
-            return Ok(Outcome {
-                plan: best,
-                proven_optimal: false,
-            });
+        let lb = lower_bound(problem);
+        if best.arena_bytes <= lb || problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
+            return Ok(Outcome::new(best, lb));
         }
         Ok(improve(problem, best, deadline))
     }

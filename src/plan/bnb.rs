@@ -25,6 +25,7 @@
 //!   others.
 
 use super::place::align_up_or_max;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
@@ -199,6 +200,9 @@ pub(crate) struct Strategy<'r> {
     pub count_focus: bool,
     /// Give up (as [`Decision::Timeout`]) after this many nodes.
     pub node_limit: u64,
+    /// Give up (as [`Decision::Timeout`]) soon after this becomes true (another thread of a
+    /// portfolio answered).
+    pub stop: Option<&'r AtomicBool>,
 }
 
 /// Answer of one decision run.
@@ -281,6 +285,7 @@ struct Search<'a> {
     rank: &'a [u32],
     count_focus: bool,
     node_limit: u64,
+    stop: Option<&'a AtomicBool>,
     cap: u64,
     deadline: Instant,
     nodes: u64,
@@ -341,6 +346,7 @@ pub(crate) fn decide(
         rank: strategy.rank,
         count_focus: strategy.count_focus,
         node_limit: strategy.node_limit,
+        stop: strategy.stop,
         cap: capacity,
         deadline,
         nodes: 0,
@@ -377,7 +383,9 @@ impl Search<'_> {
         let inst = self.inst;
         self.nodes += 1;
         if self.nodes >= self.node_limit
-            || (self.nodes & 1023 == 0 && Instant::now() >= self.deadline)
+            || (self.nodes & 255 == 0
+                && (self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+                    || Instant::now() >= self.deadline))
         {
             return Step::Abort;
         }
@@ -707,6 +715,7 @@ mod tests {
             rank: &rank,
             count_focus: true,
             node_limit: u64::MAX,
+            stop: None,
         };
         super::decide(inst, cap, deadline, &strategy)
     }

@@ -53,6 +53,9 @@ pub enum PlanError {
         /// Why not.
         reason: String,
     },
+    /// A perfect-packing request cannot be met (see `plan::perfect`).
+    #[error("perfect packing: {0}")]
+    Packing(String),
     /// A CSV input is malformed.
     #[error("CSV line {line}, column `{column}`: {message}")]
     Csv {

@@ -6,20 +6,25 @@
 //!    `g` (some optimal arena is a multiple of `g`).
 //! 3. The buffers split into independent groups (no lifetime crosses a cut in time); for a
 //!    capacity `C` each group is decided by [`super::bnb::decide`], run with Luby restarts
-//!    over several branching orders. `C` = lower bound is tried first with 60% of the budget,
-//!    then a binary search in steps of `g`.
+//!    over several branching orders, spread over the machine's cores (a portfolio: the first
+//!    thread to answer stops the others). `C` = lower bound is tried first with 60% of the
+//!    budget, then a binary search in steps of `g`.
 //!
 //! The result is optimal (`proven_optimal`) when its arena equals the lower bound, or when
 //! the capacity one step `g` below it was proven infeasible. Without a proof the best plan
-//! found within `Budget::time_limit` is returned; it is never worse than the heuristics.
+//! found within `Budget::time_limit` is returned; it is never worse than the heuristics, and
+//! `Outcome::lower_bound` is the rounded max-load bound raised past every capacity proven
+//! infeasible.
 
 use super::bnb::{Decision, FIXED_RANKINGS, Instance, Strategy, decide};
 use super::bound::lower_bound;
 use super::place::granularity;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Stack for the search thread (the branch and bound recurses once per placed buffer).
+/// Stack for each search thread (the branch and bound recurses once per placed buffer).
 const SEARCH_STACK_BYTES: usize = 256 << 20;
 
 /// Buffers per group above which the branch and bound is skipped (the heuristic plan is
@@ -74,33 +79,24 @@ fn groups(problem: &Problem) -> Vec<Vec<usize>> {
 }
 
 /// Runs the exact search from the heuristic plan `upper` until `deadline`. Always returns a
-/// valid plan no worse than `upper`.
+/// valid plan no worse than `upper`, with the best lower bound the search established.
 pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outcome {
     let g = granularity(problem);
     let lb = lower_bound(problem).div_ceil(g).saturating_mul(g);
     if upper.arena_bytes <= lb {
-        return Outcome {
-            plan: upper,
-            proven_optimal: true,
-        };
+        return Outcome::new(upper, lb);
     }
     let bufs = &problem.buffers;
     // The search keeps section loads in `i64`: skip it when they could overflow.
     let total = bufs.iter().try_fold(0u64, |acc, b| acc.checked_add(b.size));
-    if total.is_none_or(|t| t > (i64::MAX / 4) as u64) {
-        return Outcome {
-            plan: upper,
-            proven_optimal: false,
-        };
-    }
     // Check the sizes before building anything: the conflict lists of a huge group alone
     // could take longer than the whole budget.
     let members_list = groups(problem);
-    if members_list.iter().any(|m| m.len() > EXACT_MAX_BUFFERS) || Instant::now() >= deadline {
-        return Outcome {
-            plan: upper,
-            proven_optimal: false,
-        };
+    if total.is_none_or(|t| t > (i64::MAX / 4) as u64)
+        || members_list.iter().any(|m| m.len() > EXACT_MAX_BUFFERS)
+        || Instant::now() >= deadline
+    {
+        return Outcome::new(upper, lb);
     }
     let mut groups: Vec<Group> = members_list
         .into_iter()
@@ -120,24 +116,11 @@ pub(crate) fn improve(problem: &Problem, upper: Plan, deadline: Instant) -> Outc
             }
         })
         .collect();
-    // The search recurses once per placed buffer: give it a roomy stack of its own.
-    let fallback = upper.clone();
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .stack_size(SEARCH_STACK_BYTES)
-            .spawn_scoped(scope, || {
-                optimise(problem, &mut groups, upper, lb, g, deadline)
-            })
-            .ok()
-            .and_then(|handle| handle.join().ok())
-    })
-    .unwrap_or(Outcome {
-        plan: fallback,
-        proven_optimal: false,
-    })
+    optimise(problem, &mut groups, upper, lb, g, deadline)
 }
 
-/// The optimisation loop: probe capacities between `lb` and the best arena so far.
+/// The optimisation loop: probe capacities between `lb` and the best arena so far. The
+/// outcome's bound is `lb` raised past every capacity proven infeasible.
 fn optimise(
     problem: &Problem,
     groups: &mut [Group],
@@ -181,11 +164,7 @@ fn optimise(
             Decision::Timeout => lo = cap + g,
         }
     }
-    let proven_optimal = best.arena_bytes <= proven_lo;
-    Outcome {
-        plan: best,
-        proven_optimal,
-    }
+    Outcome::new(best, proven_lo)
 }
 
 /// Decides every group at capacity `cap`; groups already known to fit are skipped.
@@ -232,35 +211,76 @@ fn luby(i: u64) -> u64 {
     }
 }
 
-/// Runs the branch and bound with Luby restarts: runs alternate the fixed rankings
-/// (minimalloc's three preorderings first) and seeded noisy ones, and the two focus rules, and a node limit of `luby(i)` units.
-/// Search is heavy-tailed (a good order solves in a few hundred nodes, a bad one may not in
-/// millions), so restarts pay. Any run that finishes answers: an infeasibility proof holds
-/// whatever the order.
+/// Most threads one portfolio runs.
+const MAX_THREADS: usize = 16;
+
+/// Threads of the portfolio: the machine's cores, at most [`MAX_THREADS`].
+fn threads() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS) as u64)
+}
+
+/// Runs the branch and bound with Luby restarts on every core: restart `i` (1, 2, 3, ...)
+/// goes to thread `(i - 1) % threads`. Restarts alternate the fixed rankings (minimalloc's
+/// three preorderings first) and seeded noisy ones, and the two focus rules, with a node limit
+/// of `luby(i)` units. Search is heavy-tailed (a good order solves in a few hundred nodes, a
+/// bad one may not in millions), so restarts pay. Any run that finishes answers (an
+/// infeasibility proof holds whatever the order) and stops the others. With one thread the
+/// sequence, and so the answer, is deterministic; with more, which restart answers first may
+/// vary from run to run.
 fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
-    for i in 1u64.. {
-        // Alternate the fixed rankings (cycled, so they meet longer limits) with fresh noisy
-        // ones.
-        let j = (i - 1) / 2;
-        let variant = if j % 2 == 0 {
-            ((j / 2) % u64::from(FIXED_RANKINGS)) as u32
-        } else {
-            FIXED_RANKINGS + (j / 2) as u32
-        };
-        let count_focus = i % 2 == 1;
-        let rank = gr.inst.ranking(variant);
-        let limit = RESTART_UNIT.saturating_mul(luby(i));
-        let strategy = Strategy {
-            rank: &rank,
-            count_focus,
-            node_limit: limit,
-        };
-        match decide(&gr.inst, cap, deadline, &strategy).0 {
-            Decision::Timeout if Instant::now() < deadline => {}
-            d => return d,
+    let threads = threads();
+    let stop = AtomicBool::new(false);
+    let answer: Mutex<Option<Decision>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (stop, answer) = (&stop, &answer);
+            let worker = move || {
+                let mut i = t + 1;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match restart(gr, cap, deadline, i, stop) {
+                        Decision::Timeout => i += threads,
+                        d => {
+                            if !stop.swap(true, Ordering::SeqCst)
+                                && let Ok(mut slot) = answer.lock()
+                            {
+                                *slot = Some(d);
+                            }
+                            return;
+                        }
+                    }
+                }
+            };
+            // The search recurses once per placed buffer: give it a roomy stack of its own.
+            // A thread that cannot start leaves the work to the others.
+            let _ = std::thread::Builder::new()
+                .stack_size(SEARCH_STACK_BYTES)
+                .spawn_scoped(scope, worker);
         }
-    }
-    Decision::Timeout
+    });
+    answer
+        .into_inner()
+        .ok()
+        .flatten()
+        .unwrap_or(Decision::Timeout)
+}
+
+/// Restart number `i` (from 1) of the portfolio at capacity `cap`.
+fn restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &AtomicBool) -> Decision {
+    // Alternate the fixed rankings (cycled, so they meet longer limits) with fresh noisy ones.
+    let j = (i - 1) / 2;
+    let variant = if j.is_multiple_of(2) {
+        ((j / 2) % u64::from(FIXED_RANKINGS)) as u32
+    } else {
+        FIXED_RANKINGS + (j / 2) as u32
+    };
+    let rank = gr.inst.ranking(variant);
+    let strategy = Strategy {
+        rank: &rank,
+        count_focus: i % 2 == 1,
+        node_limit: RESTART_UNIT.saturating_mul(luby(i)),
+        stop: Some(stop),
+    };
+    decide(&gr.inst, cap, deadline, &strategy).0
 }
 
 /// The plan made of every group's best offsets (all groups must have one).
@@ -349,6 +369,47 @@ mod tests {
     fn luby_sequence() {
         let v: Vec<u64> = (1..=15).map(luby).collect();
         assert_eq!(v, [1, 1, 2, 1, 1, 2, 4, 1, 1, 2, 1, 1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn solves_small_perfect_packings_to_the_bound() {
+        use crate::plan::perfect::{Kind, Spec, generate};
+        for (kind, n, seed) in [
+            (Kind::NonGuillotine, 40, 1),
+            (Kind::NonGuillotine, 60, 2),
+            (Kind::NonGuillotine, 80, 3),
+            (Kind::Guillotine, 80, 4),
+        ] {
+            let packing = generate(&Spec::new(kind, n, seed)).unwrap();
+            let p = &packing.problem;
+            let out = ExactPlanner.plan(p, &budget()).unwrap();
+            validate(p, &out.plan).unwrap();
+            assert_eq!(
+                (out.plan.arena_bytes, out.lower_bound),
+                (packing.plan.arena_bytes, lower_bound(p)),
+                "{kind:?} {n} buffers, seed {seed}"
+            );
+            assert!(out.proven_optimal);
+        }
+    }
+
+    #[test]
+    fn reports_the_bound_it_proved() {
+        // Bound 9, optimum 11: the search proves 10 infeasible, so the bound it reports is 11.
+        let p = Problem::from_rows(&[(0, 2, 3, 4), (0, 2, 3, 4), (0, 2, 3, 4)]);
+        let out = ExactPlanner.plan(&p, &budget()).unwrap();
+        assert_eq!((lower_bound(&p), out.lower_bound), (9, 11));
+        // Without time to search, the heuristic plan comes back with the max-load bound.
+        let none = Budget {
+            time_limit: Duration::ZERO,
+        };
+        let quick = ExactPlanner.plan(&p, &none).unwrap();
+        let got = (
+            quick.plan.arena_bytes,
+            quick.lower_bound,
+            quick.proven_optimal,
+        );
+        assert_eq!(got, (11, 9, false));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! arena. Minimise `P`. Meant for small problems and for cross-checking `exact`: it refuses
 //! more than [`ILP_MAX_BUFFERS`] buffers or [`ILP_MAX_PAIRS`] conflicting pairs.
 
+use super::bound::lower_bound;
 use super::place::{Conflicts, classic_orders, conflict_pairs, granularity};
 use super::validate::validate;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
@@ -53,10 +54,7 @@ impl Planner for IlpPlanner {
         let conflicts = Conflicts::build(problem, ILP_MAX_PAIRS).ok_or_else(too_many)?;
         let upper = classic_orders(problem, ILP_MAX_PAIRS).ok_or_else(too_many)?;
         if n == 0 {
-            return Ok(Outcome {
-                plan: upper,
-                proven_optimal: true,
-            });
+            return Ok(Outcome::new(upper, 0));
         }
         let g = granularity(problem);
         let big = upper.arena_bytes.div_ceil(g);
@@ -103,10 +101,7 @@ impl Planner for IlpPlanner {
         let solution = match lp.solve() {
             Ok(SolveOutcome::Solution(sol)) => sol,
             Ok(SolveOutcome::Interrupted(_)) => {
-                return Ok(Outcome {
-                    plan: upper,
-                    proven_optimal: false,
-                });
+                return Ok(Outcome::new(upper, lower_bound(problem)));
             }
             Err(e) => return Err(solver_error(e.to_string())),
         };
@@ -126,15 +121,9 @@ impl Planner for IlpPlanner {
         validate(problem, &plan).map_err(|e| solver_error(format!("invalid answer: {e}")))?;
         let proven = solution.status() == SolutionStatus::Optimal;
         if plan.arena_bytes > upper.arena_bytes {
-            return Ok(Outcome {
-                plan: upper,
-                proven_optimal: false,
-            });
+            return Ok(Outcome::new(upper, lower_bound(problem)));
         }
-        Ok(Outcome {
-            plan,
-            proven_optimal: proven,
-        })
+        Ok(Outcome::with_proof(plan, proven, lower_bound(problem)))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod buddy;
 pub mod csv;
 pub mod heuristics;
 mod interval_index;
+pub mod perfect;
 pub mod registry;
 pub mod report;
 pub mod validate;
@@ -66,6 +67,37 @@ pub struct Outcome {
     pub plan: Plan,
     /// True only when the planner proved no smaller arena exists.
     pub proven_optimal: bool,
+    /// The best lower bound on the optimal arena the planner established: the max-load bound
+    /// for heuristics, raised by every capacity the `exact` search proved infeasible. Equals
+    /// `plan.arena_bytes` when `proven_optimal`, and never exceeds it.
+    pub lower_bound: u64,
+}
+
+impl Outcome {
+    /// An outcome with the established bound `lower_bound` (capped at the arena): optimal is
+    /// proven exactly when the arena meets it.
+    pub fn new(plan: Plan, lower_bound: u64) -> Self {
+        let lower_bound = lower_bound.min(plan.arena_bytes);
+        Self {
+            proven_optimal: plan.arena_bytes == lower_bound,
+            lower_bound,
+            plan,
+        }
+    }
+
+    /// An outcome whose optimality is known otherwise (a solver's proof, a plan file): the
+    /// bound is the arena when `proven_optimal`, else `lower_bound` (capped at the arena).
+    pub fn with_proof(plan: Plan, proven_optimal: bool, lower_bound: u64) -> Self {
+        let bound = if proven_optimal {
+            plan.arena_bytes
+        } else {
+            lower_bound
+        };
+        Self {
+            proven_optimal,
+            ..Self::new(plan, bound)
+        }
+    }
 }
 
 /// One planning algorithm. Implementations are stateless and cheap to construct.
@@ -74,4 +106,25 @@ pub trait Planner {
     fn name(&self) -> &'static str;
     /// Places every buffer of `problem`.
     fn plan(&self, problem: &Problem, budget: &Budget) -> Result<Outcome, PlanError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_bounds_are_capped_and_prove_optimality() {
+        let plan = Plan {
+            offsets: vec![0],
+            arena_bytes: 10,
+        };
+        let tight = Outcome::new(plan.clone(), 12);
+        assert_eq!((tight.lower_bound, tight.proven_optimal), (10, true));
+        let loose = Outcome::new(plan.clone(), 8);
+        assert_eq!((loose.lower_bound, loose.proven_optimal), (8, false));
+        let solver = Outcome::with_proof(plan.clone(), true, 3);
+        assert_eq!((solver.lower_bound, solver.proven_optimal), (10, true));
+        let unproven = Outcome::with_proof(plan, false, 3);
+        assert_eq!((unproven.lower_bound, unproven.proven_optimal), (3, false));
+    }
 }

@@ -24,6 +24,10 @@ pub struct PlanReport {
     pub elapsed_ms: f64,
     /// Whether the planner proved optimality.
     pub proven_optimal: bool,
+    /// The best lower bound the planner established ([`Outcome::lower_bound`]): at least the
+    /// max-load bound, or the granularity-rounded bound, raised by capacities `exact` proved
+    /// infeasible (equals `arena_bytes` when proven optimal).
+    pub proven_lower_bound: u64,
 }
 
 impl std::fmt::Display for PlanReport {
@@ -38,9 +42,11 @@ impl std::fmt::Display for PlanReport {
             self.ratio,
             self.elapsed_ms,
             if self.proven_optimal {
-                ", proven optimal"
+                ", proven optimal".to_string()
+            } else if self.proven_lower_bound > self.lower_bound {
+                format!(", proven bound {}", self.proven_lower_bound)
             } else {
-                ""
+                String::new()
             }
         )
     }
@@ -83,6 +89,7 @@ pub fn plan_and_check(
         ratio,
         elapsed_ms,
         proven_optimal: outcome.proven_optimal,
+        proven_lower_bound: outcome.lower_bound.max(lb),
     };
     Ok((outcome, report))
 }
@@ -113,6 +120,7 @@ mod tests {
         let (_, naive) = plan_and_check(&p, "naive", &Budget::default()).unwrap();
         assert_eq!(naive.arena_bytes, 20);
         assert!(!naive.proven_optimal);
+        assert_eq!((naive.proven_lower_bound, out.lower_bound), (12, 12));
     }
 
     #[test]

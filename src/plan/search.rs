@@ -86,10 +86,7 @@ pub(crate) fn climb(
         arena_bytes: cur,
     };
     if n < 2 || cur <= lb {
-        return Outcome {
-            proven_optimal: cur <= lb,
-            plan: best,
-        };
+        return Outcome::new(best, lb);
     }
     let mut rng = Lcg::new(seed);
     let mut pos = vec![0usize; n];
@@ -157,11 +154,7 @@ pub(crate) fn climb(
             }
         }
     }
-    let proven_optimal = best.arena_bytes <= lb;
-    Outcome {
-        plan: best,
-        proven_optimal,
-    }
+    Outcome::new(best, lb)
 }
 
 #[cfg(test)]

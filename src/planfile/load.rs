@@ -74,10 +74,7 @@ impl PlanFile {
         let planned = PlannedGraph {
             schedule: self.schedule_section(lb, program_peak.unwrap_or(0)),
             analysis,
-            outcome: Outcome {
-                plan,
-                proven_optimal: self.proven_optimal,
-            },
+            outcome: Outcome::with_proof(plan, self.proven_optimal, lb),
             lower_bound: lb,
             layout,
             plan_ms: started.elapsed().as_secs_f64() * 1e3,

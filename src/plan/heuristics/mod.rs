@@ -26,11 +26,7 @@ use super::{Outcome, Plan, Problem, bound::lower_bound};
 
 /// Wraps a heuristic plan; it is proven optimal exactly when it meets the lower bound.
 fn outcome(problem: &Problem, plan: Plan) -> Outcome {
-    let proven_optimal = plan.arena_bytes == lower_bound(problem);
-    Outcome {
-        plan,
-        proven_optimal,
-    }
+    Outcome::new(plan, lower_bound(problem))
 }
 
 /// Best-fit placement in `order` (each buffer index once), as `greedy-size` does in its order.
