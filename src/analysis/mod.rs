@@ -5,9 +5,13 @@
 //! last read at step `j` lives `[i, j + 1)`; graph inputs are live from step 0; graph outputs
 //! stay live until the end `[def, n)`; weights live in the persistent region and are not planned.
 //! A node's workspace lives `[i, i + 1)`.
+//!
+//! [`precision`] derives the error threshold of a graph stored in f16 from its depth and
+//! reductions.
 
 mod buffers;
 mod liveness;
+pub mod precision;
 mod workspace;
 
 pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze, in_place_target};
