@@ -448,3 +448,66 @@ pub fn execute(
         training,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GraphBuilder, Init, Op, TensorId, UnaryOp};
+    use crate::transform::precision::cast_floats;
+
+    /// A small f16 graph: x [4, 9] -> linear -> gelu.
+    fn graph() -> Graph {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", &[4, 9], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+        let w = b.weight("w", &[9, 5], 2, 0.5);
+        let y = b.op("y", Op::Linear, &[x, w]).expect("linear");
+        let z = b.op("z", Op::Unary(UnaryOp::Gelu), &[y]).expect("gelu");
+        b.output(z);
+        cast_floats(&b.build().expect("graph"), DType::F16).expect("f16")
+    }
+
+    fn device(values: &[f32]) -> Vec<OutputData> {
+        vec![OutputData {
+            tensor: TensorId(0),
+            dtype: DType::F16,
+            words: values.iter().map(|v| v.to_bits()).collect(),
+        }]
+    }
+
+    #[test]
+    fn an_f16_graph_is_checked_against_both_references() {
+        let g = graph();
+        let refs = References::new(&g, cpu::run_outputs(&g).expect("f16"), false).expect("refs");
+        let (f16_ref, bound) = refs.f16.as_ref().expect("f16 graph");
+        let same = f16_ref[0].as_f32().expect("floats").to_vec();
+        // The device returning exactly the f16 reference passes both checks.
+        let ok = refs.section(Some(&device(&same)));
+        assert!(ok.passed, "{ok:?}");
+        assert_eq!(ok.reference_dtype, "f32");
+        assert_eq!(ok.threshold, bound.threshold);
+        assert!(ok.threshold_derivation.contains("D = 2 rounding nodes deep"));
+        let f = ok.f16_reference.as_ref().expect("f16 check");
+        assert_eq!(f.max_abs_err, Some(0.0));
+        // An error of twice the threshold (scale is at least 1) fails, and so does one between
+        // the two thresholds against the tighter f16 reference alone.
+        let off = |e: f64| {
+            let mut v = same.clone();
+            v[7] += e as f32;
+            refs.section(Some(&device(&v)))
+        };
+        let bad = off(2.0 * bound.threshold);
+        assert!(!bad.passed);
+        let between = off((bound.threshold + bound.f16_threshold) / 2.0);
+        assert!(!between.passed, "{between:?}");
+        assert!(between.f16_reference.as_ref().is_some_and(|f| !f.passed));
+    }
+
+    #[test]
+    fn an_f32_graph_keeps_the_fixed_tolerance() {
+        let g = cast_floats(&graph(), DType::F32).expect("f32");
+        let refs = References::new(&g, cpu::run_outputs(&g).expect("f32"), false).expect("refs");
+        let s = refs.section(None);
+        assert_eq!((s.threshold, s.f16_reference.is_none()), (TOLERANCE, true));
+        assert!(s.passed && s.max_abs_err.is_none());
+    }
+}
