@@ -77,11 +77,21 @@ fn plan_files_of_the_two_dtypes_differ_and_refuse_each_other() {
     let file = |g: &Graph| {
         let lowered = lowering.apply(g).expect("lowering");
         let p = plan(&lowered);
-        PlanFile::new("resnet", Vec::new(), &lowered, lowering.clone(), &p, &config())
-            .expect("plan file")
+        PlanFile::new(
+            "resnet",
+            Vec::new(),
+            &lowered,
+            lowering.clone(),
+            &p,
+            &config(),
+        )
+        .expect("plan file")
     };
     let (f32_file, f16_file) = (file(&g32), file(&g16));
-    assert_eq!((f32_file.dtype.as_str(), f16_file.dtype.as_str()), ("f32", "f16"));
+    assert_eq!(
+        (f32_file.dtype.as_str(), f16_file.dtype.as_str()),
+        ("f32", "f16")
+    );
     assert_ne!(f32_file.graph_fingerprint, f16_file.graph_fingerprint);
     assert!(f16_file.arena_bytes < f32_file.arena_bytes);
     // Each loads for its own dtype and is refused, naming both dtypes, for the other.
@@ -108,7 +118,10 @@ fn conv_workspace_is_sized_in_f16_elements() {
         Some(4096),
         1,
     );
-    let (l32, l16) = (lowering.apply(&g32).expect("f32"), lowering.apply(&g16).expect("f16"));
+    let (l32, l16) = (
+        lowering.apply(&g32).expect("f32"),
+        lowering.apply(&g16).expect("f16"),
+    );
     for (id, node) in l16.node_ids().zip(&l16.nodes) {
         let (w32, w16) = (l32.workspace_bytes(id), l16.workspace_bytes(id));
         if w32 == 0 {

@@ -26,8 +26,11 @@ fn scaled(a: &[TensorData], b: &[TensorData]) -> f64 {
 #[test]
 fn f16_storage_stays_within_the_derived_threshold_on_the_cpu() {
     for name in ["mlp", "resnet", "gpt", "unet", "randwire"] {
-        let g = cast_floats(&build(name, &ModelOptions::default()).expect("model"), DType::F16)
-            .expect("f16");
+        let g = cast_floats(
+            &build(name, &ModelOptions::default()).expect("model"),
+            DType::F16,
+        )
+        .expect("f16");
         let bound = f16_error_bound(&g);
         let (f16, f32) = (
             run_outputs(&g).expect("f16 ref"),
@@ -42,7 +45,11 @@ fn f16_storage_stays_within_the_derived_threshold_on_the_cpu() {
             bound.threshold / e
         );
         assert!(e > 0.0, "{name}: f16 storage must change something");
-        assert!(e <= bound.threshold, "{name}: {e:e} > {:e}", bound.threshold);
+        assert!(
+            e <= bound.threshold,
+            "{name}: {e:e} > {:e}",
+            bound.threshold
+        );
     }
 }
 

@@ -185,7 +185,11 @@ fn reduction_len(graph: &Graph, node: &Node) -> u64 {
     match &node.op {
         Op::MatMul { trans_a, .. } => {
             let a = dims(0);
-            let k = if *trans_a { a.len().wrapping_sub(2) } else { a.len().wrapping_sub(1) };
+            let k = if *trans_a {
+                a.len().wrapping_sub(2)
+            } else {
+                a.len().wrapping_sub(1)
+            };
             at(a, k)
         }
         Op::Linear => last(dims(0)),

@@ -4,8 +4,8 @@ use super::CliError;
 use super::args::{ExportArgs, ModelArgs};
 use std::path::Path;
 use tessera::graph::{DType, Graph};
-use tessera::transform::precision::cast_floats;
 use tessera::models::{ModelOptions, build, catalog};
+use tessera::transform::precision::cast_floats;
 
 /// Prints the catalog.
 pub fn list() -> Result<(), CliError> {

@@ -205,7 +205,12 @@ impl References {
             Some(out) => {
                 let c = compare(out, reference);
                 let scaled = c.scaled();
-                (Some(c.max_abs_err), c.max_ref_abs, Some(scaled), scaled <= threshold)
+                (
+                    Some(c.max_abs_err),
+                    c.max_ref_abs,
+                    Some(scaled),
+                    scaled <= threshold,
+                )
             }
             None => (None, max_abs(reference), None, true),
         };
@@ -458,7 +463,15 @@ mod tests {
     /// A small f16 graph: x [4, 9] -> linear -> gelu.
     fn graph() -> Graph {
         let mut b = GraphBuilder::new();
-        let x = b.input("x", &[4, 9], DType::F32, Init::Uniform { seed: 1, scale: 1.0 });
+        let x = b.input(
+            "x",
+            &[4, 9],
+            DType::F32,
+            Init::Uniform {
+                seed: 1,
+                scale: 1.0,
+            },
+        );
         let w = b.weight("w", &[9, 5], 2, 0.5);
         let y = b.op("y", Op::Linear, &[x, w]).expect("linear");
         let z = b.op("z", Op::Unary(UnaryOp::Gelu), &[y]).expect("gelu");
@@ -485,7 +498,10 @@ mod tests {
         assert!(ok.passed, "{ok:?}");
         assert_eq!(ok.reference_dtype, "f32");
         assert_eq!(ok.threshold, bound.threshold);
-        assert!(ok.threshold_derivation.contains("D = 2 rounding nodes deep"));
+        assert!(
+            ok.threshold_derivation
+                .contains("D = 2 rounding nodes deep")
+        );
         let f = ok.f16_reference.as_ref().expect("f16 check");
         assert_eq!(f.max_abs_err, Some(0.0));
         // An error of twice the threshold (scale is at least 1) fails, and so does one between

@@ -271,7 +271,9 @@ fn conv2d(c: &Ctx<'_>, a: &Conv2dAttrs) -> Result<(Shape, DType), GraphError> {
         return Err(c.shape_err("kernel larger than the padded input"));
     };
     let out = [x[0], w[0], oh, ow];
-    if let Some(why) = super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out, c.float())) {
+    if let Some(why) =
+        super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out, c.float()))
+    {
         return Err(c.attr_err(why));
     }
     Ok((Shape::new(out), c.float()))

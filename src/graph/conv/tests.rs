@@ -58,13 +58,22 @@ fn f16_tiles_hold_twice_the_columns_in_the_same_bytes() {
     let s = ConvShape::new(&[2, 5, 23, 19], &[6, 5, 3, 3], &[2, 6, 23, 19], DType::F16);
     assert_eq!(s.column_bytes(), 90);
     let im2col = |cap| conv_workspace_bytes(ConvMethod::Im2col { cap }, &s);
-    assert_eq!(im2col(None), Some(45 * 437 * 2), "the plane (437) caps the tile");
+    assert_eq!(
+        im2col(None),
+        Some(45 * 437 * 2),
+        "the plane (437) caps the tile"
+    );
     assert_eq!(im2col(Some(1000)), Some(45 * 11 * 2));
 }
 
 #[test]
 fn direct_tile_fits_workgroup_memory_and_shrinks_for_wide_windows() {
-    let s = ConvShape::new(&[1, 70, 10, 10], &[9, 70, 3, 3], &[1, 9, 10, 10], DType::F32);
+    let s = ConvShape::new(
+        &[1, 70, 10, 10],
+        &[9, 70, 3, 3],
+        &[1, 9, 10, 10],
+        DType::F32,
+    );
     let t = direct_tile(&attrs(1, 1, 1), &s).unwrap();
     assert_eq!((t.tile_h, t.tile_w, t.patch_h, t.patch_w), (8, 8, 10, 10));
     assert_eq!(t.chunk, 40);
