@@ -308,6 +308,9 @@ pub struct DemoArgs {
     /// missing).
     #[arg(long, value_name = "DIR")]
     pub svg_dir: Option<PathBuf>,
+    /// Storage dtype of every model's floats: f32 or f16 (see `run --dtype`).
+    #[arg(long, value_name = "f32|f16", default_value = "f32")]
+    pub dtype: String,
 }
 
 /// `tessera plan-csv`.

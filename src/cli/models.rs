@@ -63,11 +63,13 @@ pub fn build_model(args: &ModelArgs) -> Result<Graph, CliError> {
 
 /// The `--dtype` given, if any: `f32` or `f16`.
 pub fn dtype(args: &ModelArgs) -> Result<Option<DType>, CliError> {
-    let Some(name) = &args.dtype else {
-        return Ok(None);
-    };
+    args.dtype.as_deref().map(parse_dtype).transpose()
+}
+
+/// A `--dtype` value: `f32` or `f16`.
+pub fn parse_dtype(name: &str) -> Result<DType, CliError> {
     match DType::from_name(name) {
-        Some(d) if d.is_float() => Ok(Some(d)),
+        Some(d) if d.is_float() => Ok(d),
         _ => Err(CliError::Usage(format!(
             "unknown --dtype `{}` (known: f32, f16)",
             name.escape_debug()
