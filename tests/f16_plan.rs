@@ -133,3 +133,36 @@ fn conv_workspace_is_sized_in_f16_elements() {
         assert!(w16 >= w32 / 2, "{}", node.name);
     }
 }
+
+#[test]
+fn attention_scores_and_micro_batches_follow_the_dtype() {
+    let opts = ModelOptions {
+        batch: Some(3),
+        ..ModelOptions::default()
+    };
+    let gpt = build("gpt", &opts).expect("gpt");
+    for (kernel, halves) in [
+        (tessera::graph::AttentionKernel::Materialized, true),
+        (tessera::graph::AttentionKernel::Tiled, false),
+    ] {
+        let lowering = Lowering::new(kernel, tessera::graph::conv::ConvMode::Auto, None, 2);
+        let l32 = lowering.apply(&gpt).expect("f32");
+        let l16 = lowering
+            .apply(&cast_floats(&gpt, DType::F16).expect("f16"))
+            .expect("f16");
+        let (p32, p16) = (plan(&l32), plan(&l16));
+        let (w32, w16) = (p32.analysis.workspace_bytes, p16.analysis.workspace_bytes);
+        if halves {
+            // The score matrices of both slices: [2 or 1, H, S, S] elements each.
+            assert!(w32 > 0 && w32 == 2 * w16, "{w32} {w16}");
+        } else {
+            assert_eq!((w32, w16), (0, 0));
+        }
+        let ids = id_bytes(&l32);
+        assert_eq!(
+            p32.analysis.activation_bytes - ids,
+            2 * (p16.analysis.activation_bytes - ids)
+        );
+        assert!(p16.outcome.plan.arena_bytes < p32.outcome.plan.arena_bytes);
+    }
+}
