@@ -145,15 +145,17 @@ pub fn im2col_tile_cols(ckk: u64, plane: u64, cap: Option<u64>) -> u64 {
     }
 }
 
-/// Workspace bytes of a conv lowered by `method`: the im2col column tile, or 0 for direct.
-/// `None` when the byte count overflows.
-pub fn conv_workspace_bytes(method: ConvMethod, shape: &ConvShape) -> Option<u64> {
+/// Workspace bytes of a conv lowered by `method`: the im2col column tile of `elem_bytes`
+/// elements (the tile's width is sized with 4-byte columns whatever the dtype, so an f16 tile
+/// has the same columns in half the bytes), or 0 for direct. `None` when the byte count
+/// overflows.
+pub fn conv_workspace_bytes(method: ConvMethod, shape: &ConvShape, elem_bytes: u64) -> Option<u64> {
     match method {
         ConvMethod::Direct => Some(0),
         ConvMethod::Im2col { cap } => {
             let (ckk, plane) = (shape.ckk(), shape.plane());
             ckk.checked_mul(im2col_tile_cols(ckk, plane, cap))?
-                .checked_mul(4)
+                .checked_mul(elem_bytes)
         }
     }
 }

@@ -43,10 +43,10 @@ fn im2col_tile_shrinks_to_the_cap() {
 #[test]
 fn workspace_follows_the_method() {
     let s = ConvShape::new(&[2, 5, 23, 19], &[6, 5, 3, 3], &[2, 6, 23, 19]);
-    let im2col = |cap| conv_workspace_bytes(ConvMethod::Im2col { cap }, &s);
+    let im2col = |cap| conv_workspace_bytes(ConvMethod::Im2col { cap }, &s, 4);
     assert_eq!(im2col(None), Some(45 * 364 * 4));
     assert_eq!(im2col(Some(1000)), Some(45 * 5 * 4));
-    assert_eq!(conv_workspace_bytes(ConvMethod::Direct, &s), Some(0));
+    assert_eq!(conv_workspace_bytes(ConvMethod::Direct, &s, 4), Some(0));
 }
 
 #[test]
