@@ -38,10 +38,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> arg2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 // Element offsets of operands a and b for output element i.
 fn operand_offsets(i: u32) -> vec2<u32> {
     var rem = i;
@@ -87,7 +83,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
     let off = operand_offsets(i);
-    arg3[i] = binary_op(arg1[off.x], arg2[off.y]);
+    st_arg3(i, binary_op(ld_arg1(off.x), ld_arg2(off.y)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -97,7 +93,7 @@ fn binary_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     if (i >= p.total) { return; }
     let off = operand_offsets(i);
     // The output has a's shape, so a is read at exactly the element being written.
-    arg1[i] = binary_op(arg1[off.x], arg2[off.y]);
+    st_arg1(i, binary_op(ld_arg1(off.x), ld_arg2(off.y)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -105,7 +101,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg2[i] = unary_op(arg1[i]);
+    st_arg2(i, unary_op(ld_arg1(i)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -113,5 +109,5 @@ fn unary_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg1[i] = unary_op(arg1[i]);
+    st_arg1(i, unary_op(ld_arg1(i)));
 }

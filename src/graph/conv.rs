@@ -158,7 +158,8 @@ pub fn im2col_tile_cols(ckk: u64, elem: u64, plane: u64, cap: Option<u64>) -> u6
     }
 }
 
-/// Workspace bytes of a conv lowered by `method`: the im2col column tile, or 0 for direct.
+/// Workspace bytes of a conv lowered by `method`: the im2col column tile, in elements of
+/// `shape.elem` bytes (an f16 tile holds twice the columns in the same bytes), or 0 for direct.
 /// `None` when the byte count overflows.
 pub fn conv_workspace_bytes(method: ConvMethod, shape: &ConvShape) -> Option<u64> {
     match method {

@@ -569,16 +569,22 @@ fn mse(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
 pub const IM2COL_TILE_BYTES: u64 = 64 * 1024;
 
 /// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
-/// convolution, the score matrix of materialised attention (tiled attention needs none). Saturates; validation rejects a graph where it
+/// convolution, the score matrix of materialised attention (tiled attention needs none), in
+/// elements of `dtype` (the node's output dtype: an f16 node's workspace holds f16). Saturates; validation rejects a graph where it
 /// would (see [`checked_workspace_bytes`]). Call only on inputs that passed [`infer`].
-pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64 {
-    checked_workspace_bytes(op, inputs, output).unwrap_or(u64::MAX)
+pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape, dtype: DType) -> u64 {
+    checked_workspace_bytes(op, inputs, output, dtype).unwrap_or(u64::MAX)
 }
 
 /// [`workspace_bytes`], or `None` when the byte count overflows a `u64`.
-pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> Option<u64> {
-    // Workspaces hold elements of the node's float dtype (the first input's).
-    let elem = inputs.first().map_or(4, |i| i.1.size_bytes());
+pub fn checked_workspace_bytes(
+    op: &Op,
+    inputs: &[InputInfo<'_>],
+    output: &Shape,
+    dtype: DType,
+) -> Option<u64> {
+    // Workspaces hold elements of the node's float dtype (its output's).
+    let elem = dtype.size_bytes();
     match op {
         Op::Conv2d(a) => {
             let (x, w, o) = (inputs[0].0.dims(), inputs[1].0.dims(), output.dims());
@@ -586,7 +592,7 @@ pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape
             Shape::new([x[1], w[2], w[3]]).checked_numel()?;
             Shape::new([o[2], o[3]]).checked_numel()?;
             // im2col: [C*KH*KW, tile], one tile of one image's column matrix; direct: none.
-            let shape = super::conv::ConvShape::new(x, w, o, inputs[0].1);
+            let shape = super::conv::ConvShape::new(x, w, o, dtype);
             super::conv::conv_workspace_bytes(a.method, &shape)
         }
         Op::Attention {

@@ -28,12 +28,13 @@ mod measure;
 pub mod shaders;
 
 pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
+pub use dispatch::device_words;
 pub use error::RuntimeError;
 pub use executor::{
     Compiled, Fault, OutputData, RunOutput, compile, compile_with_fault, compile_with_gemm,
 };
 pub use gemm::GemmKernel;
-pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV};
+pub use gpu::{AdapterSummary, F16_STORAGE_ENV, Gpu, MAX_BINDING_ENV};
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
 pub use measure::{
     AllocatorBytes, AllocatorDelta, DeviceBytes, LAVAPIPE_ALLOCATOR_ROUNDING_BYTES,

@@ -128,7 +128,7 @@ fn im2col(cx: &NodeCx<'_>, a: &Conv2dAttrs, cap: Option<u64>) -> Result<Vec<Step
     }
     let tile_elems = ckk.saturating_mul(tile);
     cx.u32_of(tile_elems.max(cx.numel(x)).max(cx.numel(out)), "elements")?;
-    let ws = cx.workspace(tile_elems * 4)?;
+    let ws = cx.workspace(tile_elems * cx.esize())?;
     let (c, bias) = out_and_bias(cx)?;
     let has_bias = cx.input_count() > 2;
     let (xr, wr) = (cx.region(x)?, cx.region(w)?);

@@ -63,7 +63,7 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
         return Ok(vec![cx.step(kernel, bindings, &params, groups)]);
     }
     // Chunk starts must be multiples of each broadcast operand's period.
-    let mut unit = cx.align() / 4;
+    let mut unit = cx.align() / cx.esize();
     let mut sliced = vec![true; bindings.len()];
     for (i, (t, strides)) in [(a, &params.a_strides), (b, &params.b_strides)]
         .into_iter()
@@ -85,7 +85,7 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
         let part: Vec<Region> = (bindings.iter().zip(&sliced))
             .map(|(&r, &s)| {
                 if s {
-                    cx.sub_aligned(r, e0 * 4, e1 * 4)
+                    cx.sub_aligned(r, e0 * cx.esize(), e1 * cx.esize())
                 } else {
                     r
                 }
@@ -136,10 +136,10 @@ pub(super) fn unary(cx: &NodeCx<'_>, op: UnaryOp) -> Result<Vec<Step>, RuntimeEr
         return Ok(vec![cx.step(kernel, bindings, &params, groups)]);
     }
     let mut steps = Vec::new();
-    for (e0, e1) in chunk_elements(cx, out, cx.align() / 4)? {
+    for (e0, e1) in chunk_elements(cx, out, cx.align() / cx.esize())? {
         let part = bindings
             .iter()
-            .map(|&r| cx.sub_aligned(r, e0 * 4, e1 * 4))
+            .map(|&r| cx.sub_aligned(r, e0 * cx.esize(), e1 * cx.esize()))
             .collect();
         let params = ElementwiseParams {
             total: cx.u32_of(e1 - e0, "elements")?,

@@ -30,6 +30,7 @@ fn check_folded_with(gpu: &Gpu, graph: &Graph, what: &str, gemm: GemmKernel) {
         max_binding: gpu.max_binding(),
         align: gpu.min_storage_buffer_offset_alignment(),
         gemm,
+        f16: gpu.f16_storage(),
     };
     let steps: Vec<_> = graph
         .node_ids()

@@ -61,7 +61,7 @@ fn row_blocks(
     if cx.all_fit(&bindings) {
         return Ok(vec![cx.step(kernel, bindings, &params, cx.grid(rows)?)]);
     }
-    let row_bytes = u64::from(params.cols) * 4;
+    let row_bytes = u64::from(params.cols) * cx.esize();
     let x = cx.input(0)?;
     let block = cx.chunk_rows(x, row_bytes, cx.aligned_unit(row_bytes), 0)?;
     let mut steps = Vec::new();
