@@ -112,6 +112,10 @@ fn run_f16(model: &str, extra: &[&str]) -> serde_json::Value {
     assert_eq!(j["validate"]["guard_check"], "passed", "{j}");
     let c = &j["correctness"];
     assert_eq!(c["passed"], true, "{c}");
+    assert!(
+        matches!(j["adapter"]["f16_storage"].as_str(), Some("native" | "packed")),
+        "{j}"
+    );
     assert_eq!(c["reference_dtype"], "f32", "{c}");
     let (err, limit) = (
         c["scaled_err"].as_f64().unwrap_or(f64::NAN),

@@ -116,6 +116,9 @@ pub fn print_report(r: &RunReport) {
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
     println!("dtype:            {}", plan::dtype_line(&r.plan));
+    if let (Some(s), "f16") = (&r.adapter.f16_storage, r.plan.dtype.as_str()) {
+        println!("f16 storage:      {s}");
+    }
     plan::print_conv(&r.plan.conv, 18);
     println!(
         "micro-batch:      {}",

@@ -252,6 +252,7 @@ fn cpu_adapter() -> AdapterReport {
         name: "cpu-reference (no GPU adapter)".into(),
         backend: "none".into(),
         device_type: "none".into(),
+        f16_storage: None,
     }
 }
 
@@ -408,6 +409,7 @@ pub fn execute(
                 name: s.name.clone(),
                 backend: s.backend.clone(),
                 device_type: s.device_type.clone(),
+                f16_storage: Some(gpu.f16_storage().name().to_string()),
             };
             timings.compile_ms = Some(run.compile_ms);
             timings.run_ms = Some(run.out.wall_ms);

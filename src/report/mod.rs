@@ -22,6 +22,9 @@ pub struct AdapterReport {
     pub backend: String,
     /// Device type, e.g. "Cpu", "DiscreteGpu", or "none".
     pub device_type: String,
+    /// How the device stores f16 tensors: `native` (`SHADER_F16`) or `packed` (two halves per
+    /// `u32` word); `TESSERA_F16_STORAGE` forces one. `null` without a GPU.
+    pub f16_storage: Option<String>,
 }
 
 /// The `--budget` search (JSON `budget`; `null` without `--budget`). Only a met budget gets a
