@@ -352,3 +352,68 @@ fn a_node_mixing_f32_and_f16_is_refused_naming_it() {
     assert!(err.contains("x0 is f16") && err.contains("is f32"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// The binding limit of [`split_gpus`]: small enough that odd f16 shapes need several bindings.
+const LIMIT: u64 = 64 << 10;
+
+/// Both f16 storage variants on devices whose storage binding limit is lowered to [`LIMIT`].
+fn split_gpus() -> [&'static Gpu; 2] {
+    static NATIVE: OnceLock<Gpu> = OnceLock::new();
+    static PACKED: OnceLock<Gpu> = OnceLock::new();
+    let open = |s: FloatStorage| {
+        Gpu::with_max_binding(LIMIT)
+            .and_then(|g| g.with_f16_storage(s))
+            .unwrap_or_else(|e| panic!("f16 GPU tests need a wgpu adapter ({s:?}): {e}"))
+    };
+    [
+        NATIVE.get_or_init(|| open(FloatStorage::F16)),
+        PACKED.get_or_init(|| open(FloatStorage::F16Packed)),
+    ]
+}
+
+/// [`check`] on the lowered-limit devices, asserting that the node was split over bindings.
+fn check_split(g32: Graph, tol: Tol, what: &str) {
+    let want = reference(&g32);
+    let graph = to_f16(g32);
+    for gpu in split_gpus() {
+        let layout =
+            naive_layout(&graph, gpu.min_storage_buffer_offset_alignment()).expect("naive");
+        for gemm in GemmKernel::ALL {
+            let compiled = compile_with_gemm(gpu, &graph, &layout, gemm).expect("compile");
+            assert!(
+                compiled.dispatch_count() > graph.nodes.len(),
+                "{what}: nothing was split"
+            );
+            check_one(gpu, (&graph, &layout), gemm, (&want, tol), what);
+        }
+    }
+}
+
+#[test]
+fn f16_tensors_split_over_bindings_at_odd_element_offsets() {
+    // a is 133 KB and b 72 KB of f16: row, column and depth blocks start at odd elements.
+    let g = single(
+        &[&[3, 97, 229], &[229, 157]],
+        Op::MatMul {
+            trans_a: false,
+            trans_b: false,
+        },
+    );
+    check_split(g, Tol::Reduction(229), "matmul over bindings");
+    let g = single(&[&[70001]], Op::Unary(UnaryOp::Gelu));
+    check_split(g, Tol::Reduction(1), "gelu over bindings");
+    let g = single(&[&[601, 75], &[75]], Op::Binary(BinaryOp::Mul));
+    check_split(g, Tol::Reduction(1), "broadcast mul over bindings");
+    let g = single(&[&[53, 1001]], Op::Softmax);
+    check_split(g, Tol::Reduction(1001), "softmax over bindings");
+    let mut b = GraphBuilder::new();
+    let table = b.weight("table", &[4099, 9], 4, 1.0);
+    let ids = b.input("ids", &[7, 5], DType::U32, Init::Ids { seed: 3, max: 4099 });
+    let y = b.op("y", Op::Embedding, &[table, ids]).expect("embedding");
+    b.output(y);
+    check_split(
+        b.build().expect("graph"),
+        Tol::Exact,
+        "embedding over bindings",
+    );
+}
