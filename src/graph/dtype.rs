@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub enum DType {
     /// 32-bit float (all arithmetic today).
     F32,
-    /// 16-bit float storage (reserved for the f16 issue; no kernel accepts it yet).
+    /// 16-bit float storage: 2 bytes an element in the arena; kernels compute in f32.
     F16,
     /// 32-bit unsigned integer (token ids for embedding gathers).
     U32,
