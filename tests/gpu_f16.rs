@@ -417,3 +417,60 @@ fn f16_tensors_split_over_bindings_at_odd_element_offsets() {
         "embedding over bindings",
     );
 }
+
+#[test]
+fn f16_training_kernels() {
+    let attrs = Conv2dAttrs {
+        stride: [2, 2],
+        padding: [1, 1],
+        ..Default::default()
+    };
+    // Forward input 13x11, 3x3 kernel, stride 2, pad 1: output 7x6.
+    let dx = Op::Conv2dGradInput {
+        attrs,
+        input: [13, 11],
+    };
+    let g = single(&[&[2, 5, 7, 6], &[5, 3, 3, 3]], dx);
+    check(g, None, Tol::Reduction(45), "conv2d_grad_input");
+    let dw = Op::Conv2dGradWeight {
+        attrs,
+        kernel: [3, 3],
+    };
+    let g = single(&[&[2, 3, 13, 11], &[2, 5, 7, 6]], dw);
+    check(g, None, Tol::Reduction(84), "conv2d_grad_weight");
+    let g = single(&[&[3, 300, 5, 7]], Op::Conv2dGradBias);
+    check(g, None, Tol::Reduction(105), "conv2d_grad_bias");
+    let pool = PoolAttrs {
+        kind: PoolKind::Avg,
+        kernel: [3, 3],
+        stride: [2, 2],
+        padding: [1, 1],
+    };
+    let op = Op::Pool2dGrad {
+        attrs: pool,
+        input: [11, 13],
+    };
+    check(
+        single(&[&[2, 3, 6, 7]], op),
+        None,
+        Tol::Reduction(9),
+        "avg pool grad",
+    );
+    let g = single(&[&[3, 5]], Op::GlobalAvgPoolGrad { size: [11, 13] });
+    check(g, None, Tol::Reduction(1), "global_avg_pool_grad");
+    let g = single(&[&[2, 3, 21, 25]], Op::Upsample2xGrad { input: [11, 13] });
+    check(g, None, Tol::Reduction(4), "upsample2x_grad");
+    let g = single(&[&[5, 3, 37]], Op::ReduceTo { shape: vec![3, 1] });
+    check(g, None, Tol::Reduction(185), "reduce_to");
+    let g = single(&[&[3, 347], &[3, 347]], Op::UnaryBackward(UnaryOp::Gelu));
+    check(g, None, Tol::Reduction(1), "gelu backward");
+    let g = single(&[&[7, 301], &[7, 301]], Op::SoftmaxBackward);
+    check(g, None, Tol::Reduction(301), "softmax backward");
+    let g = single(
+        &[&[7, 301], &[301], &[7, 301]],
+        Op::LayerNormBackward { eps: 1e-5 },
+    );
+    check(g, None, Tol::Reduction(301), "layernorm backward");
+    let g = single(&[&[3, 347], &[3, 347]], Op::MseLoss);
+    check(g, None, Tol::Reduction(3 * 347), "mse");
+}
