@@ -88,6 +88,12 @@ fn a_plan_file_is_refused_for_the_other_dtype() {
         &["run", "--plan", &file, "--model", "mlp", "--no-baselines"],
         &["--dtype f16", "f32"],
     );
+    // Without --model, `run --plan` takes the file's model, sizes and dtype.
+    let json = tmp("mlp16.plan.run.json");
+    succeeds(&["run", "--plan", &file, "--no-baselines", "--json", &json]);
+    let j = read_json(json.as_ref());
+    assert_eq!(j["plan"]["dtype"], "f16", "{j}");
+    assert_eq!(j["correctness"]["passed"], true, "{j}");
 }
 
 /// `run --model NAME --dtype f16 --validate --json`: checks the report's dtype, validation and
@@ -113,7 +119,10 @@ fn run_f16(model: &str, extra: &[&str]) -> serde_json::Value {
     let c = &j["correctness"];
     assert_eq!(c["passed"], true, "{c}");
     assert!(
-        matches!(j["adapter"]["f16_storage"].as_str(), Some("native" | "packed")),
+        matches!(
+            j["adapter"]["f16_storage"].as_str(),
+            Some("native" | "packed")
+        ),
         "{j}"
     );
     assert_eq!(c["reference_dtype"], "f32", "{c}");
