@@ -107,7 +107,7 @@ fn chunk_elements(
     out: TensorId,
     unit: u64,
 ) -> Result<impl Iterator<Item = (u64, u64)>, RuntimeError> {
-    let units = cx.chunk_rows(out, unit.saturating_mul(4), 1, 0)?;
+    let units = cx.chunk_rows(out, unit.saturating_mul(cx.esize()), 1, 0)?;
     Ok(blocks(cx.numel(out), units * unit))
 }
 
