@@ -32,10 +32,6 @@ struct Params {
 
 var<workgroup> scratch: array<f32, WORKGROUP_SIZE>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 // Number of keys query row `s` may attend to.
 fn valid_keys(s: u32) -> u32 {
     if (p.causal != 0u) { return min(s + 1u, p.t); }
@@ -53,8 +49,8 @@ fn attn_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let qb = row * p.d;
     let kb = (b * p.t + key) * p.d;
     var acc = 0.0;
-    for (var j = 0u; j < p.d; j = j + 1u) { acc = acc + q[qb + j] * k[kb + j]; }
-    scores[i] = p.scale * acc;
+    for (var j = 0u; j < p.d; j = j + 1u) { acc = acc + ld_q(qb + j) * ld_k(kb + j); }
+    st_scores(i, p.scale * acc);
 }
 
 fn reduce(v: f32, lid: u32, take_max: bool) -> f32 {
@@ -80,15 +76,15 @@ fn attn_softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let base = row * p.t;
     let len = valid_keys(row % p.s);
     var m = LOWEST_F32;
-    for (var j = lid; j < len; j = j + WORKGROUP_SIZE) { m = max(m, scores[base + j]); }
+    for (var j = lid; j < len; j = j + WORKGROUP_SIZE) { m = max(m, ld_scores(base + j)); }
     m = reduce(m, lid, true);
     var sum = 0.0;
-    for (var j = lid; j < len; j = j + WORKGROUP_SIZE) { sum = sum + exp(scores[base + j] - m); }
+    for (var j = lid; j < len; j = j + WORKGROUP_SIZE) { sum = sum + exp(ld_scores(base + j) - m); }
     sum = reduce(sum, lid, false);
     for (var j = lid; j < p.t; j = j + WORKGROUP_SIZE) {
         var pr = 0.0;
-        if (j < len) { pr = exp(scores[base + j] - m) / sum; }
-        scores[base + j] = pr;
+        if (j < len) { pr = exp(ld_scores(base + j) - m) / sum; }
+        st_scores(base + j, pr);
     }
 }
 
@@ -103,7 +99,7 @@ fn attn_pv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let len = valid_keys(row % p.s);
     var acc = 0.0;
     for (var j = 0u; j < len; j = j + 1u) {
-        acc = acc + scores[row * p.t + j] * v[(b * p.t + j) * p.d + col];
+        acc = acc + ld_scores(row * p.t + j) * ld_v((b * p.t + j) * p.d + col);
     }
-    out[i] = acc;
+    st_out(i, acc);
 }

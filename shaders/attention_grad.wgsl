@@ -42,10 +42,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> arg5: array<f32>;
 @group(0) @binding(6) var<storage, read_write> arg6: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 // Keys visible to query row qi.
 fn visible(qi: u32) -> u32 {
     if (p.causal != 0u) { return min(qi + 1u, p.t); }
@@ -55,14 +51,14 @@ fn visible(qi: u32) -> u32 {
 // scale * q[qrow] . k[krow] (row indices over all batches and heads).
 fn score(qrow: u32, krow: u32) -> f32 {
     var acc = 0.0;
-    for (var c = 0u; c < p.d; c = c + 1u) { acc = acc + arg1[qrow * p.d + c] * arg2[krow * p.d + c]; }
+    for (var c = 0u; c < p.d; c = c + 1u) { acc = acc + ld_arg1(qrow * p.d + c) * ld_arg2(krow * p.d + c); }
     return acc * p.scale;
 }
 
 // dy[qrow] . v[krow] (attn_grad_* bindings).
 fn dy_dot_v(qrow: u32, krow: u32) -> f32 {
     var acc = 0.0;
-    for (var c = 0u; c < p.d; c = c + 1u) { acc = acc + arg4[qrow * p.d + c] * arg3[krow * p.d + c]; }
+    for (var c = 0u; c < p.d; c = c + 1u) { acc = acc + ld_arg4(qrow * p.d + c) * ld_arg3(krow * p.d + c); }
     return acc;
 }
 
@@ -85,9 +81,9 @@ fn attn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         }
     }
     var delta = 0.0;
-    for (var c = 0u; c < p.d; c = c + 1u) { delta = delta + arg4[row * p.d + c] * arg3[row * p.d + c]; }
-    arg5[row * 2u] = select(0.0, m + log(l), n > 0u);
-    arg5[row * 2u + 1u] = delta;
+    for (var c = 0u; c < p.d; c = c + 1u) { delta = delta + ld_arg4(row * p.d + c) * ld_arg3(row * p.d + c); }
+    st_arg5(row * 2u, select(0.0, m + log(l), n > 0u));
+    st_arg5(row * 2u + 1u, delta);
 }
 
 // Workgroup tiles of the gradient kernels: a block of ATTN_GRAD_ROWS rows of one (batch, head)
@@ -117,21 +113,21 @@ fn attn_grad_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     var keys = p.t; // keys any row of the block sees
     if (p.causal != 0u) { keys = min(min(block.y + ATTN_GRAD_ROWS, p.s), p.t); }
     let n = select(0u, visible(qi), live);
-    let lse = arg5[row * 2u];
-    let delta = arg5[row * 2u + 1u];
+    let lse = ld_arg5(row * 2u);
+    let delta = ld_arg5(row * 2u + 1u);
     var qr: array<f32, ATTN_MAX_D>;
     var dyr: array<f32, ATTN_MAX_D>;
     var acc: array<f32, ATTN_MAX_D>;
     for (var c = 0u; c < p.d; c = c + 1u) {
-        qr[c] = arg1[row * p.d + c];
-        dyr[c] = arg4[row * p.d + c];
+        qr[c] = ld_arg1(row * p.d + c);
+        dyr[c] = ld_arg4(row * p.d + c);
         acc[c] = 0.0;
     }
     for (var j0 = 0u; j0 < keys; j0 = j0 + ATTN_GRAD_TILE) {
         let count = min(ATTN_GRAD_TILE, keys - j0);
         for (var e = lid; e < count * p.d; e = e + ATTN_GRAD_ROWS) {
-            tile_a[e] = arg2[(kbase + j0) * p.d + e];
-            tile_b[e] = arg3[(kbase + j0) * p.d + e];
+            tile_a[e] = ld_arg2((kbase + j0) * p.d + e);
+            tile_b[e] = ld_arg3((kbase + j0) * p.d + e);
         }
         workgroupBarrier();
         for (var jj = 0u; jj < count; jj = jj + 1u) {
@@ -148,7 +144,7 @@ fn attn_grad_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         workgroupBarrier();
     }
     if (live) {
-        for (var c = 0u; c < p.d; c = c + 1u) { arg6[row * p.d + c] = acc[c] * p.scale; }
+        for (var c = 0u; c < p.d; c = c + 1u) { st_arg6(row * p.d + c, acc[c] * p.scale); }
     }
 }
 
@@ -167,18 +163,18 @@ fn attn_grad_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     var vr: array<f32, ATTN_MAX_D>;
     var acc: array<f32, ATTN_MAX_D>;
     for (var c = 0u; c < p.d; c = c + 1u) {
-        kr[c] = arg2[krow * p.d + c];
-        vr[c] = arg3[krow * p.d + c];
+        kr[c] = ld_arg2(krow * p.d + c);
+        vr[c] = ld_arg3(krow * p.d + c);
         acc[c] = 0.0;
     }
     for (var i0 = first; i0 < p.s; i0 = i0 + ATTN_GRAD_TILE) {
         let count = min(ATTN_GRAD_TILE, p.s - i0);
         for (var e = lid; e < count * p.d; e = e + ATTN_GRAD_ROWS) {
-            tile_a[e] = arg1[(qbase + i0) * p.d + e];
-            tile_b[e] = arg4[(qbase + i0) * p.d + e];
+            tile_a[e] = ld_arg1((qbase + i0) * p.d + e);
+            tile_b[e] = ld_arg4((qbase + i0) * p.d + e);
         }
         for (var e = lid; e < count * 2u; e = e + ATTN_GRAD_ROWS) {
-            tile_stats[e] = arg5[(qbase + i0) * 2u + e];
+            tile_stats[e] = ld_arg5((qbase + i0) * 2u + e);
         }
         workgroupBarrier();
         for (var ii = 0u; ii < count; ii = ii + 1u) {
@@ -202,6 +198,6 @@ fn attn_grad_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
     if (live) {
         let coef = select(p.scale, 1.0, p.which == ATTN_GRAD_V);
-        for (var c = 0u; c < p.d; c = c + 1u) { arg6[krow * p.d + c] = acc[c] * coef; }
+        for (var c = 0u; c < p.d; c = c + 1u) { st_arg6(krow * p.d + c, acc[c] * coef); }
     }
 }

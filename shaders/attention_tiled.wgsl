@@ -61,8 +61,8 @@ fn load_kv(head: u32, t0: u32, kt: u32, lid: u32) {
         var vx = 0.0;
         if (key < p.t) {
             let at = (head * p.t + key) * p.d + i % p.d;
-            kx = k[at];
-            vx = v[at];
+            kx = ld_k(at);
+            vx = ld_v(at);
         }
         k_tile[i] = kx;
         v_tile[i] = vx;
@@ -80,7 +80,7 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     for (var i = lid; i < ATTN_ROWS * d; i = i + WORKGROUP_SIZE) {
         let qrow = s0 + i / d;
         var x = 0.0;
-        if (qrow < p.s) { x = q[(head * p.s + qrow) * d + i % d]; }
+        if (qrow < p.s) { x = ld_q((head * p.s + qrow) * d + i % d); }
         q_tile[i] = x;
     }
     let r = lid / LANES;
@@ -133,6 +133,6 @@ fn attn_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     if (row >= p.s) { return; }
     for (var i = 0u; i < cols; i = i + 1u) {
-        out[(head * p.s + row) * d + lane + i * LANES] = select(0.0, acc[i] / l, l > 0.0);
+        st_out((head * p.s + row) * d + lane + i * LANES, select(0.0, acc[i] / l, l > 0.0));
     }
 }

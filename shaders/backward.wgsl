@@ -41,24 +41,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> arg4: array<f32>;
 
-var<workgroup> scratch: array<f32, WORKGROUP_SIZE>;
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WORKGROUP_SIZE / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) { scratch[lid] = scratch[lid] + scratch[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
 // tanh without overflow for large |u|.
 fn stable_tanh(u: f32) -> f32 {
     let t = exp(-2.0 * abs(u));
@@ -70,17 +52,17 @@ fn unary_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                   @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    let x = arg1[i];
-    let g = arg2[i];
+    let x = ld_arg1(i);
+    let g = ld_arg2(i);
     switch p.op {
-        case UNARY_RELU: { arg3[i] = select(0.0, g, x > 0.0); }
+        case UNARY_RELU: { st_arg3(i, select(0.0, g, x > 0.0)); }
         case UNARY_GELU: {
             let c = 0.7978845608028654;
             let t = stable_tanh(c * (x + 0.044715 * x * x * x));
             let d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * x * x);
-            arg3[i] = g * d;
+            st_arg3(i, g * d);
         }
-        default: { arg3[i] = g * p.factor; }
+        default: { st_arg3(i, g * p.factor); }
     }
 }
 
@@ -91,10 +73,10 @@ fn softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + arg1[base + j] * arg2[base + j]; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + ld_arg1(base + j) * ld_arg2(base + j); }
     s = reduce_sum(s, lid);
     for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
-        arg3[base + j] = arg1[base + j] * (arg2[base + j] - s);
+        st_arg3(base + j, ld_arg1(base + j) * (ld_arg2(base + j) - s));
     }
 }
 
@@ -106,23 +88,23 @@ fn layernorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let base = row * p.cols;
     let n = f32(p.cols);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + arg1[base + j]; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + ld_arg1(base + j); }
     let mean = reduce_sum(s, lid) / n;
     var q = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { let d = arg1[base + j] - mean; q = q + d * d; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { let d = ld_arg1(base + j) - mean; q = q + d * d; }
     let inv = inverseSqrt(reduce_sum(q, lid) / n + p.eps);
     var sg = 0.0;
     var sgx = 0.0;
     for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
-        let g = arg3[base + j] * arg2[j];
+        let g = ld_arg3(base + j) * ld_arg2(j);
         sg = sg + g;
-        sgx = sgx + g * (arg1[base + j] - mean) * inv;
+        sgx = sgx + g * (ld_arg1(base + j) - mean) * inv;
     }
     let mg = reduce_sum(sg, lid) / n;
     let mgx = reduce_sum(sgx, lid) / n;
     for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
-        let xhat = (arg1[base + j] - mean) * inv;
-        arg4[base + j] = inv * (arg3[base + j] * arg2[j] - mg - xhat * mgx);
+        let xhat = (ld_arg1(base + j) - mean) * inv;
+        st_arg4(base + j, inv * (ld_arg3(base + j) * ld_arg2(j) - mg - xhat * mgx));
     }
 }
 
@@ -132,7 +114,7 @@ fn slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
     let outer = i / p.inner_out;
-    arg2[i] = arg1[outer * p.inner_in + p.offset + i % p.inner_out];
+    st_arg2(i, ld_arg1(outer * p.inner_in + p.offset + i % p.inner_out));
 }
 
 // One workgroup: each invocation sums a strided share, then a tree reduction.
@@ -140,11 +122,11 @@ fn slice(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn mse_loss(@builtin(local_invocation_index) lid: u32) {
     var s = 0.0;
     for (var i = lid; i < p.total; i = i + WORKGROUP_SIZE) {
-        let d = arg1[i] - arg2[i];
+        let d = ld_arg1(i) - ld_arg2(i);
         s = s + d * d;
     }
     s = reduce_sum(s, lid);
-    if (lid == 0u) { arg3[0] = s / f32(p.total); }
+    if (lid == 0u) { st_arg3(0, s / f32(p.total)); }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -152,8 +134,8 @@ fn mse_loss_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    let f = 2.0 * arg3[0] / f32(p.total);
-    arg4[i] = f * (arg1[i] - arg2[i]);
+    let f = 2.0 * ld_arg3(0) / f32(p.total);
+    st_arg4(i, f * (ld_arg1(i) - ld_arg2(i)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -161,7 +143,7 @@ fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg1[i] = arg1[i] + p.factor * arg2[i];
+    st_arg1(i, ld_arg1(i) + p.factor * ld_arg2(i));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -169,5 +151,5 @@ fn momentum_accumulate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
                        @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg1[i] = arg2[i] + p.factor * arg1[i];
+    st_arg1(i, ld_arg2(i) + p.factor * ld_arg1(i));
 }

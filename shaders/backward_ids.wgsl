@@ -35,36 +35,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> arg4: array<f32>;
 
-var<workgroup> scratch: array<f32, WORKGROUP_SIZE>;
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WORKGROUP_SIZE / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) { scratch[lid] = scratch[lid] + scratch[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_max(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WORKGROUP_SIZE / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) { scratch[lid] = max(scratch[lid], scratch[lid + s]); }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
 // total = V * D, rows = number of ids, cols = D.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn embedding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -75,16 +45,16 @@ fn embedding_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let d = i % p.cols;
     var s = 0.0;
     for (var t = 0u; t < p.rows; t = t + 1u) {
-        if (ids[t] == v) { s = s + arg2[t * p.cols + d]; }
+        if (ids[t] == v) { s = s + ld_arg2(t * p.cols + d); }
     }
-    arg3[i] = s;
+    st_arg3(i, s);
 }
 
 fn log_sum_exp(base: u32) -> f32 {
     var m = LOWEST_F32;
-    for (var j = 0u; j < p.cols; j = j + 1u) { m = max(m, arg2[base + j]); }
+    for (var j = 0u; j < p.cols; j = j + 1u) { m = max(m, ld_arg2(base + j)); }
     var s = 0.0;
-    for (var j = 0u; j < p.cols; j = j + 1u) { s = s + exp(arg2[base + j] - m); }
+    for (var j = 0u; j < p.cols; j = j + 1u) { s = s + exp(ld_arg2(base + j) - m); }
     return m + log(s);
 }
 
@@ -94,10 +64,10 @@ fn cross_entropy(@builtin(local_invocation_index) lid: u32) {
     var s = 0.0;
     for (var r = lid; r < p.rows; r = r + WORKGROUP_SIZE) {
         let base = r * p.cols;
-        s = s + log_sum_exp(base) - arg2[base + min(ids[r], p.cols - 1u)];
+        s = s + log_sum_exp(base) - ld_arg2(base + min(ids[r], p.cols - 1u));
     }
     s = reduce_sum(s, lid);
-    if (lid == 0u) { arg3[0] = s / f32(max(p.rows, 1u)); }
+    if (lid == 0u) { st_arg3(0, s / f32(max(p.rows, 1u))); }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -107,15 +77,15 @@ fn cross_entropy_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var m = LOWEST_F32;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, arg2[base + j]); }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, ld_arg2(base + j)); }
     m = reduce_max(m, lid);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(arg2[base + j] - m); }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(ld_arg2(base + j) - m); }
     let lse = m + log(reduce_sum(s, lid));
     let label = min(ids[row], p.cols - 1u);
-    let scale = arg3[0] / f32(p.rows);
+    let scale = ld_arg3(0) / f32(p.rows);
     for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
         let onehot = select(0.0, 1.0, j == label);
-        arg4[base + j] = (exp(arg2[base + j] - lse) - onehot) * scale;
+        st_arg4(base + j, (exp(ld_arg2(base + j) - lse) - onehot) * scale);
     }
 }

@@ -80,7 +80,7 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let ix = i32(ox * p.stride_w + kx * p.dil_w) - i32(p.pad_w);
     var v = 0.0;
     if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-        v = x[((n * p.c + ch) * p.h + u32(iy)) * p.w + u32(ix)];
+        v = ld_x(((n * p.c + ch) * p.h + u32(iy)) * p.w + u32(ix));
     }
-    col[i] = v;
+    st_col(i, v);
 }

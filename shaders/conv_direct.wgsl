@@ -63,7 +63,7 @@ fn stage(lid: u32, n: u32, c0: u32, cc: u32, iy0: i32, ix0: i32) {
         let ix = ix0 + i32(r % p.patch_w);
         var v = 0.0;
         if (iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w)) {
-            v = x[((n * p.c + c0 + e / plane) * p.h + u32(iy)) * p.w + u32(ix)];
+            v = ld_x(((n * p.c + c0 + e / plane) * p.h + u32(iy)) * p.w + u32(ix));
         }
         staged[e] = v;
     }
@@ -105,7 +105,7 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
                         for (var j = 0u; j < PER_THREAD; j++) {
                             // Channels past O read the last one; they are never written.
                             let oc = min(oc0 + j, p.o - 1u);
-                            acc[j] += v * wt[oc * w_oc + wi];
+                            acc[j] += v * ld_wt(oc * w_oc + wi);
                         }
                     }
                 }
@@ -118,8 +118,8 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         let oc = oc0 + j;
         if (oc < p.o) {
             var b = 0.0;
-            if (p.has_bias != 0u) { b = bias[oc]; }
-            out[((n * p.o + oc) * p.oh + oy) * p.ow + ox] = acc[j] + b;
+            if (p.has_bias != 0u) { b = ld_bias(oc); }
+            st_out(((n * p.o + oc) * p.oh + oy) * p.ow + ox, acc[j] + b);
         }
     }
 }

@@ -33,10 +33,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> arg2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 // The output coordinate whose tap `k` reads input coordinate `i` (stride s, padding pad,
 // dilation d, size n), or -1 when none does.
 fn tap_source(i: u32, k: u32, s: u32, pad: u32, d: u32, n: u32) -> i32 {
@@ -65,12 +61,12 @@ fn conv_grad_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
             let ox = tap_source(ix, kx, p.stride_w, p.pad_w, p.dil_w, p.ow);
             if (ox < 0) { continue; }
             for (var o = 0u; o < p.o; o = o + 1u) {
-                let dy = arg1[((n * p.o + o) * p.oh + u32(oy)) * p.ow + u32(ox)];
-                acc = acc + dy * arg2[((o * p.c + ci) * p.kh + ky) * p.kw + kx];
+                let dy = ld_arg1(((n * p.o + o) * p.oh + u32(oy)) * p.ow + u32(ox));
+                acc = acc + dy * ld_arg2(((o * p.c + ci) * p.kh + ky) * p.kw + kx);
             }
         }
     }
-    arg3[i] = acc;
+    st_arg3(i, acc);
 }
 
 // dw[o, c, ky, kx] = sum over (n, oy, ox) of x[n, c, oy*s - pad + ky*d, ...] * dy[n, o, oy, ox].
@@ -91,12 +87,12 @@ fn conv_grad_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
             for (var ox = 0u; ox < p.ow; ox = ox + 1u) {
                 let ix = i32(ox * p.stride_w + kx * p.dil_w) - i32(p.pad_w);
                 if (ix < 0 || ix >= i32(p.w)) { continue; }
-                let xv = arg1[((n * p.c + ci) * p.h + u32(iy)) * p.w + u32(ix)];
-                acc = acc + xv * arg2[((n * p.o + o) * p.oh + oy) * p.ow + ox];
+                let xv = ld_arg1(((n * p.c + ci) * p.h + u32(iy)) * p.w + u32(ix));
+                acc = acc + xv * ld_arg2(((n * p.o + o) * p.oh + oy) * p.ow + ox);
             }
         }
     }
-    arg3[i] = acc;
+    st_arg3(i, acc);
 }
 
 // db[o] = sum over (n, oy, ox) of dy[n, o, oy, ox].
@@ -109,7 +105,7 @@ fn conv_grad_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     var acc = 0.0;
     for (var n = 0u; n < p.n; n = n + 1u) {
         let base = (n * p.o + o) * plane;
-        for (var j = 0u; j < plane; j = j + 1u) { acc = acc + arg1[base + j]; }
+        for (var j = 0u; j < plane; j = j + 1u) { acc = acc + ld_arg1(base + j); }
     }
-    arg2[o] = acc;
+    st_arg2(o, acc);
 }

@@ -1,5 +1,7 @@
-// data.wgsl: data movement on raw 32-bit words (f32 and u32 alike): permute, one slice of a
-// concat (one dispatch per input), the embedding gather with u32 ids, and a plain copy.
+// data.wgsl: data movement on raw elements (`elem`: 32-bit words, f32 and u32 alike, in the f32
+// storage variant; f16 halves in the f16 variants, see src/runtime/shaders/prelude.rs): permute,
+// one slice of a concat (one dispatch per input), the embedding gather with u32 ids, and a plain
+// copy.
 //
 // Bindings (group 0), every arena binding read_write (one buffer, see DESIGN.md):
 //   0: params (uniform)
@@ -28,13 +30,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> arg1: array<u32>;
-@group(0) @binding(2) var<storage, read_write> arg2: array<u32>;
-@group(0) @binding(3) var<storage, read_write> arg3: array<u32>;
-
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
+@group(0) @binding(1) var<storage, read_write> arg1: array<elem>;
+@group(0) @binding(2) var<storage, read_write> arg2: array<elem>;
+@group(0) @binding(3) var<storage, read_write> arg3: array<elem>;
+// Binding 2 of `embedding`: the token ids, u32 in every storage variant.
+@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn permute(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -49,7 +49,7 @@ fn permute(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         src = src + (rem % n) * p.strides[k / 4u][k % 4u];
         rem = rem / n;
     }
-    arg2[i] = arg1[src];
+    st_arg2(i, ld_arg1(src));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -59,7 +59,7 @@ fn concat_piece(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.total) { return; }
     let outer = i / p.inner_in;
     let inner = i % p.inner_in;
-    arg2[outer * p.inner_out + p.offset + inner] = arg1[i];
+    st_arg2(outer * p.inner_out + p.offset + inner, ld_arg1(i));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -69,12 +69,12 @@ fn embedding(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     if (i >= p.total) { return; }
     let token = i / p.dim;
     let d = i % p.dim;
-    let id = arg2[token];
+    let id = ids[token];
     let mine = id >= p.offset && id - p.offset < p.rows;
     if (mine || (id >= p.vocab && p.offset == 0u)) {
-        var v = 0u;
-        if (mine) { v = arg1[(id - p.offset) * p.dim + d]; }
-        arg3[i] = v;
+        var v = elem(0);
+        if (mine) { v = ld_arg1((id - p.offset) * p.dim + d); }
+        st_arg3(i, v);
     }
 }
 
@@ -83,5 +83,5 @@ fn copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg2[i] = arg1[i];
+    st_arg2(i, ld_arg1(i));
 }

@@ -58,10 +58,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> arg2v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> arg3v: array<vec4<f32>>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 // Element offsets of operands a and b for output element i.
 fn operand_offsets(i: u32) -> vec2<u32> {
     var rem = i;
@@ -107,7 +103,7 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
     let off = operand_offsets(i);
-    arg3[i] = binary_op(arg1[off.x], arg2[off.y]);
+    st_arg3(i, binary_op(ld_arg1(off.x), ld_arg2(off.y)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -117,7 +113,7 @@ fn binary_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     if (i >= p.total) { return; }
     let off = operand_offsets(i);
     // The output has a's shape, so a is read at exactly the element being written.
-    arg1[i] = binary_op(arg1[off.x], arg2[off.y]);
+    st_arg1(i, binary_op(ld_arg1(off.x), ld_arg2(off.y)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -125,7 +121,7 @@ fn unary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg2[i] = unary_op(arg1[i]);
+    st_arg2(i, unary_op(ld_arg1(i)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -133,7 +129,7 @@ fn unary_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) lid: u32) {
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
-    arg1[i] = unary_op(arg1[i]);
+    st_arg1(i, unary_op(ld_arg1(i)));
 }
 
 fn binary_op4(x: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
@@ -171,17 +167,17 @@ fn quad_offsets(i: u32) -> vec2<u32> {
 // only the vec4 views: a splatted value is one component of a vec4.
 fn load_a4(q: u32, off: u32) -> vec4<f32> {
     switch p.a_mode {
-        case VEC_FULL: { return arg1v[q]; }
-        case VEC_ROW: { return arg1v[off / 4u]; }
-        default: { return vec4<f32>(arg1v[off / 4u][off % 4u]); }
+        case VEC_FULL: { return ld_arg1v(q); }
+        case VEC_ROW: { return ld_arg1v(off / 4u); }
+        default: { return vec4<f32>(ld_arg1v(off / 4u)[off % 4u]); }
     }
 }
 
 fn load_b4(q: u32, off: u32) -> vec4<f32> {
     switch p.b_mode {
-        case VEC_FULL: { return arg2v[q]; }
-        case VEC_ROW: { return arg2v[off / 4u]; }
-        default: { return vec4<f32>(arg2v[off / 4u][off % 4u]); }
+        case VEC_FULL: { return ld_arg2v(q); }
+        case VEC_ROW: { return ld_arg2v(off / 4u); }
+        default: { return vec4<f32>(ld_arg2v(off / 4u)[off % 4u]); }
     }
 }
 
@@ -191,7 +187,7 @@ fn binary4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let q = linear_index(wid, nwg, lid);
     if (q >= p.total / 4u) { return; }
     let off = quad_offsets(q * 4u);
-    arg3v[q] = binary_op4(load_a4(q, off.x), load_b4(q, off.y));
+    st_arg3v(q, binary_op4(load_a4(q, off.x), load_b4(q, off.y)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -201,7 +197,7 @@ fn binary4_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     if (q >= p.total / 4u) { return; }
     // a has the output's shape (VEC_FULL): each invocation reads exactly the quad it writes.
     let off = quad_offsets(q * 4u);
-    arg1v[q] = binary_op4(arg1v[q], load_b4(q, off.y));
+    st_arg1v(q, binary_op4(ld_arg1v(q), load_b4(q, off.y)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -209,7 +205,7 @@ fn unary4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
           @builtin(local_invocation_index) lid: u32) {
     let q = linear_index(wid, nwg, lid);
     if (q >= p.total / 4u) { return; }
-    arg2v[q] = unary_op4(arg1v[q]);
+    st_arg2v(q, unary_op4(ld_arg1v(q)));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -217,5 +213,5 @@ fn unary4_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
                   @builtin(local_invocation_index) lid: u32) {
     let q = linear_index(wid, nwg, lid);
     if (q >= p.total / 4u) { return; }
-    arg1v[q] = unary_op4(arg1v[q]);
+    st_arg1v(q, unary_op4(ld_arg1v(q)));
 }

@@ -122,17 +122,17 @@ fn b_strides() -> vec2<u32> {
 fn store(batch: u32, row: u32, col: u32, value: f32) {
     var v = value;
     if (p.bias_mode == 1u) {
-        v = v + bias[col];
+        v = v + ld_bias(col);
     } else if (p.bias_mode == 2u) {
-        v = v + bias[row];
+        v = v + ld_bias(row);
     }
     let group = col / p.col_group;
     let within = col % p.col_group;
     let ic = p.c_offset + batch * p.c_batch_stride + group * p.group_stride + row * p.ldc + within;
     if (p.accumulate != 0u) {
-        v = v + c[ic];
+        v = v + ld_c(ic);
     }
-    c[ic] = v;
+    st_c(ic, v);
 }
 
 // Stages op(A) rows [o.row, o.row + BLOCK) and op(B) columns [o.col, o.col + BLOCK) of the
@@ -152,7 +152,7 @@ fn stage(o: Origin, k0: u32, t: u32) {
         let gka = k0 + ka;
         var va = 0.0;
         if (gr < p.m && gka < p.k) {
-            va = a[a_base + gr * astr.x + gka * astr.y];
+            va = ld_a(a_base + gr * astr.x + gka * astr.y);
         }
         sa[ka * BLOCK4 + r / 4u][r % 4u] = va;
         // B stored [K, N] walks columns fastest; stored transposed [N, K] walks k.
@@ -162,7 +162,7 @@ fn stage(o: Origin, k0: u32, t: u32) {
         let gkb = k0 + kb;
         var vb = 0.0;
         if (gc < p.n && gkb < p.k) {
-            vb = b[b_base + gkb * bstr.x + gc * bstr.y];
+            vb = ld_b(b_base + gkb * bstr.x + gc * bstr.y);
         }
         sb[kb * BLOCK4 + j / 4u][j % 4u] = vb;
     }
@@ -221,11 +221,11 @@ fn matmul_reg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     var ka = 0u;
     var kb = 0u;
     for (var kk = 0u; kk < p.k; kk = kk + 1u) {
-        let bv = vec4<f32>(b[ib.x + kb], b[ib.y + kb], b[ib.z + kb], b[ib.w + kb]);
-        acc[0] = fma(vec4<f32>(a[ia.x + ka]), bv, acc[0]);
-        acc[1] = fma(vec4<f32>(a[ia.y + ka]), bv, acc[1]);
-        acc[2] = fma(vec4<f32>(a[ia.z + ka]), bv, acc[2]);
-        acc[3] = fma(vec4<f32>(a[ia.w + ka]), bv, acc[3]);
+        let bv = vec4<f32>(ld_b(ib.x + kb), ld_b(ib.y + kb), ld_b(ib.z + kb), ld_b(ib.w + kb));
+        acc[0] = fma(vec4<f32>(ld_a(ia.x + ka)), bv, acc[0]);
+        acc[1] = fma(vec4<f32>(ld_a(ia.y + ka)), bv, acc[1]);
+        acc[2] = fma(vec4<f32>(ld_a(ia.z + ka)), bv, acc[2]);
+        acc[3] = fma(vec4<f32>(ld_a(ia.w + ka)), bv, acc[3]);
         ka = ka + astr.y;
         kb = kb + bstr.x;
     }
@@ -288,15 +288,15 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     var hi7 = vec4<f32>();
     var kb = 0u;
     for (var k4 = 0u; k4 < p.k / 4u; k4 = k4 + 1u) {
-        let b00 = b4[bv0 + kb];
-        let b01 = b4[bv1 + kb];
-        let b10 = b4[bv0 + kb + ldb4];
-        let b11 = b4[bv1 + kb + ldb4];
-        let b20 = b4[bv0 + kb + 2u * ldb4];
-        let b21 = b4[bv1 + kb + 2u * ldb4];
-        let b30 = b4[bv0 + kb + 3u * ldb4];
-        let b31 = b4[bv1 + kb + 3u * ldb4];
-        let av0 = a4[ia0 + k4];
+        let b00 = ld_b4(bv0 + kb);
+        let b01 = ld_b4(bv1 + kb);
+        let b10 = ld_b4(bv0 + kb + ldb4);
+        let b11 = ld_b4(bv1 + kb + ldb4);
+        let b20 = ld_b4(bv0 + kb + 2u * ldb4);
+        let b21 = ld_b4(bv1 + kb + 2u * ldb4);
+        let b30 = ld_b4(bv0 + kb + 3u * ldb4);
+        let b31 = ld_b4(bv1 + kb + 3u * ldb4);
+        let av0 = ld_a4(ia0 + k4);
         lo0 = fma(vec4<f32>(av0.x), b00, lo0);
         hi0 = fma(vec4<f32>(av0.x), b01, hi0);
         lo0 = fma(vec4<f32>(av0.y), b10, lo0);
@@ -305,7 +305,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi0 = fma(vec4<f32>(av0.z), b21, hi0);
         lo0 = fma(vec4<f32>(av0.w), b30, lo0);
         hi0 = fma(vec4<f32>(av0.w), b31, hi0);
-        let av1 = a4[ia1 + k4];
+        let av1 = ld_a4(ia1 + k4);
         lo1 = fma(vec4<f32>(av1.x), b00, lo1);
         hi1 = fma(vec4<f32>(av1.x), b01, hi1);
         lo1 = fma(vec4<f32>(av1.y), b10, lo1);
@@ -314,7 +314,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi1 = fma(vec4<f32>(av1.z), b21, hi1);
         lo1 = fma(vec4<f32>(av1.w), b30, lo1);
         hi1 = fma(vec4<f32>(av1.w), b31, hi1);
-        let av2 = a4[ia2 + k4];
+        let av2 = ld_a4(ia2 + k4);
         lo2 = fma(vec4<f32>(av2.x), b00, lo2);
         hi2 = fma(vec4<f32>(av2.x), b01, hi2);
         lo2 = fma(vec4<f32>(av2.y), b10, lo2);
@@ -323,7 +323,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi2 = fma(vec4<f32>(av2.z), b21, hi2);
         lo2 = fma(vec4<f32>(av2.w), b30, lo2);
         hi2 = fma(vec4<f32>(av2.w), b31, hi2);
-        let av3 = a4[ia3 + k4];
+        let av3 = ld_a4(ia3 + k4);
         lo3 = fma(vec4<f32>(av3.x), b00, lo3);
         hi3 = fma(vec4<f32>(av3.x), b01, hi3);
         lo3 = fma(vec4<f32>(av3.y), b10, lo3);
@@ -332,7 +332,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi3 = fma(vec4<f32>(av3.z), b21, hi3);
         lo3 = fma(vec4<f32>(av3.w), b30, lo3);
         hi3 = fma(vec4<f32>(av3.w), b31, hi3);
-        let av4 = a4[ia4 + k4];
+        let av4 = ld_a4(ia4 + k4);
         lo4 = fma(vec4<f32>(av4.x), b00, lo4);
         hi4 = fma(vec4<f32>(av4.x), b01, hi4);
         lo4 = fma(vec4<f32>(av4.y), b10, lo4);
@@ -341,7 +341,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi4 = fma(vec4<f32>(av4.z), b21, hi4);
         lo4 = fma(vec4<f32>(av4.w), b30, lo4);
         hi4 = fma(vec4<f32>(av4.w), b31, hi4);
-        let av5 = a4[ia5 + k4];
+        let av5 = ld_a4(ia5 + k4);
         lo5 = fma(vec4<f32>(av5.x), b00, lo5);
         hi5 = fma(vec4<f32>(av5.x), b01, hi5);
         lo5 = fma(vec4<f32>(av5.y), b10, lo5);
@@ -350,7 +350,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi5 = fma(vec4<f32>(av5.z), b21, hi5);
         lo5 = fma(vec4<f32>(av5.w), b30, lo5);
         hi5 = fma(vec4<f32>(av5.w), b31, hi5);
-        let av6 = a4[ia6 + k4];
+        let av6 = ld_a4(ia6 + k4);
         lo6 = fma(vec4<f32>(av6.x), b00, lo6);
         hi6 = fma(vec4<f32>(av6.x), b01, hi6);
         lo6 = fma(vec4<f32>(av6.y), b10, lo6);
@@ -359,7 +359,7 @@ fn matmul_reg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         hi6 = fma(vec4<f32>(av6.z), b21, hi6);
         lo6 = fma(vec4<f32>(av6.w), b30, lo6);
         hi6 = fma(vec4<f32>(av6.w), b31, hi6);
-        let av7 = a4[ia7 + k4];
+        let av7 = ld_a4(ia7 + k4);
         lo7 = fma(vec4<f32>(av7.x), b00, lo7);
         hi7 = fma(vec4<f32>(av7.x), b01, hi7);
         lo7 = fma(vec4<f32>(av7.y), b10, lo7);

@@ -25,32 +25,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> arg4: array<f32>;
 
-var<workgroup> scratch: array<f32, WORKGROUP_SIZE>;
-
-fn reduce_max(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WORKGROUP_SIZE / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) { scratch[lid] = max(scratch[lid], scratch[lid + s]); }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    scratch[lid] = v;
-    workgroupBarrier();
-    for (var s = WORKGROUP_SIZE / 2u; s > 0u; s = s / 2u) {
-        if (lid < s) { scratch[lid] = scratch[lid] + scratch[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = scratch[0];
-    workgroupBarrier();
-    return r;
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
@@ -58,12 +32,12 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var m = LOWEST_F32;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, arg1[base + j]); }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, ld_arg1(base + j)); }
     m = reduce_max(m, lid);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(arg1[base + j] - m); }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(ld_arg1(base + j) - m); }
     s = reduce_sum(s, lid);
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { arg2[base + j] = exp(arg1[base + j] - m) / s; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { st_arg2(base + j, exp(ld_arg1(base + j) - m) / s); }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -73,12 +47,12 @@ fn softmax_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     if (row >= p.rows) { return; }
     let base = row * p.cols;
     var m = LOWEST_F32;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, arg1[base + j]); }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { m = max(m, ld_arg1(base + j)); }
     m = reduce_max(m, lid);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(arg1[base + j] - m); }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + exp(ld_arg1(base + j) - m); }
     s = reduce_sum(s, lid);
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { arg1[base + j] = exp(arg1[base + j] - m) / s; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { st_arg1(base + j, exp(ld_arg1(base + j) - m) / s); }
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -89,13 +63,13 @@ fn layernorm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let base = row * p.cols;
     let n = f32(p.cols);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + arg1[base + j]; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + ld_arg1(base + j); }
     let mean = reduce_sum(s, lid) / n;
     var q = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { let d = arg1[base + j] - mean; q = q + d * d; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { let d = ld_arg1(base + j) - mean; q = q + d * d; }
     let inv = inverseSqrt(reduce_sum(q, lid) / n + p.eps);
     for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
-        arg4[base + j] = (arg1[base + j] - mean) * inv * arg2[j] + arg3[j];
+        st_arg4(base + j, (ld_arg1(base + j) - mean) * inv * ld_arg2(j) + ld_arg3(j));
     }
 }
 
@@ -107,12 +81,12 @@ fn layernorm_inplace(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     let base = row * p.cols;
     let n = f32(p.cols);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + arg1[base + j]; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { s = s + ld_arg1(base + j); }
     let mean = reduce_sum(s, lid) / n;
     var q = 0.0;
-    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { let d = arg1[base + j] - mean; q = q + d * d; }
+    for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) { let d = ld_arg1(base + j) - mean; q = q + d * d; }
     let inv = inverseSqrt(reduce_sum(q, lid) / n + p.eps);
     for (var j = lid; j < p.cols; j = j + WORKGROUP_SIZE) {
-        arg1[base + j] = (arg1[base + j] - mean) * inv * arg2[j] + arg3[j];
+        st_arg1(base + j, (ld_arg1(base + j) - mean) * inv * ld_arg2(j) + ld_arg3(j));
     }
 }

@@ -79,10 +79,10 @@ fn reduce_sum(v: f32, l: Lane) -> f32 {
 // (max, 1 / sum of exp(x - max)) of the row starting at `base`.
 fn softmax_stats(base: u32, lid: u32, l: Lane) -> vec2<f32> {
     var m = LOWEST_F32;
-    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { m = max(m, arg1[base + j]); }
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { m = max(m, ld_arg1(base + j)); }
     m = reduce_max(m, l);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { s = s + exp(arg1[base + j] - m); }
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { s = s + exp(ld_arg1(base + j) - m); }
     return vec2<f32>(m, 1.0 / reduce_sum(s, l));
 }
 
@@ -90,11 +90,11 @@ fn softmax_stats(base: u32, lid: u32, l: Lane) -> vec2<f32> {
 fn layernorm_stats(base: u32, lid: u32, l: Lane) -> vec2<f32> {
     let n = f32(p.cols);
     var s = 0.0;
-    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { s = s + arg1[base + j]; }
+    for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) { s = s + ld_arg1(base + j); }
     let mean = reduce_sum(s, l) / n;
     var q = 0.0;
     for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
-        let d = arg1[base + j] - mean;
+        let d = ld_arg1(base + j) - mean;
         q = q + d * d;
     }
     return vec2<f32>(mean, inverseSqrt(reduce_sum(q, l) / n + p.eps));
@@ -114,7 +114,7 @@ fn softmax_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let base = row * p.cols;
     let st = softmax_stats(base, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
-        arg2[base + j] = exp(arg1[base + j] - st.x) * st.y;
+        st_arg2(base + j, exp(ld_arg1(base + j) - st.x) * st.y);
     }
 }
 
@@ -129,7 +129,7 @@ fn softmax_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     let base = row * p.cols;
     let st = softmax_stats(base, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
-        arg1[base + j] = exp(arg1[base + j] - st.x) * st.y;
+        st_arg1(base + j, exp(ld_arg1(base + j) - st.x) * st.y);
     }
 }
 
@@ -143,7 +143,7 @@ fn layernorm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let base = row * p.cols;
     let st = layernorm_stats(base, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
-        arg4[base + j] = (arg1[base + j] - st.x) * st.y * arg2[j] + arg3[j];
+        st_arg4(base + j, (ld_arg1(base + j) - st.x) * st.y * ld_arg2(j) + ld_arg3(j));
     }
 }
 
@@ -158,7 +158,7 @@ fn layernorm_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     let base = row * p.cols;
     let st = layernorm_stats(base, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < p.cols; j = j + NORM_SG_THREADS) {
-        arg1[base + j] = (arg1[base + j] - st.x) * st.y * arg2[j] + arg3[j];
+        st_arg1(base + j, (ld_arg1(base + j) - st.x) * st.y * ld_arg2(j) + ld_arg3(j));
     }
 }
 
@@ -166,13 +166,13 @@ fn layernorm_sg_inplace(@builtin(workgroup_id) wid: vec3<u32>,
 fn softmax_stats4(base4: u32, n4: u32, lid: u32, l: Lane) -> vec2<f32> {
     var m = LOWEST_F32;
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        let v = arg1v[base4 + j];
+        let v = ld_arg1v(base4 + j);
         m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
     }
     m = reduce_max(m, l);
     var s = 0.0;
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        s = s + dot(exp(arg1v[base4 + j] - vec4<f32>(m)), vec4<f32>(1.0));
+        s = s + dot(exp(ld_arg1v(base4 + j) - vec4<f32>(m)), vec4<f32>(1.0));
     }
     return vec2<f32>(m, 1.0 / reduce_sum(s, l));
 }
@@ -182,12 +182,12 @@ fn layernorm_stats4(base4: u32, n4: u32, lid: u32, l: Lane) -> vec2<f32> {
     let n = f32(p.cols);
     var s = 0.0;
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        s = s + dot(arg1v[base4 + j], vec4<f32>(1.0));
+        s = s + dot(ld_arg1v(base4 + j), vec4<f32>(1.0));
     }
     let mean = reduce_sum(s, l) / n;
     var q = 0.0;
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        let d = arg1v[base4 + j] - vec4<f32>(mean);
+        let d = ld_arg1v(base4 + j) - vec4<f32>(mean);
         q = q + dot(d, d);
     }
     return vec2<f32>(mean, inverseSqrt(reduce_sum(q, l) / n + p.eps));
@@ -204,7 +204,7 @@ fn softmax_sg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let base4 = row * n4;
     let st = softmax_stats4(base4, n4, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        arg2v[base4 + j] = exp(arg1v[base4 + j] - vec4<f32>(st.x)) * st.y;
+        st_arg2v(base4 + j, exp(ld_arg1v(base4 + j) - vec4<f32>(st.x)) * st.y);
     }
 }
 
@@ -220,7 +220,7 @@ fn softmax_sg4_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     let base4 = row * n4;
     let st = softmax_stats4(base4, n4, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        arg1v[base4 + j] = exp(arg1v[base4 + j] - vec4<f32>(st.x)) * st.y;
+        st_arg1v(base4 + j, exp(ld_arg1v(base4 + j) - vec4<f32>(st.x)) * st.y);
     }
 }
 
@@ -235,7 +235,7 @@ fn layernorm_sg4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let base4 = row * n4;
     let st = layernorm_stats4(base4, n4, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        arg4v[base4 + j] = (arg1v[base4 + j] - vec4<f32>(st.x)) * st.y * arg2v[j] + arg3v[j];
+        st_arg4v(base4 + j, (ld_arg1v(base4 + j) - vec4<f32>(st.x)) * st.y * ld_arg2v(j) + ld_arg3v(j));
     }
 }
 
@@ -252,6 +252,6 @@ fn layernorm_sg4_inplace(@builtin(workgroup_id) wid: vec3<u32>,
     let base4 = row * n4;
     let st = layernorm_stats4(base4, n4, lid, Lane(sg, lane, size, count));
     for (var j = lid; j < n4; j = j + NORM_SG_THREADS) {
-        arg1v[base4 + j] = (arg1v[base4 + j] - vec4<f32>(st.x)) * st.y * arg2v[j] + arg3v[j];
+        st_arg1v(base4 + j, (ld_arg1v(base4 + j) - vec4<f32>(st.x)) * st.y * ld_arg2v(j) + ld_arg3v(j));
     }
 }

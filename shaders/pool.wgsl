@@ -29,10 +29,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
@@ -51,16 +47,16 @@ fn pool2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
             let ix = i32(ox * p.stride_w + kx) - i32(p.pad_w);
             if (ix < 0 || ix >= i32(p.w)) { continue; }
-            let v = x[base + u32(iy) * p.w + u32(ix)];
+            let v = ld_x(base + u32(iy) * p.w + u32(ix));
             best = max(best, v);
             sum = sum + v;
             count = count + 1u;
         }
     }
     if (p.kind == POOL_MAX) {
-        out[i] = best;
+        st_out(i, best);
     } else { // POOL_AVG
-        out[i] = sum / f32(max(count, 1u));
+        st_out(i, sum / f32(max(count, 1u)));
     }
 }
 
@@ -72,6 +68,6 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     let n = p.h * p.w;
     let base = i * n;
     var sum = 0.0;
-    for (var j = 0u; j < n; j = j + 1u) { sum = sum + x[base + j]; }
-    out[i] = sum / f32(max(n, 1u));
+    for (var j = 0u; j < n; j = j + 1u) { sum = sum + ld_x(base + j); }
+    st_out(i, sum / f32(max(n, 1u)));
 }

@@ -31,10 +31,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> arg2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> arg3: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 // First and one-past-last output coordinate whose window (size k, stride s, padding pad)
 // covers input coordinate i, clipped to [0, n).
 fn covering(i: u32, k: u32, s: u32, pad: u32, n: u32) -> vec2<u32> {
@@ -72,13 +68,13 @@ fn max_pool2d_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
             for (var y = ey.x; y < ey.x + ey.y; y = y + 1) {
                 for (var x = ex.x; x < ex.x + ex.y; x = x + 1) {
                     let at = base + u32(y) * p.w + u32(x);
-                    if (arg2[at] > arg2[best]) { best = at; }
+                    if (ld_arg2(at) > ld_arg2(best)) { best = at; }
                 }
             }
-            if (best == i) { acc = acc + arg1[(plane * p.oh + oy) * p.ow + ox]; }
+            if (best == i) { acc = acc + ld_arg1((plane * p.oh + oy) * p.ow + ox); }
         }
     }
-    arg3[i] = acc;
+    st_arg3(i, acc);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -96,10 +92,10 @@ fn avg_pool2d_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         let ny = extent(oy, p.kh, p.stride_h, p.pad_h, p.h).y;
         for (var ox = cols.x; ox < cols.y; ox = ox + 1u) {
             let nx = extent(ox, p.kw, p.stride_w, p.pad_w, p.w).y;
-            acc = acc + arg1[(plane * p.oh + oy) * p.ow + ox] / f32(max(ny * nx, 1));
+            acc = acc + ld_arg1((plane * p.oh + oy) * p.ow + ox) / f32(max(ny * nx, 1));
         }
     }
-    arg2[i] = acc;
+    st_arg2(i, acc);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -109,7 +105,7 @@ fn global_avg_pool_grad(@builtin(workgroup_id) wid: vec3<u32>,
     let i = linear_index(wid, nwg, lid);
     if (i >= p.total) { return; }
     let n = p.h * p.w;
-    arg2[i] = arg1[i / n] / f32(n);
+    st_arg2(i, ld_arg1(i / n) / f32(n));
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -123,8 +119,8 @@ fn upsample2x_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     var acc = 0.0;
     for (var y = 2u * iy; y < min(2u * iy + 2u, p.oh); y = y + 1u) {
         for (var x = 2u * ix; x < min(2u * ix + 2u, p.ow); x = x + 1u) {
-            acc = acc + arg1[(plane * p.oh + y) * p.ow + x];
+            acc = acc + ld_arg1((plane * p.oh + y) * p.ow + x);
         }
     }
-    arg2[i] = acc;
+    st_arg2(i, acc);
 }

@@ -26,10 +26,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> arg1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> arg2: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn reduce_to(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
@@ -53,8 +49,8 @@ fn reduce_to(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             off = off + (rr % n) * rp.red_strides[k / 4u][k % 4u];
             rr = rr / n;
         }
-        s = s + arg1[off];
+        s = s + ld_arg1(off);
     }
-    arg2[i] = s;
+    st_arg2(i, s);
 }
 

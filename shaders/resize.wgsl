@@ -19,10 +19,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WORKGROUP_SIZE + lid;
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn upsample2x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
@@ -31,5 +27,5 @@ fn upsample2x(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let ox = i % p.ow;
     let oy = (i / p.ow) % p.oh;
     let plane = i / (p.ow * p.oh);
-    out[i] = x[(plane * p.h + oy / 2u) * p.w + ox / 2u];
+    st_out(i, ld_x((plane * p.h + oy / 2u) * p.w + ox / 2u));
 }

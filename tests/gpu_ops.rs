@@ -128,7 +128,7 @@ fn conv2d_spanning_several_im2col_tiles() {
     // C*KH*KW = 45, so a tile holds 65536 / 180 = 364 output positions; a 23x19 plane (437
     // positions) needs a full tile and a partial one, for each of the 2 images.
     let ckk = 5 * 3 * 3;
-    let tile = tessera::graph::conv::im2col_tile_cols(ckk, 23 * 19, None);
+    let tile = tessera::graph::conv::im2col_tile_cols(ckk, 4, 23 * 19, None);
     assert!(
         tile < 23 * 19 && (23 * 19) % tile != 0,
         "tile {tile} must split the plane unevenly"
@@ -408,7 +408,7 @@ fn convolution_params_are_one_block_per_tile() {
     b.output(y);
     let g = b.build().expect("graph");
     let tiles =
-        (23 * 19u64).div_ceil(tessera::graph::conv::im2col_tile_cols(45, 23 * 19, None)) * 3;
+        (23 * 19u64).div_ceil(tessera::graph::conv::im2col_tile_cols(45, 4, 23 * 19, None)) * 3;
     let compiled = compile(gpu(), &g, &naive(&g)).expect("compile");
     assert_eq!(compiled.dispatch_count() as u64, 2 * tiles);
     let stride = tessera::runtime::shaders::PARAMS_BYTES.next_multiple_of(u64::from(

@@ -4,17 +4,26 @@
 //! (`Kernel::workgroup_size`, from WORKGROUP_SIZE and TILE), and the member names, offsets and
 //! sizes of its `Params` struct against the Rust `#[repr(C)]` struct (`size_of`, `offset_of!`).
 //! Every WGSL `const` that mirrors a Rust constant must have the Rust value. The last tests feed
-//! deliberately broken shaders and check that each mismatch is reported.
+//! deliberately broken shaders and check that each mismatch is reported. Every file is read as
+//! the runtime compiles it: composed with its storage prelude (`shaders::compose`), in every
+//! float storage variant (f32, f16, f16 packed).
 
-use naga::valid::{ModuleInfo, ValidationFlags, Validator};
+use naga::valid::{Capabilities, ModuleInfo, ValidationFlags, Validator};
 use naga::{AddressSpace, Expression, Literal, Module, StorageAccess, TypeInner};
-use tessera::runtime::shaders::{Kernel, SOURCES, WGSL_CONSTANTS, naga_capabilities};
+use tessera::runtime::shaders::{
+    FloatStorage, Kernel, WGSL_CONSTANTS, composed_sources, naga_capabilities,
+};
 
-/// Parses and validates `source`.
+/// Parses and validates `source` (with f16 allowed: the f16 variant enables it, the others do
+/// not use it; `pack2x16float` needs SHADER_FLOAT16_IN_FLOAT32, which wgpu grants every adapter
+/// with the `SHADER_F16_IN_F32` downlevel flag, all of WebGPU's).
 fn reflect(what: &str, source: &str) -> (Module, ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), naga_capabilities(what))
+    let caps = Capabilities::SHADER_FLOAT16
+        | Capabilities::SHADER_FLOAT16_IN_FLOAT32
+        | naga_capabilities(what);
+    let info = Validator::new(ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(source)));
     (module, info)
@@ -161,14 +170,18 @@ fn constant_mismatches(file: &str, source: &str) -> (Vec<String>, Vec<&'static s
 fn every_entry_point_matches_the_kernel_table() {
     let bad: Vec<String> = Kernel::ALL
         .iter()
-        .flat_map(|&k| mismatches(k, k.source()))
+        .flat_map(|&k| {
+            FloatStorage::ALL
+                .iter()
+                .flat_map(move |&s| mismatches(k, k.source_in(s)))
+        })
         .collect();
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 #[test]
 fn every_wgsl_entry_point_is_in_the_kernel_table() {
-    for (file, source) in SOURCES {
+    for (file, source) in composed_sources(FloatStorage::F32) {
         let (module, _) = reflect(file, source);
         for ep in &module.entry_points {
             assert!(
@@ -186,7 +199,7 @@ fn every_wgsl_entry_point_is_in_the_kernel_table() {
 fn shared_constants_have_the_rust_values() {
     let mut seen = Vec::new();
     let mut bad = Vec::new();
-    for (file, source) in SOURCES {
+    for (file, source) in composed_sources(FloatStorage::F32) {
         let (b, s) = constant_mismatches(file, source);
         bad.extend(b);
         seen.extend(s);
@@ -256,8 +269,8 @@ fn changed_constants_and_workgroup_sizes_are_reported() {
 
 #[test]
 fn binding_mismatches_are_reported() {
-    // Embedding writes binding 3; reading it only through binding 2 leaves the table at 3.
-    let source = broken(Kernel::Embedding, "arg3[i] = v;", "arg2[i] = v;");
+    // Embedding writes binding 3; without that store it uses bindings up to 2 only.
+    let source = broken(Kernel::Embedding, "st_arg3(i, v);", "");
     let bad = mismatches(Kernel::Embedding, &source);
     assert!(
         bad.iter()

@@ -1,7 +1,11 @@
-//! Parses and validates every WGSL file in `shaders/` with naga, without a GPU. The directory
-//! is listed at run time, so a new shader file is covered without touching this test.
+//! Parses and validates every WGSL file in `shaders/` with naga, without a GPU, composed with
+//! its storage prelude in every float storage variant (`shaders::compose`: f32, f16, f16
+//! packed). The directory is listed at run time, so a new shader file is covered without
+//! touching this test.
 
+use naga::valid::Capabilities;
 use std::path::Path;
+use tessera::runtime::shaders::{FloatStorage, compose};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -18,38 +22,53 @@ fn every_shader_parses_and_validates() {
         dir.display()
     );
     let mut failures = Vec::new();
+    let variants = [
+        (FloatStorage::F32, Capabilities::default()),
+        (FloatStorage::F16, Capabilities::SHADER_FLOAT16),
+        (
+            FloatStorage::F16Packed,
+            Capabilities::SHADER_FLOAT16_IN_FLOAT32,
+        ),
+    ];
     for path in &entries {
-        let source = std::fs::read_to_string(path)
+        let raw = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let module = match naga::front::wgsl::parse_str(&source) {
+        for (storage, caps) in variants {
+            failures.extend(check(path, &compose(&raw, storage), caps));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The parse or validation failure of one composed file, if any.
+fn check(path: &Path, source: &str, caps: Capabilities) -> Option<String> {
+    {
+        let module = match naga::front::wgsl::parse_str(source) {
             Ok(m) => m,
             Err(e) => {
-                failures.push(format!(
+                return Some(format!(
                     "{}: parse error:\n{}",
                     path.display(),
-                    e.emit_to_string(&source)
+                    e.emit_to_string(source)
                 ));
-                continue;
             }
         };
-        // Subgroup files get the subgroup capability; every other file must validate without.
+        // Subgroup files also get the subgroup capability; every other file must validate
+        // without it.
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let mut validator = naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            tessera::runtime::shaders::naga_capabilities(name),
-        );
-        if let Err(e) = validator.validate(&module) {
-            failures.push(format!(
-                "{}: validation error:\n{}",
-                path.display(),
-                e.emit_to_string(&source)
-            ));
-        }
+        let caps = caps | tessera::runtime::shaders::naga_capabilities(name);
+        let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
         assert!(
             !module.entry_points.is_empty(),
             "{} has no entry point",
             path.display()
         );
+        validator.validate(&module).err().map(|e| {
+            format!(
+                "{}: validation error:\n{}",
+                path.display(),
+                e.emit_to_string(source)
+            )
+        })
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -65,6 +65,11 @@ pub struct MemoryAnalysis {
     pub naive_static_bytes: u64,
     /// Bytes the workspace buffers need under the chosen policy (sum of their sizes).
     pub workspace_bytes: u64,
+    /// Unaligned bytes of every tensor the arena holds: inputs and the outputs of non-view
+    /// nodes (saturating).
+    pub activation_bytes: u64,
+    /// Unaligned bytes of every weight tensor (saturating).
+    pub weight_tensor_bytes: u64,
 }
 
 /// `total + align_up(bytes, alignment)`, or an overflow error naming `what`.
@@ -122,6 +127,8 @@ struct Groups {
     in_place_nodes: Vec<NodeId>,
     weights_bytes: u64,
     naive: u64,
+    activation_bytes: u64,
+    weight_tensor_bytes: u64,
 }
 
 /// Forms the storage groups in schedule order and sums the weight region and the no-reuse
@@ -138,14 +145,18 @@ fn storage_groups(
         in_place_nodes: Vec::new(),
         weights_bytes: 0,
         naive: 0,
+        activation_bytes: 0,
+        weight_tensor_bytes: 0,
     };
     for t in graph.tensor_ids() {
         let tensor = &graph.tensors[t.index()];
         if tensor.kind == TensorKind::Weight {
             let what = format!("weight region up to `{}`", tensor.name);
             g.weights_bytes = add_aligned(g.weights_bytes, tensor.size_bytes(), a, &what)?;
+            g.weight_tensor_bytes = g.weight_tensor_bytes.saturating_add(tensor.size_bytes());
         } else if tensor.kind == TensorKind::Input {
             g.naive = add_aligned(g.naive, tensor.size_bytes(), a, "no-reuse footprint")?;
+            g.activation_bytes = g.activation_bytes.saturating_add(tensor.size_bytes());
             if live.root[t.index()] == t {
                 g.group_of[t.index()] = Some(g.members.len());
                 g.members.push(vec![t]);
@@ -162,6 +173,7 @@ fn storage_groups(
         }
         let size = graph.tensors[out.index()].size_bytes();
         g.naive = add_aligned(g.naive, size, a, "no-reuse footprint")?;
+        g.activation_bytes = g.activation_bytes.saturating_add(size);
         if opts.in_place && in_place_ok(graph, live, id, step as u64) {
             let root = live.root[node.inputs[0].index()];
             if let Some(k) = g.group_of[root.index()] {
@@ -311,5 +323,7 @@ pub fn analyze(graph: &Graph, opts: &AnalysisOptions) -> Result<MemoryAnalysis, 
         weights_bytes: groups.weights_bytes,
         naive_static_bytes: naive,
         workspace_bytes,
+        activation_bytes: groups.activation_bytes,
+        weight_tensor_bytes: groups.weight_tensor_bytes,
     })
 }

@@ -6,9 +6,13 @@
 //! [`AnalysisOptions::streamed_inputs`], from their first reader's step); graph outputs stay
 //! live until the end `[def, n)`; weights live in the persistent region and are not planned.
 //! A node's workspace lives `[i, i + 1)`.
+//!
+//! [`precision`] derives the error threshold of a graph stored in f16 from its depth and
+//! reductions.
 
 mod buffers;
 mod liveness;
+pub mod precision;
 mod workspace;
 
 pub use buffers::{AnalysisOptions, BufferOrigin, MemoryAnalysis, analyze, in_place_target};

@@ -84,6 +84,11 @@ pub struct ModelArgs {
     /// Seed of a randomly wired network's graph (randwire; 0 allowed).
     #[arg(long)]
     pub seed: Option<usize>,
+    /// Storage dtype of the model's floats: f32 or f16 (weights and activations stored as f16,
+    /// kernels computing in f32; ids and labels stay u32). Default: f32 for built-in models, the
+    /// file's own dtypes for --graph.
+    #[arg(long, value_name = "f32|f16")]
+    pub dtype: Option<String>,
 }
 
 /// Planning switches shared by `plan`, `run` and `demo`.
@@ -309,6 +314,9 @@ pub struct DemoArgs {
     /// missing).
     #[arg(long, value_name = "DIR")]
     pub svg_dir: Option<PathBuf>,
+    /// Storage dtype of every model's floats: f32 or f16 (see `run --dtype`).
+    #[arg(long, value_name = "f32|f16", default_value = "f32")]
+    pub dtype: String,
 }
 
 /// `tessera plan-csv`.

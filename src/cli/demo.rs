@@ -9,6 +9,7 @@ use tessera::execute::ExecuteOptions;
 use tessera::models::{ModelOptions, build, catalog};
 use tessera::pipeline::plan_graph;
 use tessera::report::{Picture, RunReport, Table, human_bytes};
+use tessera::transform::precision::cast_floats;
 
 /// The reserved bytes of baseline `name` and their ratio to the planned arena ("n/a" when it
 /// did not run).
@@ -30,6 +31,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
         .map_or(256, |g| g.min_storage_buffer_offset_alignment());
     let opts = super::args::PlanOpts::defaults();
     let cfg = plan::config(&opts, alignment)?;
+    let dtype = super::models::parse_dtype(&args.dtype)?;
     let mut table = Table::new(&[
         "model",
         "adapter",
@@ -50,7 +52,7 @@ pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let progress = Progress::bar(models.len() as u64, "demo");
     for info in models {
         progress.set_message(format!("demo: {}", info.name));
-        let graph = build(info.name, &ModelOptions::default())?;
+        let graph = cast_floats(&build(info.name, &ModelOptions::default())?, dtype)?;
         let options = info
             .options
             .iter()

@@ -3,8 +3,9 @@
 use super::CliError;
 use super::args::{ExportArgs, ModelArgs};
 use std::path::Path;
-use tessera::graph::Graph;
+use tessera::graph::{DType, Graph};
 use tessera::models::{ModelOptions, build, catalog};
+use tessera::transform::precision::cast_floats;
 
 /// Prints the catalog.
 pub fn list() -> Result<(), CliError> {
@@ -46,12 +47,33 @@ pub fn model_name(args: &ModelArgs) -> String {
     }
 }
 
-/// Builds the model named on the command line, or loads and validates `--graph FILE`.
+/// Builds the model named on the command line, or loads and validates `--graph FILE`, with
+/// its floats stored as `--dtype` says (a graph file keeps its own dtypes without the flag).
 pub fn build_model(args: &ModelArgs) -> Result<Graph, CliError> {
-    match (&args.model, &args.graph) {
-        (Some(m), _) => Ok(build(m, &options(args))?),
-        (None, Some(path)) => load_graph(path),
-        (None, None) => Err(CliError::Usage("give --model NAME or --graph FILE".into())),
+    let graph = match (&args.model, &args.graph) {
+        (Some(m), _) => build(m, &options(args))?,
+        (None, Some(path)) => load_graph(path)?,
+        (None, None) => return Err(CliError::Usage("give --model NAME or --graph FILE".into())),
+    };
+    match dtype(args)? {
+        Some(d) => Ok(cast_floats(&graph, d)?),
+        None => Ok(graph),
+    }
+}
+
+/// The `--dtype` given, if any: `f32` or `f16`.
+pub fn dtype(args: &ModelArgs) -> Result<Option<DType>, CliError> {
+    args.dtype.as_deref().map(parse_dtype).transpose()
+}
+
+/// A `--dtype` value: `f32` or `f16`.
+pub fn parse_dtype(name: &str) -> Result<DType, CliError> {
+    match DType::from_name(name) {
+        Some(d) if d.is_float() => Ok(d),
+        _ => Err(CliError::Usage(format!(
+            "unknown --dtype `{}` (known: f32, f16)",
+            name.escape_debug()
+        ))),
     }
 }
 

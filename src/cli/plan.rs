@@ -247,6 +247,9 @@ pub fn section(p: &PlannedGraph, cfg: &PlanConfig) -> PlanSection {
         schedule: p.schedule.clone(),
         micro_batch: p.micro_batch,
         checkpoint: None,
+        dtype: tessera::transform::precision::float_dtype_name(&p.graph),
+        activation_bytes: p.analysis.activation_bytes,
+        weight_tensor_bytes: p.analysis.weight_tensor_bytes,
         streamed_inputs: cfg.analysis.streamed_inputs,
         staging_bytes: p.layout.staging_bytes(&p.graph),
     }
@@ -276,6 +279,16 @@ pub fn inputs_line(streamed: bool, staging_bytes: u64) -> String {
         ),
         false => "uploaded before the run (live from step 0)".into(),
     }
+}
+
+/// The storage dtype in one line, with the unaligned activation and weight bytes it gives.
+pub fn dtype_line(s: &PlanSection) -> String {
+    format!(
+        "{} (activations {}, weights {}, unaligned; ids u32)",
+        s.dtype,
+        human_bytes(s.activation_bytes),
+        human_bytes(s.weight_tensor_bytes)
+    )
 }
 
 /// The schedule in one line: what was asked, what runs, its model peak against the program
@@ -548,6 +561,7 @@ fn print_plan(
         s.naive_static_bytes as f64 / s.arena_bytes.max(1) as f64
     );
     println!("weights:        {}", human_bytes(s.weights_bytes));
+    println!("dtype:          {}", dtype_line(s));
     println!("in-place nodes: {}", s.in_place_nodes);
     println!("attention:      {}", s.attention);
     print_conv(&s.conv, 16);

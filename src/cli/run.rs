@@ -6,7 +6,7 @@ use super::output::{self, Progress};
 use super::pictures::{self, Targets};
 use super::{CliError, models, plan, write_json};
 use std::path::Path;
-use tessera::execute::{ExecuteOptions, TOLERANCE, execute};
+use tessera::execute::{ExecuteOptions, execute};
 use tessera::pipeline::{PlanConfig, PlannedGraph, plan_variants};
 use tessera::planfile::{DeviceLimits, Loaded, PlanFile};
 use tessera::report::{
@@ -121,6 +121,10 @@ pub fn print_report(r: &RunReport) {
         human_bytes(r.plan.naive_static_bytes)
     );
     println!("weights:          {}", human_bytes(r.plan.weights_bytes));
+    println!("dtype:            {}", plan::dtype_line(&r.plan));
+    if let (Some(s), "f16") = (&r.adapter.f16_storage, r.plan.dtype.as_str()) {
+        println!("f16 storage:      {s}");
+    }
     plan::print_conv(&r.plan.conv, 18);
     println!(
         "micro-batch:      {}",
@@ -161,13 +165,26 @@ pub fn print_report(r: &RunReport) {
     if let Some(d) = &r.validate.detail {
         println!("validation:       {d}");
     }
-    match r.correctness.max_abs_err {
+    let c = &r.correctness;
+    match c.max_abs_err {
         Some(e) => println!(
-            "max abs err:      {e:.3e} (scaled {:.3e}, limit {TOLERANCE:e}) {}",
-            r.correctness.scaled_err.unwrap_or(f64::NAN),
-            if r.correctness.passed { "ok" } else { "FAILED" }
+            "max abs err:      {e:.3e} vs the {} reference (scaled {:.3e}, limit {:.3e}) {}",
+            c.reference_dtype,
+            c.scaled_err.unwrap_or(f64::NAN),
+            c.threshold,
+            if c.passed { "ok" } else { "FAILED" }
         ),
         None => println!("max abs err:      n/a (no GPU run)"),
+    }
+    if let Some(f) = &c.f16_reference {
+        println!(
+            "vs f16 reference: max abs err {} (scaled {}, limit {:.3e}) {}",
+            f.max_abs_err.map_or("n/a".into(), |e| format!("{e:.3e}")),
+            f.scaled_err.map_or("n/a".into(), |e| format!("{e:.3e}")),
+            f.threshold,
+            if f.passed { "ok" } else { "FAILED" }
+        );
+        println!("threshold:        {}", c.threshold_derivation);
     }
     let ms = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{v:.1} ms"));
     println!(
@@ -263,10 +280,17 @@ pub fn print_comparison(r: &RunReport) {
 
 /// Checks that a report passed; an error names what failed.
 pub fn check(r: &RunReport) -> Result<(), CliError> {
-    if !r.correctness.passed {
+    let c = &r.correctness;
+    if let Some(f) = c.f16_reference.as_ref().filter(|f| !f.passed) {
         return Err(CliError::Check(format!(
-            "{}: GPU output differs from the CPU reference: scaled error {:?} > {TOLERANCE:e}",
-            r.model, r.correctness.scaled_err
+            "{}: GPU output differs from the f16 CPU reference: scaled error {:?} > {:e}",
+            r.model, f.scaled_err, f.threshold
+        )));
+    }
+    if !c.passed {
+        return Err(CliError::Check(format!(
+            "{}: GPU output differs from the {} CPU reference: scaled error {:?} > {:e}",
+            r.model, c.reference_dtype, c.scaled_err, c.threshold
         )));
     }
     if r.validate.clobber_check == "failed" {
@@ -351,6 +375,7 @@ fn plan_model(file: &PlanFile) -> Result<ModelArgs, CliError> {
     let mut m = ModelArgs {
         model: Some(file.model.clone()),
         graph: None,
+        dtype: Some(file.dtype.clone()),
         batch: None,
         seq: None,
         image: None,

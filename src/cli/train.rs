@@ -45,6 +45,15 @@ pub fn apply(
     if args.steps == 0 {
         return Err(CliError::Usage("--steps must be at least 1".into()));
     }
+    if graph
+        .tensors
+        .iter()
+        .any(|t| t.dtype == tessera::graph::DType::F16)
+    {
+        return Err(CliError::Usage(
+            "--train needs f32 weights: training in f16 would need f32 master weights (mixed precision), which tessera does not do; drop --dtype f16".into(),
+        ));
+    }
     let opts = TrainOptions {
         loss: loss_for(model),
         lr: lr(model, args),

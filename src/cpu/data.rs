@@ -52,6 +52,29 @@ impl TensorData {
         }
     }
 
+    /// True when this data can be the value of a tensor of `dtype`: floats for `F32` and `F16`
+    /// (f16 values are held as f32), integers for `U32`.
+    pub fn holds(&self, dtype: DType) -> bool {
+        match self {
+            TensorData::F32(_) => dtype.is_float(),
+            TensorData::U32(_) => dtype == DType::U32,
+        }
+    }
+
+    /// The value stored in a tensor of `dtype`: floats rounded to the nearest f16 (ties to even,
+    /// as the device's f16 stores do) for `F16`, unchanged otherwise.
+    pub fn rounded_to(self, dtype: DType) -> TensorData {
+        match (self, dtype) {
+            (TensorData::F32(mut v), DType::F16) => {
+                for x in &mut v {
+                    *x = round_f16(*x);
+                }
+                TensorData::F32(v)
+            }
+            (d, _) => d,
+        }
+    }
+
     /// Interprets raw 32-bit words (as produced by [`Init::words`] or read back from a device
     /// buffer of 32-bit elements): f32 bits for `F32`, ids for `U32`, and f32 bits rounded to
     /// f16 precision for `F16`.
@@ -61,7 +84,7 @@ impl TensorData {
             DType::F16 => TensorData::F32(
                 words
                     .iter()
-                    .map(|&w| half::f16::from_f32(f32::from_bits(w)).to_f32())
+                    .map(|&w| round_f16(f32::from_bits(w)))
                     .collect(),
             ),
             DType::U32 => TensorData::U32(words.to_vec()),
@@ -76,6 +99,12 @@ impl TensorData {
             TensorData::U32(v) => v.clone(),
         }
     }
+}
+
+/// `x` rounded to the nearest f16 and back (ties to even; beyond 65504 it becomes infinite,
+/// as an f16 store does).
+pub fn round_f16(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
 }
 
 /// The deterministic initial value of an input or weight (zeros for an activation), computed
@@ -110,6 +139,18 @@ mod tests {
         // 1 + 2^-12 is not representable in f16 (10 mantissa bits): it rounds to 1.
         let d = TensorData::from_words(DType::F16, &[(1.0f32 + 1.0 / 4096.0).to_bits()]);
         assert_eq!(d.as_f32(), Some(&[1.0f32][..]));
+    }
+
+    #[test]
+    fn f16_outputs_round_once_and_other_data_is_untouched() {
+        let v = TensorData::F32(vec![1.0 + 1.0 / 4096.0, 1.0 + 3.0 / 2048.0, 70000.0, 0.1]);
+        let r = v.clone().rounded_to(DType::F16);
+        let expected = [1.0, 1.0 + 2.0 / 1024.0, f32::INFINITY, 0.099975586];
+        assert_eq!(r.as_f32(), Some(&expected[..]));
+        assert_eq!(v.clone().rounded_to(DType::F32), v);
+        assert!(v.holds(DType::F16) && v.holds(DType::F32) && !v.holds(DType::U32));
+        let ids = TensorData::U32(vec![1]);
+        assert!(ids.holds(DType::U32) && !ids.holds(DType::F16));
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! for clarity, not speed: convolution is a direct seven-deep loop (never im2col) so that it
 //! checks the GPU's im2col path independently. One file per op family; [`eval_node`] runs one op.
 //!
+//! f16 semantics: an `F16` tensor's value is held as f32 numbers rounded to f16 precision. Inputs
+//! and weights are rounded when generated or given, and every node whose output is `F16` computes
+//! in f32 and rounds its result once, at the tensor boundary ([`TensorData::rounded_to`]): what a
+//! device storing f16 between kernels that compute in f32 does.
+//!
 //! Before allocating anything, [`run`] and [`run_outputs`] estimate the host bytes they will
 //! hold at their peak ([`host_peak_bytes`], from their own retention policy) and refuse a graph
 //! that would not fit in the available memory ([`available_host_bytes`]).
@@ -29,7 +34,7 @@ mod pool;
 mod pool_grad;
 mod resize;
 
-pub use data::{TensorData, initial_data};
+pub use data::{TensorData, initial_data, round_f16};
 pub use error::CpuError;
 pub use grad::gelu_derivative;
 pub use host::{
@@ -69,7 +74,33 @@ pub fn run_outputs_with(
     graph: &Graph,
     given: &[(TensorId, TensorData)],
 ) -> Result<Vec<TensorData>, CpuError> {
-    let mut values = evaluate_with(graph, Retention::UntilLastUse, given)?;
+    let values = evaluate_with(graph, Retention::UntilLastUse, given)?;
+    take_outputs(graph, values)
+}
+
+/// Evaluates an f16 graph as the f32 reference of it and returns its outputs: inputs and weights
+/// hold their f16 values (rounded as in [`run_outputs`]), but every node keeps its f32 result
+/// unrounded, so the difference from [`run_outputs`] is what storing activations in f16 costs.
+/// For a graph without `F16` tensors this is [`run_outputs`].
+pub fn run_outputs_f32(graph: &Graph) -> Result<Vec<TensorData>, CpuError> {
+    let values = evaluate_in(graph, Retention::UntilLastUse, &[], Rounding::InputsOnly)?;
+    take_outputs(graph, values)
+}
+
+/// Where the reference rounds the values of `F16` tensors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rounding {
+    /// Inputs, weights and every node's output (the f16 graph's own semantics).
+    AtTensorBoundaries,
+    /// Inputs and weights only: activations stay f32 (the f32 reference of an f16 graph).
+    InputsOnly,
+}
+
+/// Moves the values of `graph`'s outputs out of `values`, in `graph.outputs` order.
+fn take_outputs(
+    graph: &Graph,
+    mut values: Vec<Option<TensorData>>,
+) -> Result<Vec<TensorData>, CpuError> {
     let mut outputs: Vec<TensorData> = Vec::with_capacity(graph.outputs.len());
     for (k, &o) in graph.outputs.iter().enumerate() {
         // A tensor listed twice as an output is moved out once and copied after.
@@ -129,6 +160,16 @@ fn evaluate_with(
     retention: Retention,
     given: &[(TensorId, TensorData)],
 ) -> Result<Vec<Option<TensorData>>, CpuError> {
+    evaluate_in(graph, retention, given, Rounding::AtTensorBoundaries)
+}
+
+/// [`evaluate_with`], rounding `F16` values where `rounding` says.
+fn evaluate_in(
+    graph: &Graph,
+    retention: Retention,
+    given: &[(TensorId, TensorData)],
+    rounding: Rounding,
+) -> Result<Vec<Option<TensorData>>, CpuError> {
     graph.validate()?;
     check_host_limits(graph, retention, available_host_bytes()?)?;
     let drop_after = host::drop_after(graph, retention);
@@ -137,7 +178,7 @@ fn evaluate_with(
         let tensor = graph.tensor(*t)?;
         if tensor.kind == TensorKind::Activation
             || tensor.shape.numel() != data.len() as u64
-            || tensor.dtype != data.dtype()
+            || !data.holds(tensor.dtype)
         {
             return Err(CpuError::Mismatch {
                 node: tensor.name.clone(),
@@ -153,13 +194,13 @@ fn evaluate_with(
                 ),
             });
         }
-        values[t.index()] = Some(data.clone());
+        values[t.index()] = Some(data.clone().rounded_to(tensor.dtype));
     }
     for (step, node) in graph.nodes.iter().enumerate() {
         for &t in &node.inputs {
             materialise(graph, &mut values, t.index());
         }
-        let result = eval_graph_node(graph, node, &values)?;
+        let result = eval_graph_node(graph, node, &values, rounding)?;
         if let Some(slot) = node.outputs.first().and_then(|o| values.get_mut(o.index())) {
             *slot = Some(result);
         }
@@ -193,6 +234,7 @@ fn eval_graph_node(
     graph: &Graph,
     node: &crate::graph::Node,
     values: &[Option<TensorData>],
+    rounding: Rounding,
 ) -> Result<TensorData, CpuError> {
     let mut inputs = Vec::with_capacity(node.inputs.len());
     for &t in &node.inputs {
@@ -214,7 +256,12 @@ fn eval_graph_node(
             detail: format!("expected one output, found {}", node.outputs.len()),
         });
     };
-    eval(&node.name, &node.op, &inputs, &graph.tensor(out)?.shape)
+    let out = graph.tensor(out)?;
+    let value = eval(&node.name, &node.op, &inputs, &out.shape)?;
+    Ok(match rounding {
+        Rounding::AtTensorBoundaries => value.rounded_to(out.dtype),
+        Rounding::InputsOnly => value,
+    })
 }
 
 /// Evaluates one op on explicit inputs, checking data lengths against shapes and the inferred

@@ -11,7 +11,9 @@ use crate::analysis::{Liveness, liveness};
 use crate::cpu::initial_data;
 use crate::graph::{Graph, NodeId, TensorId, TensorKind};
 use crate::layout::MemoryLayout;
-use crate::runtime::{AllocatorBytes, Compiled, Gpu, GuardViolation, RuntimeError, scan_snapshot};
+use crate::runtime::{
+    AllocatorBytes, Compiled, Gpu, GuardViolation, RuntimeError, device_words, scan_snapshot,
+};
 use serde::Serialize;
 
 /// A tensor whose bytes changed while it was still needed.
@@ -96,10 +98,14 @@ fn initially_watched(graph: &Graph, layout: &MemoryLayout, live: &Liveness) -> V
             true => live.first_use[t.index()].unwrap_or(0),
             false => 0,
         };
+        // The bytes the upload wrote (f16 halves for F16 tensors).
+        let words = device_words(tensor.dtype, initial_data(tensor).to_words());
+        let mut bytes = words_to_bytes(&words);
+        bytes.truncate(tensor.size_bytes() as usize);
         watched.push(Watched {
             tensor: t,
             offset: layout.offset(t) as usize,
-            bytes: words_to_bytes(&initial_data(tensor).to_words()),
+            bytes,
             from,
             until,
         });

@@ -1,5 +1,10 @@
 //! Executing a planned graph: on the GPU inside the one buffer, and on the CPU reference; the
 //! comparison and the device measurements become a [`RunReport`].
+//!
+//! An f16 graph is compared twice ([`crate::analysis::precision`]): with the f32 reference (the
+//! same f16-rounded inputs and weights, activations in f32; threshold derived from f16's unit
+//! roundoff and the graph's depth) and with the f16 reference (the same rounding at every tensor
+//! boundary; a much tighter threshold). Both must pass.
 
 mod clobber;
 mod train;
@@ -7,12 +12,13 @@ mod train;
 pub use clobber::{Clobber, ClobberReport, clobber_check};
 pub use train::{TrainSpec, TrainingRun};
 
+use crate::analysis::precision::{ErrorBound, f16_error_bound};
 use crate::cpu::{self, CpuError, TensorData};
-use crate::graph::Graph;
+use crate::graph::{DType, Graph};
 use crate::pipeline::{PlanConfig, PlannedGraph};
 use crate::report::{
-    AdapterReport, BaselineReport, CorrectnessSection, MeasuredSection, PlanSection, RunReport,
-    TimingSection, ValidateSection, Variant,
+    AdapterReport, BaselineReport, CorrectnessSection, MeasuredSection, PlanSection,
+    ReferenceCheck, RunReport, TimingSection, ValidateSection, Variant,
 };
 use crate::runtime::{
     Baseline, Gpu, GuardViolation, OutputData, RunOutput, RuntimeError, compile, measure_compile,
@@ -21,8 +27,9 @@ use crate::runtime::{
 use std::time::Instant;
 use thiserror::Error;
 
-/// Scaled error above which a GPU result is wrong: `max|gpu - cpu| / max(1, max|cpu|)`.
-pub const TOLERANCE: f64 = 1e-4;
+/// Scaled error above which a GPU result of an f32 graph is wrong:
+/// `max|gpu - cpu| / max(1, max|cpu|)` (f16 graphs derive theirs, [`crate::analysis::precision`]).
+pub const TOLERANCE: f64 = crate::analysis::precision::F32_TOLERANCE;
 
 /// Why an execution failed.
 #[derive(Debug, Error)]
@@ -169,21 +176,84 @@ impl Execution {
     }
 }
 
-/// The adapter and correctness sections of a run without a GPU.
-fn cpu_only(reference: &[TensorData]) -> (AdapterReport, CorrectnessSection) {
-    (
-        AdapterReport {
-            name: "cpu-reference (no GPU adapter)".into(),
-            backend: "none".into(),
-            device_type: "none".into(),
-        },
+/// The CPU references a device run is compared with: `f32` always (for an f16 graph, the f32
+/// reference of it), and for an f16 graph also the f16 reference with its error bound.
+struct References {
+    f32: Vec<TensorData>,
+    f16: Option<(Vec<TensorData>, ErrorBound)>,
+}
+
+impl References {
+    /// The references of `graph` whose own CPU evaluation (or last training step) is
+    /// `reference`: an f16 graph is also evaluated with its activations kept in f32.
+    fn new(graph: &Graph, reference: Vec<TensorData>, training: bool) -> Result<Self, CpuError> {
+        if training || !graph.tensors.iter().any(|t| t.dtype == DType::F16) {
+            return Ok(References {
+                f32: reference,
+                f16: None,
+            });
+        }
+        Ok(References {
+            f32: cpu::run_outputs_f32(graph)?,
+            f16: Some((reference, f16_error_bound(graph))),
+        })
+    }
+
+    /// The correctness section for the device's outputs (`None`: no GPU ran).
+    fn section(&self, gpu: Option<&[OutputData]>) -> CorrectnessSection {
+        let check = |reference: &[TensorData], threshold: f64| match gpu {
+            Some(out) => {
+                let c = compare(out, reference);
+                let scaled = c.scaled();
+                (
+                    Some(c.max_abs_err),
+                    c.max_ref_abs,
+                    Some(scaled),
+                    scaled <= threshold,
+                )
+            }
+            None => (None, max_abs(reference), None, true),
+        };
+        let (threshold, derivation) = match &self.f16 {
+            Some((_, b)) => (b.threshold, b.derivation()),
+            None => (
+                TOLERANCE,
+                "fixed f32 tolerance 1e-4 of scale (f32 storage)".to_string(),
+            ),
+        };
+        let f16_reference = self.f16.as_ref().map(|(r, b)| {
+            let (max_abs_err, max_ref_abs, scaled_err, passed) = check(r, b.f16_threshold);
+            ReferenceCheck {
+                reference_dtype: "f16".into(),
+                max_abs_err,
+                max_ref_abs,
+                scaled_err,
+                threshold: b.f16_threshold,
+                passed,
+            }
+        });
+        let (max_abs_err, max_ref_abs, scaled_err, passed) = check(&self.f32, threshold);
         CorrectnessSection {
-            max_abs_err: None,
-            max_ref_abs: max_abs(reference),
-            scaled_err: None,
-            passed: true,
-        },
-    )
+            max_abs_err,
+            max_ref_abs,
+            scaled_err,
+            passed: passed && f16_reference.as_ref().is_none_or(|c| c.passed),
+            reference_dtype: "f32".into(),
+            threshold,
+            threshold_derivation: derivation,
+            f16_reference,
+        }
+    }
+}
+
+/// The adapter section of a run without a GPU.
+fn cpu_adapter() -> AdapterReport {
+    AdapterReport {
+        name: "cpu-reference (no GPU adapter)".into(),
+        backend: "none".into(),
+        device_type: "none".into(),
+        f16_storage: None,
+    }
 }
 
 /// What the planned run on the device produced, before the CPU reference runs.
@@ -319,6 +389,7 @@ pub fn execute(
         Some(r) => r.last.clone(),
         None => cpu::run_outputs(graph)?,
     };
+    let references = References::new(graph, reference, ref_steps.is_some())?;
     let cpu_ms = train::ms_since(cpu_start);
     let mut training = None;
     let mut timings = TimingSection {
@@ -335,13 +406,14 @@ pub fn execute(
     let mut measured = MeasuredSection::default();
     let device_missing = device.is_none();
     let (adapter, correctness) = match device {
-        None => cpu_only(&reference),
+        None => (cpu_adapter(), references.section(None)),
         Some((gpu, run)) => {
             let s = gpu.summary();
             let adapter = AdapterReport {
                 name: s.name.clone(),
                 backend: s.backend.clone(),
                 device_type: s.device_type.clone(),
+                f16_storage: Some(gpu.f16_storage().name().to_string()),
             };
             timings.compile_ms = Some(run.compile_ms);
             timings.run_ms = Some(run.out.wall_ms);
@@ -371,17 +443,7 @@ pub fn execute(
                 training = Some(train::training_run(run.steps.as_ref(), r));
             }
             let last = run.steps.as_ref().map_or(&out.outputs, |s| &s.last.outputs);
-            let c = compare(last, &reference);
-            let scaled = c.scaled();
-            (
-                adapter,
-                CorrectnessSection {
-                    max_abs_err: Some(c.max_abs_err),
-                    max_ref_abs: c.max_ref_abs,
-                    scaled_err: Some(scaled),
-                    passed: scaled <= TOLERANCE,
-                },
-            )
+            (adapter, references.section(Some(last)))
         }
     };
     if device_missing && let Some(r) = &ref_steps {
@@ -396,4 +458,78 @@ pub fn execute(
         baselines,
         training,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GraphBuilder, Init, Op, TensorId, UnaryOp};
+    use crate::transform::precision::cast_floats;
+
+    /// A small f16 graph: x [4, 9] -> linear -> gelu.
+    fn graph() -> Graph {
+        let mut b = GraphBuilder::new();
+        let x = b.input(
+            "x",
+            &[4, 9],
+            DType::F32,
+            Init::Uniform {
+                seed: 1,
+                scale: 1.0,
+            },
+        );
+        let w = b.weight("w", &[9, 5], 2, 0.5);
+        let y = b.op("y", Op::Linear, &[x, w]).expect("linear");
+        let z = b.op("z", Op::Unary(UnaryOp::Gelu), &[y]).expect("gelu");
+        b.output(z);
+        cast_floats(&b.build().expect("graph"), DType::F16).expect("f16")
+    }
+
+    fn device(values: &[f32]) -> Vec<OutputData> {
+        vec![OutputData {
+            tensor: TensorId(0),
+            dtype: DType::F16,
+            words: values.iter().map(|v| v.to_bits()).collect(),
+        }]
+    }
+
+    #[test]
+    fn an_f16_graph_is_checked_against_both_references() {
+        let g = graph();
+        let refs = References::new(&g, cpu::run_outputs(&g).expect("f16"), false).expect("refs");
+        let (f16_ref, bound) = refs.f16.as_ref().expect("f16 graph");
+        let same = f16_ref[0].as_f32().expect("floats").to_vec();
+        // The device returning exactly the f16 reference passes both checks.
+        let ok = refs.section(Some(&device(&same)));
+        assert!(ok.passed, "{ok:?}");
+        assert_eq!(ok.reference_dtype, "f32");
+        assert_eq!(ok.threshold, bound.threshold);
+        assert!(
+            ok.threshold_derivation
+                .contains("D = 2 rounding nodes deep")
+        );
+        let f = ok.f16_reference.as_ref().expect("f16 check");
+        assert_eq!(f.max_abs_err, Some(0.0));
+        // An error of twice the threshold (scale is at least 1) fails, and so does one between
+        // the two thresholds against the tighter f16 reference alone.
+        let off = |e: f64| {
+            let mut v = same.clone();
+            v[7] += e as f32;
+            refs.section(Some(&device(&v)))
+        };
+        let bad = off(2.0 * bound.threshold);
+        assert!(!bad.passed);
+        let between = off((bound.threshold + bound.f16_threshold) / 2.0);
+        assert!(!between.passed, "{between:?}");
+        assert!(between.f16_reference.as_ref().is_some_and(|f| !f.passed));
+    }
+
+    #[test]
+    fn an_f32_graph_keeps_the_fixed_tolerance() {
+        let g = cast_floats(&graph(), DType::F32).expect("f32");
+        let refs = References::new(&g, cpu::run_outputs(&g).expect("f32"), false).expect("refs");
+        let s = refs.section(None);
+        assert_eq!((s.threshold, s.f16_reference.is_none()), (TOLERANCE, true));
+        assert!(s.passed && s.max_abs_err.is_none());
+    }
 }

@@ -6,7 +6,7 @@
 //! the baselines and the lowering all see the same workspace. Pure arithmetic: no wgpu here.
 
 use super::infer::IM2COL_TILE_BYTES;
-use super::{Conv2dAttrs, ConvMethod, Graph, Op};
+use super::{Conv2dAttrs, ConvMethod, DType, Graph, Op};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -58,7 +58,7 @@ impl ConvMode {
 pub enum ConvError {
     /// One im2col column of one image does not fit the workspace cap.
     #[error(
-        "conv `{node}`: --workspace-cap {cap} bytes is below one im2col column ({column} bytes = C*KH*KW*4); raise the cap or use --conv direct|auto"
+        "conv `{node}`: --workspace-cap {cap} bytes is below one im2col column ({column} bytes = C*KH*KW*element bytes); raise the cap or use --conv direct|auto"
     )]
     CapTooSmall {
         /// The conv node.
@@ -94,7 +94,8 @@ pub enum ConvError {
     },
 }
 
-/// The shapes a conv's lowering depends on (NCHW input, OIHW weight, NCHW output).
+/// The shapes a conv's lowering depends on (NCHW input, OIHW weight, NCHW output) and the
+/// size of its elements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
     /// Input channels.
@@ -107,11 +108,15 @@ pub struct ConvShape {
     pub oh: u64,
     /// Output width.
     pub ow: u64,
+    /// Bytes per element of the conv's float dtype (4 for f32, 2 for f16): the im2col column
+    /// matrix holds elements of that dtype.
+    pub elem: u64,
 }
 
 impl ConvShape {
-    /// From the input, weight and output dims (ranks checked by shape inference).
-    pub fn new(x: &[usize], w: &[usize], out: &[usize]) -> ConvShape {
+    /// From the input, weight and output dims (ranks checked by shape inference) and the conv's
+    /// float dtype.
+    pub fn new(x: &[usize], w: &[usize], out: &[usize], dtype: DType) -> ConvShape {
         let d = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(0) as u64;
         ConvShape {
             c: d(x, 1),
@@ -119,7 +124,13 @@ impl ConvShape {
             kw: d(w, 3),
             oh: d(out, 2),
             ow: d(out, 3),
+            elem: dtype.size_bytes(),
         }
+    }
+
+    /// Bytes of one im2col column, C*KH*KW elements (saturating).
+    pub fn column_bytes(&self) -> u64 {
+        self.ckk().saturating_mul(self.elem)
     }
 
     /// Rows of the im2col column matrix, C*KH*KW (saturating).
@@ -134,10 +145,12 @@ impl ConvShape {
 }
 
 /// Output positions per im2col tile: as many as fit in [`IM2COL_TILE_BYTES`] (at least 16, at
-/// most the plane, at least 1), then at most as many whole columns as fit in `cap`. 0 when
-/// `cap` is below one column (`ckk * 4` bytes): im2col cannot run under that cap.
-pub fn im2col_tile_cols(ckk: u64, plane: u64, cap: Option<u64>) -> u64 {
-    let column = ckk.max(1).saturating_mul(4);
+/// most the plane, at least 1), then at most as many whole columns as fit in `cap`. A column
+/// is `ckk` elements of `elem` bytes (4 for f32, 2 for f16: an f16 tile holds twice the
+/// columns in the same bytes). 0 when `cap` is below one column: im2col cannot run under that
+/// cap.
+pub fn im2col_tile_cols(ckk: u64, elem: u64, plane: u64, cap: Option<u64>) -> u64 {
+    let column = ckk.max(1).saturating_mul(elem.max(1));
     let default = (IM2COL_TILE_BYTES / column).max(16).min(plane).max(1);
     match cap {
         Some(cap) => default.min(cap / column),
@@ -145,15 +158,16 @@ pub fn im2col_tile_cols(ckk: u64, plane: u64, cap: Option<u64>) -> u64 {
     }
 }
 
-/// Workspace bytes of a conv lowered by `method`: the im2col column tile, or 0 for direct.
+/// Workspace bytes of a conv lowered by `method`: the im2col column tile, in elements of
+/// `shape.elem` bytes (an f16 tile holds twice the columns in the same bytes), or 0 for direct.
 /// `None` when the byte count overflows.
 pub fn conv_workspace_bytes(method: ConvMethod, shape: &ConvShape) -> Option<u64> {
     match method {
         ConvMethod::Direct => Some(0),
         ConvMethod::Im2col { cap } => {
             let (ckk, plane) = (shape.ckk(), shape.plane());
-            ckk.checked_mul(im2col_tile_cols(ckk, plane, cap))?
-                .checked_mul(4)
+            ckk.checked_mul(im2col_tile_cols(ckk, shape.elem, plane, cap))?
+                .checked_mul(shape.elem)
         }
     }
 }
@@ -163,11 +177,11 @@ pub fn conv_workspace_bytes(method: ConvMethod, shape: &ConvShape) -> Option<u64
 pub fn method_problem(a: &Conv2dAttrs, s: &ConvShape) -> Option<String> {
     match a.method {
         ConvMethod::Im2col { cap: Some(cap) }
-            if im2col_tile_cols(s.ckk(), s.plane(), Some(cap)) == 0 =>
+            if im2col_tile_cols(s.ckk(), s.elem, s.plane(), Some(cap)) == 0 =>
         {
             Some(format!(
                 "im2col workspace cap {cap} bytes is below one column ({} bytes)",
-                s.ckk().saturating_mul(4)
+                s.column_bytes()
             ))
         }
         ConvMethod::Direct if direct_tile(a, s).is_none() => Some(format!(
@@ -284,8 +298,8 @@ fn pick(
     mode: ConvMode,
     cap: Option<u64>,
 ) -> Result<ConvMethod, ConvError> {
-    let cols = im2col_tile_cols(s.ckk(), s.plane(), cap);
-    let column = s.ckk().saturating_mul(4);
+    let cols = im2col_tile_cols(s.ckk(), s.elem, s.plane(), cap);
+    let column = s.column_bytes();
     let window = direct_window(a, s);
     let direct_fits = direct_tile(a, s).is_some();
     let im2col = ConvMethod::Im2col { cap };
@@ -328,7 +342,11 @@ pub fn choose(graph: &Graph, mode: ConvMode, cap: Option<u64>) -> Result<Graph, 
             .outputs
             .first()
             .map_or(&[][..], |t| graph.tensors[t.index()].shape.dims());
-        let shape = ConvShape::new(dims(0), dims(1), out_dims);
+        let dtype = node
+            .inputs
+            .first()
+            .map_or(DType::F32, |t| graph.tensors[t.index()].dtype);
+        let shape = ConvShape::new(dims(0), dims(1), out_dims, dtype);
         a.method = pick(&node.name, a, &shape, mode, cap)?;
     }
     Ok(out)

@@ -117,7 +117,8 @@ impl Graph {
         let infos = self.input_infos(node);
         match node.outputs.first() {
             Some(o) => {
-                infer::checked_workspace_bytes(&node.op, &infos, &self.tensors[o.index()].shape)
+                let out = &self.tensors[o.index()];
+                infer::checked_workspace_bytes(&node.op, &infos, &out.shape, out.dtype)
             }
             None => Some(0),
         }

@@ -71,8 +71,20 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn all_f32(&self) -> Result<(), GraphError> {
-        (0..self.inputs.len()).try_for_each(|i| self.dtype(i, DType::F32))
+    /// The node's float dtype: that of its first float input (`F32` when it has none). Every
+    /// float input and the output of a node share it (f32 or f16 storage, f32 arithmetic).
+    fn float(&self) -> DType {
+        self.inputs
+            .iter()
+            .map(|i| i.1)
+            .find(|d| d.is_float())
+            .unwrap_or(DType::F32)
+    }
+
+    /// Every input is a float of the node's one float dtype ([`Ctx::float`]).
+    fn all_float(&self) -> Result<(), GraphError> {
+        let f = self.float();
+        (0..self.inputs.len()).try_for_each(|i| self.dtype(i, f))
     }
 
     fn dims(&self, i: usize) -> &[usize] {
@@ -147,7 +159,7 @@ pub fn infer(node: &str, op: &Op, inputs: &[InputInfo<'_>]) -> Result<(Shape, DT
 /// `a @ b` with optional transposes and shared batch dims.
 fn matmul(c: &Ctx<'_>, trans_a: bool, trans_b: bool) -> Result<(Shape, DType), GraphError> {
     c.arity(2, 2)?;
-    c.all_f32()?;
+    c.all_float()?;
     let (a, b) = (c.dims(0), c.dims(1));
     if a.len() < 2 || b.len() < 2 {
         return Err(c.shape_err("matmul needs rank >= 2 operands"));
@@ -172,14 +184,14 @@ fn matmul(c: &Ctx<'_>, trans_a: bool, trans_b: bool) -> Result<(Shape, DType), G
     }
     let mut out = batch_a.to_vec();
     out.extend([m, n]);
-    Ok((Shape(out), DType::F32))
+    Ok((Shape(out), c.float()))
 }
 
 /// `x [.., K] @ w [K, N] (+ bias [N])`.
 fn linear(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     let inputs = c.inputs;
     c.arity(2, 3)?;
-    c.all_f32()?;
+    c.all_float()?;
     let (x, w) = (c.dims(0), c.dims(1));
     if x.is_empty() || w.len() != 2 || x[x.len() - 1] != w[0] {
         return Err(c.shape_err("linear needs x [.., K] and w [K, N]"));
@@ -189,16 +201,16 @@ fn linear(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     }
     let mut out = x.to_vec();
     *out.last_mut().unwrap_or(&mut 0) = w[1];
-    Ok((Shape(out), DType::F32))
+    Ok((Shape(out), c.float()))
 }
 
 /// Broadcasting elementwise ops.
 fn binary(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     let inputs = c.inputs;
     c.arity(2, 2)?;
-    c.all_f32()?;
+    c.all_float()?;
     Shape::broadcast(inputs[0].0, inputs[1].0)
-        .map(|s| (s, DType::F32))
+        .map(|s| (s, c.float()))
         .ok_or_else(|| c.shape_err("shapes do not broadcast"))
 }
 
@@ -207,18 +219,18 @@ fn same_shape(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     let inputs = c.inputs;
     let op = c.op;
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     if matches!(op, Op::Softmax) && c.dims(0).is_empty() {
         return Err(c.shape_err("softmax needs rank >= 1"));
     }
-    Ok((inputs[0].0.clone(), DType::F32))
+    Ok((inputs[0].0.clone(), c.float()))
 }
 
 /// Layer norm over the last axis with `gamma`, `beta`.
 fn layer_norm(c: &Ctx<'_>, eps: f32) -> Result<(Shape, DType), GraphError> {
     let inputs = c.inputs;
     c.arity(3, 3)?;
-    c.all_f32()?;
+    c.all_float()?;
     if eps.is_nan() || eps < 0.0 {
         return Err(c.attr_err("eps must be >= 0"));
     }
@@ -229,14 +241,14 @@ fn layer_norm(c: &Ctx<'_>, eps: f32) -> Result<(Shape, DType), GraphError> {
     if c.dims(1) != [d] || c.dims(2) != [d] {
         return Err(c.shape_err(format!("gamma and beta must be [{d}]")));
     }
-    Ok((inputs[0].0.clone(), DType::F32))
+    Ok((inputs[0].0.clone(), c.float()))
 }
 
 /// NCHW convolution (and its method's constraints).
 fn conv2d(c: &Ctx<'_>, a: &Conv2dAttrs) -> Result<(Shape, DType), GraphError> {
     let inputs = c.inputs;
     c.arity(2, 3)?;
-    c.all_f32()?;
+    c.all_float()?;
     let (x, w) = (c.dims(0), c.dims(1));
     if x.len() != 4 || w.len() != 4 {
         return Err(c.shape_err("conv2d needs x [N, C, H, W] and w [O, C, KH, KW]"));
@@ -259,10 +271,12 @@ fn conv2d(c: &Ctx<'_>, a: &Conv2dAttrs) -> Result<(Shape, DType), GraphError> {
         return Err(c.shape_err("kernel larger than the padded input"));
     };
     let out = [x[0], w[0], oh, ow];
-    if let Some(why) = super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out)) {
+    if let Some(why) =
+        super::conv::method_problem(a, &super::conv::ConvShape::new(x, w, &out, c.float()))
+    {
         return Err(c.attr_err(why));
     }
-    Ok((Shape::new(out), DType::F32))
+    Ok((Shape::new(out), c.float()))
 }
 
 /// Max/average pooling over a window.
@@ -274,7 +288,7 @@ fn pool2d(c: &Ctx<'_>, a: &PoolAttrs) -> Result<(Shape, DType), GraphError> {
         ..
     } = a;
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let x = c.dims(0);
     if x.len() != 4 {
         return Err(c.shape_err("pooling needs x [N, C, H, W]"));
@@ -288,7 +302,7 @@ fn pool2d(c: &Ctx<'_>, a: &PoolAttrs) -> Result<(Shape, DType), GraphError> {
     let oh = window_out(x[2], kernel[0], stride[0], padding[0], 1);
     let ow = window_out(x[3], kernel[1], stride[1], padding[1], 1);
     match (oh, ow) {
-        (Some(oh), Some(ow)) => Ok((Shape::new([x[0], x[1], oh, ow]), DType::F32)),
+        (Some(oh), Some(ow)) => Ok((Shape::new([x[0], x[1], oh, ow]), c.float())),
         _ => Err(c.shape_err("window larger than the padded input")),
     }
 }
@@ -296,7 +310,7 @@ fn pool2d(c: &Ctx<'_>, a: &PoolAttrs) -> Result<(Shape, DType), GraphError> {
 /// Nearest 2x upsampling, optionally cropped by one.
 fn upsample2x(c: &Ctx<'_>, size: &[usize; 2]) -> Result<(Shape, DType), GraphError> {
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let x = c.dims(0);
     if x.len() != 4 {
         return Err(c.shape_err("upsample2x needs x [N, C, H, W]"));
@@ -311,18 +325,18 @@ fn upsample2x(c: &Ctx<'_>, size: &[usize; 2]) -> Result<(Shape, DType), GraphErr
             )));
         }
     }
-    Ok((Shape::new([x[0], x[1], size[0], size[1]]), DType::F32))
+    Ok((Shape::new([x[0], x[1], size[0], size[1]]), c.float()))
 }
 
 /// Mean over each H x W plane.
 fn global_avg_pool(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let x = c.dims(0);
     if x.len() != 4 {
         return Err(c.shape_err("global average pool needs x [N, C, H, W]"));
     }
-    Ok((Shape::new([x[0], x[1]]), DType::F32))
+    Ok((Shape::new([x[0], x[1]]), c.float()))
 }
 
 /// Same element count, new dims.
@@ -394,7 +408,7 @@ fn concat(c: &Ctx<'_>, axis: usize) -> Result<(Shape, DType), GraphError> {
 /// Rows of a [V, D] table gathered by u32 ids.
 fn embedding(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     c.arity(2, 2)?;
-    c.dtype(0, DType::F32)?;
+    c.dtype(0, c.float())?;
     c.dtype(1, DType::U32)?;
     let table = c.dims(0);
     if table.len() != 2 {
@@ -402,7 +416,7 @@ fn embedding(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     }
     let mut out = c.dims(1).to_vec();
     out.push(table[1]);
-    Ok((Shape(out), DType::F32))
+    Ok((Shape(out), c.float()))
 }
 
 /// Scaled dot-product attention over [B, H, S, D].
@@ -414,7 +428,7 @@ fn attention(
 ) -> Result<(Shape, DType), GraphError> {
     let inputs = c.inputs;
     c.arity(3, 3)?;
-    c.all_f32()?;
+    c.all_float()?;
     if !scale.is_finite() {
         return Err(c.attr_err("scale must be finite"));
     }
@@ -435,16 +449,16 @@ fn attention(
             q[3]
         )));
     }
-    Ok((inputs[0].0.clone(), DType::F32))
+    Ok((inputs[0].0.clone(), c.float()))
 }
 
 /// Sum down to `shape`, which must broadcast to the input's shape.
 fn reduce_to(c: &Ctx<'_>, shape: &[usize]) -> Result<(Shape, DType), GraphError> {
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let target = Shape::new(shape.to_vec());
     match Shape::broadcast(&target, c.inputs[0].0) {
-        Some(s) if &s == c.inputs[0].0 => Ok((target, DType::F32)),
+        Some(s) if &s == c.inputs[0].0 => Ok((target, c.float())),
         _ => Err(c.shape_err(format!("{target} does not broadcast to the input"))),
     }
 }
@@ -452,20 +466,20 @@ fn reduce_to(c: &Ctx<'_>, shape: &[usize]) -> Result<(Shape, DType), GraphError>
 /// `n` f32 inputs of one shape; the output has it.
 fn same_shapes(c: &Ctx<'_>, n: usize) -> Result<(Shape, DType), GraphError> {
     c.arity(n, n)?;
-    c.all_f32()?;
+    c.all_float()?;
     if c.inputs.iter().any(|(s, _)| *s != c.inputs[0].0) {
         return Err(c.shape_err("inputs must have one shape"));
     }
     if matches!(c.op, Op::SoftmaxBackward) && c.dims(0).is_empty() {
         return Err(c.shape_err("softmax needs rank >= 1"));
     }
-    Ok((c.inputs[0].0.clone(), DType::F32))
+    Ok((c.inputs[0].0.clone(), c.float()))
 }
 
 /// `x [.., D]`, `gamma [D]`, `dy` like x.
 fn layer_norm_backward(c: &Ctx<'_>, eps: f32) -> Result<(Shape, DType), GraphError> {
     c.arity(3, 3)?;
-    c.all_f32()?;
+    c.all_float()?;
     if eps.is_nan() || eps < 0.0 {
         return Err(c.attr_err("eps must be >= 0"));
     }
@@ -476,17 +490,17 @@ fn layer_norm_backward(c: &Ctx<'_>, eps: f32) -> Result<(Shape, DType), GraphErr
     if c.dims(1) != [d] || c.dims(2) != c.dims(0) {
         return Err(c.shape_err(format!("gamma must be [{d}] and dy like x")));
     }
-    Ok((c.inputs[0].0.clone(), DType::F32))
+    Ok((c.inputs[0].0.clone(), c.float()))
 }
 
 /// `ids [..]` (u32), `dy [.., D]` -> `[vocab, D]`.
 fn embedding_backward(c: &Ctx<'_>, vocab: usize) -> Result<(Shape, DType), GraphError> {
     c.arity(2, 2)?;
     c.dtype(0, DType::U32)?;
-    c.dtype(1, DType::F32)?;
+    c.dtype(1, c.float())?;
     let (ids, dy) = (c.dims(0), c.dims(1));
     match dy.split_last() {
-        Some((&d, lead)) if lead == ids => Ok((Shape::new([vocab, d]), DType::F32)),
+        Some((&d, lead)) if lead == ids => Ok((Shape::new([vocab, d]), c.float())),
         _ => Err(c.shape_err("dy must be the ids' shape plus one trailing axis")),
     }
 }
@@ -514,20 +528,20 @@ fn cross_entropy(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     let backward = matches!(c.op, Op::SoftmaxCrossEntropyBackward);
     let n = if backward { 3 } else { 2 };
     c.arity(n, n)?;
-    c.dtype(0, DType::F32)?;
+    c.dtype(0, c.float())?;
     c.dtype(1, DType::U32)?;
     match c.dims(0).split_last() {
         Some((&classes, lead)) if classes > 0 && lead == c.dims(1) => {}
         _ => return Err(c.shape_err("labels must be the logits' shape without the class axis")),
     }
     if backward {
-        c.dtype(2, DType::F32)?;
+        c.dtype(2, c.float())?;
         if c.dims(2) != [1] {
             return Err(c.shape_err("dloss must be [1]"));
         }
-        return Ok((c.inputs[0].0.clone(), DType::F32));
+        return Ok((c.inputs[0].0.clone(), c.float()));
     }
-    Ok((Shape::new([1]), DType::F32))
+    Ok((Shape::new([1]), c.float()))
 }
 
 /// `pred`, `target` of one shape (and `dloss [1]` for the backward) -> `[1]` or pred's.
@@ -535,7 +549,7 @@ fn mse(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
     let backward = matches!(c.op, Op::MseLossBackward);
     let n = if backward { 3 } else { 2 };
     c.arity(n, n)?;
-    c.all_f32()?;
+    c.all_float()?;
     if c.dims(0) != c.dims(1) {
         return Err(c.shape_err("pred and target must have one shape"));
     }
@@ -543,9 +557,9 @@ fn mse(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
         if c.dims(2) != [1] {
             return Err(c.shape_err("dloss must be [1]"));
         }
-        return Ok((c.inputs[0].0.clone(), DType::F32));
+        return Ok((c.inputs[0].0.clone(), c.float()));
     }
-    Ok((Shape::new([1]), DType::F32))
+    Ok((Shape::new([1]), c.float()))
 }
 
 /// Target size of one im2col tile in bytes. Convolution builds its column matrix one tile of
@@ -555,15 +569,22 @@ fn mse(c: &Ctx<'_>) -> Result<(Shape, DType), GraphError> {
 pub const IM2COL_TILE_BYTES: u64 = 64 * 1024;
 
 /// Scratch bytes the op asks for while it runs (0 for most ops): the im2col column matrix of a
-/// convolution, the score matrix of materialised attention (tiled attention needs none). Saturates; validation rejects a graph where it
+/// convolution, the score matrix of materialised attention (tiled attention needs none), in
+/// elements of `dtype` (the node's output dtype: an f16 node's workspace holds f16). Saturates; validation rejects a graph where it
 /// would (see [`checked_workspace_bytes`]). Call only on inputs that passed [`infer`].
-pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> u64 {
-    checked_workspace_bytes(op, inputs, output).unwrap_or(u64::MAX)
+pub fn workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape, dtype: DType) -> u64 {
+    checked_workspace_bytes(op, inputs, output, dtype).unwrap_or(u64::MAX)
 }
 
 /// [`workspace_bytes`], or `None` when the byte count overflows a `u64`.
-pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape) -> Option<u64> {
-    let f32_bytes = DType::F32.size_bytes();
+pub fn checked_workspace_bytes(
+    op: &Op,
+    inputs: &[InputInfo<'_>],
+    output: &Shape,
+    dtype: DType,
+) -> Option<u64> {
+    // Workspaces hold elements of the node's float dtype (its output's).
+    let elem = dtype.size_bytes();
     match op {
         Op::Conv2d(a) => {
             let (x, w, o) = (inputs[0].0.dims(), inputs[1].0.dims(), output.dims());
@@ -571,7 +592,8 @@ pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape
             Shape::new([x[1], w[2], w[3]]).checked_numel()?;
             Shape::new([o[2], o[3]]).checked_numel()?;
             // im2col: [C*KH*KW, tile], one tile of one image's column matrix; direct: none.
-            super::conv::conv_workspace_bytes(a.method, &super::conv::ConvShape::new(x, w, o))
+            let shape = super::conv::ConvShape::new(x, w, o, dtype);
+            super::conv::conv_workspace_bytes(a.method, &shape)
         }
         Op::Attention {
             kernel: AttentionKernel::Tiled,
@@ -584,7 +606,7 @@ pub fn checked_workspace_bytes(op: &Op, inputs: &[InputInfo<'_>], output: &Shape
             let (q, k) = (inputs[0].0.dims(), inputs[1].0.dims());
             Shape::new([q[0], q[1], q[2], k[2]])
                 .checked_numel()?
-                .checked_mul(f32_bytes)
+                .checked_mul(elem)
         }
         _ => Some(0),
     }

@@ -91,6 +91,13 @@ impl PlanFile {
         if found == self.graph_fingerprint {
             return Ok(());
         }
+        let dtype = crate::transform::precision::float_dtype_name(lowered);
+        if dtype != self.dtype {
+            return Err(PlanFileError::Dtype {
+                planned: self.dtype.escape_debug().to_string(),
+                found: dtype,
+            });
+        }
         let options: Vec<String> = self
             .options
             .iter()

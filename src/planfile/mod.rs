@@ -39,6 +39,16 @@ pub enum PlanFileError {
     /// Not JSON, or a field is missing or has the wrong type.
     #[error("not a valid tessera plan file: {0}")]
     Malformed(String),
+    /// The graph's floats are stored in another dtype than the plan was made for.
+    #[error(
+        "the plan was made for --dtype {planned} but the graph's floats are {found}: every size differs; run with --dtype {planned} or re-plan"
+    )]
+    Dtype {
+        /// The plan file's dtype.
+        planned: String,
+        /// The graph's.
+        found: String,
+    },
     /// Valid JSON without `"format": "tessera-plan"`.
     #[error("not a tessera plan file (`format` is {found}, expected \"{FORMAT}\")")]
     NotAPlan {
@@ -300,6 +310,11 @@ pub struct TensorRecord {
     pub bytes: u64,
 }
 
+/// The dtype of plan files written before `dtype` existed.
+fn f32_name() -> String {
+    "f32".into()
+}
+
 /// A plan file (see the module doc). Field names are the JSON's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -314,6 +329,11 @@ pub struct PlanFile {
     pub model: String,
     /// The model options used (name, value).
     pub options: Vec<(String, usize)>,
+    /// Storage dtype of the model's floats (`--dtype`: `f32`, `f16`; `mixed` for a graph file
+    /// mixing them). Files written before the field existed are `f32`. The fingerprint covers
+    /// every tensor's dtype, so a plan of one dtype never loads for the other.
+    #[serde(default = "f32_name")]
+    pub dtype: String,
     /// [`fingerprint`] of the lowered graph, before scheduling.
     pub graph_fingerprint: String,
     /// The attention and conv lowering applied before planning.
@@ -451,6 +471,7 @@ impl PlanFile {
             tessera_version: env!("CARGO_PKG_VERSION").into(),
             model: model.into(),
             options,
+            dtype: crate::transform::precision::float_dtype_name(lowered),
             graph_fingerprint: fingerprint(lowered),
             lowering,
             planner: cfg.planner.clone(),

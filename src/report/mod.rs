@@ -22,6 +22,9 @@ pub struct AdapterReport {
     pub backend: String,
     /// Device type, e.g. "Cpu", "DiscreteGpu", or "none".
     pub device_type: String,
+    /// How the device stores f16 tensors: `native` (`SHADER_F16`) or `packed` (two halves per
+    /// `u32` word); `TESSERA_F16_STORAGE` forces one. `null` without a GPU.
+    pub f16_storage: Option<String>,
 }
 
 /// The `--budget` search (JSON `budget`; `null` without `--budget`). Only a met budget gets a
@@ -94,6 +97,14 @@ pub struct PlanSection {
     /// Bytes of that host-upload staging buffer, beside (not inside) `arena_bytes`: every
     /// streamed input rounded up to 4 bytes (0 when inputs are not streamed).
     pub staging_bytes: u64,
+    /// Storage dtype of the model's floats (`--dtype`): `f32`, `f16`, or `mixed` for a graph
+    /// file that mixes them across nodes. Ids and labels are `u32` either way.
+    pub dtype: String,
+    /// Bytes of every tensor the arena holds (inputs, activations, outputs; views excluded),
+    /// unaligned: halves exactly from f32 to f16.
+    pub activation_bytes: u64,
+    /// Bytes of every weight tensor, unaligned (`weights_bytes` is the aligned region).
+    pub weight_tensor_bytes: u64,
 }
 
 /// The schedule stage's choice (JSON `plan.schedule`).
@@ -192,9 +203,39 @@ pub struct CorrectnessSection {
     pub max_abs_err: Option<f64>,
     /// Max |cpu| over every output element.
     pub max_ref_abs: f64,
-    /// `max_abs_err / max(1, max_ref_abs)`; the pass threshold is 1e-4.
+    /// `max_abs_err / max(1, max_ref_abs)`; the pass threshold is `threshold`.
     pub scaled_err: Option<f64>,
-    /// True when `scaled_err <= 1e-4` (or the GPU did not run).
+    /// True when `scaled_err <= threshold` and, for an f16 graph, `f16_reference.passed` (or
+    /// the GPU did not run).
+    pub passed: bool,
+    /// The dtype of the CPU reference the figures above compare with: always `f32`. For an f16
+    /// graph it is the f32 reference (the same f16-rounded inputs and weights, activations kept
+    /// in f32), so the error is what f16 storage costs.
+    pub reference_dtype: String,
+    /// The scaled-error limit `passed` applies: 1e-4 for f32 graphs; for f16 graphs derived
+    /// from f16's unit roundoff, the graph's depth and reductions (`analysis::precision`).
+    pub threshold: f64,
+    /// How `threshold` was obtained, in one line with the figures used.
+    pub threshold_derivation: String,
+    /// For an f16 graph: the comparison with the CPU reference of the same f16 graph (rounded
+    /// at every tensor boundary), which must agree much tighter; `null` for f32 graphs.
+    pub f16_reference: Option<ReferenceCheck>,
+}
+
+/// One comparison of the device's outputs with a CPU reference (`correctness.f16_reference`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReferenceCheck {
+    /// The reference's storage dtype (`f16`).
+    pub reference_dtype: String,
+    /// Max |gpu - cpu| over every output element (null when the GPU did not run).
+    pub max_abs_err: Option<f64>,
+    /// Max |cpu| over every output element.
+    pub max_ref_abs: f64,
+    /// `max_abs_err / max(1, max_ref_abs)`.
+    pub scaled_err: Option<f64>,
+    /// The scaled-error limit (`analysis::precision`'s `f16_threshold`).
+    pub threshold: f64,
+    /// True when `scaled_err <= threshold` (or the GPU did not run).
     pub passed: bool,
 }
 

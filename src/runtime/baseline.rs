@@ -43,8 +43,8 @@ mod timeline;
 pub use timeline::ReplayError;
 
 use super::dispatch::{
-    BufferTable, ParamsBuffer, Pipelines, bind_step, output_specs, read_ranges, submit_steps,
-    to_outputs,
+    BufferTable, ParamsBuffer, Pipelines, bind_step, device_words, output_specs, read_ranges,
+    submit_steps, to_outputs,
 };
 use super::executor::scoped;
 use super::lower::{Loc, Lowerer, Placement, Step, round4};
@@ -195,17 +195,11 @@ fn create_buffer(gpu: &Gpu, label: &str, bytes: u64) -> wgpu::Buffer {
     })
 }
 
-/// The words of an input or weight, or `Unsupported` for dtypes that cannot be uploaded yet.
+/// The device words of an input or weight ([`device_words`]).
 fn init_words(graph: &Graph, t: TensorId) -> Result<Vec<u32>, RuntimeError> {
     let tensor = &graph.tensors[t.index()];
-    if tensor.dtype.size_bytes() != 4 {
-        return Err(RuntimeError::Unsupported {
-            node: tensor.name.clone(),
-            op: "upload",
-            detail: format!("{} tensors cannot be uploaded yet", tensor.dtype),
-        });
-    }
-    Ok(tensor.init.words(tensor.shape.numel() as usize))
+    let words = tensor.init.words(tensor.shape.numel() as usize);
+    Ok(device_words(tensor.dtype, words))
 }
 
 /// Checks every buffer, block offset and binding the baseline will create against the device
@@ -418,7 +412,7 @@ impl Device<'_> {
         let params = ParamsBuffer::new(gpu, lowered.iter().flat_map(|(_, s)| s))?;
         let mut kernels = Pipelines::default();
         for step in lowered.iter().flat_map(|(_, s)| s) {
-            kernels.get(gpu.device(), step.kernel);
+            kernels.get(gpu.device(), step.kernel, step.storage);
         }
         queue.submit(std::iter::empty());
         let before = self.allocated()?;

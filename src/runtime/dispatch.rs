@@ -3,7 +3,7 @@
 //! lowered [`Step`]s against a table of device buffers, dispatch encoding, and readback.
 
 use super::lower::{Loc, Placement, Region, Step, round4};
-use super::shaders::{Kernel, PARAMS_BYTES};
+use super::shaders::{FloatStorage, Kernel, PARAMS_BYTES};
 use super::{Gpu, OutputData, RuntimeError};
 use crate::bytes::align_up;
 use crate::graph::{DType, Graph, TensorId};
@@ -173,7 +173,7 @@ pub(crate) fn bind_step(
                 params.slot_of.len()
             ))
         })?;
-    let (pipeline, bgl) = kernels.get(device, step.kernel);
+    let (pipeline, bgl) = kernels.get(device, step.kernel, step.storage);
     let mut entries = vec![wgpu::BindGroupEntry {
         binding: 0,
         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -255,12 +255,13 @@ pub(crate) fn submit_steps<'a>(
     gpu.wait()
 }
 
-/// Pipelines built on demand, one per kernel; layouts shared by storage-binding count.
+/// Pipelines built on demand, one per kernel and float storage variant; layouts shared by
+/// storage-binding count.
 #[derive(Default)]
 pub(crate) struct Pipelines {
     pub pipelines: Vec<wgpu::ComputePipeline>,
-    by_kernel: HashMap<Kernel, usize>,
-    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    by_kernel: HashMap<(Kernel, FloatStorage), usize>,
+    modules: HashMap<(&'static str, FloatStorage), wgpu::ShaderModule>,
     layouts: HashMap<u32, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     bgl_of: Vec<u32>,
 }
@@ -270,6 +271,7 @@ impl Pipelines {
         &mut self,
         device: &wgpu::Device,
         kernel: Kernel,
+        storage: FloatStorage,
     ) -> (usize, &wgpu::BindGroupLayout) {
         let n = kernel.storage_bindings();
         if let std::collections::hash_map::Entry::Vacant(slot) = self.layouts.entry(n) {
@@ -304,15 +306,18 @@ impl Pipelines {
             });
             slot.insert((bgl, pl));
         }
-        let index = match self.by_kernel.get(&kernel) {
+        let index = match self.by_kernel.get(&(kernel, storage)) {
             Some(&i) => i,
             None => {
-                let module = self.modules.entry(kernel.file()).or_insert_with(|| {
-                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(kernel.file()),
-                        source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-                    })
-                });
+                let module = self
+                    .modules
+                    .entry((kernel.file(), storage))
+                    .or_insert_with(|| {
+                        device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(kernel.file()),
+                            source: wgpu::ShaderSource::Wgsl(kernel.source_in(storage).into()),
+                        })
+                    });
                 let layout = self.layouts.get(&n).map(|(_, pl)| pl);
                 let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.entry()),
@@ -329,7 +334,8 @@ impl Pipelines {
                 });
                 self.pipelines.push(pipeline);
                 self.bgl_of.push(n);
-                self.by_kernel.insert(kernel, self.pipelines.len() - 1);
+                self.by_kernel
+                    .insert((kernel, storage), self.pipelines.len() - 1);
                 self.pipelines.len() - 1
             }
         };
@@ -343,13 +349,14 @@ impl Pipelines {
 }
 
 /// Copies `ranges` of their buffers into one staging buffer, submits `encoder`, waits and
-/// returns the bytes of each range.
+/// returns the bytes of each range. Each copy covers its range rounded up to whole 32-bit words
+/// (buffer copies move words); exactly the range's bytes come back.
 pub(crate) fn read_ranges(
     gpu: &Gpu,
     mut encoder: wgpu::CommandEncoder,
     ranges: &[(&wgpu::Buffer, u64, u64)],
 ) -> Result<Vec<Vec<u8>>, RuntimeError> {
-    let total: u64 = ranges.iter().map(|r| r.2).sum();
+    let total: u64 = ranges.iter().map(|r| round4(r.2)).sum();
     if total == 0 {
         gpu.queue().submit([encoder.finish()]);
         gpu.wait()?;
@@ -364,9 +371,9 @@ pub(crate) fn read_ranges(
     let mut at = 0;
     for &(src, offset, size) in ranges {
         if size > 0 {
-            encoder.copy_buffer_to_buffer(src, offset, &staging, at, size);
+            encoder.copy_buffer_to_buffer(src, offset, &staging, at, round4(size));
         }
-        at += size;
+        at += round4(size);
     }
     gpu.queue().submit([encoder.finish()]);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -388,14 +395,15 @@ pub(crate) fn read_ranges(
         let mut at = 0usize;
         for &(_, _, size) in ranges {
             out.push(view[at..at + size as usize].to_vec());
-            at += size as usize;
+            at += round4(size) as usize;
         }
     }
     staging.unmap();
     Ok(out)
 }
 
-/// Turns read-back bytes into [`OutputData`], one per `(tensor, dtype)`.
+/// Turns read-back bytes into [`OutputData`], one per `(tensor, dtype)`: one word per element,
+/// f16 elements widened to f32 bits.
 pub(crate) fn to_outputs(which: &[(TensorId, DType)], bytes: &[Vec<u8>]) -> Vec<OutputData> {
     which
         .iter()
@@ -403,16 +411,42 @@ pub(crate) fn to_outputs(which: &[(TensorId, DType)], bytes: &[Vec<u8>]) -> Vec<
         .map(|(&(tensor, dtype), b)| OutputData {
             tensor,
             dtype,
-            words: b
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
+            words: match dtype {
+                DType::F16 => b
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32().to_bits())
+                    .collect(),
+                DType::F32 | DType::U32 => b
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            },
         })
         .collect()
 }
 
+/// The device words of host data `words` (one f32 or u32 word per element) for a tensor of
+/// `dtype`: unchanged for 32-bit dtypes; for F16 each f32 rounded to the nearest f16, two per
+/// word, element 0 in the low half (WGSL's `f16` layout and `unpack2x16float`'s order).
+pub fn device_words(dtype: DType, words: Vec<u32>) -> Vec<u32> {
+    match dtype {
+        DType::F16 => words
+            .chunks(2)
+            .map(|pair| {
+                let half = |i: usize| {
+                    pair.get(i).map_or(0, |&w| {
+                        u32::from(half::f16::from_f32(f32::from_bits(w)).to_bits())
+                    })
+                };
+                half(0) | half(1) << 16
+            })
+            .collect(),
+        DType::F32 | DType::U32 => words,
+    }
+}
+
 /// Where each graph output lives and how many bytes to read back: `(tensor, dtype, location,
-/// bytes rounded up to 4)`, in `Graph::outputs` order.
+/// bytes)`, in `Graph::outputs` order.
 pub(crate) fn output_specs(
     graph: &Graph,
     place: &impl Placement,
@@ -422,12 +456,7 @@ pub(crate) fn output_specs(
         .iter()
         .map(|&t| {
             let tensor = &graph.tensors[t.index()];
-            (
-                t,
-                tensor.dtype,
-                place.tensor(t),
-                round4(tensor.size_bytes()),
-            )
+            (t, tensor.dtype, place.tensor(t), tensor.size_bytes())
         })
         .collect()
 }
@@ -444,6 +473,7 @@ mod tests {
         Step {
             node: Arc::from(node),
             kernel: Kernel::Copy,
+            storage: FloatStorage::F32,
             bindings: Vec::new(),
             params,
             groups: [1, 1, 1],

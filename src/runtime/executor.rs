@@ -7,8 +7,8 @@
 //! right before their step, inside the same submission.
 
 use super::dispatch::{
-    CompiledStep, ParamsBuffer, Pipelines, bind_step, encode_steps, output_specs, read_ranges,
-    submit_steps, to_outputs,
+    CompiledStep, ParamsBuffer, Pipelines, bind_step, device_words, encode_steps, output_specs,
+    read_ranges, submit_steps, to_outputs,
 };
 use super::guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_band};
 use super::lower::{Lowerer, Step, round4};
@@ -24,7 +24,7 @@ use std::time::Instant;
 pub struct OutputData {
     /// Which tensor.
     pub tensor: TensorId,
-    /// Its dtype (f32 bits or u32 ids in `words`).
+    /// Its dtype (f32 bits or u32 ids in `words`; F16 outputs come widened to f32 bits).
     pub dtype: DType,
     /// Raw 32-bit words, one per element.
     pub words: Vec<u32>,
@@ -299,18 +299,8 @@ fn compile_inner(
         let mut v = Vec::new();
         for t in graph.tensors_of_kind(kind) {
             let tensor = &graph.tensors[t.index()];
-            if tensor.dtype.size_bytes() != 4 {
-                return Err(RuntimeError::Unsupported {
-                    node: tensor.name.clone(),
-                    op: "upload",
-                    detail: format!("{} tensors cannot be uploaded yet", tensor.dtype),
-                });
-            }
-            v.push((
-                t,
-                layout.offset(t),
-                tensor.init.words(tensor.shape.numel() as usize),
-            ));
+            let words = tensor.init.words(tensor.shape.numel() as usize);
+            v.push((t, layout.offset(t), device_words(tensor.dtype, words)));
         }
         Ok(v)
     };

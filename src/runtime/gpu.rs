@@ -5,9 +5,14 @@
 //! the `TESSERA_MAX_BINDING` environment variable (a size such as `64KiB`): tests and scripts
 //! use it to make tensors split over several bindings on small shapes, as gpt2-small's do at
 //! lavapipe's real 128 MiB.
+//!
+//! F16 tensors are stored as WGSL `f16` when the adapter offers `SHADER_F16` (requested then),
+//! else packed two to a `u32` word ([`FloatStorage`]); `TESSERA_F16_STORAGE=native|packed`
+//! forces one, so tests run both on one adapter.
 
 use super::RuntimeError;
 use super::gemm::GemmKernel;
+use super::shaders::FloatStorage;
 use serde::Serialize;
 
 /// The environment variable [`Gpu::new`] reads to lower `max_storage_buffer_binding_size`.
@@ -17,6 +22,10 @@ pub const MAX_BINDING_ENV: &str = "TESSERA_MAX_BINDING";
 /// `wgpu::Features::SUBGROUP` off, so row softmax and layer normalisation fall back to their
 /// workgroup-memory reductions (to run and time that fallback on an adapter with subgroups).
 pub const NO_SUBGROUPS_ENV: &str = "TESSERA_NO_SUBGROUPS";
+
+/// The environment variable that forces how F16 tensors are stored: `native` (WGSL `f16`,
+/// an error where the adapter lacks `SHADER_F16`) or `packed` (two halves per `u32`).
+pub const F16_STORAGE_ENV: &str = "TESSERA_F16_STORAGE";
 
 /// What adapter the runtime is using, for reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -40,6 +49,7 @@ pub struct Gpu {
     features: wgpu::Features,
     summary: AdapterSummary,
     gemm: GemmKernel,
+    f16: FloatStorage,
 }
 
 impl Gpu {
@@ -84,11 +94,12 @@ impl Gpu {
             limits.max_storage_buffer_binding_size =
                 limits.max_storage_buffer_binding_size.min(cap);
         }
-        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
         if std::env::var_os(NO_SUBGROUPS_ENV).is_none() {
             wanted |= wgpu::Features::SUBGROUP;
         }
         let features = adapter.features() & wanted;
+        let f16 = f16_storage(features.contains(wgpu::Features::SHADER_F16))?;
         let desc = wgpu::DeviceDescriptor {
             label: Some("tessera"),
             required_features: features,
@@ -115,6 +126,7 @@ impl Gpu {
             features,
             summary,
             gemm,
+            f16,
         })
     }
 
@@ -172,6 +184,31 @@ impl Gpu {
         self.gemm
     }
 
+    /// How this device stores F16 tensors: [`FloatStorage::F16`] with `SHADER_F16`, else
+    /// [`FloatStorage::F16Packed`] (or what `TESSERA_F16_STORAGE` forces).
+    pub fn f16_storage(&self) -> FloatStorage {
+        self.f16
+    }
+
+    /// This device with F16 tensors stored as `storage` (tests run both variants on one
+    /// adapter); `DeviceRequest` for [`FloatStorage::F16`] without `SHADER_F16` and for
+    /// [`FloatStorage::F32`], which is not an f16 storage.
+    pub fn with_f16_storage(mut self, storage: FloatStorage) -> Result<Gpu, RuntimeError> {
+        let native = self.features.contains(wgpu::Features::SHADER_F16);
+        match storage {
+            FloatStorage::F16 if !native => Err(RuntimeError::DeviceRequest(
+                "native f16 storage needs SHADER_F16, which the adapter does not offer".into(),
+            )),
+            FloatStorage::F32 => Err(RuntimeError::DeviceRequest(
+                "f32 is not an f16 storage variant (native or packed)".into(),
+            )),
+            s => {
+                self.f16 = s;
+                Ok(self)
+            }
+        }
+    }
+
     /// True when the device can write timestamps at pass boundaries.
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
@@ -212,5 +249,26 @@ impl Gpu {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| RuntimeError::Readback(e.to_string()))
+    }
+}
+
+/// The f16 storage variant for a device that has (`native`) or lacks `SHADER_F16`, unless
+/// `TESSERA_F16_STORAGE` forces one.
+fn f16_storage(native: bool) -> Result<FloatStorage, RuntimeError> {
+    let forced = std::env::var(F16_STORAGE_ENV).ok();
+    match forced.as_deref().map(str::trim) {
+        None | Some("") => Ok(if native {
+            FloatStorage::F16
+        } else {
+            FloatStorage::F16Packed
+        }),
+        Some("packed") => Ok(FloatStorage::F16Packed),
+        Some("native") if native => Ok(FloatStorage::F16),
+        Some("native") => Err(RuntimeError::DeviceRequest(format!(
+            "{F16_STORAGE_ENV}=native, but the adapter does not offer SHADER_F16"
+        ))),
+        Some(other) => Err(RuntimeError::DeviceRequest(format!(
+            "{F16_STORAGE_ENV}={other:?}: expected native or packed"
+        ))),
     }
 }

@@ -30,13 +30,14 @@ pub mod shaders;
 mod stream;
 
 pub use baseline::{Baseline, BaselineRun, ReplayError, run_baseline};
+pub use dispatch::device_words;
 pub use error::RuntimeError;
 pub use executor::{
     Compiled, Fault, OutputData, RunOutput, compile, compile_with, compile_with_fault,
     compile_with_gemm,
 };
 pub use gemm::GemmKernel;
-pub use gpu::{AdapterSummary, Gpu, MAX_BINDING_ENV, NO_SUBGROUPS_ENV};
+pub use gpu::{AdapterSummary, F16_STORAGE_ENV, Gpu, MAX_BINDING_ENV, NO_SUBGROUPS_ENV};
 pub use guard::{BandPosition, GuardBand, GuardViolation, SENTINEL, scan_snapshot};
 pub use kernels::KernelOptions;
 pub use measure::{

@@ -3,9 +3,13 @@
 //! Constants shared with the shaders keep their WGSL names; each WGSL `Params` block has a
 //! `#[repr(C)]` Rust mirror ([`ParamsStruct`], defined in `shaders/params.rs`, re-exported here).
 //! `tests/shader_reflection.rs` checks every entry point's bindings, workgroup size and params
-//! layout against this table with naga.
+//! layout against this table with naga. Each file is compiled composed for one float storage
+//! variant ([`FloatStorage`], `shaders/prelude.rs`): [`Kernel::source_in`].
 
 mod params;
+mod prelude;
+
+pub use prelude::{FloatStorage, compose};
 
 pub use params::{
     AttentionGradParams, AttentionParams, ConvGradParams, ConvParams, DataParams, DirectConvParams,
@@ -178,7 +182,8 @@ pub const WGSL_CONSTANTS: &[(&str, u32)] = &[
     ("NORM_SG_THREADS", NORM_SG_THREADS),
 ];
 
-/// Every shader file as `(file name, source)`.
+/// Every shader file as `(file name, source)`, as written: arena bindings are read through
+/// accessors that only [`compose`] defines, so compile [`composed_sources`] instead.
 pub const SOURCES: &[(&str, &str)] = &[
     ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
     (
@@ -247,6 +252,28 @@ pub fn naga_capabilities(file: &str) -> naga::valid::Capabilities {
     } else {
         base
     }
+}
+
+/// Every shader file composed for `storage`, as `(file name, source)` (built once per variant).
+pub fn composed_sources(storage: FloatStorage) -> &'static [(&'static str, String)] {
+    static CACHE: std::sync::OnceLock<Vec<Vec<(&'static str, String)>>> =
+        std::sync::OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        FloatStorage::ALL
+            .iter()
+            .map(|&s| {
+                SOURCES
+                    .iter()
+                    .map(|&(f, src)| (f, compose(src, s)))
+                    .collect()
+            })
+            .collect()
+    });
+    let i = FloatStorage::ALL
+        .iter()
+        .position(|&s| s == storage)
+        .unwrap_or(0);
+    all.get(i).map_or(&[], |v| v.as_slice())
 }
 
 /// Declares [`Kernel`] and [`Kernel::ALL`] from one list, so the two cannot drift apart.
@@ -573,13 +600,17 @@ impl Kernel {
         }
     }
 
-    /// The source of its shader file.
+    /// The source of its shader file composed for f32 storage.
     pub fn source(self) -> &'static str {
-        SOURCES
+        self.source_in(FloatStorage::F32)
+    }
+
+    /// The source of its shader file composed for `storage`.
+    pub fn source_in(self, storage: FloatStorage) -> &'static str {
+        composed_sources(storage)
             .iter()
             .find(|(f, _)| *f == self.file())
-            .map(|(_, s)| *s)
-            .unwrap_or("")
+            .map_or("", |(_, s)| s.as_str())
     }
 }
 
@@ -588,25 +619,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_shaders_validate_and_have_every_entry_point() {
-        for (file, src) in SOURCES {
-            let module = naga::front::wgsl::parse_str(src)
-                .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
-            naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga_capabilities(file),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{file}: {}", e.emit_to_string(src)));
+    fn embedded_shaders_validate_in_every_variant_and_have_every_entry_point() {
+        for s in FloatStorage::ALL {
+            // SHADER_FLOAT16 is what wgpu's SHADER_F16 enables: only the native variant may
+            // need it. The packed variant's pack2x16float needs SHADER_FLOAT16_IN_FLOAT32
+            // (wgpu's SHADER_F16_IN_F32 downlevel flag, which every WebGPU adapter has).
+            use naga::valid::Capabilities as C;
+            let storage_caps = match s {
+                FloatStorage::F32 => C::default(),
+                FloatStorage::F16 => C::SHADER_FLOAT16,
+                FloatStorage::F16Packed => C::SHADER_FLOAT16_IN_FLOAT32,
+            };
+            for (file, src) in composed_sources(s) {
+                let caps = storage_caps | naga_capabilities(file);
+                let module = naga::front::wgsl::parse_str(src)
+                    .unwrap_or_else(|e| panic!("{file} ({s:?}): {}", e.emit_to_string(src)));
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+                    .validate(&module)
+                    .unwrap_or_else(|e| panic!("{file} ({s:?}): {}", e.emit_to_string(src)));
+            }
         }
         for k in Kernel::ALL {
             assert!(k.params_layout().size as u64 <= PARAMS_BYTES, "{k:?}");
-            let module = naga::front::wgsl::parse_str(k.source()).unwrap_or_default();
-            assert!(
-                module.entry_points.iter().any(|e| e.name == k.entry()),
-                "{k:?}: no entry point {}",
-                k.entry()
-            );
+            for s in FloatStorage::ALL {
+                let module = naga::front::wgsl::parse_str(k.source_in(s)).unwrap_or_default();
+                assert!(
+                    module.entry_points.iter().any(|e| e.name == k.entry()),
+                    "{k:?} ({s:?}): no entry point {}",
+                    k.entry()
+                );
+            }
         }
     }
 }

@@ -29,20 +29,20 @@ fn one_conv(c: usize, k: usize, side: usize) -> Graph {
 #[test]
 fn im2col_tile_shrinks_to_the_cap() {
     // ckk = 45: a column is 180 bytes; the default tile is 65536 / 180 = 364 columns.
-    assert_eq!(im2col_tile_cols(45, 1000, None), 364);
-    assert_eq!(im2col_tile_cols(45, 100, None), 100);
-    assert_eq!(im2col_tile_cols(45, 1000, Some(1000)), 5);
-    assert_eq!(im2col_tile_cols(45, 1000, Some(180)), 1);
-    assert_eq!(im2col_tile_cols(45, 1000, Some(179)), 0);
+    assert_eq!(im2col_tile_cols(45, 4, 1000, None), 364);
+    assert_eq!(im2col_tile_cols(45, 4, 100, None), 100);
+    assert_eq!(im2col_tile_cols(45, 4, 1000, Some(1000)), 5);
+    assert_eq!(im2col_tile_cols(45, 4, 1000, Some(180)), 1);
+    assert_eq!(im2col_tile_cols(45, 4, 1000, Some(179)), 0);
     // A cap above the default never widens the tile.
-    assert_eq!(im2col_tile_cols(45, 1000, Some(1 << 30)), 364);
+    assert_eq!(im2col_tile_cols(45, 4, 1000, Some(1 << 30)), 364);
     // The default keeps at least 16 columns even past the target size.
-    assert_eq!(im2col_tile_cols(4608, 49, None), 16);
+    assert_eq!(im2col_tile_cols(4608, 4, 49, None), 16);
 }
 
 #[test]
 fn workspace_follows_the_method() {
-    let s = ConvShape::new(&[2, 5, 23, 19], &[6, 5, 3, 3], &[2, 6, 23, 19]);
+    let s = ConvShape::new(&[2, 5, 23, 19], &[6, 5, 3, 3], &[2, 6, 23, 19], DType::F32);
     let im2col = |cap| conv_workspace_bytes(ConvMethod::Im2col { cap }, &s);
     assert_eq!(im2col(None), Some(45 * 364 * 4));
     assert_eq!(im2col(Some(1000)), Some(45 * 5 * 4));
@@ -50,13 +50,35 @@ fn workspace_follows_the_method() {
 }
 
 #[test]
+fn f16_tiles_hold_twice_the_columns_in_the_same_bytes() {
+    // ckk = 45: an f16 column is 90 bytes; the default tile is 65536 / 90 = 728 columns.
+    assert_eq!(im2col_tile_cols(45, 2, 1000, None), 728);
+    assert_eq!(im2col_tile_cols(45, 2, 1000, Some(1000)), 11);
+    assert_eq!(im2col_tile_cols(45, 2, 1000, Some(89)), 0);
+    let s = ConvShape::new(&[2, 5, 23, 19], &[6, 5, 3, 3], &[2, 6, 23, 19], DType::F16);
+    assert_eq!(s.column_bytes(), 90);
+    let im2col = |cap| conv_workspace_bytes(ConvMethod::Im2col { cap }, &s);
+    assert_eq!(
+        im2col(None),
+        Some(45 * 437 * 2),
+        "the plane (437) caps the tile"
+    );
+    assert_eq!(im2col(Some(1000)), Some(45 * 11 * 2));
+}
+
+#[test]
 fn direct_tile_fits_workgroup_memory_and_shrinks_for_wide_windows() {
-    let s = ConvShape::new(&[1, 70, 10, 10], &[9, 70, 3, 3], &[1, 9, 10, 10]);
+    let s = ConvShape::new(
+        &[1, 70, 10, 10],
+        &[9, 70, 3, 3],
+        &[1, 9, 10, 10],
+        DType::F32,
+    );
     let t = direct_tile(&attrs(1, 1, 1), &s).unwrap();
     assert_eq!((t.tile_h, t.tile_w, t.patch_h, t.patch_w), (8, 8, 10, 10));
     assert_eq!(t.chunk, 40);
     // 7x7 dilated by 10: one 8x8 tile would read 68x68 > DIRECT_PATCH elements.
-    let s = ConvShape::new(&[1, 2, 70, 70], &[3, 2, 7, 7], &[1, 3, 70, 70]);
+    let s = ConvShape::new(&[1, 2, 70, 70], &[3, 2, 7, 7], &[1, 3, 70, 70], DType::F32);
     let t = direct_tile(&attrs(1, 30, 10), &s).unwrap();
     assert!(
         t.patch_h * t.patch_w <= DIRECT_PATCH && t.tile_h * t.tile_w < 64,
@@ -64,11 +86,11 @@ fn direct_tile_fits_workgroup_memory_and_shrinks_for_wide_windows() {
     );
     assert_eq!(t.chunk, 1);
     // Narrow outputs get taller tiles.
-    let s = ConvShape::new(&[1, 8, 4, 4], &[8, 8, 3, 3], &[1, 8, 2, 2]);
+    let s = ConvShape::new(&[1, 8, 4, 4], &[8, 8, 3, 3], &[1, 8, 2, 2], DType::F32);
     let t = direct_tile(&attrs(1, 0, 1), &s).unwrap();
     assert_eq!((t.tile_h, t.tile_w), (2, 2));
     // A 65x65 window cannot be staged at all.
-    let s = ConvShape::new(&[1, 1, 70, 70], &[1, 1, 65, 65], &[1, 1, 6, 6]);
+    let s = ConvShape::new(&[1, 1, 70, 70], &[1, 1, 65, 65], &[1, 1, 6, 6], DType::F32);
     assert_eq!(direct_tile(&attrs(1, 0, 1), &s), None);
 }
 

@@ -37,7 +37,7 @@ fn check_conv_attrs(c: &Ctx<'_>, a: &Conv2dAttrs) -> Result<(), GraphError> {
 /// `dy [N, O, OH, OW]`, `w [O, C, KH, KW]` -> `dx [N, C, H, W]`.
 pub(super) fn conv2d_grad_input(c: &Ctx<'_>, a: &Conv2dAttrs, input: [usize; 2]) -> Inferred {
     c.arity(2, 2)?;
-    c.all_f32()?;
+    c.all_float()?;
     check_conv_attrs(c, a)?;
     let (dy, w) = (c.dims(0), c.dims(1));
     if dy.len() != 4 || w.len() != 4 {
@@ -53,13 +53,13 @@ pub(super) fn conv2d_grad_input(c: &Ctx<'_>, a: &Conv2dAttrs, input: [usize; 2])
             dy[2], dy[3]
         )));
     }
-    Ok((Shape::new([dy[0], w[1], input[0], input[1]]), DType::F32))
+    Ok((Shape::new([dy[0], w[1], input[0], input[1]]), c.float()))
 }
 
 /// `x [N, C, H, W]`, `dy [N, O, OH, OW]` -> `dw [O, C, KH, KW]`.
 pub(super) fn conv2d_grad_weight(c: &Ctx<'_>, a: &Conv2dAttrs, kernel: [usize; 2]) -> Inferred {
     c.arity(2, 2)?;
-    c.all_f32()?;
+    c.all_float()?;
     check_conv_attrs(c, a)?;
     let (x, dy) = (c.dims(0), c.dims(1));
     if x.len() != 4 || dy.len() != 4 || x[0] != dy[0] {
@@ -77,25 +77,25 @@ pub(super) fn conv2d_grad_weight(c: &Ctx<'_>, a: &Conv2dAttrs, kernel: [usize; 2
             dy[2], dy[3]
         )));
     }
-    Ok((Shape::new([dy[1], x[1], kernel[0], kernel[1]]), DType::F32))
+    Ok((Shape::new([dy[1], x[1], kernel[0], kernel[1]]), c.float()))
 }
 
 /// `dy [N, O, OH, OW]` -> `[O]`.
 pub(super) fn conv2d_grad_bias(c: &Ctx<'_>) -> Inferred {
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let dy = c.dims(0);
     if dy.len() != 4 {
         return Err(c.shape_err("needs dy [N, O, OH, OW]"));
     }
-    Ok((Shape::new([dy[1]]), DType::F32))
+    Ok((Shape::new([dy[1]]), c.float()))
 }
 
 /// `dy [N, C, OH, OW]` (and `x [N, C, H, W]` for max) -> `[N, C, H, W]`.
 pub(super) fn pool2d_grad(c: &Ctx<'_>, a: &PoolAttrs, input: [usize; 2]) -> Inferred {
     let arity = if a.kind == PoolKind::Max { 2 } else { 1 };
     c.arity(arity, arity)?;
-    c.all_f32()?;
+    c.all_float()?;
     if a.stride.contains(&0) || a.kernel.contains(&0) {
         return Err(c.attr_err("kernel and stride must be >= 1"));
     }
@@ -114,24 +114,24 @@ pub(super) fn pool2d_grad(c: &Ctx<'_>, a: &PoolAttrs, input: [usize; 2]) -> Infe
     if arity == 2 && c.dims(1) != dx {
         return Err(c.shape_err(format!("x must be {dx:?}")));
     }
-    Ok((Shape::new(dx), DType::F32))
+    Ok((Shape::new(dx), c.float()))
 }
 
 /// `dy [N, C]` -> `[N, C, H, W]`.
 pub(super) fn global_avg_pool_grad(c: &Ctx<'_>, size: [usize; 2]) -> Inferred {
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let dy = c.dims(0);
     if dy.len() != 2 {
         return Err(c.shape_err("needs dy [N, C]"));
     }
-    Ok((Shape::new([dy[0], dy[1], size[0], size[1]]), DType::F32))
+    Ok((Shape::new([dy[0], dy[1], size[0], size[1]]), c.float()))
 }
 
 /// `dy [N, C, OH, OW]` with `OH` = `2 H` or `2 H - 1` (and so for W) -> `[N, C, H, W]`.
 pub(super) fn upsample2x_grad(c: &Ctx<'_>, input: [usize; 2]) -> Inferred {
     c.arity(1, 1)?;
-    c.all_f32()?;
+    c.all_float()?;
     let dy = c.dims(0);
     if dy.len() != 4 {
         return Err(c.shape_err("needs dy [N, C, OH, OW]"));
@@ -146,7 +146,7 @@ pub(super) fn upsample2x_grad(c: &Ctx<'_>, input: [usize; 2]) -> Inferred {
             )));
         }
     }
-    Ok((Shape::new([dy[0], dy[1], input[0], input[1]]), DType::F32))
+    Ok((Shape::new([dy[0], dy[1], input[0], input[1]]), c.float()))
 }
 
 /// q `[B, H, S, D]` and k `[B, H, T, D]` agreeing, a finite scale, S == T when causal and
@@ -179,12 +179,12 @@ fn attention_dims<'a>(
 /// `q`, `k`, `o`, `dy` -> `[B, H, S, 2]`.
 pub(super) fn attention_stats(c: &Ctx<'_>, causal: bool, scale: f32) -> Inferred {
     c.arity(4, 4)?;
-    c.all_f32()?;
+    c.all_float()?;
     let (q, _) = attention_dims(c, causal, scale)?;
     if c.dims(2) != q || c.dims(3) != q {
         return Err(c.shape_err("o and dy must have q's shape"));
     }
-    Ok((Shape::new([q[0], q[1], q[2], 2]), DType::F32))
+    Ok((Shape::new([q[0], q[1], q[2], 2]), c.float()))
 }
 
 /// `q`, `k`, `v`, `dy`, `stats` -> the gradient of q, k or v (that input's shape).
@@ -195,7 +195,7 @@ pub(super) fn attention_grad(
     wrt: AttentionGradOf,
 ) -> Inferred {
     c.arity(5, 5)?;
-    c.all_f32()?;
+    c.all_float()?;
     let (q, k) = attention_dims(c, causal, scale)?;
     if c.dims(2) != k || c.dims(3) != q || c.dims(4) != [q[0], q[1], q[2], 2] {
         return Err(
@@ -203,7 +203,7 @@ pub(super) fn attention_grad(
         );
     }
     let out = if wrt == AttentionGradOf::Q { q } else { k };
-    Ok((Shape::new(out.to_vec()), DType::F32))
+    Ok((Shape::new(out.to_vec()), c.float()))
 }
 
 #[cfg(test)]

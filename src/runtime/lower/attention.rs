@@ -55,7 +55,7 @@ pub(super) fn materialized(
     let scores = bh.saturating_mul(s).saturating_mul(t);
     let total = bh.saturating_mul(s).saturating_mul(d);
     cx.u32_of(scores.max(cx.numel(q)).max(cx.numel(k)), "elements")?;
-    let ws = cx.workspace(scores * 4)?;
+    let ws = cx.workspace(scores * cx.esize())?;
     let params = AttentionParams {
         bh: cx.u32_of(bh, "batch x heads")?,
         s: cx.u32_of(s, "query length")?,

@@ -31,7 +31,7 @@ impl NodeCx<'_> {
     /// Bytes a binding may start before the data it serves when its start is rounded down to
     /// the alignment ([`NodeCx::sub_from`]).
     pub fn slack(&self) -> u64 {
-        self.align() - 4
+        self.align() - self.esize()
     }
 
     /// True when every binding of `regions` fits one storage binding.
@@ -91,11 +91,12 @@ impl NodeCx<'_> {
     }
 
     /// Bytes `[start, end)` of `r` bound from `start` rounded down to the alignment, and the
-    /// 32-bit elements between the binding's start and `start` (the kernel's element offset).
+    /// float elements ([`NodeCx::esize`] bytes each) between the binding's start and `start`
+    /// (the kernel's element offset).
     pub fn sub_from(&self, r: Region, start: u64, end: u64) -> Result<(Region, u32), RuntimeError> {
         let from = r.offset + start;
         let bound = from - from % self.align();
-        let skip = (from - bound) / 4;
+        let skip = (from - bound) / self.esize();
         let region = Region {
             buffer: r.buffer,
             offset: bound,
@@ -198,6 +199,7 @@ mod tests {
             gemm: crate::runtime::GemmKernel::Tiled,
             subgroups: false,
             vec4: false,
+            f16: crate::runtime::shaders::FloatStorage::F16Packed,
         };
         let largest = graph.tensors.iter().map(|t| t.size_bytes()).max();
         assert!(largest > Some(limit), "{largest:?}");

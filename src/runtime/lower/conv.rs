@@ -60,7 +60,8 @@ fn out_and_bias(cx: &NodeCx<'_>) -> Result<(Region, Region), RuntimeError> {
 /// tile of output positions), staging the tile's input window in workgroup memory.
 fn direct(cx: &NodeCx<'_>, a: &Conv2dAttrs) -> Result<Step, RuntimeError> {
     let (x, w, out) = (cx.input(0)?, cx.input(1)?, cx.output()?);
-    let shape = ConvShape::new(cx.dims(x), cx.dims(w), cx.dims(out));
+    let dtype = cx.lw.graph.tensors[x.index()].dtype;
+    let shape = ConvShape::new(cx.dims(x), cx.dims(w), cx.dims(out), dtype);
     let t = direct_tile(a, &shape).ok_or_else(|| {
         cx.unsupported("the dilated kernel window does not fit the direct kernel's input tile")
     })?;
@@ -116,7 +117,8 @@ fn im2col(cx: &NodeCx<'_>, a: &Conv2dAttrs, cap: Option<u64>) -> Result<Vec<Step
     let plane = cx.dim(out, 2)?.saturating_mul(cx.dim(out, 3)?);
     let (images, o) = (cx.dim(out, 0)?, cx.dim(w, 0)?);
     // One tile of one image at a time, with the same tile width the graph sized the workspace by.
-    let tile = im2col_tile_cols(ckk, plane, cap);
+    let elem = cx.lw.graph.tensors[x.index()].dtype.size_bytes();
+    let tile = im2col_tile_cols(ckk, elem, plane, cap);
     if tile == 0 {
         return Err(cx.unsupported(format!(
             "the workspace cap {} bytes is below one im2col column ({} bytes)",
@@ -126,7 +128,7 @@ fn im2col(cx: &NodeCx<'_>, a: &Conv2dAttrs, cap: Option<u64>) -> Result<Vec<Step
     }
     let tile_elems = ckk.saturating_mul(tile);
     cx.u32_of(tile_elems.max(cx.numel(x)).max(cx.numel(out)), "elements")?;
-    let ws = cx.workspace(tile_elems * 4)?;
+    let ws = cx.workspace(tile_elems * cx.esize())?;
     let (c, bias) = out_and_bias(cx)?;
     let has_bias = cx.input_count() > 2;
     let (xr, wr) = (cx.region(x)?, cx.region(w)?);

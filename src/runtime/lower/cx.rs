@@ -2,9 +2,11 @@
 //! regions, the workspace, checked 32-bit conversions, folded workgroup grids and params blocks.
 
 use super::{Loc, Lowerer, Region, Step, round4};
-use crate::graph::{NodeId, TensorId};
+use crate::graph::{DType, NodeId, TensorId};
 use crate::runtime::RuntimeError;
-use crate::runtime::shaders::{Kernel, MAX_RANK, PARAMS_BYTES, ParamsStruct, WORKGROUP_SIZE};
+use crate::runtime::shaders::{
+    FloatStorage, Kernel, MAX_RANK, PARAMS_BYTES, ParamsStruct, WORKGROUP_SIZE,
+};
 use std::sync::Arc;
 
 /// One node being lowered.
@@ -12,16 +14,59 @@ pub(super) struct NodeCx<'a> {
     pub lw: &'a Lowerer<'a>,
     pub id: NodeId,
     name: Arc<str>,
+    /// How the node's float tensors are stored: F32, or the device's f16 variant when they
+    /// are F16 ([`NodeCx::float_dtype`] refuses nodes mixing the two).
+    storage: FloatStorage,
 }
 
 impl<'a> NodeCx<'a> {
     /// The context of node `id`.
     pub fn new(lw: &'a Lowerer<'a>, id: NodeId) -> NodeCx<'a> {
+        let node = lw.graph.node(id);
+        let f16 = node
+            .inputs
+            .iter()
+            .chain(&node.outputs)
+            .any(|t| lw.graph.tensors[t.index()].dtype == DType::F16);
         NodeCx {
             lw,
             id,
-            name: Arc::from(lw.graph.node(id).name.as_str()),
+            name: Arc::from(node.name.as_str()),
+            storage: if f16 { lw.f16 } else { FloatStorage::F32 },
         }
+    }
+
+    /// The one float dtype of the node's tensors (F32 when it has none); `Unsupported` naming
+    /// the node and two tensors when it mixes F32 and F16.
+    pub fn float_dtype(&self) -> Result<DType, RuntimeError> {
+        let node = self.lw.graph.node(self.id);
+        let tensors = &self.lw.graph.tensors;
+        let find = |d: DType| {
+            node.inputs
+                .iter()
+                .chain(&node.outputs)
+                .map(|t| &tensors[t.index()])
+                .find(|t| t.dtype == d)
+        };
+        match (find(DType::F32), find(DType::F16)) {
+            (Some(a), Some(b)) => Err(self.unsupported(format!(
+                "mixes float dtypes: tensor {} is f32, tensor {} is f16 (one float dtype per node)",
+                a.name, b.name
+            ))),
+            (_, Some(_)) => Ok(DType::F16),
+            _ => Ok(DType::F32),
+        }
+    }
+
+    /// Bytes per element of this node's float tensors (4 for f32, 2 for f16).
+    pub fn esize(&self) -> u64 {
+        self.storage.element_bytes()
+    }
+
+    /// Whether this node's float tensors are f32: the subgroup and vec4 kernel variants are
+    /// chosen only then (they are measured and tested in f32; f16 nodes use the plain kernels).
+    pub fn is_f32(&self) -> bool {
+        self.storage == FloatStorage::F32
     }
 
     fn op(&self) -> &'static str {
@@ -44,6 +89,7 @@ impl<'a> NodeCx<'a> {
         Step {
             node: Arc::clone(&self.name),
             kernel,
+            storage: self.storage,
             bindings,
             params: block(params),
             groups,
@@ -116,15 +162,9 @@ impl<'a> NodeCx<'a> {
         self.lw.graph.tensors[t.index()].shape.numel()
     }
 
-    /// The storage region of tensor `t` (32-bit elements only).
+    /// The storage region of tensor `t` (its bytes rounded up to whole 32-bit words).
     pub fn region(&self, t: TensorId) -> Result<Region, RuntimeError> {
         let tensor = &self.lw.graph.tensors[t.index()];
-        if tensor.dtype.size_bytes() != 4 {
-            return Err(self.unsupported(format!(
-                "tensor {} has dtype {}; kernels handle 32-bit elements only",
-                tensor.name, tensor.dtype
-            )));
-        }
         let size = round4(tensor.size_bytes());
         if size == 0 {
             return Err(self.unsupported(format!("tensor {} is empty", tensor.name)));

@@ -1,4 +1,4 @@
-//! Data-movement lowering on raw 32-bit words: reshape (free when the view sits at its source,
+//! Data-movement lowering on raw elements (32-bit words, or f16 halves for f16 nodes): reshape (free when the view sits at its source,
 //! else a copy), permute, concat (one dispatch per input) and the embedding gather (over
 //! chunks of the table, and of the tokens, when either exceeds one storage binding).
 
@@ -100,17 +100,18 @@ pub(super) fn embedding(cx: &NodeCx<'_>) -> Result<Vec<Step>, RuntimeError> {
         ..DataParams::default()
     };
     let (rt, ri, ro) = (cx.region(table)?, cx.region(ids)?, cx.region(out)?);
-    let row_bytes = dim * 4;
+    let row_bytes = dim * cx.esize();
     let table_block = if cx.all_fit(&[rt]) {
         vocab
     } else {
         cx.chunk_rows(table, row_bytes, cx.aligned_unit(row_bytes), 0)?
     };
-    // Token blocks of a multiple of align / 4 start ids and out at aligned offsets.
+    // Token blocks of a multiple of align / esize start ids (4 bytes each, esize <= 4) and out
+    // at aligned offsets.
     let token_block = if cx.all_fit(&[ri, ro]) {
         tokens
     } else {
-        cx.chunk_rows(out, row_bytes, cx.align() / 4, 0)?
+        cx.chunk_rows(out, row_bytes, cx.align() / cx.esize(), 0)?
     };
     let mut steps = Vec::new();
     for (t0, t1) in blocks(tokens, token_block) {

@@ -74,7 +74,7 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
     };
     // Operands of the output's size are bound chunk by chunk, broadcast ones whole; chunk
     // starts must be multiples of each broadcast operand's period.
-    let mut unit = cx.align() / 4;
+    let mut unit = cx.align() / cx.esize();
     let mut sliced = vec![true; bindings.len()];
     for (i, (t, strides)) in [(a, &params.a_strides), (b, &params.b_strides)]
         .into_iter()
@@ -107,13 +107,13 @@ pub(super) fn binary(cx: &NodeCx<'_>, op: BinaryOp) -> Result<Vec<Step>, Runtime
     Ok(steps)
 }
 
-/// Elements `[e0, e1)` of the `sliced` bindings (4-byte elements from each one's start); the
+/// Elements `[e0, e1)` of the `sliced` bindings (elements of the node's size from each one's start); the
 /// others whole.
 fn slice(cx: &NodeCx<'_>, bindings: &[Region], sliced: &[bool], e0: u64, e1: u64) -> Vec<Region> {
     (bindings.iter().zip(sliced))
         .map(|(&r, &s)| {
             if s {
-                cx.sub_aligned(r, e0 * 4, e1 * 4)
+                cx.sub_aligned(r, e0 * cx.esize(), e1 * cx.esize())
             } else {
                 r
             }
@@ -154,9 +154,10 @@ fn dispatch(
     quads: bool,
 ) -> Result<Vec<Step>, RuntimeError> {
     let total = u64::from(params.total);
-    let unit = cx.align() / 4;
+    let unit = cx.align() / cx.esize();
     let fits = |r: &Region| r.size >= 16 && r.offset.is_multiple_of(16);
-    let usable = quads && cx.lw.vec4 && unit.is_multiple_of(4) && bindings.iter().all(fits);
+    let usable =
+        quads && cx.lw.vec4 && cx.is_f32() && unit.is_multiple_of(4) && bindings.iter().all(fits);
     if !usable {
         return Ok(vec![cx.step(
             scalar,
@@ -202,7 +203,7 @@ fn chunk_elements(
     out: TensorId,
     unit: u64,
 ) -> Result<impl Iterator<Item = (u64, u64)>, RuntimeError> {
-    let units = cx.chunk_rows(out, unit.saturating_mul(4), 1, 0)?;
+    let units = cx.chunk_rows(out, unit.saturating_mul(cx.esize()), 1, 0)?;
     Ok(blocks(cx.numel(out), units * unit))
 }
 
@@ -232,7 +233,7 @@ pub(super) fn unary(cx: &NodeCx<'_>, op: UnaryOp) -> Result<Vec<Step>, RuntimeEr
     let chunks: Vec<(u64, u64)> = if cx.all_fit(&bindings) {
         vec![(0, total)]
     } else {
-        chunk_elements(cx, out, cx.align() / 4)?.collect()
+        chunk_elements(cx, out, cx.align() / cx.esize())?.collect()
     };
     let mut steps = Vec::new();
     for (e0, e1) in chunks {

@@ -32,6 +32,7 @@ fn check_folded_with(gpu: &Gpu, graph: &Graph, what: &str, gemm: GemmKernel) {
         gemm,
         subgroups: gpu.has_subgroups(),
         vec4: true,
+        f16: gpu.f16_storage(),
     };
     let steps: Vec<_> = graph
         .node_ids()

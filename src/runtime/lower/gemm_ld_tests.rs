@@ -96,6 +96,7 @@ fn run(gpu: &Gpu, kernel: Kernel, block: [u32; 2], case: Case, a: &[f32], b: &[f
     let step = Step {
         node: Arc::from("gemm"),
         kernel,
+        storage: crate::runtime::shaders::FloatStorage::F32,
         bindings: vec![region(0), region(1), region(2), region(2)],
         params: params_block(&params),
         groups: fold_grid(u64::from(params.tiles), 65535).expect("grid"),

@@ -74,8 +74,8 @@ impl Gemm {
     /// and K, N, the leading dimensions, offsets, batch strides, binding offsets and sizes all
     /// whole vec4s, so the vec4 view loses no element. A block of a GEMM split over bindings
     /// (`block`) passes its own K, N, lda/ldb and element offsets, so it takes the vec4 entry
-    /// only where those align too.
-    fn vec4_ok(&self, regions: [Region; 2]) -> bool {
+    /// only where those align too. `esize` is the bytes of one element (a vec4 is 4 of them).
+    fn vec4_ok(&self, regions: [Region; 2], esize: u64) -> bool {
         let [lda, ldb, _] = self.leading();
         let words = [
             self.k,
@@ -91,7 +91,7 @@ impl Gemm {
             && words.iter().all(|w| w % 4 == 0)
             && regions
                 .iter()
-                .all(|r| r.size % 16 == 0 && r.offset % 16 == 0)
+                .all(|r| r.size % (4 * esize) == 0 && r.offset % (4 * esize) == 0)
     }
 
     /// The params block, the folded workgroup grid and the kernel for `gemm` with a and b bound
@@ -102,7 +102,7 @@ impl Gemm {
         gemm: GemmKernel,
         ab: [Region; 2],
     ) -> Result<(GemmParams, [u32; 3], Kernel), RuntimeError> {
-        let (kernel, block) = gemm.entry(self.vec4_ok(ab));
+        let (kernel, block) = gemm.entry(self.vec4_ok(ab, cx.esize()));
         let [bm, bn] = block.map(u64::from);
         let (tiles_n, tiles_m) = (self.n.div_ceil(bn), self.m.div_ceil(bm));
         // Row and column indices reach tiles * block - 1 in the shader.
@@ -176,7 +176,7 @@ impl Gemm {
         let slack = cx.slack();
         let fits = |rows: u64, len: u64| {
             rows.saturating_mul(len)
-                .saturating_mul(4)
+                .saturating_mul(cx.esize())
                 .saturating_add(slack)
                 <= cx.max_binding()
         };
@@ -200,7 +200,7 @@ impl Gemm {
         ];
         for (t, rows, len, dim) in stored {
             if !fits(rows, len) {
-                let fit = cx.chunk_rows(t, len.saturating_mul(4), 1, slack)?;
+                let fit = cx.chunk_rows(t, len.saturating_mul(cx.esize()), 1, slack)?;
                 // Whole vec4s of columns and depth per block, so that blocks of aligned
                 // operands still take the vec4 entry (`vec4_ok`).
                 let fit = if dim > 0 && fit >= 4 {
@@ -237,10 +237,11 @@ impl Gemm {
             (k0 * n + c0, (k1 - 1) * n + c1)
         };
         let [ra, rb, rc, bias] = ops.regions;
-        let (ra, a_off) = cx.sub_from(ra, (sa + a0) * 4, (sa + a1) * 4)?;
-        let (rb, b_off) = cx.sub_from(rb, (sb + b0) * 4, (sb + b1) * 4)?;
+        let e = cx.esize();
+        let (ra, a_off) = cx.sub_from(ra, (sa + a0) * e, (sa + a1) * e)?;
+        let (rb, b_off) = cx.sub_from(rb, (sb + b0) * e, (sb + b1) * e)?;
         let (c_start, c_end) = (sc + r0 * n + c0, sc + (r1 - 1) * n + c1);
-        let (rc, c_off) = cx.sub_from(rc, c_start * 4, c_end * 4)?;
+        let (rc, c_off) = cx.sub_from(rc, c_start * e, c_end * e)?;
         let first = k0 == 0;
         let gemm = Gemm {
             m: r1 - r0,
@@ -382,6 +383,7 @@ mod tests {
             gemm,
             subgroups: false,
             vec4: false,
+            f16: crate::runtime::shaders::FloatStorage::F16Packed,
         };
         lw.lower(NodeId(0)).expect("lower")
     }

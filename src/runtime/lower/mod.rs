@@ -33,14 +33,14 @@ mod train;
 mod variant_tests;
 
 use super::RuntimeError;
-use crate::graph::{AttentionKernel, DType, Graph, NodeId, Op, TensorId};
+use crate::graph::{AttentionKernel, Graph, NodeId, Op, TensorId};
 use crate::layout::MemoryLayout;
 use cx::NodeCx;
 use std::sync::Arc;
 
 use super::gemm::GemmKernel;
 use super::kernels::KernelOptions;
-use super::shaders::Kernel;
+use super::shaders::{FloatStorage, Kernel};
 
 /// Where bytes live: a buffer slot (the caller's numbering of its device buffers) and a byte
 /// offset inside that buffer.
@@ -87,6 +87,8 @@ pub(crate) struct Step {
     /// The name of the node it belongs to (for error messages).
     pub node: Arc<str>,
     pub kernel: Kernel,
+    /// The float storage variant its shader is compiled for.
+    pub storage: FloatStorage,
     /// Storage bindings 1..=n, in order.
     pub bindings: Vec<Region>,
     /// The uniform block, `PARAMS_BYTES / 4` words: one of the `shaders::*Params` structs,
@@ -118,6 +120,8 @@ pub(crate) struct Lowerer<'a> {
     /// Elementwise ops use their vec4 kernels where the operands allow
     /// ([`KernelOptions::vec4`]).
     pub vec4: bool,
+    /// How F16 tensors are stored ([`FloatStorage::F16`] or [`FloatStorage::F16Packed`]).
+    pub f16: FloatStorage,
 }
 
 impl<'a> Lowerer<'a> {
@@ -137,6 +141,7 @@ impl<'a> Lowerer<'a> {
             gemm: kernels.gemm,
             subgroups: kernels.subgroups,
             vec4: kernels.vec4,
+            f16: gpu.f16_storage(),
         }
     }
 }
@@ -157,9 +162,7 @@ impl Lowerer<'_> {
         if cx.numel(out) == 0 {
             return Ok(Vec::new());
         }
-        if self.graph.tensors[out.index()].dtype == DType::F16 {
-            return Err(cx.unsupported("f16 tensors have no kernels yet"));
-        }
+        cx.float_dtype()?;
         if cx.in_place() && !node.op.can_run_in_place() {
             return Err(RuntimeError::LayoutMismatch(format!(
                 "node {} ({}) cannot run in place but its output shares its first input's offset",

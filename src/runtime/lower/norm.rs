@@ -90,7 +90,7 @@ impl Variant {
 /// Subgroup reductions when the lowerer allows them, reading vec4s when rows of `cols` are whole
 /// vec4s at 16-byte aligned bindings (row blocks then start on whole vec4s too).
 fn variant(cx: &NodeCx<'_>, cols: u32) -> Variant {
-    if !cx.lw.subgroups {
+    if !cx.lw.subgroups || !cx.is_f32() {
         Variant::Tree
     } else if cols.is_multiple_of(4) && cx.align().is_multiple_of(16) {
         Variant::SubgroupVec4
@@ -112,7 +112,7 @@ fn row_blocks(
     if cx.all_fit(&bindings) {
         return Ok(vec![cx.step(kernel, bindings, &params, cx.grid(rows)?)]);
     }
-    let row_bytes = u64::from(params.cols) * 4;
+    let row_bytes = u64::from(params.cols) * cx.esize();
     let x = cx.input(0)?;
     let block = cx.chunk_rows(x, row_bytes, cx.aligned_unit(row_bytes), 0)?;
     let mut steps = Vec::new();
