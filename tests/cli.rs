@@ -469,7 +469,7 @@ fn plan_csv_json_reports_the_bound_the_search_proved() {
     let input = tmp("gap.csv");
     std::fs::write(
         &input,
-        "id,lower,upper,size,alignment\na,0,2,3,4\nb,0,2,3,4\nc,0,2,3,4\n",
+        "id,lower,upper,size,alignment\na,0,2,3,4\nb,0,2,3,4\nc,0,2,3,4\nd,2,3,1,1\n",
     )
     .unwrap();
     let json = tmp("gap.json");
