@@ -28,7 +28,7 @@ use tessera::graph::{
 };
 use tessera::layout::{MemoryLayout, naive_layout};
 use tessera::runtime::shaders::FloatStorage;
-use tessera::runtime::{GemmKernel, Gpu, compile_with_gemm};
+use tessera::runtime::{Baseline, GemmKernel, Gpu, compile_with_gemm, run_baseline};
 
 /// f16's unit roundoff (round to nearest, 11-bit significand).
 const U16: f32 = 1.0 / 2048.0;
@@ -473,4 +473,39 @@ fn f16_training_kernels() {
     check(g, None, Tol::Reduction(301), "layernorm backward");
     let g = single(&[&[3, 347], &[3, 347]], Op::MseLoss);
     check(g, None, Tol::Reduction(3 * 347), "mse");
+}
+
+#[test]
+fn f16_baselines_match_the_single_buffer_run() {
+    // linear -> gelu -> layernorm -> softmax on odd widths.
+    let mut b = GraphBuilder::new();
+    let x = common::input(&mut b, "x", &[3, 7, 37], 1);
+    let w = b.weight("w", &[37, 29], 2, 0.5);
+    let h = b.linear("h", x, w, None).expect("linear");
+    let g = b.gelu("g", h).expect("gelu");
+    let gamma = b.constant("gamma", &[29], 1.5);
+    let beta = b.constant("beta", &[29], 0.25);
+    let n = b
+        .op("n", Op::LayerNorm { eps: 1e-5 }, &[g, gamma, beta])
+        .expect("layernorm");
+    let s = b.op("s", Op::Softmax, &[n]).expect("softmax");
+    b.output(s);
+    let graph = to_f16(b.build().expect("graph"));
+    for gpu in gpus() {
+        let layout =
+            naive_layout(&graph, gpu.min_storage_buffer_offset_alignment()).expect("naive");
+        let want = compile_with_gemm(gpu, &graph, &layout, gpu.gemm_kernel())
+            .and_then(|c| c.run(gpu))
+            .expect("planned run")
+            .outputs;
+        for which in Baseline::ALL {
+            let run = run_baseline(gpu, &graph, which).expect("baseline run");
+            assert!(
+                run.outputs == want,
+                "{} [{:?}]: outputs differ from the single-buffer run",
+                which.name(),
+                gpu.f16_storage()
+            );
+        }
+    }
 }
