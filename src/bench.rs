@@ -17,11 +17,16 @@
 //!   reductions where the device has them, vec4 elementwise kernels), as GB/s of the bytes the
 //!   op must read and write; both results are checked against the CPU reference.
 //!
+//! - Fused kernels: tiled (flash-style) attention and direct convolution at a few odd shapes,
+//!   each against the other lowering of the same op (materialised attention, im2col + GEMM),
+//!   as GFLOP/s; both results are checked against the CPU reference.
+//!
 //! Ratios are the figures: on lavapipe the shaders run on the same CPU cores as the sgemm.
 
 use crate::cpu::{CpuError, sgemm};
 use crate::graph::{
-    BinaryOp, DType, Graph, GraphBuilder, GraphError, Init, Op, TensorKind, UnaryOp,
+    AttentionKernel, BinaryOp, Conv2dAttrs, ConvMethod, DType, Graph, GraphBuilder, GraphError,
+    Init, Op, TensorKind, UnaryOp,
 };
 use crate::layout::naive_layout;
 use crate::models::{ModelError, ModelOptions, build};
@@ -162,6 +167,39 @@ pub struct BenchReport {
     pub models: Vec<ModelTimes>,
     /// Softmax, layer-norm and elementwise kernel variants (absent with `--no-kernels`).
     pub kernels: Option<KernelBench>,
+    /// Tiled attention and direct convolution against their other lowerings (absent with
+    /// `--no-kernels`).
+    pub fused: Option<FusedBench>,
+}
+
+/// One fused op at one shape: the fused kernel and the other lowering of the same op.
+#[derive(Clone, Debug, Serialize)]
+pub struct FusedRow {
+    /// `attention (tiled)`, `attention (tiled, causal)` or `conv (direct)`.
+    pub op: String,
+    /// The shape, e.g. `B1 H4 S257 T257 D64` or `N1 C32 57x57 -> O35 3x3 s1 p1`.
+    pub shape: String,
+    /// Multiply-adds times two (attention: q.k and p.v over every key, causal or not).
+    pub flops: u64,
+    /// The fused kernel's best GPU time, ms.
+    pub fused_ms: f64,
+    /// The other lowering's (materialised attention, im2col + GEMM) best GPU time, ms.
+    pub other_ms: f64,
+    /// `flops` over `fused_ms`, GFLOP/s.
+    pub fused_gflops: f64,
+    /// `flops` over `other_ms`, GFLOP/s.
+    pub other_gflops: f64,
+    /// other_ms / fused_ms (above 1: the fused kernel is faster).
+    pub other_over_fused: f64,
+}
+
+/// Tiled attention and direct convolution side by side with the other lowerings.
+#[derive(Clone, Debug, Serialize)]
+pub struct FusedBench {
+    /// `timestamps` (compute-pass timestamps) or `wall` (whole run incl. transfers).
+    pub timer: &'static str,
+    /// One row per case.
+    pub rows: Vec<FusedRow>,
 }
 
 /// One op at one shape, with the plain and the best kernel variants.
@@ -561,4 +599,124 @@ pub fn bench_kernels(gpu: &Gpu, elements: usize, reps: usize) -> Result<KernelBe
         best: best_opts,
         rows,
     })
+}
+
+/// One fused case: name, shape, flops, and the graph with the fused and with the other lowering.
+type FusedCase = (String, String, u64, Graph, Graph);
+
+/// Attention `[b, h, s, d]` (t = s), one graph per kernel: fused first.
+fn attention_case(
+    b: usize,
+    h: usize,
+    s: usize,
+    d: usize,
+    causal: bool,
+) -> Result<FusedCase, GraphError> {
+    let graph = |kernel| -> Result<Graph, GraphError> {
+        let mut g = GraphBuilder::new();
+        let q = bench_input(&mut g, "q", &[b, h, s, d], 1);
+        let k = bench_input(&mut g, "k", &[b, h, s, d], 2);
+        let v = bench_input(&mut g, "v", &[b, h, s, d], 3);
+        let scale = 1.0 / (d as f32).sqrt();
+        let y = g.op(
+            "attn",
+            Op::Attention {
+                causal,
+                scale,
+                kernel,
+            },
+            &[q, k, v],
+        )?;
+        g.output(y);
+        g.build()
+    };
+    let op = if causal {
+        "attention (tiled, causal)"
+    } else {
+        "attention (tiled)"
+    };
+    let flops = 4 * (b * h * s * s * d) as u64;
+    Ok((
+        op.to_string(),
+        format!("B{b} H{h} S{s} T{s} D{d}"),
+        flops,
+        graph(AttentionKernel::Tiled)?,
+        graph(AttentionKernel::Materialized)?,
+    ))
+}
+
+/// Convolution of `[n, c, hw, hw]` by `o` filters `k x k`, stride `st`, padding `k / 2`, with
+/// a bias; one graph per lowering: direct first.
+fn conv_case(
+    n: usize,
+    c: usize,
+    hw: usize,
+    o: usize,
+    k: usize,
+    st: usize,
+) -> Result<FusedCase, GraphError> {
+    let pad = k / 2;
+    let graph = |method| -> Result<Graph, GraphError> {
+        let mut g = GraphBuilder::new();
+        let x = bench_input(&mut g, "x", &[n, c, hw, hw], 1);
+        let w = g.weight("w", &[o, c, k, k], 2, 1.0);
+        let bias = g.weight("b", &[o], 3, 1.0);
+        let attrs = Conv2dAttrs {
+            stride: [st; 2],
+            padding: [pad; 2],
+            dilation: [1; 2],
+            method,
+        };
+        let y = g.op("conv", Op::Conv2d(attrs), &[x, w, bias])?;
+        g.output(y);
+        g.build()
+    };
+    let out = (hw + 2 * pad - k) / st + 1;
+    let flops = 2 * (n * o * out * out * c * k * k) as u64;
+    Ok((
+        "conv (direct)".to_string(),
+        format!("N{n} C{c} {hw}x{hw} -> O{o} {k}x{k} s{st} p{pad}"),
+        flops,
+        graph(ConvMethod::Direct)?,
+        graph(ConvMethod::Im2col { cap: None })?,
+    ))
+}
+
+/// Tiled attention against materialised attention and direct convolution against im2col +
+/// GEMM, at shapes that are not multiples of the tiles, best of `reps` GPU times each, both
+/// lowerings checked against the CPU reference.
+pub fn bench_fused(gpu: &Gpu, reps: usize) -> Result<FusedBench, BenchError> {
+    let opts = KernelOptions::for_gpu(gpu);
+    let cases = [
+        attention_case(1, 4, 257, 64, false)?,
+        attention_case(1, 4, 257, 64, true)?,
+        attention_case(2, 2, 201, 32, false)?,
+        conv_case(1, 32, 57, 35, 3, 1)?,
+        conv_case(1, 64, 29, 64, 3, 2)?,
+        conv_case(2, 3, 65, 16, 7, 1)?,
+    ];
+    let mut rows = Vec::new();
+    for (op, shape, flops, fused, other) in cases {
+        let case = format!("{op} {shape}");
+        let want = crate::cpu::run_outputs(&fused)?;
+        let want = want.first().and_then(|w| w.as_f32()).unwrap_or_default();
+        let fused_ms = time_variant(gpu, &fused, opts, want, (&case, "fused", reps))?;
+        let other_ms = time_variant(gpu, &other, opts, want, (&case, "other", reps))?;
+        rows.push(FusedRow {
+            op,
+            shape,
+            flops,
+            fused_ms,
+            other_ms,
+            fused_gflops: gflops(flops, fused_ms),
+            other_gflops: gflops(flops, other_ms),
+            other_over_fused: other_ms / fused_ms.max(1e-9),
+        });
+    }
+    let timer = if gpu.has_timestamps() {
+        "timestamps"
+    } else {
+        "wall"
+    };
+    Ok(FusedBench { timer, rows })
 }

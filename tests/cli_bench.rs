@@ -1,6 +1,7 @@
 //! `tessera bench` on tiny shapes and one small model (a smoke test: no timed assertions): the
 //! table and the JSON carry both GEMM kernels and the CPU sgemm side by side with their ratios,
-//! the plain and best softmax / layernorm / elementwise kernel variants, and the planned,
+//! the plain and best softmax / layernorm / elementwise kernel variants, tiled attention and
+//! direct convolution beside their other lowerings, and the planned,
 //! naive-dynamic and caching run times; bad `--shapes` and `--models` values
 //! are one-line errors. Runs the real `tessera` binary on the test GPU (lavapipe in CI).
 
@@ -74,6 +75,22 @@ fn bench_reports_gemm_ratios_and_model_times() {
     }
     assert_eq!(j["kernels"]["plain"]["vec4"], false);
     assert_eq!(j["kernels"]["best"]["vec4"], true);
+    // The fused section: tiled attention and direct convolution beside their other lowerings
+    // (each checked against the CPU reference, or bench fails).
+    let fused = j["fused"]["rows"].as_array().expect("fused.rows");
+    let ops: Vec<_> = fused.iter().filter_map(|r| r["op"].as_str()).collect();
+    for op in [
+        "attention (tiled)",
+        "attention (tiled, causal)",
+        "conv (direct)",
+    ] {
+        assert!(ops.contains(&op), "no {op} row in {ops:?}");
+    }
+    for r in fused {
+        for f in ["fused_gflops", "other_gflops", "other_over_fused"] {
+            assert!(r[f].as_f64().is_some_and(|x| x > 0.0), "{f}: {r}");
+        }
+    }
     let models = j["models"].as_array().expect("models");
     assert_eq!(models.len(), 1);
     assert_eq!(models[0]["model"], "mlp");
@@ -139,6 +156,10 @@ fn bench_respects_quiet_and_json_to_stdout() {
     assert!(
         j["kernels"].is_null(),
         "--no-kernels still measured kernels"
+    );
+    assert!(
+        j["fused"].is_null(),
+        "--no-kernels still measured fused kernels"
     );
 }
 

@@ -351,7 +351,8 @@ pub struct BenchArgs {
     /// Skip the model comparison.
     #[arg(long)]
     pub no_models: bool,
-    /// Skip the kernel-variant comparison (softmax, layernorm, elementwise).
+    /// Skip the kernel comparisons (softmax, layernorm, elementwise variants; tiled attention
+    /// and direct convolution against their other lowerings).
     #[arg(long)]
     pub no_kernels: bool,
     /// Output elements of each kernel-variant case (rows of 256, 1000 and 4099 for softmax and

@@ -1,5 +1,6 @@
 //! `tessera bench`: GEMM GFLOP/s of the WGSL kernels against the CPU sgemm at several shapes,
-//! softmax / layernorm / elementwise GB/s with the plain and the best kernel variants, and
+//! softmax / layernorm / elementwise GB/s with the plain and the best kernel variants, tiled
+//! attention and direct convolution against their other lowerings, and
 //! per-model run times of the planned run against the naive-dynamic and caching runs, side
 //! by side in one run (see [`tessera::bench`]); a table each, and `--json FILE`.
 
@@ -7,8 +8,8 @@ use super::args::{BenchArgs, PlanOpts};
 use super::output::{self, Progress};
 use super::{CliError, plan, write_json};
 use tessera::bench::{
-    BenchReport, DEFAULT_SHAPES, GemmBench, KernelBench, ModelTimes, bench_gemm, bench_kernels,
-    bench_model,
+    BenchReport, DEFAULT_SHAPES, FusedBench, GemmBench, KernelBench, ModelTimes, bench_fused,
+    bench_gemm, bench_kernels, bench_model,
 };
 use tessera::models::catalog;
 use tessera::report::Table;
@@ -122,6 +123,34 @@ fn print_kernels(k: &KernelBench) {
     );
 }
 
+fn print_fused(f: &FusedBench) {
+    let mut table = Table::new(&[
+        "op",
+        "shape",
+        "fused GFLOP/s",
+        "other GFLOP/s",
+        "other / fused",
+    ]);
+    for r in &f.rows {
+        table.row(vec![
+            r.op.clone(),
+            r.shape.clone(),
+            format!("{:.2}", r.fused_gflops),
+            format!("{:.2}", r.other_gflops),
+            format!("{:.2}x", r.other_over_fused),
+        ]);
+    }
+    print!("{table}");
+    println!(
+        "other: materialised attention (scores in the workspace) or im2col + GEMM; GPU time: {}.",
+        if f.timer == "timestamps" {
+            "compute-pass timestamps"
+        } else {
+            "wall time incl. upload and readback"
+        }
+    );
+}
+
 fn print_models(models: &[ModelTimes]) {
     let mut table = Table::new(&[
         "model",
@@ -185,6 +214,18 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         }
         Some(k)
     };
+    let fused = if args.no_kernels {
+        None
+    } else {
+        let spinner = Progress::spinner("bench: tiled attention and direct convolution");
+        let f = bench_fused(&gpu, args.reps)?;
+        drop(spinner);
+        if show {
+            println!();
+            print_fused(&f);
+        }
+        Some(f)
+    };
     let opts = PlanOpts::defaults();
     let cfg = plan::config(&opts, gpu.min_storage_buffer_offset_alignment())?;
     let mut times = Vec::new();
@@ -205,6 +246,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             gemm,
             models: times,
             kernels,
+            fused,
         };
         write_json(path, &report)?;
     }

@@ -94,6 +94,15 @@ pub const ATTN_WORKGROUP_BYTES: u32 =
 const _: () = assert!(ATTN_WORKGROUP_BYTES <= 32 * 1024);
 const _: () = assert!(WORKGROUP_SIZE.is_multiple_of(ATTN_ROWS));
 const _: () = assert!(ATTN_MAX_D.is_multiple_of(WORKGROUP_SIZE / ATTN_ROWS));
+/// Invocations per workgroup of the tiled attention kernel (`ATTN_THREADS`): each serves two
+/// query rows, so `ATTN_THREADS / (ATTN_ROWS / 2)` lanes share a row pair's output columns.
+pub const ATTN_THREADS: u32 = 64;
+const _: () = assert!(ATTN_MAX_D.is_multiple_of(ATTN_THREADS / (ATTN_ROWS / 2)));
+/// Invocations per workgroup of the direct convolution kernel (`DIRECT_THREADS` in
+/// conv_direct.wgsl): each a register block of 4 positions x 4 channels of the workgroup's
+/// `DIRECT_POSITIONS x DIRECT_CHANNELS` outputs.
+pub const DIRECT_THREADS: u32 =
+    (crate::graph::conv::DIRECT_POSITIONS * crate::graph::conv::DIRECT_CHANNELS / 16) as u32;
 
 /// `BINARY_*` op codes of elementwise.wgsl.
 pub const BINARY_ADD: u32 = 0;
@@ -546,6 +555,8 @@ impl Kernel {
             | Kernel::SoftmaxSg4InPlace
             | Kernel::LayerNormSg4
             | Kernel::LayerNormSg4InPlace => [NORM_SG_THREADS, 1, 1],
+            Kernel::AttnTiled => [ATTN_THREADS, 1, 1],
+            Kernel::ConvDirect => [DIRECT_THREADS, 1, 1],
             _ => [WORKGROUP_SIZE, 1, 1],
         }
     }
