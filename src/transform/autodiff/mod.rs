@@ -111,6 +111,17 @@ pub fn training_graph(
             opts.lr, opts.momentum
         )));
     }
+    if let Some(w) = forward
+        .tensors
+        .iter()
+        .find(|t| t.kind == TensorKind::Weight && t.dtype == DType::F16)
+    {
+        return Err(TransformError::Options(format!(
+            "weight `{}` is f16: training needs f32 weights (f16 training would need f32 master \
+             weights, mixed precision, which is not built)",
+            w.name
+        )));
+    }
     let params = trainable(forward);
     let mut b = GraphBuilder::from_graph(forward.clone());
     let loss = add_loss(&mut b, forward, opts.loss, opts.target_seed)?;

@@ -333,6 +333,19 @@ fn updates_run_as_soon_as_their_gradient_is_complete() {
 }
 
 #[test]
+fn f16_weights_are_refused_with_one_line() {
+    let g = crate::models::build("mlp", &crate::models::ModelOptions::default()).unwrap();
+    let g16 = crate::transform::precision::cast_floats(&g, DType::F16).unwrap();
+    let err = training_graph(&g16, &TrainOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("is f16: training needs f32 weights"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+    assert!(training_graph(&g, &TrainOptions::default()).is_ok());
+}
+
+#[test]
 fn five_sgd_steps_lower_an_mlp_loss() {
     let g = crate::models::build("mlp", &crate::models::ModelOptions::default()).unwrap();
     let tg = training_graph(&g, &TrainOptions::default()).unwrap();
