@@ -38,12 +38,12 @@ impl Planner for AutoPlanner {
         problem.check()?;
         let start = Instant::now();
         let deadline = start + budget.time_limit;
+        let lb = lower_bound(problem);
         let best = if problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
-            improve_large(problem, deadline, |d| heuristics(problem, d))?
+            improve_large(problem, lb, deadline, |d| heuristics(problem, d))?
         } else {
             heuristics(problem, deadline)?
         };
-        let lb = lower_bound(problem);
         if best.arena_bytes <= lb || problem.buffers.len() > AUTO_SEARCH_MAX_BUFFERS {
             return Ok(Outcome::new(best, lb));
         }

@@ -23,7 +23,7 @@
 //! The result is never worse than the best plan of steps 1-2 and is valid by construction:
 //! every re-placed buffer avoids every fixed buffer that overlaps it in time and bytes.
 
-use super::bound::{lower_bound, memory_curve};
+use super::bound::memory_curve;
 use super::heuristics::{find_gap_best, place_order_best_fit};
 use super::search::Lcg;
 use super::{Plan, PlanError, Problem};
@@ -94,15 +94,16 @@ pub(crate) fn peak_first_orders(problem: &Problem, lb: u64) -> [Vec<usize>; 2] {
 }
 
 /// The improvement phase (see the module docs): peak-first orders, then `fallback` (the classic
-/// heuristics, given the deadline), then band re-packing until `deadline`. Errors only when
-/// every placement fails.
+/// heuristics, given the deadline), then band re-packing until `deadline`. `lb` is
+/// [`lower_bound`](super::bound::lower_bound) of `problem` (the caller has it already). Errors only when every placement
+/// fails.
 pub(crate) fn improve_large(
     problem: &Problem,
+    lb: u64,
     deadline: Instant,
     fallback: impl FnOnce(Instant) -> Result<Plan, PlanError>,
 ) -> Result<Plan, PlanError> {
     let start = Instant::now();
-    let lb = lower_bound(problem);
     let mut best: Option<Plan> = None;
     for order in peak_first_orders(problem, lb) {
         let plan = place_order_best_fit(problem, &order)?;
@@ -330,6 +331,7 @@ fn place_band(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::bound::lower_bound;
     use crate::plan::{Planner, validate};
     use proptest::prelude::*;
 
@@ -369,7 +371,7 @@ mod tests {
         for order in peak_first_orders(&p, lb) {
             assert!(place_order_best_fit(&p, &order).unwrap().arena_bytes > lb);
         }
-        let plan = improve_large(&p, soon(), |_| greedy_size(&p)).unwrap();
+        let plan = improve_large(&p, lower_bound(&p), soon(), |_| greedy_size(&p)).unwrap();
         validate(&p, &plan).unwrap();
         assert_eq!(plan.arena_bytes, lb);
     }
@@ -418,7 +420,7 @@ mod tests {
                 prop_assert!(out.arena_bytes <= start.arena_bytes);
                 prop_assert!(out.arena_bytes >= lb);
             }
-            let out = improve_large(&p, soon(), |_| greedy_size(&p)).unwrap();
+            let out = improve_large(&p, lower_bound(&p), soon(), |_| greedy_size(&p)).unwrap();
             validate(&p, &out).unwrap();
             prop_assert!(out.arena_bytes <= greedy_size(&p).unwrap().arena_bytes);
         }
