@@ -105,12 +105,14 @@ impl Instance {
                 twin_prev[b] = a as u32;
             }
         }
-        // Initial load per section, then each buffer's most contended section.
+        // Initial load per section, then each buffer's most contended section. The difference
+        // array wraps (an end before a start at one section is negative); the prefix sums are
+        // the true loads, which the caller has checked fit in `u64`.
         let mut load = vec![0u64; sections + 1];
         for (i, r) in rows.iter().enumerate() {
             let (l, h) = (lo[i] as usize, hi[i] as usize);
             if h > l {
-                load[l] = load[l].saturating_add(r.2);
+                load[l] = load[l].wrapping_add(r.2);
                 load[h] = load[h].wrapping_sub(r.2);
             }
         }
@@ -150,6 +152,17 @@ impl Instance {
         self.size.len()
     }
 
+    /// The buffers whose section ranges intersect `b`'s.
+    pub(crate) fn conflicts(&self, b: usize) -> &[u32] {
+        &self.adj[self.adj_start[b]..self.adj_start[b + 1]]
+    }
+
+    /// The previous buffer identical to `b` (same sections, size and alignment), if any.
+    pub(crate) fn twin_prev(&self, b: usize) -> Option<u32> {
+        let t = self.twin_prev[b];
+        (t != NONE).then_some(t)
+    }
+
     /// A branching preference (lower rank first), all keys decreasing. Variants 0-2 are
     /// minimalloc's preorderings by (total, area, length), (total, length, area) and
     /// (length, area, total), where "total" is the highest load of a section the buffer spans;
@@ -157,21 +170,40 @@ impl Instance {
     /// (size^2 * length); higher variants add seeded noise to the first two keys of one of
     /// those, for restarts.
     pub(crate) fn ranking(&self, variant: u32) -> Vec<u32> {
-        let n = self.len();
-        let mut rng = super::search::Lcg::new(u64::from(variant));
-        let keys: Vec<(u128, u128, u128)> = self
-            .len_size
+        let all: Vec<u32> = (0..self.len() as u32).collect();
+        let mut rank = vec![0u32; self.len()];
+        for (r, &b) in self
+            .order_of(variant, &all, |b| self.total[b])
             .iter()
-            .zip(&self.total)
-            .map(|(&(len, size), &total)| {
-                let (len, size, total) = (u128::from(len), u128::from(size), u128::from(total));
+            .enumerate()
+        {
+            rank[b as usize] = r as u32;
+        }
+        rank
+    }
+
+    /// `members` in the order of ranking `variant` (first = preferred), with `total(b)` as
+    /// the "total" key (the remaining load, for a part of a search).
+    pub(crate) fn order_of(
+        &self,
+        variant: u32,
+        members: &[u32],
+        total: impl Fn(usize) -> u64,
+    ) -> Vec<u32> {
+        let mut rng = super::search::Lcg::new(u64::from(variant));
+        let mut keyed: Vec<((u128, u128, u128), u32)> = members
+            .iter()
+            .map(|&b| {
+                let (len, size) = self.len_size[b as usize];
+                let (len, size) = (u128::from(len), u128::from(size));
+                let total = u128::from(total(b as usize));
                 let noise = if variant >= FIXED_RANKINGS {
                     80 + rng.below(41) as u128
                 } else {
                     100
                 };
                 let area = len * size;
-                match variant % FIXED_RANKINGS {
+                let key = match variant % FIXED_RANKINGS {
                     0 => (total * noise, area * noise, len),
                     1 => (total * noise, len * noise, area),
                     2 => (len * noise, area * noise, total),
@@ -179,16 +211,12 @@ impl Instance {
                     4 => (size * noise, len, 0),
                     5 => (area * noise, size, 0),
                     _ => (size * size * len * noise, len, 0),
-                }
+                };
+                (key, b)
             })
             .collect();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_by_key(|&i| (std::cmp::Reverse(keys[i as usize]), i));
-        let mut rank = vec![0u32; n];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
-        rank
+        keyed.sort_by_key(|&(k, b)| (std::cmp::Reverse(k), b));
+        keyed.into_iter().map(|(_, b)| b).collect()
     }
 }
 
@@ -196,6 +224,8 @@ impl Instance {
 pub(crate) struct Strategy<'r> {
     /// Rank per buffer (from [`Instance::ranking`]); lower is tried first.
     pub rank: &'r [u32],
+    /// The ranking variant `rank` came from (parts of a search may be re-ranked with it).
+    pub variant: u32,
     /// Break ties between equally tight focus sections by fewest candidates.
     pub count_focus: bool,
     /// Give up (as [`Decision::Timeout`]) after this many nodes.
@@ -713,6 +743,7 @@ mod tests {
         let rank = inst.ranking(0);
         let strategy = Strategy {
             rank: &rank,
+            variant: 0,
             count_focus: true,
             node_limit: u64::MAX,
             stop: None,
@@ -743,6 +774,15 @@ mod tests {
             Decision::Feasible(o) => assert_eq!(o, vec![0, 4]),
             _ => panic!("7 bytes must fit"),
         }
+    }
+
+    #[test]
+    fn totals_count_a_start_where_another_ends() {
+        // Loads: 6 on [0, 2), 4 on [2, 4). Buffer 1 starts where buffer 0 ends.
+        let inst = Instance::new(&[(0, 2, 5, 1), (2, 4, 3, 1), (0, 4, 1, 1)], 1);
+        assert_eq!(inst.total, vec![6, 4, 6]);
+        // (total, length, area): buffer 2 (6, 4, 4), then 0 (6, 2, 10), then 1 (4, 2, 6).
+        assert_eq!(inst.ranking(1), vec![1, 2, 0]);
     }
 
     #[test]

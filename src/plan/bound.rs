@@ -117,6 +117,49 @@ fn common_alignment(problem: &Problem) -> u64 {
 }
 
 #[cfg(test)]
+/// The optimum by brute force: every order, each buffer at its lowest aligned offset that
+/// overlaps nothing placed before it (some order gives an optimal placement).
+pub(crate) fn brute_force_optimum(rows: &[(u64, u64, u64, u64)]) -> u64 {
+    fn go(rows: &[(u64, u64, u64, u64)], placed: &mut Vec<(usize, u64)>, best: &mut u64) {
+        if placed.len() == rows.len() {
+            let top = placed
+                .iter()
+                .map(|&(i, o)| o + rows[i].2)
+                .max()
+                .unwrap_or(0);
+            *best = (*best).min(top);
+            return;
+        }
+        for i in 0..rows.len() {
+            if placed.iter().any(|&(j, _)| j == i) {
+                continue;
+            }
+            let (s, e, size, align) = rows[i];
+            let clashes = |o: u64| {
+                placed.iter().any(|&(j, oj)| {
+                    let (sj, ej, zj, _) = rows[j];
+                    s < ej && sj < e && o < oj + zj && oj < o + size
+                })
+            };
+            let mut candidates: Vec<u64> = placed
+                .iter()
+                .map(|&(j, oj)| (oj + rows[j].2).next_multiple_of(align))
+                .collect();
+            candidates.push(0);
+            candidates.sort_unstable();
+            if let Some(&o) = candidates.iter().find(|&&o| !clashes(o)) {
+                placed.push((i, o));
+                go(rows, placed, best);
+                placed.pop();
+            }
+        }
+    }
+    let mut best = u64::MAX;
+    go(rows, &mut Vec::new(), &mut best);
+    best
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -160,48 +203,6 @@ mod tests {
         assert_eq!(lower_bound(&p), 160);
         let p = Problem::from_rows(&[(0, 2, 80, 96), (0, 2, 80, 96)]);
         assert_eq!(lower_bound(&p), 160);
-    }
-
-    /// The optimum by brute force: every order, each buffer at its lowest aligned offset that
-    /// overlaps nothing placed before it (some order gives an optimal placement).
-    fn brute_force_optimum(rows: &[(u64, u64, u64, u64)]) -> u64 {
-        fn go(rows: &[(u64, u64, u64, u64)], placed: &mut Vec<(usize, u64)>, best: &mut u64) {
-            if placed.len() == rows.len() {
-                let top = placed
-                    .iter()
-                    .map(|&(i, o)| o + rows[i].2)
-                    .max()
-                    .unwrap_or(0);
-                *best = (*best).min(top);
-                return;
-            }
-            for i in 0..rows.len() {
-                if placed.iter().any(|&(j, _)| j == i) {
-                    continue;
-                }
-                let (s, e, size, align) = rows[i];
-                let clashes = |o: u64| {
-                    placed.iter().any(|&(j, oj)| {
-                        let (sj, ej, zj, _) = rows[j];
-                        s < ej && sj < e && o < oj + zj && oj < o + size
-                    })
-                };
-                let mut candidates: Vec<u64> = placed
-                    .iter()
-                    .map(|&(j, oj)| (oj + rows[j].2).next_multiple_of(align))
-                    .collect();
-                candidates.push(0);
-                candidates.sort_unstable();
-                if let Some(&o) = candidates.iter().find(|&&o| !clashes(o)) {
-                    placed.push((i, o));
-                    go(rows, placed, best);
-                    placed.pop();
-                }
-            }
-        }
-        let mut best = u64::MAX;
-        go(rows, &mut Vec::new(), &mut best);
-        best
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! `Outcome::lower_bound` is the rounded max-load bound raised past every capacity proven
 //! infeasible.
 
-use super::bnb::{Decision, FIXED_RANKINGS, Instance, Strategy, decide};
+use super::bnb::{Decision, FIXED_RANKINGS, Instance, Strategy};
 use super::bound::lower_bound;
 use super::place::granularity;
 use super::{Budget, Outcome, Plan, PlanError, Planner, Problem};
@@ -74,6 +74,10 @@ fn groups(problem: &Problem) -> Vec<Vec<usize>> {
         if let Some(g) = out.last_mut() {
             g.push(i);
         }
+    }
+    // Local indices follow the input order (rankings break ties by them).
+    for g in &mut out {
+        g.sort_unstable();
     }
     out
 }
@@ -264,9 +268,48 @@ fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
         .unwrap_or(Decision::Timeout)
 }
 
-/// Restart number `i` (from 1) of the portfolio at capacity `cap`.
+/// Restart number `i` (from 1) of the portfolio at capacity `cap`: odd restarts run the
+/// canonical-order search ([`super::canonical`]), even ones the section search
+/// ([`super::bnb`]), so that on two or more threads each family has its own threads.
 fn restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &AtomicBool) -> Decision {
-    // Alternate the fixed rankings (cycled, so they meet longer limits) with fresh noisy ones.
+    if i % 2 == 1 {
+        canonical_restart(gr, cap, deadline, i.div_ceil(2), stop)
+    } else {
+        section_restart(gr, cap, deadline, i / 2, stop)
+    }
+}
+
+/// Rankings the canonical search cycles through: minimalloc's three preorderings, as
+/// (total, length, area), (total, area, length), (length, area, total).
+const CANONICAL_RANKINGS: [u32; 3] = [1, 0, 2];
+
+/// Canonical-order restart `k` (from 1): minimalloc's round robin, each of
+/// [`CANONICAL_RANKINGS`] in turn with the same node limit, the limit doubling after every
+/// round (from twice the group's size).
+fn canonical_restart(
+    gr: &Group,
+    cap: u64,
+    deadline: Instant,
+    k: u64,
+    stop: &AtomicBool,
+) -> Decision {
+    let round = (k - 1) / CANONICAL_RANKINGS.len() as u64;
+    let variant = CANONICAL_RANKINGS[((k - 1) % CANONICAL_RANKINGS.len() as u64) as usize];
+    let rank = gr.inst.ranking(variant);
+    let base = 2 * gr.members.len().max(1) as u64;
+    let strategy = Strategy {
+        rank: &rank,
+        variant,
+        count_focus: false,
+        node_limit: base.saturating_mul(1u64 << round.min(40)),
+        stop: Some(stop),
+    };
+    super::canonical::decide(&gr.inst, cap, deadline, &strategy).0
+}
+
+/// Section-search restart `i` (from 1): Luby node limits; the fixed rankings (cycled, so
+/// they meet longer limits) alternate with fresh noisy ones, and the two focus rules alternate.
+fn section_restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &AtomicBool) -> Decision {
     let j = (i - 1) / 2;
     let variant = if j.is_multiple_of(2) {
         ((j / 2) % u64::from(FIXED_RANKINGS)) as u32
@@ -276,11 +319,12 @@ fn restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &AtomicBool) -
     let rank = gr.inst.ranking(variant);
     let strategy = Strategy {
         rank: &rank,
+        variant,
         count_focus: i % 2 == 1,
         node_limit: RESTART_UNIT.saturating_mul(luby(i)),
         stop: Some(stop),
     };
-    decide(&gr.inst, cap, deadline, &strategy).0
+    super::bnb::decide(&gr.inst, cap, deadline, &strategy).0
 }
 
 /// The plan made of every group's best offsets (all groups must have one).

@@ -22,6 +22,7 @@ pub mod validate;
 // Search planners (exact, ilp, hill-climb, auto) and their helpers.
 mod auto;
 mod bnb;
+mod canonical;
 mod exact;
 mod ilp;
 mod place;
