@@ -26,6 +26,7 @@
 use super::bound::memory_curve;
 use super::heuristics::{find_gap_best, place_order_best_fit};
 use super::search::Lcg;
+use super::window::{promote_excess, size_order};
 use super::{Plan, PlanError, Problem};
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
@@ -121,6 +122,13 @@ pub(crate) fn improve_large(
         planner: "auto",
         message: "no plan from any heuristic".into(),
     })?;
+    let best = if best.arena_bytes > lb {
+        let mut orders = peak_first_orders(problem, lb).to_vec();
+        orders.push(size_order(problem));
+        promote_excess(problem, best, lb, deadline, &orders)?
+    } else {
+        best
+    };
     let patience = start.elapsed().max(MIN_STALL_TIME);
     Ok(repack_peak(
         problem,
