@@ -26,7 +26,7 @@
 use super::bound::memory_curve;
 use super::heuristics::{find_gap_best, place_order_best_fit};
 use super::search::Lcg;
-use super::window::{promote_excess, size_order};
+use super::window::{promote_excess, promotion_orders};
 use super::{Plan, PlanError, Problem};
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
@@ -113,6 +113,14 @@ pub(crate) fn improve_large(
         }
         keep_better(&mut best, plan);
     }
+    // Promotion (`window.rs`) before the classic heuristics: a few placements, often enough.
+    if let Some(plan) = best.take() {
+        let plan = promote_excess(problem, plan, lb, deadline, &promotion_orders(problem, lb))?;
+        if plan.arena_bytes <= lb {
+            return Ok(plan);
+        }
+        best = Some(plan);
+    }
     match fallback(deadline) {
         Ok(plan) => keep_better(&mut best, plan),
         Err(e) if best.is_none() => return Err(e),
@@ -122,13 +130,6 @@ pub(crate) fn improve_large(
         planner: "auto",
         message: "no plan from any heuristic".into(),
     })?;
-    let best = if best.arena_bytes > lb {
-        let mut orders = peak_first_orders(problem, lb).to_vec();
-        orders.push(size_order(problem));
-        promote_excess(problem, best, lb, deadline, &orders)?
-    } else {
-        best
-    };
     let patience = start.elapsed().max(MIN_STALL_TIME);
     Ok(repack_peak(
         problem,

@@ -23,7 +23,7 @@ use super::{Plan, PlanError, Problem};
 use std::time::Instant;
 
 /// Most promotion rounds (each adds the excess buffers of the best plan of the round before).
-pub(crate) const MAX_ROUNDS: usize = 8;
+pub(crate) const MAX_ROUNDS: usize = 4;
 
 /// Most buffers promoted in all: beyond this the phase is no longer a small change to the
 /// orders and stops.
@@ -93,6 +93,13 @@ pub(crate) fn promote_excess(
     Ok(best)
 }
 
+/// The base orders promotion tries: the two peak-first orders, then `greedy-size`'s.
+pub(crate) fn promotion_orders(problem: &Problem, lb: u64) -> Vec<Vec<usize>> {
+    let mut orders = super::repack::peak_first_orders(problem, lb).to_vec();
+    orders.push(size_order(problem));
+    orders
+}
+
 /// `greedy-size`'s order: largest first, ties by earlier start, then index.
 pub(crate) fn size_order(problem: &Problem) -> Vec<usize> {
     let bufs = &problem.buffers;
@@ -106,8 +113,8 @@ mod tests {
     use super::*;
     use crate::plan::bound::lower_bound;
     use crate::plan::repack::{improve_large, peak_first_orders, repack_peak};
-    use proptest::prelude::*;
     use crate::plan::{Budget, Planner, validate};
+    use proptest::prelude::*;
     use std::time::Duration;
 
     fn greedy_size(p: &Problem) -> Result<Plan, PlanError> {
@@ -213,8 +220,7 @@ mod tests {
             }
             let arena_bytes = p.buffers.iter().zip(&offsets).map(|(b, &o)| o + b.size).max().unwrap_or(0);
             let stacked = Plan { offsets, arena_bytes };
-            let mut orders = peak_first_orders(&p, lb).to_vec();
-            orders.push(size_order(&p));
+            let orders = promotion_orders(&p, lb);
             for start in [greedy_size(&p).unwrap(), stacked] {
                 validate(&p, &start).unwrap();
                 let out = promote_excess(&p, start.clone(), lb, soon(), &orders).unwrap();
