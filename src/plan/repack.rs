@@ -114,6 +114,7 @@ pub(crate) fn improve_large(
         keep_better(&mut best, plan);
     }
     // Promotion (`window.rs`) before the classic heuristics: a few placements, often enough.
+    let promotion_start = Instant::now();
     if let Some(plan) = best.take() {
         let plan = promote_excess(problem, plan, lb, deadline, &promotion_orders(problem, lb))?;
         if plan.arena_bytes <= lb {
@@ -121,6 +122,8 @@ pub(crate) fn improve_large(
         }
         best = Some(plan);
     }
+    // Band re-packing's patience leaves the promotion's time out (as before it existed).
+    let promotion_time = promotion_start.elapsed();
     match fallback(deadline) {
         Ok(plan) => keep_better(&mut best, plan),
         Err(e) if best.is_none() => return Err(e),
@@ -130,7 +133,10 @@ pub(crate) fn improve_large(
         planner: "auto",
         message: "no plan from any heuristic".into(),
     })?;
-    let patience = start.elapsed().max(MIN_STALL_TIME);
+    let patience = start
+        .elapsed()
+        .saturating_sub(promotion_time)
+        .max(MIN_STALL_TIME);
     Ok(repack_peak(
         problem,
         best,
