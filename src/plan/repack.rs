@@ -7,7 +7,9 @@
 //!    them. Two such orders are tried ([`peak_first_orders`]); one that meets the bound is
 //!    returned at once (proven optimal).
 //! 2. **Classic heuristics** (`greedy-size` and friends, supplied by the caller) otherwise,
-//!    keeping the best plan.
+//!    keeping the best plan. Before them, **promotion** ([`super::window`]): the best-fit
+//!    orders again with the buffers above the bound placed first (returned at once when it
+//!    meets the bound; this is what closes pangu_2.6B).
 //! 3. **Band re-packing** ([`repack_peak`]): a large-neighbourhood search. Pick a buffer that
 //!    sets the arena (its top is the peak), take every buffer that lives during its lifetime
 //!    and lies wholly inside a band of bytes below the peak, and place those again with best
@@ -94,8 +96,8 @@ pub(crate) fn peak_first_orders(problem: &Problem, lb: u64) -> [Vec<usize>; 2] {
     [by_load, by_start]
 }
 
-/// The improvement phase (see the module docs): peak-first orders, then `fallback` (the classic
-/// heuristics, given the deadline), then band re-packing until `deadline`. `lb` is
+/// The improvement phase (see the module docs): peak-first orders, then promotion, then
+/// `fallback` (the classic heuristics, given the deadline), then band re-packing until `deadline`. `lb` is
 /// [`lower_bound`](super::bound::lower_bound) of `problem` (the caller has it already). Errors only when every placement
 /// fails.
 pub(crate) fn improve_large(
