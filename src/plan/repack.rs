@@ -28,7 +28,7 @@
 use super::bound::memory_curve;
 use super::heuristics::{find_gap_best, place_order_best_fit};
 use super::search::Lcg;
-use super::window::{promote_excess, promotion_orders};
+use super::window::promote;
 use super::{Plan, PlanError, Problem};
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
@@ -118,7 +118,7 @@ pub(crate) fn improve_large(
     // Promotion (`window.rs`) before the classic heuristics: a few placements, often enough.
     let promotion_start = Instant::now();
     if let Some(plan) = best.take() {
-        let plan = promote_excess(problem, plan, lb, deadline, &promotion_orders(problem, lb))?;
+        let plan = promote(problem, plan, lb, deadline, start.elapsed())?;
         if plan.arena_bytes <= lb {
             return Ok(plan);
         }

@@ -10,22 +10,29 @@
 //! So, from the best plan so far ([`promote_excess`]): take the buffers whose top lies above
 //! the lower bound ("excess" buffers), put them first (by lifetime start, so they stack from
 //! the bottom in the order they arrive) ahead of each base order (size, and the peak-first
-//! orders of [`super::repack`]), and place everything again with best fit. While a round lowers
-//! the arena, the excess of its best plan joins the promoted set and the round repeats; it
-//! stops at the bound (returned at once), at a round that does not lower the arena, when no
-//! new buffer is above the bound, after [`MAX_ROUNDS`] rounds, or at the deadline. Each round
-//! costs one full best-fit placement per base order (3 here; no conflict graph), so a failing
-//! phase usually costs 3 placements and never more than `3 * MAX_ROUNDS`.
+//! orders of [`super::repack`]), and place everything again with best fit. The excess of the
+//! round's best plan (better or not: a round that does not lower the arena can still expose the
+//! buffers that must move) joins the promoted set and the round repeats. It stops at the bound
+//! (returned at once), when no new buffer is above it, after [`MAX_ROUNDS`] rounds, or at the
+//! deadline; [`promote`], as `auto` runs it, also stops after three times as long as the phases
+//! before it took. Each round costs one full best-fit placement per base order (3 here; no
+//! conflict graph).
 //!
 //! The result is never worse than the input plan (a new plan is kept only when its arena is
 //! smaller) and valid by construction (every placement is a best-fit placement of all buffers).
 
 use super::heuristics::place_order_best_fit;
 use super::{Plan, PlanError, Problem};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most promotion rounds (each adds the excess buffers of the best plan of the round before).
 pub(crate) const MAX_ROUNDS: usize = 4;
+
+/// [`promote`] stops starting placements after this many times the time spent before it.
+const TIME_FACTOR: u32 = 3;
+
+/// Least time [`promote`] may take (small problems: every round runs).
+const MIN_TIME: Duration = Duration::from_millis(50);
 
 /// Most buffers promoted in all: beyond this the phase is no longer a small change to the
 /// orders and stops.
@@ -87,13 +94,27 @@ pub(crate) fn promote_excess(
             }
         }
         let Some(round_best) = round_best else { break };
-        if round_best.arena_bytes >= best.arena_bytes {
-            break;
+        if round_best.arena_bytes < best.arena_bytes {
+            best = round_best.clone();
         }
-        best = round_best.clone();
         source = round_best;
     }
     Ok(best)
+}
+
+/// Promotion as `auto` runs it (see the module docs): [`promote_excess`] into
+/// [`promotion_orders`], for at most [`TIME_FACTOR`] times `spent` (the time the phases before
+/// it took; at least [`MIN_TIME`]) and never past `deadline`.
+pub(crate) fn promote(
+    problem: &Problem,
+    plan: Plan,
+    lb: u64,
+    deadline: Instant,
+    spent: Duration,
+) -> Result<Plan, PlanError> {
+    let cap = Instant::now() + (spent * TIME_FACTOR).max(MIN_TIME);
+    let orders = promotion_orders(problem, lb);
+    promote_excess(problem, plan, lb, deadline.min(cap), &orders)
 }
 
 /// The base orders promotion tries: the two peak-first orders, then `greedy-size`'s.
