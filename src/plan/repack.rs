@@ -118,7 +118,7 @@ pub(crate) fn improve_large(
     // Promotion (`window.rs`) before the classic heuristics: a few placements, often enough.
     let promotion_start = Instant::now();
     if let Some(plan) = best.take() {
-        let plan = promote(problem, plan, lb, deadline, start.elapsed())?;
+        let plan = promote(problem, plan, lb, deadline, start.elapsed());
         if plan.arena_bytes <= lb {
             return Ok(plan);
         }

@@ -22,7 +22,7 @@
 //! smaller) and valid by construction (every placement is a best-fit placement of all buffers).
 
 use super::heuristics::place_order_best_fit;
-use super::{Plan, PlanError, Problem};
+use super::{Plan, Problem};
 use std::time::{Duration, Instant};
 
 /// Most promotion rounds (each adds the excess buffers of the best plan of the round before).
@@ -40,15 +40,15 @@ const MAX_PROMOTED: usize = 256;
 
 /// The promotion phase (see the module docs) from a valid `plan` of `problem`, with `lb` the
 /// lower bound and `base_orders` the best-fit orders to promote into (each lists every buffer
-/// once). Returns a valid plan never larger than `plan`. Errors only when a placement
-/// overflows (it cannot for a problem that passed `Problem::check`).
+/// once). Returns a valid plan never larger than `plan` (it stops at a placement that fails,
+/// which cannot happen for a problem that passed `Problem::check`).
 pub(crate) fn promote_excess(
     problem: &Problem,
     plan: Plan,
     lb: u64,
     deadline: Instant,
     base_orders: &[Vec<usize>],
-) -> Result<Plan, PlanError> {
+) -> Plan {
     let bufs = &problem.buffers;
     let mut promoted: Vec<usize> = Vec::new();
     let mut is_promoted = vec![false; bufs.len()];
@@ -82,9 +82,11 @@ pub(crate) fn promote_excess(
                 .copied()
                 .chain(base.iter().copied().filter(|&i| !is_promoted[i]))
                 .collect();
-            let trial = place_order_best_fit(problem, &order)?;
+            let Ok(trial) = place_order_best_fit(problem, &order) else {
+                return best;
+            };
             if trial.arena_bytes <= lb {
-                return Ok(trial);
+                return trial;
             }
             if round_best
                 .as_ref()
@@ -99,7 +101,7 @@ pub(crate) fn promote_excess(
         }
         source = round_best;
     }
-    Ok(best)
+    best
 }
 
 /// Promotion as `auto` runs it (see the module docs): [`promote_excess`] into
@@ -111,7 +113,7 @@ pub(crate) fn promote(
     lb: u64,
     deadline: Instant,
     spent: Duration,
-) -> Result<Plan, PlanError> {
+) -> Plan {
     let cap = Instant::now() + (spent * TIME_FACTOR).max(MIN_TIME);
     let orders = promotion_orders(problem, lb);
     promote_excess(problem, plan, lb, deadline.min(cap), &orders)
@@ -137,7 +139,7 @@ mod tests {
     use super::*;
     use crate::plan::bound::lower_bound;
     use crate::plan::repack::{improve_large, peak_first_orders, repack_peak};
-    use crate::plan::{Budget, Planner, validate};
+    use crate::plan::{Budget, PlanError, Planner, validate};
     use proptest::prelude::*;
     use std::time::Duration;
 
@@ -193,7 +195,7 @@ mod tests {
         assert!(greedy.arena_bytes > lb);
         assert!(without_promotion(&p, lb) > lb);
         let orders = [size_order(&p)];
-        let out = promote_excess(&p, greedy.clone(), lb, soon(), &orders).unwrap();
+        let out = promote_excess(&p, greedy.clone(), lb, soon(), &orders);
         validate(&p, &out).unwrap();
         assert_eq!(out.arena_bytes, lb);
         let out = improve_large(&p, lb, soon(), |_| greedy_size(&p)).unwrap();
@@ -247,7 +249,7 @@ mod tests {
             let orders = promotion_orders(&p, lb);
             for start in [greedy_size(&p).unwrap(), stacked] {
                 validate(&p, &start).unwrap();
-                let out = promote_excess(&p, start.clone(), lb, soon(), &orders).unwrap();
+                let out = promote_excess(&p, start.clone(), lb, soon(), &orders);
                 validate(&p, &out).unwrap();
                 prop_assert!(out.arena_bytes <= start.arena_bytes);
                 prop_assert!(out.arena_bytes >= lb);
