@@ -8,7 +8,8 @@
 //!    of thousands of buffers, where best fit is already close to the bound) skip the search,
 //!    so planning stays fast.
 //! 3. Instead, larger ones get the improvement phase of `repack`: peak-first best-fit orders
-//!    (returned at once when one meets the bound), then the heuristics of step 1, then
+//!    (returned at once when one meets the bound), then promotion of the buffers above the
+//!    bound to the front of the orders (`window`), then the heuristics of step 1, then
 //!    re-packing of the bands around the peak until the bound, the time limit or a stall.
 
 use super::bound::lower_bound;

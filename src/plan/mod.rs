@@ -28,6 +28,7 @@ mod ilp;
 mod place;
 mod repack;
 mod search;
+mod window;
 
 pub use error::PlanError;
 pub use lifetime::Lifetime;

@@ -7,7 +7,9 @@
 //!    them. Two such orders are tried ([`peak_first_orders`]); one that meets the bound is
 //!    returned at once (proven optimal).
 //! 2. **Classic heuristics** (`greedy-size` and friends, supplied by the caller) otherwise,
-//!    keeping the best plan.
+//!    keeping the best plan. Before them, **promotion** ([`super::window`]): the best-fit
+//!    orders again with the buffers above the bound placed first (returned at once when it
+//!    meets the bound; this is what closes pangu_2.6B).
 //! 3. **Band re-packing** ([`repack_peak`]): a large-neighbourhood search. Pick a buffer that
 //!    sets the arena (its top is the peak), take every buffer that lives during its lifetime
 //!    and lies wholly inside a band of bytes below the peak, and place those again with best
@@ -26,6 +28,7 @@
 use super::bound::memory_curve;
 use super::heuristics::{find_gap_best, place_order_best_fit};
 use super::search::Lcg;
+use super::window::promote;
 use super::{Plan, PlanError, Problem};
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
@@ -93,8 +96,8 @@ pub(crate) fn peak_first_orders(problem: &Problem, lb: u64) -> [Vec<usize>; 2] {
     [by_load, by_start]
 }
 
-/// The improvement phase (see the module docs): peak-first orders, then `fallback` (the classic
-/// heuristics, given the deadline), then band re-packing until `deadline`. `lb` is
+/// The improvement phase (see the module docs): peak-first orders, then promotion, then
+/// `fallback` (the classic heuristics, given the deadline), then band re-packing until `deadline`. `lb` is
 /// [`lower_bound`](super::bound::lower_bound) of `problem` (the caller has it already). Errors only when every placement
 /// fails.
 pub(crate) fn improve_large(
@@ -112,6 +115,17 @@ pub(crate) fn improve_large(
         }
         keep_better(&mut best, plan);
     }
+    // Promotion (`window.rs`) before the classic heuristics: a few placements, often enough.
+    let promotion_start = Instant::now();
+    if let Some(plan) = best.take() {
+        let plan = promote(problem, plan, lb, deadline, start.elapsed());
+        if plan.arena_bytes <= lb {
+            return Ok(plan);
+        }
+        best = Some(plan);
+    }
+    // Band re-packing's patience leaves the promotion's time out (as before it existed).
+    let promotion_time = promotion_start.elapsed();
     match fallback(deadline) {
         Ok(plan) => keep_better(&mut best, plan),
         Err(e) if best.is_none() => return Err(e),
@@ -121,7 +135,10 @@ pub(crate) fn improve_large(
         planner: "auto",
         message: "no plan from any heuristic".into(),
     })?;
-    let patience = start.elapsed().max(MIN_STALL_TIME);
+    let patience = start
+        .elapsed()
+        .saturating_sub(promotion_time)
+        .max(MIN_STALL_TIME);
     Ok(repack_peak(
         problem,
         best,
