@@ -15,8 +15,8 @@
 //! at least [`CACHE_SPAN`] segments also keep `anc`: the union of `own` over the node and all
 //! its ancestors, updated when a buffer is recorded at or above it. A query then takes `anc` of
 //! the deepest such node on each root path instead of one `own` list per level. The gathered
-//! lists (a few sorted runs) are merged pairwise into one sorted union, the first round reading
-//! the nodes' lists in place. Inserting touches the same `O(log T)` nodes plus the cached nodes
+//! lists (a few sorted runs, read in place) are merged into one sorted union, always the two
+//! shortest first. Inserting touches the same `O(log T)` nodes plus the cached nodes
 //! below each canonical node. No buffer outside the window is ever looked at. The union is the
 //! same whichever lists it is gathered from, so placements do not depend on these choices.
 
@@ -151,32 +151,54 @@ impl Occupancy {
     pub(crate) fn taken(&self, i: usize, out: &mut Vec<(u64, u64)>, scratch: &mut Scratch) {
         out.clear();
         scratch.lists.clear();
-        scratch.runs.clear();
         let (a, b) = self.segments_of[i];
         if a < b {
             self.collect(1, (0, self.segments), (a, b), &mut scratch.lists);
         }
-        // The gathered lists are sorted runs: merge them pairwise (coalescing overlapping and
-        // touching ranges, which shrinks the later rounds) instead of sorting everything. The
-        // first round reads the nodes' lists in place.
-        for pair in scratch.lists.chunks(2) {
-            let from = out.len();
-            let second = pair.get(1).map_or(&[][..], |&l| self.list(l));
-            merge_union(self.list(pair[0]), second, out);
-            scratch.runs.push((from, out.len()));
-        }
-        while scratch.runs.len() > 1 {
-            scratch.merged.clear();
-            scratch.next_runs.clear();
-            for pair in scratch.runs.chunks(2) {
-                let from = scratch.merged.len();
-                let (a0, a1) = pair[0];
-                let (b0, b1) = pair.get(1).copied().unwrap_or((a1, a1));
-                merge_union(&out[a0..a1], &out[b0..b1], &mut scratch.merged);
-                scratch.next_runs.push((from, scratch.merged.len()));
+        // The gathered lists are sorted runs: merge them two at a time, always the two
+        // shortest (as in Huffman coding, so the long `anc` lists are copied once or twice),
+        // coalescing overlapping and touching ranges. Runs are read in place from the nodes,
+        // and merged runs are kept in `scratch.merged`.
+        let mut runs = std::mem::take(&mut scratch.runs);
+        runs.clear();
+        runs.extend(
+            (0..scratch.lists.len()).map(|k| (self.list(scratch.lists[k]).len(), Run::List(k))),
+        );
+        scratch.merged.clear();
+        while runs.len() > 1 {
+            let x = take_shortest(&mut runs);
+            let y = take_shortest(&mut runs);
+            let last = runs.is_empty();
+            let into = if last { &mut *out } else { &mut scratch.tmp };
+            into.clear();
+            merge_union(
+                self.run(x, &scratch.lists, &scratch.merged),
+                self.run(y, &scratch.lists, &scratch.merged),
+                into,
+            );
+            if last {
+                break;
             }
-            std::mem::swap(out, &mut scratch.merged);
-            std::mem::swap(&mut scratch.runs, &mut scratch.next_runs);
+            let from = scratch.merged.len();
+            scratch.merged.extend_from_slice(&scratch.tmp);
+            runs.push((scratch.tmp.len(), Run::Merged(from, scratch.merged.len())));
+        }
+        if let [(_, only)] = runs[..] {
+            out.extend_from_slice(self.run(only, &scratch.lists, &scratch.merged));
+        }
+        scratch.runs = runs;
+    }
+
+    /// The ranges of a run of [`Occupancy::taken`].
+    fn run<'a>(
+        &'a self,
+        run: Run,
+        lists: &[(List, usize)],
+        merged: &'a [(u64, u64)],
+    ) -> &'a [(u64, u64)] {
+        match run {
+            Run::List(k) => self.list(lists[k]),
+            Run::Merged(from, to) => &merged[from..to],
         }
     }
 
@@ -237,13 +259,27 @@ enum List {
     Anc,
 }
 
+/// A sorted run of byte ranges being merged: a gathered list (index into `Scratch::lists`) or
+/// a merged one (`Scratch::merged[from..to]`).
+#[derive(Clone, Copy, Debug)]
+enum Run {
+    List(usize),
+    Merged(usize, usize),
+}
+
+/// Removes and returns the run of `runs` (`(length, run)`, not empty) with the fewest ranges.
+fn take_shortest(runs: &mut Vec<(usize, Run)>) -> Run {
+    let k = (0..runs.len()).min_by_key(|&k| runs[k].0).unwrap_or(0);
+    runs.swap_remove(k).1
+}
+
 /// Reusable buffers of [`Occupancy::taken`].
 #[derive(Default)]
 pub(crate) struct Scratch {
     lists: Vec<(List, usize)>,
-    runs: Vec<(usize, usize)>,
-    next_runs: Vec<(usize, usize)>,
+    runs: Vec<(usize, Run)>,
     merged: Vec<(u64, u64)>,
+    tmp: Vec<(u64, u64)>,
 }
 
 /// Appends the union of two sorted lists of disjoint ranges to `out` as a sorted list of
