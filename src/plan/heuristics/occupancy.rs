@@ -40,6 +40,10 @@ pub(crate) struct Occupancy {
     /// Per node spanning at least [`CACHE_SPAN`] segments: union of `own` over the node and its
     /// ancestors (empty and unused for the other nodes).
     anc: Vec<Vec<(u64, u64)>>,
+    /// Per node: the buffers not yet inserted for which the node is canonical. `sub` is read
+    /// only at the canonical nodes of a query, and every buffer is queried before it is
+    /// inserted, so a node's `sub` is no longer kept (and is freed) once this reaches 0.
+    sub_wanted: Vec<u32>,
 }
 
 /// Adds `[start, end)` to a sorted list of disjoint, non-touching ranges.
@@ -53,6 +57,27 @@ fn add_range(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
         let merged = (start.min(ranges[i].0), end.max(ranges[j - 1].1));
         ranges[i] = merged;
         ranges.drain(i + 1..j);
+    }
+}
+
+/// Adds 1 to `count` at each canonical node of segments `[a, b)` in the subtree of `node`
+/// (over segments `[lo, hi)`).
+fn count_canonical(
+    count: &mut [u32],
+    node: usize,
+    (lo, hi): (usize, usize),
+    (a, b): (usize, usize),
+) {
+    if a <= lo && hi <= b {
+        count[node] = count[node].saturating_add(1);
+        return;
+    }
+    let mid = lo + (hi - lo) / 2;
+    if a < mid {
+        count_canonical(count, 2 * node, (lo, mid), (a, b));
+    }
+    if b > mid {
+        count_canonical(count, 2 * node + 1, (mid, hi), (a, b));
     }
 }
 
@@ -93,16 +118,24 @@ impl Occupancy {
                 )
             })
             .collect();
+        let mut sub_wanted = vec![0u32; 4 * segments];
+        for &(a, b) in &segments_of {
+            if a < b {
+                count_canonical(&mut sub_wanted, 1, (0, segments), (a, b));
+            }
+        }
         Self {
             segments_of,
             segments,
+            sub_wanted,
             own: vec![Vec::new(); 4 * segments],
             sub: vec![Vec::new(); 4 * segments],
             anc: vec![Vec::new(); cached_nodes(1, 0, segments)],
         }
     }
 
-    /// Records bytes `[offset, offset_end)` as taken during the lifetime of buffer `i`.
+    /// Records bytes `[offset, offset_end)` as taken during the lifetime of buffer `i`. Each
+    /// buffer is inserted at most once, after its last [`Occupancy::taken`].
     pub(crate) fn insert(&mut self, i: usize, offset: u64, offset_end: u64) {
         let (a, b) = self.segments_of[i];
         if a < b {
@@ -117,8 +150,16 @@ impl Occupancy {
         (a, b): (usize, usize),
         r: (u64, u64),
     ) {
-        add_range(&mut self.sub[node], r.0, r.1);
-        if a <= lo && hi <= b {
+        let canonical = a <= lo && hi <= b;
+        if canonical {
+            self.sub_wanted[node] = self.sub_wanted[node].saturating_sub(1);
+        }
+        if self.sub_wanted[node] > 0 {
+            add_range(&mut self.sub[node], r.0, r.1);
+        } else {
+            self.sub[node] = Vec::new();
+        }
+        if canonical {
             add_range(&mut self.own[node], r.0, r.1);
             if cached(lo, hi) {
                 self.add_to_anc(node, (lo, hi), r);
@@ -147,7 +188,8 @@ impl Occupancy {
     }
 
     /// Fills `out` with the bytes taken at some time during buffer `i`'s lifetime, as a sorted
-    /// list of disjoint byte ranges. `scratch` is reused between calls.
+    /// list of disjoint byte ranges; `i` must not be inserted yet. `scratch` is reused between
+    /// calls.
     pub(crate) fn taken(&self, i: usize, out: &mut Vec<(u64, u64)>, scratch: &mut Scratch) {
         out.clear();
         scratch.lists.clear();
@@ -369,7 +411,7 @@ mod tests {
         let (mut out, mut scratch) = (Vec::new(), Scratch::default());
         for placed in 0..n {
             if placed % every == 0 || placed + 1 == n {
-                for q in 0..n {
+                for q in placed..n {
                     occ.taken(q, &mut out, &mut scratch);
                     let want = brute_union(&spec, &offsets, placed, q);
                     assert_eq!(out, want, "after {placed} placed, buffer {q}");
