@@ -29,6 +29,8 @@ const CACHE_SPAN: usize = 256;
 
 /// See the module documentation.
 pub(crate) struct Occupancy {
+    /// Nodes spanning at least this many segments keep `anc` ([`CACHE_SPAN`] but in tests).
+    cache_span: usize,
     /// Per buffer of the indexed problem: the elementary segments `[a, b)` of its lifetime.
     segments_of: Vec<(usize, usize)>,
     /// Number of elementary segments (distinct lifetime bounds minus one, at least 1).
@@ -44,6 +46,12 @@ pub(crate) struct Occupancy {
     /// only at the canonical nodes of a query, and every buffer is queried before it is
     /// inserted, so a node's `sub` is no longer kept (and is freed) once this reaches 0.
     sub_wanted: Vec<u32>,
+    /// Per cached node: the buffers not yet inserted whose query reads its `anc` (likewise,
+    /// `anc` is no longer kept once this reaches 0).
+    anc_wanted: Vec<u32>,
+    /// Per cached node: the sum of `anc_wanted` over its subtree (inserts skip the subtrees
+    /// where it is 0).
+    anc_wanted_below: Vec<u32>,
 }
 
 /// Adds `[start, end)` to a sorted list of disjoint, non-touching ranges.
@@ -60,46 +68,70 @@ fn add_range(ranges: &mut Vec<(u64, u64)>, start: u64, end: u64) {
     }
 }
 
-/// Adds 1 to `count` at each canonical node of segments `[a, b)` in the subtree of `node`
-/// (over segments `[lo, hi)`).
-fn count_canonical(
-    count: &mut [u32],
+/// Calls `f` with each list (kind and node) whose union is the bytes taken during segments
+/// `[a, b)`, within the subtree of `node` (over segments `[lo, hi)`) and its ancestors: `Sub`
+/// at the canonical nodes, `Anc` at the deepest cached node met only in part on each root
+/// path, `Own` at the uncached nodes met only in part (see the module docs). The one
+/// definition of a query's lists, for [`Occupancy::taken`] and the use counts.
+fn visit(
+    span: usize,
     node: usize,
     (lo, hi): (usize, usize),
     (a, b): (usize, usize),
+    f: &mut impl FnMut(List, usize),
 ) {
     if a <= lo && hi <= b {
-        count[node] = count[node].saturating_add(1);
+        f(List::Sub, node);
         return;
     }
     let mid = lo + (hi - lo) / 2;
+    let is_cached = |l, h| cached(span, l, h);
+    if is_cached(lo, hi) {
+        // A node met only in part: its `anc` holds its own and its ancestors' buffers,
+        // unless a child met only in part is cached too and will take its (larger) `anc`.
+        let partial = |l: usize, h: usize| a < h && l < b && !(a <= l && h <= b);
+        let deeper =
+            (partial(lo, mid) && is_cached(lo, mid)) || (partial(mid, hi) && is_cached(mid, hi));
+        if !deeper {
+            f(List::Anc, node);
+        }
+    } else {
+        f(List::Own, node);
+    }
     if a < mid {
-        count_canonical(count, 2 * node, (lo, mid), (a, b));
+        visit(span, 2 * node, (lo, mid), (a, b), f);
     }
     if b > mid {
-        count_canonical(count, 2 * node + 1, (mid, hi), (a, b));
+        visit(span, 2 * node + 1, (mid, hi), (a, b), f);
     }
 }
 
-/// Whether a node over segments `[lo, hi)` keeps the `anc` union.
-fn cached(lo: usize, hi: usize) -> bool {
-    hi - lo >= CACHE_SPAN
+/// Whether a node over segments `[lo, hi)` keeps the `anc` union, with nodes spanning at
+/// least `span` segments cached ([`CACHE_SPAN`] but in tests).
+fn cached(span: usize, lo: usize, hi: usize) -> bool {
+    hi - lo >= span
 }
 
 /// Largest heap index of a node spanning at least [`CACHE_SPAN`] segments, plus one.
-fn cached_nodes(node: usize, lo: usize, hi: usize) -> usize {
-    if !cached(lo, hi) {
+fn cached_nodes(span: usize, node: usize, lo: usize, hi: usize) -> usize {
+    if !cached(span, lo, hi) {
         return 0;
     }
     let mid = lo + (hi - lo) / 2;
     (node + 1)
-        .max(cached_nodes(2 * node, lo, mid))
-        .max(cached_nodes(2 * node + 1, mid, hi))
+        .max(cached_nodes(span, 2 * node, lo, mid))
+        .max(cached_nodes(span, 2 * node + 1, mid, hi))
 }
 
 impl Occupancy {
     /// An empty occupancy over the time bounds of `problem`'s buffers.
     pub(crate) fn new(problem: &Problem) -> Self {
+        Self::with_cache_span(problem, CACHE_SPAN)
+    }
+
+    /// [`Occupancy::new`] with the nodes spanning at least `cache_span` segments cached (tests
+    /// use small spans so that many nodes are).
+    fn with_cache_span(problem: &Problem, cache_span: usize) -> Self {
         let mut times: Vec<u64> = problem
             .buffers
             .iter()
@@ -118,25 +150,61 @@ impl Occupancy {
                 )
             })
             .collect();
-        let mut sub_wanted = vec![0u32; 4 * segments];
-        for &(a, b) in &segments_of {
-            if a < b {
-                count_canonical(&mut sub_wanted, 1, (0, segments), (a, b));
-            }
-        }
-        Self {
+        let cached_len = cached_nodes(cache_span, 1, 0, segments);
+        let mut occupancy = Self {
+            cache_span,
             segments_of,
             segments,
-            sub_wanted,
+            sub_wanted: vec![0; 4 * segments],
+            anc_wanted: vec![0; cached_len],
+            anc_wanted_below: vec![0; cached_len],
             own: vec![Vec::new(); 4 * segments],
             sub: vec![Vec::new(); 4 * segments],
-            anc: vec![Vec::new(); cached_nodes(1, 0, segments)],
+            anc: vec![Vec::new(); cached_len],
+        };
+        for i in 0..occupancy.segments_of.len() {
+            occupancy.count_reads(i, 1);
         }
+        occupancy
+    }
+
+    /// Adds `delta` (1 or -1 as a wrapping `u32`) to the use counts of the lists that buffer
+    /// `i`'s query reads.
+    fn count_reads(&mut self, i: usize, delta: u32) {
+        let (a, b) = self.segments_of[i];
+        if a >= b {
+            return;
+        }
+        let (sub_wanted, anc_wanted, below) = (
+            &mut self.sub_wanted,
+            &mut self.anc_wanted,
+            &mut self.anc_wanted_below,
+        );
+        visit(
+            self.cache_span,
+            1,
+            (0, self.segments),
+            (a, b),
+            &mut |kind, node| match kind {
+                List::Sub => sub_wanted[node] = sub_wanted[node].wrapping_add(delta),
+                List::Anc => {
+                    anc_wanted[node] = anc_wanted[node].wrapping_add(delta);
+                    let mut up = node;
+                    while up >= 1 {
+                        below[up] = below[up].wrapping_add(delta);
+                        up /= 2;
+                    }
+                }
+                List::Own => {}
+            },
+        );
     }
 
     /// Records bytes `[offset, offset_end)` as taken during the lifetime of buffer `i`. Each
     /// buffer is inserted at most once, after its last [`Occupancy::taken`].
     pub(crate) fn insert(&mut self, i: usize, offset: u64, offset_end: u64) {
+        // Buffer `i` is queried no more: its lists lose a reader.
+        self.count_reads(i, u32::MAX);
         let (a, b) = self.segments_of[i];
         if a < b {
             self.insert_rec(1, (0, self.segments), (a, b), (offset, offset_end));
@@ -151,9 +219,6 @@ impl Occupancy {
         r: (u64, u64),
     ) {
         let canonical = a <= lo && hi <= b;
-        if canonical {
-            self.sub_wanted[node] = self.sub_wanted[node].saturating_sub(1);
-        }
         if self.sub_wanted[node] > 0 {
             add_range(&mut self.sub[node], r.0, r.1);
         } else {
@@ -161,7 +226,7 @@ impl Occupancy {
         }
         if canonical {
             add_range(&mut self.own[node], r.0, r.1);
-            if cached(lo, hi) {
+            if cached(self.cache_span, lo, hi) {
                 self.add_to_anc(node, (lo, hi), r);
             }
             return;
@@ -176,13 +241,21 @@ impl Occupancy {
     }
 
     /// Adds `r` to `anc` of the cached node over `[lo, hi)` and of every cached node below it.
+    /// Nodes whose `anc` no query still to come reads are skipped (and freed).
     fn add_to_anc(&mut self, node: usize, (lo, hi): (usize, usize), r: (u64, u64)) {
-        add_range(&mut self.anc[node], r.0, r.1);
+        if self.anc_wanted_below[node] == 0 {
+            return;
+        }
+        if self.anc_wanted[node] > 0 {
+            add_range(&mut self.anc[node], r.0, r.1);
+        } else {
+            self.anc[node] = Vec::new();
+        }
         let mid = lo + (hi - lo) / 2;
-        if cached(lo, mid) {
+        if cached(self.cache_span, lo, mid) {
             self.add_to_anc(2 * node, (lo, mid), r);
         }
-        if cached(mid, hi) {
+        if cached(self.cache_span, mid, hi) {
             self.add_to_anc(2 * node + 1, (mid, hi), r);
         }
     }
@@ -195,7 +268,7 @@ impl Occupancy {
         scratch.lists.clear();
         let (a, b) = self.segments_of[i];
         if a < b {
-            self.collect(1, (0, self.segments), (a, b), &mut scratch.lists);
+            self.collect((a, b), &mut scratch.lists);
         }
         // The gathered lists are sorted runs: merge them two at a time, always the two
         // shortest (as in Huffman coding, so the long `anc` lists are copied once or twice),
@@ -253,47 +326,23 @@ impl Occupancy {
         }
     }
 
-    /// Records in `lists` the non-empty lists, within the subtree of `node` (over segments
-    /// `[lo, hi)`) and its ancestors, whose union is the bytes taken during segments `[a, b)`.
-    fn collect(
-        &self,
-        node: usize,
-        (lo, hi): (usize, usize),
-        (a, b): (usize, usize),
-        lists: &mut Vec<(List, usize)>,
-    ) {
-        let mut push = |kind| {
-            if !self.list((kind, node)).is_empty() {
-                lists.push((kind, node));
-            }
-        };
-        if a <= lo && hi <= b {
-            push(List::Sub);
-            return;
-        }
-        let mid = lo + (hi - lo) / 2;
-        if cached(lo, hi) {
-            // A node met only in part: its `anc` holds its own and its ancestors' buffers,
-            // unless a child met only in part is cached too and will take its (larger) `anc`.
-            let partial = |l: usize, h: usize| a < h && l < b && !(a <= l && h <= b);
-            let deeper =
-                (partial(lo, mid) && cached(lo, mid)) || (partial(mid, hi) && cached(mid, hi));
-            if !deeper {
-                push(List::Anc);
-            }
-        } else {
-            push(List::Own);
-        }
-        if a < mid {
-            self.collect(2 * node, (lo, mid), (a, b), lists);
-        }
-        if b > mid {
-            self.collect(2 * node + 1, (mid, hi), (a, b), lists);
-        }
+    /// Records in `lists` the non-empty lists of [`visit`] for segments `[a, b)`.
+    fn collect(&self, (a, b): (usize, usize), lists: &mut Vec<(List, usize)>) {
+        visit(
+            self.cache_span,
+            1,
+            (0, self.segments),
+            (a, b),
+            &mut |kind, node| {
+                if !self.list((kind, node)).is_empty() {
+                    lists.push((kind, node));
+                }
+            },
+        );
     }
 }
 
-/// Which list of a node [`Occupancy::collect`] gathered.
+/// Which list of a node a query reads (see [`visit`]).
 #[derive(Clone, Copy, Debug)]
 enum List {
     Own,
@@ -386,10 +435,17 @@ mod tests {
         out
     }
 
-    /// Random lifetimes over `horizon` steps (lengths up to `max_len`), sizes and offsets; the
-    /// index must return exactly the brute-force union for every buffer after every insert
-    /// (checked every `every` inserts).
-    fn check_against_brute_force(seed: u64, n: usize, horizon: u64, max_len: u64, every: usize) {
+    /// Random lifetimes over `horizon` steps (lengths up to `max_len`), sizes and offsets,
+    /// with nodes spanning `span` segments or more cached; the index must return exactly the
+    /// brute-force union for the next buffer to insert after every insert (as placement asks:
+    /// the last reader of a list is always checked), and for every buffer not yet inserted
+    /// after every `every` inserts.
+    fn check_against_brute_force(
+        seed: u64,
+        (n, horizon, max_len): (usize, u64, u64),
+        span: usize,
+        every: usize,
+    ) {
         let mut x = seed;
         let mut next = || {
             x = x
@@ -405,17 +461,16 @@ mod tests {
             })
             .collect();
         let p = Problem::from_rows(&spec);
-        let mut occ = Occupancy::new(&p);
-        assert_eq!(!occ.anc.is_empty(), occ.segments >= CACHE_SPAN);
+        let mut occ = Occupancy::with_cache_span(&p, span);
+        assert_eq!(!occ.anc.is_empty(), occ.segments >= span);
         let offsets: Vec<u64> = (0..n).map(|_| next() % 2_000).collect();
         let (mut out, mut scratch) = (Vec::new(), Scratch::default());
         for placed in 0..n {
-            if placed % every == 0 || placed + 1 == n {
-                for q in placed..n {
-                    occ.taken(q, &mut out, &mut scratch);
-                    let want = brute_union(&spec, &offsets, placed, q);
-                    assert_eq!(out, want, "after {placed} placed, buffer {q}");
-                }
+            let last = if placed % every == 0 { n } else { placed + 1 };
+            for q in placed..last {
+                occ.taken(q, &mut out, &mut scratch);
+                let want = brute_union(&spec, &offsets, placed, q);
+                assert_eq!(out, want, "after {placed} placed, buffer {q}");
             }
             let size = spec[placed].2;
             occ.insert(placed, offsets[placed], offsets[placed] + size);
@@ -424,16 +479,20 @@ mod tests {
 
     #[test]
     fn matches_brute_force() {
-        check_against_brute_force(99, 150, 60, 15, 1);
+        check_against_brute_force(99, (150, 60, 15), CACHE_SPAN, 1);
     }
 
-    /// Enough distinct times (about 2,000 segments) that nodes span [`CACHE_SPAN`] segments
-    /// and more, with lifetimes short and long, so queries take the cached `anc` unions.
+    /// Nodes spanning [`CACHE_SPAN`] segments and more (about 2,000 segments), and many cached
+    /// nodes with few readers each (small spans), with lifetimes short and long, so queries
+    /// take the cached `anc` unions and inserts skip the ones no query still reads.
     #[test]
     fn matches_brute_force_with_cached_ancestors() {
         let p = Problem::from_rows(&[(0, 1, 1, 1)]);
         assert!(Occupancy::new(&p).anc.is_empty());
-        check_against_brute_force(7, 1_200, 1_000, 600, 97);
-        check_against_brute_force(8, 1_200, 1_000, 40, 149);
+        check_against_brute_force(7, (1_200, 1_000, 600), CACHE_SPAN, 97);
+        check_against_brute_force(8, (1_200, 1_000, 40), CACHE_SPAN, 149);
+        for (seed, span) in [(9, 2), (10, 4), (11, 16)] {
+            check_against_brute_force(seed, (300, 200, 60), span, 7);
+        }
     }
 }
