@@ -19,6 +19,10 @@
 //! shortest first. Inserting touches the same `O(log T)` nodes plus the cached nodes
 //! below each canonical node. No buffer outside the window is ever looked at. The union is the
 //! same whichever lists it is gathered from, so placements do not depend on these choices.
+//!
+//! Placement asks about each buffer once, just before recording it, so the index counts for
+//! every `sub` and `anc` list the buffers still to come whose query reads it, and stops
+//! keeping (and frees) a list once none does; that saves about a tenth of the work on Y_1.
 
 use crate::plan::Problem;
 
