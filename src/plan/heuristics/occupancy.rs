@@ -49,13 +49,13 @@ pub(crate) struct Occupancy {
     /// Per node: the buffers not yet inserted for which the node is canonical. `sub` is read
     /// only at the canonical nodes of a query, and every buffer is queried before it is
     /// inserted, so a node's `sub` is no longer kept (and is freed) once this reaches 0.
-    sub_wanted: Vec<u32>,
+    sub_wanted: Vec<u64>,
     /// Per cached node: the buffers not yet inserted whose query reads its `anc` (likewise,
     /// `anc` is no longer kept once this reaches 0).
-    anc_wanted: Vec<u32>,
+    anc_wanted: Vec<u64>,
     /// Per cached node: the sum of `anc_wanted` over its subtree (inserts skip the subtrees
     /// where it is 0).
-    anc_wanted_below: Vec<u32>,
+    anc_wanted_below: Vec<u64>,
 }
 
 /// Adds `[start, end)` to a sorted list of disjoint, non-touching ranges.
@@ -108,6 +108,15 @@ fn visit(
     if b > mid {
         visit(span, 2 * node + 1, (mid, hi), (a, b), f);
     }
+}
+
+/// Adds 1 to a use count, or takes 1 from it (saturating: every taking follows an adding).
+fn step(count: &mut u64, add: bool) {
+    *count = if add {
+        count.saturating_add(1)
+    } else {
+        count.saturating_sub(1)
+    };
 }
 
 /// Whether a node over segments `[lo, hi)` keeps the `anc` union, with nodes spanning at
@@ -167,14 +176,14 @@ impl Occupancy {
             anc: vec![Vec::new(); cached_len],
         };
         for i in 0..occupancy.segments_of.len() {
-            occupancy.count_reads(i, 1);
+            occupancy.count_reads(i, true);
         }
         occupancy
     }
 
-    /// Adds `delta` (1 or -1 as a wrapping `u32`) to the use counts of the lists that buffer
-    /// `i`'s query reads.
-    fn count_reads(&mut self, i: usize, delta: u32) {
+    /// Adds 1 (`add`) or takes 1 from the use counts of the lists that buffer `i`'s query
+    /// reads.
+    fn count_reads(&mut self, i: usize, add: bool) {
         let (a, b) = self.segments_of[i];
         if a >= b {
             return;
@@ -190,12 +199,12 @@ impl Occupancy {
             (0, self.segments),
             (a, b),
             &mut |kind, node| match kind {
-                List::Sub => sub_wanted[node] = sub_wanted[node].wrapping_add(delta),
+                List::Sub => step(&mut sub_wanted[node], add),
                 List::Anc => {
-                    anc_wanted[node] = anc_wanted[node].wrapping_add(delta);
+                    step(&mut anc_wanted[node], add);
                     let mut up = node;
                     while up >= 1 {
-                        below[up] = below[up].wrapping_add(delta);
+                        step(&mut below[up], add);
                         up /= 2;
                     }
                 }
@@ -208,7 +217,7 @@ impl Occupancy {
     /// buffer is inserted at most once, after its last [`Occupancy::taken`].
     pub(crate) fn insert(&mut self, i: usize, offset: u64, offset_end: u64) {
         // Buffer `i` is queried no more: its lists lose a reader.
-        self.count_reads(i, u32::MAX);
+        self.count_reads(i, false);
         let (a, b) = self.segments_of[i];
         if a < b {
             self.insert_rec(1, (0, self.segments), (a, b), (offset, offset_end));
