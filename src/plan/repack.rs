@@ -4,7 +4,7 @@
 //! 1. **Peak-first orders.** At the step where the load reaches the max-load bound, the live
 //!    buffers must be stacked without a hole for the plan to meet the bound. Best fit in an
 //!    order that places those buffers first does exactly that, then fills the rest around
-//!    them. Two such orders are tried ([`peak_first_orders`]); one that meets the bound is
+//!    them. Two such orders are tried ([`peak_first_order`]); one that meets the bound is
 //!    returned at once (proven optimal).
 //! 2. **Classic heuristics** (`greedy-size` and friends, supplied by the caller) otherwise,
 //!    keeping the best plan. Before them, **promotion** ([`super::window`]): the best-fit
@@ -74,26 +74,32 @@ pub(crate) fn max_load_over_lifetime(problem: &Problem) -> Vec<u64> {
         .collect()
 }
 
-/// Two best-fit orders that place the buffers live at a step of maximal load first:
+/// The two best-fit orders that place the buffers live at a step of maximal load first, given
+/// [`max_load_over_lifetime`] as `ml`:
 /// * by the largest load over the lifetime (decreasing), then size (decreasing): peaks first,
 ///   the highest first;
-/// * the buffers that reach the bound by start (then end decreasing), so the stack at the peak
-///   fills from the bottom in the order the buffers arrive; then the rest by size.
-pub(crate) fn peak_first_orders(problem: &Problem, lb: u64) -> [Vec<usize>; 2] {
-    let ml = max_load_over_lifetime(problem);
+/// * (`by_start`) the buffers that reach the bound by start (then end decreasing), so the stack
+///   at the peak fills from the bottom in the order the buffers arrive; then the rest by size.
+///
+/// Every key ends with the index, so the unstable sort is deterministic.
+fn peak_first_order(problem: &Problem, lb: u64, ml: &[u64], by_start: bool) -> Vec<usize> {
     let b = &problem.buffers;
-    let mut by_load: Vec<usize> = (0..b.len()).collect();
-    by_load.sort_by_key(|&i| (Reverse(ml[i]), Reverse(b[i].size), b[i].lifetime.start, i));
-    let mut by_start: Vec<usize> = (0..b.len()).collect();
-    by_start.sort_by_key(|&i| {
-        let l = b[i].lifetime;
-        if ml[i] >= lb {
-            (false, l.start, Reverse(l.end), Reverse(0), i)
-        } else {
-            (true, 0, Reverse(0), Reverse(b[i].size), i)
-        }
-    });
-    [by_load, by_start]
+    let mut order: Vec<usize> = (0..b.len()).collect();
+    if by_start {
+        order.sort_unstable_by_key(|&i| {
+            let l = b[i].lifetime;
+            if ml[i] >= lb {
+                (false, l.start, Reverse(l.end), Reverse(0), i)
+            } else {
+                (true, 0, Reverse(0), Reverse(b[i].size), i)
+            }
+        });
+    } else {
+        order.sort_unstable_by_key(|&i| {
+            (Reverse(ml[i]), Reverse(b[i].size), b[i].lifetime.start, i)
+        });
+    }
+    order
 }
 
 /// The improvement phase (see the module docs): peak-first orders, then promotion, then
@@ -108,7 +114,11 @@ pub(crate) fn improve_large(
 ) -> Result<Plan, PlanError> {
     let start = Instant::now();
     let mut best: Option<Plan> = None;
-    for order in peak_first_orders(problem, lb) {
+    let ml = max_load_over_lifetime(problem);
+    // The second order is built only when the first misses the bound (Y_1 and S_1 stop after
+    // the first).
+    for by_start in [false, true] {
+        let order = peak_first_order(problem, lb, &ml, by_start);
         let plan = place_order_best_fit(problem, &order)?;
         if plan.arena_bytes <= lb {
             return Ok(plan);
@@ -371,6 +381,11 @@ mod tests {
             (1, 2, 6, 1),
             (1, 3, 1, 1),
         ])
+    }
+
+    fn peak_first_orders(problem: &Problem, lb: u64) -> [Vec<usize>; 2] {
+        let ml = max_load_over_lifetime(problem);
+        [false, true].map(|by_start| peak_first_order(problem, lb, &ml, by_start))
     }
 
     fn greedy_size(p: &Problem) -> Result<Plan, PlanError> {

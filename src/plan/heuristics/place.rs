@@ -67,12 +67,7 @@ pub(crate) fn place_in_order(
     let mut arena = 0u64;
     for &i in order {
         let b = &problem.buffers[i];
-        taken.taken(
-            b.lifetime.start,
-            b.lifetime.end,
-            &mut occupied,
-            &mut scratch,
-        );
+        taken.taken(i, &mut occupied, &mut scratch);
         let offset =
             find_gap(&occupied, b.size, b.align, fit).ok_or_else(|| PlanError::Overflow {
                 name: b.name.clone(),
@@ -80,7 +75,7 @@ pub(crate) fn place_in_order(
         let end = end_of(b, offset)?;
         offsets[i] = offset;
         arena = arena.max(end);
-        taken.insert(b.lifetime.start, b.lifetime.end, offset, end);
+        taken.insert(i, offset, end);
     }
     Ok(Plan {
         offsets,
