@@ -26,9 +26,9 @@ mod canonical;
 mod exact;
 mod ilp;
 mod place;
+mod promote;
 mod repack;
 mod search;
-mod window;
 
 pub use error::PlanError;
 pub use lifetime::Lifetime;

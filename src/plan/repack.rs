@@ -27,8 +27,8 @@
 
 use super::bound::memory_curve;
 use super::heuristics::{find_gap_best, place_order_best_fit};
+use super::promote::promote;
 use super::search::Lcg;
-use super::window::promote;
 use super::{Plan, PlanError, Problem};
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
@@ -106,6 +106,11 @@ fn peak_first_order(problem: &Problem, lb: u64, ml: &[u64], by_start: bool) -> V
 /// `fallback` (the classic heuristics, given the deadline), then band re-packing until `deadline`. `lb` is
 /// [`lower_bound`](super::bound::lower_bound) of `problem` (the caller has it already). Errors only when every placement
 /// fails.
+/// Both peak-first orders (`ml`: [`max_load_over_lifetime`]).
+pub(crate) fn peak_first_orders(problem: &Problem, lb: u64, ml: &[u64]) -> [Vec<usize>; 2] {
+    [false, true].map(|by_start| peak_first_order(problem, lb, ml, by_start))
+}
+
 pub(crate) fn improve_large(
     problem: &Problem,
     lb: u64,
@@ -125,10 +130,10 @@ pub(crate) fn improve_large(
         }
         keep_better(&mut best, plan);
     }
-    // Promotion (`window.rs`) before the classic heuristics: a few placements, often enough.
+    // Promotion (`promote.rs`) before the classic heuristics: a few placements, often enough.
     let promotion_start = Instant::now();
     if let Some(plan) = best.take() {
-        let plan = promote(problem, plan, lb, deadline, start.elapsed());
+        let plan = promote(problem, plan, lb, &ml, deadline, start.elapsed());
         if plan.arena_bytes <= lb {
             return Ok(plan);
         }
@@ -384,8 +389,7 @@ mod tests {
     }
 
     fn peak_first_orders(problem: &Problem, lb: u64) -> [Vec<usize>; 2] {
-        let ml = max_load_over_lifetime(problem);
-        [false, true].map(|by_start| peak_first_order(problem, lb, &ml, by_start))
+        super::peak_first_orders(problem, lb, &max_load_over_lifetime(problem))
     }
 
     fn greedy_size(p: &Problem) -> Result<Plan, PlanError> {

@@ -111,17 +111,19 @@ pub(crate) fn promote(
     problem: &Problem,
     plan: Plan,
     lb: u64,
+    ml: &[u64],
     deadline: Instant,
     spent: Duration,
 ) -> Plan {
     let cap = Instant::now() + (spent * TIME_FACTOR).max(MIN_TIME);
-    let orders = promotion_orders(problem, lb);
+    let orders = promotion_orders(problem, lb, ml);
     promote_excess(problem, plan, lb, deadline.min(cap), &orders)
 }
 
-/// The base orders promotion tries: the two peak-first orders, then `greedy-size`'s.
-pub(crate) fn promotion_orders(problem: &Problem, lb: u64) -> Vec<Vec<usize>> {
-    let mut orders = super::repack::peak_first_orders(problem, lb).to_vec();
+/// The base orders promotion tries: the two peak-first orders (`ml`: each buffer's highest
+/// load over its lifetime), then `greedy-size`'s.
+pub(crate) fn promotion_orders(problem: &Problem, lb: u64, ml: &[u64]) -> Vec<Vec<usize>> {
+    let mut orders = super::repack::peak_first_orders(problem, lb, ml).to_vec();
     orders.push(size_order(problem));
     orders
 }
@@ -156,7 +158,7 @@ mod tests {
     /// The improvement phase without promotion: peak-first orders, greedy-size, band re-packing.
     fn without_promotion(p: &Problem, lb: u64) -> u64 {
         let mut best = greedy_size(p).unwrap();
-        for order in peak_first_orders(p, lb) {
+        for order in peak_first_orders(p, lb, &crate::plan::repack::max_load_over_lifetime(p)) {
             let plan = place_order_best_fit(p, &order).unwrap();
             if plan.arena_bytes < best.arena_bytes {
                 best = plan;
@@ -246,7 +248,8 @@ mod tests {
             }
             let arena_bytes = p.buffers.iter().zip(&offsets).map(|(b, &o)| o + b.size).max().unwrap_or(0);
             let stacked = Plan { offsets, arena_bytes };
-            let orders = promotion_orders(&p, lb);
+            let ml = crate::plan::repack::max_load_over_lifetime(&p);
+            let orders = promotion_orders(&p, lb, &ml);
             for start in [greedy_size(&p).unwrap(), stacked] {
                 validate(&p, &start).unwrap();
                 let out = promote_excess(&p, start.clone(), lb, soon(), &orders);
