@@ -303,6 +303,60 @@ impl Loads {
     }
 }
 
+/// The lowest value per section over ranges of sections: an implicit segment tree taking
+/// range minima (`chmin`), then pushed down so each leaf holds its section's minimum.
+pub(crate) struct MinTree {
+    low: Vec<u64>,
+    size: usize,
+}
+
+impl MinTree {
+    pub(crate) fn new(sections: usize) -> Self {
+        let size = sections.next_power_of_two();
+        Self {
+            low: vec![u64::MAX; 2 * size],
+            size,
+        }
+    }
+
+    /// Forgets every value.
+    pub(crate) fn clear(&mut self) {
+        self.low.fill(u64::MAX);
+    }
+
+    /// Lowers sections `[lo, hi)` to at most `e`.
+    pub(crate) fn chmin(&mut self, lo: usize, hi: usize, e: u64) {
+        let (mut l, mut r) = (lo + self.size, hi + self.size);
+        while l < r {
+            if l & 1 == 1 {
+                self.low[l] = self.low[l].min(e);
+                l += 1;
+            }
+            if r & 1 == 1 {
+                r -= 1;
+                self.low[r] = self.low[r].min(e);
+            }
+            l >>= 1;
+            r >>= 1;
+        }
+    }
+
+    /// Pushes the minima down to the leaves; call once after the `chmin`s, before `get`.
+    pub(crate) fn push_down(&mut self) {
+        for node in 2..2 * self.size {
+            let parent = self.low[node >> 1];
+            if parent < self.low[node] {
+                self.low[node] = parent;
+            }
+        }
+    }
+
+    /// Section `s`'s minimum (`u64::MAX` when no range covered it).
+    pub(crate) fn get(&self, s: usize) -> u64 {
+        self.low[self.size + s]
+    }
+}
+
 enum Step {
     Found,
     Fail,
@@ -331,8 +385,7 @@ struct Search<'a> {
     /// Bytes still to place per section (plain copy of `loads` for the per-node sweep).
     rem: Vec<u64>,
     /// Scratch: lowest canonical offset of any unplaced buffer per section (a min tree).
-    low: Vec<u64>,
-    low_size: usize,
+    low: MinTree,
     /// Scratch: difference array of candidate counts per section.
     count: Vec<i32>,
     /// `(buffer, undo mark)` for every placement, in order.
@@ -370,7 +423,6 @@ pub(crate) fn decide(
     if loads.max_all() > capacity as i64 {
         return (Decision::Infeasible, 0);
     }
-    let size = inst.sections.next_power_of_two();
     let mut s = Search {
         inst,
         rank: strategy.rank,
@@ -387,8 +439,7 @@ pub(crate) fn decide(
         m: 0,
         loads,
         rem,
-        low: vec![u64::MAX; 2 * size],
-        low_size: size,
+        low: MinTree::new(inst.sections),
         count: vec![0; inst.sections + 1],
         trail: Vec::new(),
         undo: Vec::new(),
@@ -597,9 +648,7 @@ impl Search<'_> {
     /// offset is `x` with the least slack (fail first), or `s_lo` when there is none.
     fn sections_fit(&mut self, set: &[u32], s_lo: usize, s_hi: usize, x: u64) -> Option<usize> {
         let inst = self.inst;
-        let size = self.low_size;
-        // Clear only the touched part: leaves of the range and their ancestors.
-        self.low.fill(u64::MAX);
+        self.low.clear();
         for &b in set {
             let b = b as usize;
             if self.placed[b] {
@@ -616,28 +665,9 @@ impl Search<'_> {
                 self.count[inst.lo[b] as usize] += 1;
                 self.count[inst.hi[b] as usize] -= 1;
             }
-            // Range chmin over [lo, hi) on the implicit tree (no push-down needed).
-            let (mut l, mut r) = (inst.lo[b] as usize + size, inst.hi[b] as usize + size);
-            while l < r {
-                if l & 1 == 1 {
-                    self.low[l] = self.low[l].min(e);
-                    l += 1;
-                }
-                if r & 1 == 1 {
-                    r -= 1;
-                    self.low[r] = self.low[r].min(e);
-                }
-                l >>= 1;
-                r >>= 1;
-            }
+            self.low.chmin(inst.lo[b] as usize, inst.hi[b] as usize, e);
         }
-        // Push the minima down to the leaves of the range.
-        for node in 2..2 * size {
-            let parent = self.low[node >> 1];
-            if parent < self.low[node] {
-                self.low[node] = parent;
-            }
-        }
+        self.low.push_down();
         let mut best: Option<((u64, i32), usize)> = None;
         let mut live = 0i32;
         for s in s_lo..s_hi {
@@ -647,7 +677,7 @@ impl Search<'_> {
             if r == 0 {
                 continue;
             }
-            let low = self.low[size + s];
+            let low = self.low.get(s);
             let top = low.saturating_add(r);
             if top > self.cap {
                 self.count[s..=s_hi].fill(0);

@@ -27,7 +27,7 @@
 //! * Decomposition: unplaced buffers that split into groups with disjoint section ranges are
 //!   solved group by group; a failing group fails the node without retrying the others.
 
-use super::bnb::{Decision, Instance, Strategy};
+use super::bnb::{Decision, Instance, MinTree, Strategy};
 use super::place::align_up_or_max;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -75,9 +75,8 @@ struct Canon<'a> {
     /// of the next section's). Pieces split only after a clique, as minimalloc's sections
     /// are cliques.
     clique: Vec<bool>,
-    /// Scratch: lowest offset of an unplaced buffer per section (an implicit min tree).
-    low: Vec<u64>,
-    low_size: usize,
+    /// Scratch: lowest offset of an unplaced buffer per section.
+    low: MinTree,
     /// Previous `min_off` values, to undo placements.
     undo: Vec<(u32, u64)>,
     /// `(buffer, undo mark)` for every placement, in order.
@@ -117,7 +116,6 @@ pub(crate) fn decide(
     if rem.iter().any(|&r| r > capacity) {
         return (Decision::Infeasible, 0);
     }
-    let size = inst.sections.next_power_of_two();
     let mut s = Canon {
         inst,
         rank: strategy.rank.to_vec(),
@@ -134,8 +132,7 @@ pub(crate) fn decide(
         rem,
         cuts,
         clique,
-        low: vec![u64::MAX; 2 * size],
-        low_size: size,
+        low: MinTree::new(inst.sections),
         undo: Vec::new(),
         trail: Vec::new(),
         cands: Vec::new(),
@@ -391,37 +388,18 @@ impl Canon<'_> {
     /// capacity.
     fn sections_fit(&mut self, part: &Part<'_>, prev: u64) -> bool {
         let inst = self.inst;
-        let size = self.low_size;
-        self.low.fill(u64::MAX);
+        self.low.clear();
         for &b in part.members {
             let b = b as usize;
-            if self.placed[b] {
-                continue;
-            }
-            let e = self.min_off[b].max(prev);
-            let (mut l, mut r) = (inst.lo[b] as usize + size, inst.hi[b] as usize + size);
-            while l < r {
-                if l & 1 == 1 {
-                    self.low[l] = self.low[l].min(e);
-                    l += 1;
-                }
-                if r & 1 == 1 {
-                    r -= 1;
-                    self.low[r] = self.low[r].min(e);
-                }
-                l >>= 1;
-                r >>= 1;
+            if !self.placed[b] {
+                let e = self.min_off[b].max(prev);
+                self.low.chmin(inst.lo[b] as usize, inst.hi[b] as usize, e);
             }
         }
-        for node in 2..2 * size {
-            let parent = self.low[node >> 1];
-            if parent < self.low[node] {
-                self.low[node] = parent;
-            }
-        }
+        self.low.push_down();
         (part.lo..part.hi).all(|s| {
             let r = self.rem[s];
-            r == 0 || self.low[size + s].saturating_add(r) <= self.cap
+            r == 0 || self.low.get(s).saturating_add(r) <= self.cap
         })
     }
 }

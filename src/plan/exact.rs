@@ -1,14 +1,17 @@
-//! The `exact` planner: minimalloc-style branch and bound wrapped in an optimisation loop.
+//! The `exact` planner: branch and bound wrapped in an optimisation loop.
 //!
 //! 1. Upper bound: the best of the cheap heuristics (`greedy-size` and friends, see `auto`;
 //!    the slower ones are skipped when they would not fit in the budget).
 //! 2. Lower bound: the max-load bound, rounded up to the [granularity](super::place::granularity())
 //!    `g` (some optimal arena is a multiple of `g`).
 //! 3. The buffers split into independent groups (no lifetime crosses a cut in time); for a
-//!    capacity `C` each group is decided by [`super::bnb::decide`], run with Luby restarts
-//!    over several branching orders, spread over the machine's cores (a portfolio: the first
-//!    thread to answer stops the others). `C` = lower bound is tried first with 60% of the
-//!    budget, then a binary search in steps of `g`.
+//!    capacity `C` each group is decided by a portfolio spread over the machine's cores (the
+//!    first thread to answer stops the others) of two complete searches that succeed on
+//!    different instances: [`super::canonical`] (minimalloc's branching on buffers, its three
+//!    preorders in turn with doubling node limits) on the odd restarts and [`super::bnb`]
+//!    (branching on the tightest section, Luby restarts over several orders) on the even ones.
+//!    `C` = lower bound is tried first with 60% of the budget, then a binary search in steps
+//!    of `g`.
 //!
 //! The result is optimal (`proven_optimal`) when its arena equals the lower bound, or when
 //! the capacity one step `g` below it was proven infeasible. Without a proof the best plan
@@ -223,14 +226,13 @@ fn threads() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS) as u64)
 }
 
-/// Runs the branch and bound with Luby restarts on every core: restart `i` (1, 2, 3, ...)
-/// goes to thread `(i - 1) % threads`. Restarts alternate the fixed rankings (minimalloc's
-/// three preorderings first) and seeded noisy ones, and the two focus rules, with a node limit
-/// of `luby(i)` units. Search is heavy-tailed (a good order solves in a few hundred nodes, a
-/// bad one may not in millions), so restarts pay. Any run that finishes answers (an
-/// infeasibility proof holds whatever the order) and stops the others. With one thread the
-/// sequence, and so the answer, is deterministic; with more, which restart answers first may
-/// vary from run to run.
+/// Runs restarts on every core: restart `i` (1, 2, 3, ...) goes to thread
+/// `(i - 1) % threads`, and alternates between the two searches (see [`restart`]). Search is
+/// heavy-tailed (a good order solves in a few hundred nodes, a bad one may not in millions),
+/// so restarts with growing node limits pay. Any run that finishes answers (an infeasibility
+/// proof holds whatever the order) and stops the others. With one thread the sequence, and so
+/// the answer, is deterministic; with more, which restart answers first may vary from run to
+/// run.
 fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
     let threads = threads();
     let stop = AtomicBool::new(false);

@@ -140,6 +140,7 @@ pub(crate) fn size_order(problem: &Problem) -> Vec<usize> {
 mod tests {
     use super::*;
     use crate::plan::bound::lower_bound;
+    use crate::plan::repack::tests::{instance, stacked_with_gaps};
     use crate::plan::repack::{improve_large, peak_first_orders, repack_peak};
     use crate::plan::{Budget, PlanError, Planner, validate};
     use proptest::prelude::*;
@@ -212,25 +213,6 @@ mod tests {
         assert_eq!(plan, greedy_size(&p).unwrap());
     }
 
-    fn instance() -> impl Strategy<Value = Problem> {
-        prop::collection::vec(
-            (
-                0u64..30,
-                1u64..12,
-                1u64..300,
-                prop::sample::select(vec![1u64, 4, 32]),
-            ),
-            1..=30,
-        )
-        .prop_map(|rows| {
-            let rows: Vec<_> = rows
-                .into_iter()
-                .map(|(s, len, size, align)| (s, s + len, size, align))
-                .collect();
-            Problem::from_rows(&rows)
-        })
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -239,15 +221,7 @@ mod tests {
         #[test]
         fn promotion_is_valid_and_never_worse(p in instance(), gap in 0u64..50) {
             let lb = lower_bound(&p);
-            let mut offsets = Vec::new();
-            let mut top = 0u64;
-            for b in &p.buffers {
-                let at = crate::bytes::align_up(top, b.align).unwrap();
-                offsets.push(at);
-                top = at + b.size + gap;
-            }
-            let arena_bytes = p.buffers.iter().zip(&offsets).map(|(b, &o)| o + b.size).max().unwrap_or(0);
-            let stacked = Plan { offsets, arena_bytes };
+            let stacked = stacked_with_gaps(&p, gap);
             let ml = crate::plan::repack::max_load_over_lifetime(&p);
             let orders = promotion_orders(&p, lb, &ml);
             for start in [greedy_size(&p).unwrap(), stacked] {

@@ -361,7 +361,7 @@ fn place_band(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::plan::bound::lower_bound;
     use crate::plan::{Planner, validate};
@@ -412,7 +412,8 @@ mod tests {
         assert_eq!(plan.arena_bytes, lb);
     }
 
-    fn instance() -> impl Strategy<Value = Problem> {
+    /// Random small problems (up to 30 buffers, alignments 1, 4 and 32) for property tests.
+    pub(crate) fn instance() -> impl Strategy<Value = Problem> {
         prop::collection::vec(
             (
                 0u64..30,
@@ -431,6 +432,28 @@ mod tests {
         })
     }
 
+    /// A poor plan: every buffer stacked above the previous one, `gap` bytes apart.
+    pub(crate) fn stacked_with_gaps(p: &Problem, gap: u64) -> Plan {
+        let mut offsets = Vec::new();
+        let mut top = 0u64;
+        for b in &p.buffers {
+            let at = crate::bytes::align_up(top, b.align).unwrap();
+            offsets.push(at);
+            top = at + b.size + gap;
+        }
+        let arena_bytes = p
+            .buffers
+            .iter()
+            .zip(&offsets)
+            .map(|(b, &o)| o + b.size)
+            .max()
+            .unwrap_or(0);
+        Plan {
+            offsets,
+            arena_bytes,
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -440,15 +463,7 @@ mod tests {
         fn repack_is_valid_and_never_worse(p in instance(), gap in 0u64..50) {
             let lb = lower_bound(&p);
             let greedy = greedy_size(&p).unwrap();
-            let mut offsets = Vec::new();
-            let mut top = 0u64;
-            for b in &p.buffers {
-                let at = crate::bytes::align_up(top, b.align).unwrap();
-                offsets.push(at);
-                top = at + b.size + gap;
-            }
-            let arena_bytes = p.buffers.iter().zip(&offsets).map(|(b, &o)| o + b.size).max().unwrap_or(0);
-            let stacked = Plan { offsets, arena_bytes };
+            let stacked = stacked_with_gaps(&p, gap);
             for start in [greedy, stacked] {
                 validate(&p, &start).unwrap();
                 let out = repack_peak(&p, start.clone(), lb, soon(), (300, Duration::from_secs(5)));
