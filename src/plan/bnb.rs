@@ -394,6 +394,10 @@ struct Search<'a> {
     /// Previous `blocked` values, to lift bars on backtrack.
     block_undo: Vec<(u32, u64)>,
     cands: Vec<u32>,
+    /// Sections whose buffers add up to the capacity (see [`super::valley`]), if any.
+    full: Option<Vec<bool>>,
+    /// Scratch for the valley check.
+    reach: Vec<bool>,
 }
 
 /// Decides whether `inst` fits in `capacity`, searching until `deadline`. Also returns the
@@ -423,6 +427,8 @@ pub(crate) fn decide(
     if loads.max_all() > capacity as i64 {
         return (Decision::Infeasible, 0);
     }
+    let full: Vec<bool> = rem.iter().map(|&r| r == capacity).collect();
+    let full = full.contains(&true).then_some(full);
     let mut s = Search {
         inst,
         rank: strategy.rank,
@@ -445,6 +451,8 @@ pub(crate) fn decide(
         undo: Vec::new(),
         block_undo: Vec::new(),
         cands: Vec::new(),
+        full,
+        reach: vec![false; inst.sections + 1],
     };
     let mut all: Vec<u32> = (0..n as u32).collect();
     all.sort_unstable_by_key(|&b| inst.lo[b as usize]);
@@ -523,6 +531,20 @@ impl Search<'_> {
             let Some(tight) = self.sections_fit(set, s_lo as usize, s_hi as usize, x) else {
                 break Step::Fail;
             };
+            if let Some(full) = &self.full {
+                let state = (full.as_slice(), self.rem.as_slice(), self.placed.as_slice());
+                let range = (s_lo as usize, s_hi as usize);
+                if !super::valley::valleys_coverable(
+                    inst,
+                    self.cap,
+                    state,
+                    set,
+                    range,
+                    &mut self.reach,
+                ) {
+                    break Step::Fail;
+                }
+            }
             let mut focus = tight;
             if !set.iter().any(|&b| {
                 let b = b as usize;

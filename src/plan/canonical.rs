@@ -83,6 +83,12 @@ struct Canon<'a> {
     trail: Vec<(u32, usize)>,
     /// Candidate stack: `(offset, rank, buffer)`, one slice per node.
     cands: Vec<(u64, u32, u32)>,
+    /// Sections whose buffers add up to the capacity (see [`super::valley`]), if any.
+    full: Option<Vec<bool>>,
+    /// Scratch for the valley check.
+    reach: Vec<bool>,
+    /// Scratch: the part's unplaced buffers sorted by first section.
+    by_lo: Vec<u32>,
 }
 
 /// Decides whether `inst` fits in `capacity` with the canonical-order search, until
@@ -116,6 +122,8 @@ pub(crate) fn decide(
     if rem.iter().any(|&r| r > capacity) {
         return (Decision::Infeasible, 0);
     }
+    let full: Vec<bool> = rem.iter().map(|&r| r == capacity).collect();
+    let full = full.contains(&true).then_some(full);
     let mut s = Canon {
         inst,
         rank: strategy.rank.to_vec(),
@@ -136,6 +144,9 @@ pub(crate) fn decide(
         undo: Vec::new(),
         trail: Vec::new(),
         cands: Vec::new(),
+        full,
+        reach: vec![false; inst.sections + 1],
+        by_lo: Vec::new(),
     };
     let all: Vec<u32> = (0..n as u32).collect();
     let whole = Part {
@@ -170,7 +181,7 @@ impl Canon<'_> {
         if part.members.iter().all(|&b| self.placed[b as usize]) {
             return Step::Found;
         }
-        if !self.sections_fit(part, prev) {
+        if !self.sections_fit(part, prev) || !self.valleys_coverable(part) {
             return Step::Fail;
         }
         let base = self.cands.len();
@@ -361,6 +372,27 @@ impl Canon<'_> {
             let (c, v) = self.undo.pop().unwrap_or((0, 0));
             self.min_off[c as usize] = v;
         }
+    }
+
+    /// The valley check of [`super::valley`] on the part's unplaced buffers.
+    fn valleys_coverable(&mut self, part: &Part<'_>) -> bool {
+        let Some(full) = &self.full else {
+            return true;
+        };
+        let inst = self.inst;
+        self.by_lo.clear();
+        self.by_lo
+            .extend(part.members.iter().filter(|&&b| !self.placed[b as usize]));
+        self.by_lo.sort_unstable_by_key(|&b| inst.lo[b as usize]);
+        let state = (full.as_slice(), self.rem.as_slice(), self.placed.as_slice());
+        super::valley::valleys_coverable(
+            inst,
+            self.cap,
+            state,
+            &self.by_lo,
+            (part.lo, part.hi),
+            &mut self.reach,
+        )
     }
 
     /// Ranks the buffers of a piece afresh, with the bytes still to place as the "total".

@@ -29,6 +29,7 @@ mod place;
 mod promote;
 mod repack;
 mod search;
+mod valley;
 
 pub use error::PlanError;
 pub use lifetime::Lifetime;
