@@ -117,6 +117,21 @@ mod tests {
     }
 
     #[test]
+    fn a_lower_neighbour_does_not_close_a_valley() {
+        // Capacity 10, both sections full. Placed: 0 (section 0, 2 bytes) and 1 (section 1,
+        // 5 bytes), so the floors are 2 and 5. Buffer 2 (5 bytes) spans both and no buffer lies
+        // inside section 1 alone, yet the plan exists: 3 (3 bytes) at 2 in section 0 first,
+        // then 2 at 5. Section 1 is no valley: its neighbour is lower, and buffers placed there
+        // first raise it.
+        let rows = [(0, 1, 2, 1), (1, 2, 5, 1), (0, 2, 5, 1), (0, 1, 3, 1)];
+        let inst = Instance::new(&rows, 1);
+        let (full, placed, rem) = ([true, true], [true, true, false, false], [8, 5]);
+        let set = [0u32, 2, 3, 1];
+        let mut reach = [false; 3];
+        assert!(valleys_coverable(&inst, 10, (&full, &rem, &placed), &set, (0, 2), &mut reach));
+    }
+
+    #[test]
     fn a_valley_needs_spans_that_tile_it() {
         // Two sections, both full at capacity 10. Buffer 0 (4 bytes) spans both; buffer 1
         // (3) spans both, buffer 3 (3) section 0, buffer 2 (3) section 1.
