@@ -128,7 +128,14 @@ mod tests {
         let (full, placed, rem) = ([true, true], [true, true, false, false], [8, 5]);
         let set = [0u32, 2, 3, 1];
         let mut reach = [false; 3];
-        assert!(valleys_coverable(&inst, 10, (&full, &rem, &placed), &set, (0, 2), &mut reach));
+        assert!(valleys_coverable(
+            &inst,
+            10,
+            (&full, &rem, &placed),
+            &set,
+            (0, 2),
+            &mut reach
+        ));
     }
 
     #[test]
