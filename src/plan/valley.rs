@@ -116,6 +116,19 @@ mod tests {
         assert!(solved > 100, "only {solved} of 480 runs fitted");
     }
 
+    /// The check on two full sections of capacity 10.
+    fn coverable(inst: &Instance, (rem, placed): (&[u64], &[bool]), set: &[u32]) -> bool {
+        let mut reach = [false; 3];
+        valleys_coverable(
+            inst,
+            10,
+            (&[true, true], rem, placed),
+            set,
+            (0, 2),
+            &mut reach,
+        )
+    }
+
     #[test]
     fn a_lower_neighbour_does_not_close_a_valley() {
         // Capacity 10, both sections full. Placed: 0 (section 0, 2 bytes) and 1 (section 1,
@@ -125,17 +138,9 @@ mod tests {
         // first raise it.
         let rows = [(0, 1, 2, 1), (1, 2, 5, 1), (0, 2, 5, 1), (0, 1, 3, 1)];
         let inst = Instance::new(&rows, 1);
-        let (full, placed, rem) = ([true, true], [true, true, false, false], [8, 5]);
+        let (placed, rem) = ([true, true, false, false], [8, 5]);
         let set = [0u32, 2, 3, 1];
-        let mut reach = [false; 3];
-        assert!(valleys_coverable(
-            &inst,
-            10,
-            (&full, &rem, &placed),
-            &set,
-            (0, 2),
-            &mut reach
-        ));
+        assert!(coverable(&inst, (&rem, &placed), &set));
     }
 
     #[test]
@@ -144,53 +149,23 @@ mod tests {
         // (3) spans both, buffer 3 (3) section 0, buffer 2 (3) section 1.
         let rows = [(0, 2, 4, 1), (0, 2, 3, 1), (1, 2, 3, 1), (0, 1, 3, 1)];
         let inst = Instance::new(&rows, 1);
-        let full = [true, true];
         let set = [0u32, 1, 3, 2];
-        let mut reach = [false; 3];
         // Buffer 0 placed: one valley [0, 2) at floor 4, crossed by buffer 1 or by 3 then 2.
         let placed = [true, false, false, false];
         let rem = [6, 6];
-        assert!(valleys_coverable(
-            &inst,
-            10,
-            (&full, &rem, &placed),
-            &set,
-            (0, 2),
-            &mut reach
-        ));
+        assert!(coverable(&inst, (&rem, &placed), &set));
         let placed = [true, false, false, true];
         let rem = [6 - 3, 6];
         // Floors now differ (7 and 4): section 1 is a valley closed by the higher section 0,
         // crossed by buffer 2's span [1, 2).
-        assert!(valleys_coverable(
-            &inst,
-            10,
-            (&full, &rem, &placed),
-            &set,
-            (0, 2),
-            &mut reach
-        ));
+        assert!(coverable(&inst, (&rem, &placed), &set));
         // Buffer 2 placed too (floors 7 and 7) leaves one valley [0, 2) crossed by buffer 1.
         let placed = [true, false, true, true];
         let rem = [3, 3];
-        assert!(valleys_coverable(
-            &inst,
-            10,
-            (&full, &rem, &placed),
-            &set,
-            (0, 2),
-            &mut reach
-        ));
+        assert!(coverable(&inst, (&rem, &placed), &set));
         // Section 1 alone a valley that only spans reaching outside it could cover: fails.
         let placed = [true, true, false, true];
         let rem = [0, 3];
-        assert!(!valleys_coverable(
-            &inst,
-            10,
-            (&full, &rem, &placed),
-            &[0, 1, 3],
-            (0, 2),
-            &mut reach
-        ));
+        assert!(!coverable(&inst, (&rem, &placed), &[0, 1, 3]));
     }
 }
