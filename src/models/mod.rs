@@ -190,6 +190,3 @@ pub fn build(name: &str, opts: &ModelOptions) -> Result<Graph, ModelError> {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod tests_sizes;

@@ -621,5 +621,4 @@ impl<'g> Rewrite<'g> {
 }
 
 #[cfg(test)]
-#[path = "micro_batch_tests.rs"]
 mod tests;

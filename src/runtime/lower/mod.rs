@@ -19,18 +19,12 @@ mod conv;
 mod cx;
 mod data;
 mod elementwise;
-#[cfg(test)]
-mod fold_tests;
-#[cfg(test)]
-mod gemm_ld_tests;
 mod grad;
 mod matmul;
 mod norm;
 mod pool;
 mod resize;
 mod train;
-#[cfg(test)]
-mod variant_tests;
 
 use super::RuntimeError;
 use crate::graph::{AttentionKernel, Graph, NodeId, Op, TensorId};
@@ -224,3 +218,6 @@ impl Lowerer<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

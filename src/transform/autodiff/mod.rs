@@ -12,8 +12,6 @@
 //! differences on the CPU reference in `tests.rs`.
 
 mod error;
-#[cfg(test)]
-mod gradcheck;
 pub(crate) mod rules_attention;
 pub(crate) mod rules_conv;
 mod rules_elementwise;

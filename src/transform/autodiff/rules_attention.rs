@@ -52,7 +52,7 @@ pub(crate) fn backward(
 mod tests {
     use super::backward;
     use crate::graph::{AttentionKernel, GraphBuilder, Op};
-    use crate::transform::autodiff::gradcheck::{check_rule, f32_input};
+    use crate::transform::autodiff::tests::gradcheck::{check_rule, f32_input};
 
     #[test]
     fn attention_gradients_match_finite_differences() {

@@ -42,7 +42,7 @@ pub(crate) fn backward(
 mod tests {
     use super::backward;
     use crate::graph::{Conv2dAttrs, ConvMethod, GraphBuilder};
-    use crate::transform::autodiff::gradcheck::{check_rule, f32_input};
+    use crate::transform::autodiff::tests::gradcheck::{check_rule, f32_input};
 
     #[test]
     fn conv2d_gradients_match_finite_differences() {

@@ -40,7 +40,7 @@ pub(crate) fn backward(
 mod tests {
     use super::backward;
     use crate::graph::{GraphBuilder, Op, PoolAttrs, PoolKind};
-    use crate::transform::autodiff::gradcheck::{check_rule, distinct, f32_input};
+    use crate::transform::autodiff::tests::gradcheck::{check_rule, distinct, f32_input};
 
     #[test]
     fn pooling_gradients_match_finite_differences() {
