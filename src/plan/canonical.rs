@@ -42,7 +42,7 @@ enum Step {
 }
 
 /// A set of buffers solved together: the section range it owns and its buffers (placed or
-/// not; sorted by index).
+/// not; sorted by first section).
 struct Part<'s> {
     lo: usize,
     hi: usize,
@@ -87,8 +87,6 @@ struct Canon<'a> {
     full: Option<Vec<bool>>,
     /// Scratch for the valley check.
     reach: Vec<bool>,
-    /// Scratch: the part's unplaced buffers sorted by first section.
-    by_lo: Vec<u32>,
 }
 
 /// Decides whether `inst` fits in `capacity` with the canonical-order search, until
@@ -146,9 +144,10 @@ pub(crate) fn decide(
         cands: Vec::new(),
         full,
         reach: vec![false; inst.sections + 1],
-        by_lo: Vec::new(),
     };
-    let all: Vec<u32> = (0..n as u32).collect();
+    // Every part keeps its buffers sorted by first section (the valley check walks them so).
+    let mut all: Vec<u32> = (0..n as u32).collect();
+    all.sort_by_key(|&b| inst.lo[b as usize]);
     let whole = Part {
         lo: 0,
         hi: inst.sections,
@@ -379,18 +378,14 @@ impl Canon<'_> {
         let Some(full) = &self.full else {
             return true;
         };
-        let inst = self.inst;
-        self.by_lo.clear();
-        self.by_lo
-            .extend(part.members.iter().filter(|&&b| !self.placed[b as usize]));
-        self.by_lo.sort_unstable_by_key(|&b| inst.lo[b as usize]);
         let state = (full.as_slice(), self.rem.as_slice(), self.placed.as_slice());
+        let range = (part.lo, part.hi);
         super::valley::valleys_coverable(
-            inst,
+            self.inst,
             self.cap,
             state,
-            &self.by_lo,
-            (part.lo, part.hi),
+            part.members,
+            range,
             &mut self.reach,
         )
     }
