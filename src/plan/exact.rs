@@ -10,6 +10,8 @@
 //!    different instances: [`super::canonical`] (minimalloc's branching on buffers, its three
 //!    preorders in turn with doubling node limits) on the odd restarts and [`super::bnb`]
 //!    (branching on the tightest section, Luby restarts over several orders) on the even ones.
+//!    Where every section's buffers add up to exactly `C` (perfect packings at their bound),
+//!    every restart runs the exact-cover search [`super::tile`] instead.
 //!    `C` = lower bound is tried first with 60% of the budget, then a binary search in steps
 //!    of `g`.
 //!
@@ -227,7 +229,7 @@ fn threads() -> u64 {
 }
 
 /// Runs restarts on every core: restart `i` (1, 2, 3, ...) goes to thread
-/// `(i - 1) % threads`, and alternates between the two searches (see [`restart`]). Search is
+/// `(i - 1) % threads`, and picks its search (see [`restart`]). Search is
 /// heavy-tailed (a good order solves in a few hundred nodes, a bad one may not in millions),
 /// so restarts with growing node limits pay. Any run that finishes answers (an infeasibility
 /// proof holds whatever the order) and stops the others. With one thread the sequence, and so
@@ -235,6 +237,7 @@ fn threads() -> u64 {
 /// run.
 fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
     let threads = threads();
+    let tiling = super::tile::unit(&gr.inst, cap);
     let stop = AtomicBool::new(false);
     let answer: Mutex<Option<Decision>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -243,7 +246,7 @@ fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
             let worker = move || {
                 let mut i = t + 1;
                 while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    match restart(gr, cap, deadline, i, stop) {
+                    match restart(gr, cap, deadline, i, tiling, stop) {
                         Decision::Timeout => i += threads,
                         d => {
                             if !stop.swap(true, Ordering::SeqCst)
@@ -270,11 +273,23 @@ fn portfolio(gr: &Group, cap: u64, deadline: Instant) -> Decision {
         .unwrap_or(Decision::Timeout)
 }
 
-/// Restart number `i` (from 1) of the portfolio at capacity `cap`: odd restarts run the
-/// canonical-order search ([`super::canonical`]), even ones the section search
-/// ([`super::bnb`]), so that on two or more threads each family has its own threads.
-fn restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &AtomicBool) -> Decision {
-    if i % 2 == 1 {
+/// Restart number `i` (from 1) of the portfolio at capacity `cap`. At a zero-slack capacity
+/// (`tiling` is the height unit [`super::tile::unit`] found) every restart runs the tiling
+/// search, which needs no "nothing here" branch there and solves the perfect packings the
+/// other two do not. Otherwise odd restarts run the canonical-order search
+/// ([`super::canonical`]), even ones the section search ([`super::bnb`]), so that on two or
+/// more threads each family has its own threads.
+fn restart(
+    gr: &Group,
+    cap: u64,
+    deadline: Instant,
+    i: u64,
+    tiling: Option<u64>,
+    stop: &AtomicBool,
+) -> Decision {
+    if let Some(unit) = tiling {
+        tile_restart(gr, cap, unit, deadline, i, stop)
+    } else if i % 2 == 1 {
         canonical_restart(gr, cap, deadline, i.div_ceil(2), stop)
     } else {
         section_restart(gr, cap, deadline, i / 2, stop)
@@ -327,6 +342,34 @@ fn section_restart(gr: &Group, cap: u64, deadline: Instant, i: u64, stop: &Atomi
         stop: Some(stop),
     };
     super::bnb::decide(&gr.inst, cap, deadline, &strategy).0
+}
+
+/// Tiling-search restart `k` (from 1), for zero-slack capacities: node limits from the Luby
+/// sequence in units of the group's size (a dive that needs no backtracking visits about one
+/// node per buffer, and most solutions are found by such dives), the fixed rankings first,
+/// then noisy ones; the variant's low bits also pick the search's symmetry.
+fn tile_restart(
+    gr: &Group,
+    cap: u64,
+    unit: u64,
+    deadline: Instant,
+    k: u64,
+    stop: &AtomicBool,
+) -> Decision {
+    let variant = if k <= u64::from(FIXED_RANKINGS) {
+        (k - 1) as u32
+    } else {
+        k as u32
+    };
+    let rank = gr.inst.ranking(variant);
+    let strategy = Strategy {
+        rank: &rank,
+        variant,
+        count_focus: false,
+        node_limit: (gr.members.len().max(1) as u64).saturating_mul(luby(k)),
+        stop: Some(stop),
+    };
+    super::tile::decide(&gr.inst, cap, unit, deadline, &strategy).0
 }
 
 /// The plan made of every group's best offsets (all groups must have one).

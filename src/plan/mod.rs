@@ -29,6 +29,7 @@ mod place;
 mod promote;
 mod repack;
 mod search;
+mod tile;
 mod valley;
 
 pub use error::PlanError;
