@@ -482,6 +482,50 @@ mod tests {
         }
     }
 
+    /// The restart (from 1) of the tiling search, taken in order on one thread, that first
+    /// fits `packing` at its bound.
+    fn first_tiling_restart(packing: &crate::plan::perfect::Packing, limit: u64) -> Option<u64> {
+        let problem = &packing.problem;
+        let members: Vec<usize> = (0..problem.buffers.len()).collect();
+        let rows: Vec<(u64, u64, u64, u64)> = problem
+            .buffers
+            .iter()
+            .map(|b| (b.lifetime.start, b.lifetime.end, b.size, b.align))
+            .collect();
+        let gr = Group {
+            members,
+            inst: Instance::new(&rows, granularity(problem)),
+            best: None,
+        };
+        let cap = packing.plan.arena_bytes;
+        let unit = super::super::tile::unit(&gr.inst, cap)?;
+        let (stop, far) = (
+            AtomicBool::new(false),
+            Instant::now() + Duration::from_secs(600),
+        );
+        (1..=limit).find(|&k| {
+            matches!(
+                tile_restart(&gr, cap, unit, far, k, &stop),
+                Decision::Feasible(_)
+            )
+        })
+    }
+
+    #[test]
+    fn tiles_non_guillotine_packings_of_150_to_200_buffers() {
+        use crate::plan::perfect::{Kind, Spec, generate};
+        for (n, seed) in [(150, 1), (150, 6), (200, 1), (200, 3), (200, 7)] {
+            let packing = generate(&Spec::new(Kind::NonGuillotine, n, seed)).unwrap();
+            assert_eq!(groups(&packing.problem).len(), 1);
+            // Deterministic: restarts 10-172 at the time of writing.
+            let k = first_tiling_restart(&packing, 300);
+            assert!(
+                k.is_some(),
+                "{n} buffers, seed {seed}: not within 300 restarts"
+            );
+        }
+    }
+
     #[test]
     fn reports_the_bound_it_proved() {
         // Bound 9, optimum 11: the search proves 10 infeasible, so the bound it reports is 11.

@@ -42,7 +42,7 @@ const UNPLACED: u64 = u64::MAX;
 /// divisor.
 pub(crate) fn unit(inst: &Instance, capacity: u64) -> Option<u64> {
     let unit = inst.size.iter().fold(0, |g, &s| gcd(g, s));
-    if unit == 0 || capacity % unit != 0 || capacity / unit > MAX_UNITS {
+    if unit == 0 || !capacity.is_multiple_of(unit) || capacity / unit > MAX_UNITS {
         return None;
     }
     let mut load = vec![0u64; inst.sections];
@@ -454,5 +454,161 @@ impl Search<'_> {
             }
             self.offset[b] = UNPLACED;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::perfect::{Kind, Spec, generate};
+    use crate::plan::search::Lcg;
+    use std::time::Duration;
+
+    /// `(start, end, size, align)` per buffer.
+    type Rows = Vec<(u64, u64, u64, u64)>;
+
+    fn rows_of(p: &crate::plan::Problem) -> Rows {
+        p.buffers
+            .iter()
+            .map(|b| (b.lifetime.start, b.lifetime.end, b.size, b.align))
+            .collect()
+    }
+
+    /// The decision with ranking `variant` and no node limit; checks any plan it returns.
+    fn run(inst: &Instance, cap: u64, variant: u32) -> bool {
+        let Some(unit) = unit(inst, cap) else {
+            panic!("not zero-slack at {cap}");
+        };
+        let rank = inst.ranking(variant);
+        let strategy = Strategy {
+            rank: &rank,
+            variant,
+            count_focus: false,
+            node_limit: u64::MAX,
+            stop: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        match decide(inst, cap, unit, deadline, &strategy).0 {
+            Decision::Feasible(off) => {
+                check(inst, &off, cap);
+                true
+            }
+            Decision::Infeasible => false,
+            Decision::Timeout => panic!("timed out"),
+        }
+    }
+
+    /// Offsets aligned, inside `cap`, and no two conflicting buffers overlap.
+    fn check(inst: &Instance, off: &[u64], cap: u64) {
+        for b in 0..off.len() {
+            assert_eq!(off[b] % inst.align[b], 0);
+            assert!(off[b] + inst.size[b] <= cap);
+            for &c in inst.conflicts(b) {
+                let c = c as usize;
+                let apart = off[b] + inst.size[b] <= off[c] || off[c] + inst.size[c] <= off[b];
+                assert!(apart, "{b} and {c} overlap");
+            }
+        }
+    }
+
+    fn small_spec(kind: Kind, buffers: usize, seed: u64) -> Spec {
+        Spec {
+            kind,
+            buffers,
+            width: 12,
+            steps: 10,
+            unit: 8,
+            seed,
+        }
+    }
+
+    #[test]
+    fn applies_only_where_every_section_is_full() {
+        let packing = generate(&Spec::new(Kind::NonGuillotine, 60, 1)).unwrap();
+        let inst = Instance::new(&rows_of(&packing.problem), 1);
+        let cap = packing.plan.arena_bytes;
+        assert_eq!(unit(&inst, cap), Some(16 << 10));
+        assert_eq!(unit(&inst, cap + (16 << 10)), None, "slack everywhere");
+        // One section short of the capacity.
+        let slack = Instance::new(&[(0, 2, 4, 1), (0, 1, 4, 1)], 1);
+        assert_eq!(unit(&slack, 8), None);
+        // Zero slack, but 200 units of height.
+        let tall = Instance::new(&[(0, 2, 199, 1), (0, 2, 1, 1)], 1);
+        assert_eq!(unit(&tall, 200), None);
+        assert_eq!(
+            unit(&Instance::new(&[(0, 2, 64, 1), (0, 2, 64, 1)], 1), 128),
+            Some(64)
+        );
+    }
+
+    #[test]
+    fn tiles_small_perfect_packings() {
+        for seed in 0..40 {
+            for kind in [Kind::Guillotine, Kind::NonGuillotine] {
+                let packing = generate(&small_spec(kind, 6 + seed as usize % 30, seed)).unwrap();
+                let inst = Instance::new(&rows_of(&packing.problem), 1);
+                for variant in 0..4 {
+                    assert!(
+                        run(&inst, packing.plan.arena_bytes, variant),
+                        "{kind:?} seed {seed} variant {variant}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A random zero-slack instance, or `None` when the draw overfills a section: a few
+    /// buffers spanning two or three sections, some aligned to 2, then in each section one
+    /// filler (sometimes two) for the rest of the capacity. It tiles only if the spanning
+    /// buffers can be stacked, aligned, leaving each section's free cells in runs the
+    /// fillers match.
+    fn zero_slack_rows(rng: &mut Lcg) -> Option<(Rows, u64)> {
+        let (sections, cap) = (3 + rng.below(2) as u64, 4 + rng.below(5) as u64);
+        let mut rows: Rows = (0..2 + rng.below(3))
+            .map(|_| {
+                let s = rng.below(sections as usize - 1) as u64;
+                let e = (s + 2 + rng.below(2) as u64).min(sections);
+                let align = [1, 2, 2][rng.below(3)];
+                (s, e, 1 + rng.below(cap as usize / 2) as u64, align)
+            })
+            .collect();
+        for t in 0..sections {
+            let load: u64 = rows
+                .iter()
+                .filter(|r| r.0 <= t && t < r.1)
+                .map(|r| r.2)
+                .sum();
+            let rest = cap.checked_sub(load)?;
+            let first = if rest > 1 && rng.below(3) == 0 {
+                1 + rng.below(rest as usize - 1) as u64
+            } else {
+                rest
+            };
+            for k in [first, rest - first] {
+                if k > 0 {
+                    rows.push((t, t + 1, k, 1));
+                }
+            }
+        }
+        (rows.len() <= 8).then_some((rows, cap))
+    }
+
+    #[test]
+    fn matches_brute_force_on_zero_slack_instances() {
+        let mut rng = Lcg::new(5);
+        let (mut fits, mut not) = (0, 0);
+        for seed in 0..600 {
+            let Some((rows, cap)) = zero_slack_rows(&mut rng) else {
+                continue;
+            };
+            let inst = Instance::new(&rows, 1);
+            let want = crate::plan::bound::brute_force_optimum(&rows) <= cap;
+            for variant in [0, 3, 9] {
+                assert_eq!(run(&inst, cap, variant), want, "seed {seed}: {rows:?}");
+            }
+            if want { fits += 1 } else { not += 1 }
+        }
+        // Both answers are exercised.
+        assert!(fits > 50 && not > 20, "{fits} fit, {not} do not");
     }
 }
