@@ -220,6 +220,23 @@ impl Instance {
     }
 }
 
+#[cfg(test)]
+impl Instance {
+    /// Asserts that `off` is a plan within `cap`: offsets aligned, inside `cap`, and no two
+    /// conflicting buffers overlap.
+    pub(crate) fn assert_plan(&self, off: &[u64], cap: u64) {
+        for b in 0..off.len() {
+            assert_eq!(off[b] % self.align[b], 0);
+            assert!(off[b] + self.size[b] <= cap);
+            for &c in self.conflicts(b) {
+                let c = c as usize;
+                let apart = off[b] + self.size[b] <= off[c] || off[c] + self.size[c] <= off[b];
+                assert!(apart, "{b} and {c} overlap");
+            }
+        }
+    }
+}
+
 /// How one decision run searches: the branching preference, the focus rule and a node limit.
 pub(crate) struct Strategy<'r> {
     /// Rank per buffer (from [`Instance::ranking`]); lower is tried first.
@@ -233,6 +250,20 @@ pub(crate) struct Strategy<'r> {
     /// Give up (as [`Decision::Timeout`]) soon after this becomes true (another thread of a
     /// portfolio answered).
     pub stop: Option<&'r AtomicBool>,
+}
+
+#[cfg(test)]
+impl<'r> Strategy<'r> {
+    /// Ranking `rank` (from `variant`), no node limit, nothing to stop it.
+    pub(crate) fn unlimited(rank: &'r [u32], variant: u32) -> Self {
+        Self {
+            rank,
+            variant,
+            count_focus: false,
+            node_limit: u64::MAX,
+            stop: None,
+        }
+    }
 }
 
 /// Answer of one decision run.

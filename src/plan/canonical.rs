@@ -440,11 +440,8 @@ mod tests {
     fn run(inst: &Instance, cap: u64, variant: u32, canonical: bool, twins: bool) -> Option<bool> {
         let rank = inst.ranking(variant);
         let strategy = Strategy {
-            rank: &rank,
-            variant,
             count_focus: twins,
-            node_limit: u64::MAX,
-            stop: None,
+            ..Strategy::unlimited(&rank, variant)
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         // The section search gets a node limit: it is slow on some aligned instances.
@@ -459,24 +456,11 @@ mod tests {
         };
         match d {
             Decision::Feasible(off) => {
-                check(inst, &off, cap);
+                inst.assert_plan(&off, cap);
                 Some(true)
             }
             Decision::Infeasible => Some(false),
             Decision::Timeout => None,
-        }
-    }
-
-    /// Offsets aligned, inside `cap`, and no two conflicting buffers overlap.
-    fn check(inst: &Instance, off: &[u64], cap: u64) {
-        for b in 0..off.len() {
-            assert_eq!(off[b] % inst.align[b], 0);
-            assert!(off[b] + inst.size[b] <= cap);
-            for &c in inst.conflicts(b) {
-                let c = c as usize;
-                let apart = off[b] + inst.size[b] <= off[c] || off[c] + inst.size[c] <= off[b];
-                assert!(apart, "{b} and {c} overlap");
-            }
         }
     }
 
@@ -575,7 +559,7 @@ mod tests {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         match decide(&inst, 1 << 20, deadline, &strategy).0 {
-            Decision::Feasible(off) => check(&inst, &off, 1 << 20),
+            Decision::Feasible(off) => inst.assert_plan(&off, 1 << 20),
             _ => panic!("instance I must fit in 2^20 within 100,000 nodes"),
         }
     }

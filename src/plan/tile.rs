@@ -480,34 +480,15 @@ mod tests {
             panic!("not zero-slack at {cap}");
         };
         let rank = inst.ranking(variant);
-        let strategy = Strategy {
-            rank: &rank,
-            variant,
-            count_focus: false,
-            node_limit: u64::MAX,
-            stop: None,
-        };
+        let strategy = Strategy::unlimited(&rank, variant);
         let deadline = Instant::now() + Duration::from_secs(60);
         match decide(inst, cap, unit, deadline, &strategy).0 {
             Decision::Feasible(off) => {
-                check(inst, &off, cap);
+                inst.assert_plan(&off, cap);
                 true
             }
             Decision::Infeasible => false,
             Decision::Timeout => panic!("timed out"),
-        }
-    }
-
-    /// Offsets aligned, inside `cap`, and no two conflicting buffers overlap.
-    fn check(inst: &Instance, off: &[u64], cap: u64) {
-        for b in 0..off.len() {
-            assert_eq!(off[b] % inst.align[b], 0);
-            assert!(off[b] + inst.size[b] <= cap);
-            for &c in inst.conflicts(b) {
-                let c = c as usize;
-                let apart = off[b] + inst.size[b] <= off[c] || off[c] + inst.size[c] <= off[b];
-                assert!(apart, "{b} and {c} overlap");
-            }
         }
     }
 
