@@ -370,6 +370,7 @@ mod sizes {
     //! running on the CPU reference at a tiny size.
 
     use super::super::*;
+    use super::bad_option;
     use crate::cpu;
     use crate::graph::{Op, Shape, TensorKind};
     use crate::pipeline::{PlanConfig, plan_graph};
@@ -385,18 +386,6 @@ mod sizes {
             .filter(|t| t.kind == TensorKind::Weight)
             .map(|t| t.shape.numel())
             .sum()
-    }
-
-    fn bad_option(r: Result<Graph, ModelError>) -> (&'static str, usize, String) {
-        match r {
-            Err(ModelError::BadOption {
-                option,
-                value,
-                reason,
-                ..
-            }) => (option, value, reason),
-            other => panic!("expected BadOption, got {other:?}"),
-        }
     }
 
     /// Runs the CPU reference and checks the output is finite, of the right size and not constant.

@@ -266,6 +266,19 @@ impl<'r> Strategy<'r> {
     }
 }
 
+/// Whether a search that has visited `nodes` must give up: past its node limit, or (looked at
+/// every 256 nodes) past its deadline or told to stop by another thread.
+pub(crate) fn must_stop(
+    nodes: u64,
+    node_limit: u64,
+    stop: Option<&AtomicBool>,
+    deadline: Instant,
+) -> bool {
+    nodes >= node_limit
+        || (nodes & 255 == 0
+            && (stop.is_some_and(|s| s.load(Ordering::Relaxed)) || Instant::now() >= deadline))
+}
+
 /// Answer of one decision run.
 pub(crate) enum Decision {
     /// Fits: one offset per buffer.
@@ -502,11 +515,7 @@ impl Search<'_> {
     fn dfs(&mut self, set: &[u32]) -> Step {
         let inst = self.inst;
         self.nodes += 1;
-        if self.nodes >= self.node_limit
-            || (self.nodes & 255 == 0
-                && (self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
-                    || Instant::now() >= self.deadline))
-        {
+        if must_stop(self.nodes, self.node_limit, self.stop, self.deadline) {
             return Step::Abort;
         }
         // Split into independent parts: unplaced buffers chained by overlapping sections.

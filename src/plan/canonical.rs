@@ -27,9 +27,9 @@
 //! * Decomposition: unplaced buffers that split into groups with disjoint section ranges are
 //!   solved group by group; a failing group fails the node without retrying the others.
 
-use super::bnb::{Decision, Instance, MinTree, Strategy};
+use super::bnb::{Decision, Instance, MinTree, Strategy, must_stop};
 use super::place::align_up_or_max;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// Rank of "no previous placement" (every real rank is lower).
@@ -170,11 +170,7 @@ impl Canon<'_> {
     /// of rank `prev_rank` (`FIRST`: none yet).
     fn search(&mut self, part: &Part<'_>, prev: u64, prev_rank: u32) -> Step {
         self.nodes += 1;
-        if self.nodes >= self.node_limit
-            || (self.nodes & 255 == 0
-                && (self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
-                    || Instant::now() >= self.deadline))
-        {
+        if must_stop(self.nodes, self.node_limit, self.stop, self.deadline) {
             return Step::Abort;
         }
         if part.members.iter().all(|&b| self.placed[b as usize]) {

@@ -15,7 +15,8 @@ pub(crate) fn align_up_or_max(x: u64, align: u64) -> u64 {
     align_up(x, align).unwrap_or(u64::MAX)
 }
 
-fn gcd(mut a: u64, mut b: u64) -> u64 {
+/// Greatest common divisor (`gcd(0, b) = b`).
+pub(crate) fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
         (a, b) = (b, a % b);
     }

@@ -27,8 +27,8 @@
 //! highest cells and offsets come first (upside down). Of identical buffers only the first
 //! unplaced one is branched on.
 
-use super::bnb::{Decision, Instance, Strategy};
-use std::sync::atomic::Ordering;
+use super::bnb::{Decision, Instance, Strategy, must_stop};
+use super::place::gcd;
 use std::time::Instant;
 
 /// Most units the capacity may hold for the search to apply.
@@ -52,13 +52,6 @@ pub(crate) fn unit(inst: &Instance, capacity: u64) -> Option<u64> {
         }
     }
     load.iter().all(|&l| l == capacity).then_some(unit)
-}
-
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
 }
 
 /// `k` set bits from bit `o`.
@@ -238,14 +231,8 @@ impl Search<'_> {
         }
         let (a, b) = runs[0];
         self.nodes += 1;
-        if self.nodes > self.strategy.node_limit
-            || (self.nodes.is_multiple_of(1024)
-                && (Instant::now() >= self.deadline
-                    || self
-                        .strategy
-                        .stop
-                        .is_some_and(|f| f.load(Ordering::Relaxed))))
-        {
+        let st = self.strategy;
+        if must_stop(self.nodes, st.node_limit, st.stop, self.deadline) {
             return Step::Abort;
         }
         let Some(branch) = self.propagate(a, b) else {
@@ -308,11 +295,9 @@ impl Search<'_> {
             let cells = spread(f, k);
             for t in self.span(b) {
                 self.covered[t] |= cells;
-                let free = !self.taken[t] & full;
-                let low = free.trailing_zeros();
-                let high = 127 - free.leading_zeros();
+                let (low, top) = self.free_ends(t);
                 self.low_count[t] += u32::from(f >> low & 1 == 1);
-                self.high_count[t] += u32::from(high + 1 >= k && f >> (high + 1 - k) & 1 == 1);
+                self.high_count[t] += u32::from(top >= k && f >> (top - k) & 1 == 1);
             }
             let ways = f.count_ones();
             if self.first_twin(b) && best.is_none_or(|(w, _)| ways < w) {
@@ -348,6 +333,12 @@ impl Search<'_> {
             (_, Some((_, c))) => Some(c),
             (b, None) => b.map(|(_, b)| b),
         }
+    }
+
+    /// The lowest free cell of section `t` and one past its highest (the section has one).
+    fn free_ends(&self, t: usize) -> (u32, u32) {
+        let free = !self.taken[t] & self.full();
+        (free.trailing_zeros(), 128 - free.leading_zeros())
     }
 
     /// Whether every maximal run of free cells in section `t` has a length some of the
@@ -406,17 +397,15 @@ impl Search<'_> {
                 }
             }
             Branch::Lowest(t) | Branch::Highest(t) => {
-                let free = !self.taken[t] & self.full();
-                for b in 0..self.k.len() {
-                    if self.offset[b] != UNPLACED
-                        || !self.span(b).contains(&t)
-                        || !self.first_twin(b)
-                    {
+                let (low, top) = self.free_ends(t);
+                for &b in &self.live[t] {
+                    let b = b as usize;
+                    if self.offset[b] != UNPLACED || !self.first_twin(b) {
                         continue;
                     }
                     let o = match branch {
-                        Branch::Highest(_) => (128 - free.leading_zeros()).checked_sub(self.k[b]),
-                        _ => Some(free.trailing_zeros()),
+                        Branch::Highest(_) => top.checked_sub(self.k[b]),
+                        _ => Some(low),
                     };
                     if let Some(o) = o.filter(|&o| self.feasible[b] >> o & 1 == 1) {
                         out.push((b, o));
